@@ -1,0 +1,13 @@
+"""Typed references passed between stacks, so a consumer depends on what it needs, not on who makes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EndpointRef:
+    """A SageMaker real-time endpoint the workflow invokes (tokens when it comes from the model stack)."""
+
+    name: str
+    arn: str

@@ -1,0 +1,10 @@
+"""Where each kind of object lives in the project bucket (docs/CONTRACTS.md, "S3 layout")."""
+
+DATASET_PREFIX = "dataset/"
+# The four channels the built-in image-classification algorithm reads in its .lst ("image/lst") mode.
+TRAIN_CHANNEL_PREFIX = "dataset/train/"
+VALIDATION_CHANNEL_PREFIX = "dataset/validation/"
+TRAIN_LST_CHANNEL_PREFIX = "dataset/train_lst/"
+VALIDATION_LST_CHANNEL_PREFIX = "dataset/validation_lst/"
+MODEL_ARTIFACTS_PREFIX = "model-artifacts/"
+DATA_CAPTURE_PREFIX = "data_capture/"

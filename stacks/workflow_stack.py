@@ -1,0 +1,251 @@
+"""The inference workflow: three Lambdas chained by a Step Functions state machine (serialize -> classify -> filter)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.nag import acknowledge_wildcards
+from stacks.refs import EndpointRef
+
+LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+# Error names raised by the handlers (docs/CONTRACTS.md); each family ends in its own named Fail state.
+INPUT_ERRORS = ("MalformedEvent", "ImageNotFound", "NotAnImage", "ImageTooLarge")
+ENDPOINT_ERRORS = ("EndpointError", "EndpointThrottled", "MalformedEndpointResponse")
+TRANSIENT_ENDPOINT_ERRORS = ("EndpointThrottled",)
+LOW_CONFIDENCE_ERROR = "ThresholdConfidenceNotMet"
+XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
+# Lambda's own throttling is not in LambdaInvoke's default service-exception retry.
+TRANSIENT_LAMBDA_ERRORS = ("Lambda.TooManyRequestsException",)
+
+
+class WorkflowFunction(Construct):
+    """One handler from lambda_src/<name>/app.py: arm64, X-Ray traced, JSON logs into its own log group.
+
+    The role is written out rather than defaulted so it carries no managed policy: only its log group, plus
+    whatever the stack grants.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source_folder: str,
+        description: str,
+        environment: Mapping[str, str],
+        timeout: Duration,
+        memory_size: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="app.handler",
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_SOURCE_DIR / source_folder), exclude=["__pycache__", "*.pyc"]
+            ),
+            environment=dict(environment),
+            timeout=timeout,
+            memory_size=memory_size,
+            role=self.role,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+        )
+        self.log_group.grant_write(self.role)
+        acknowledge_wildcards(self.role, reason=XRAY_REASON, resources=["*"])
+
+
+class InferenceFunctions(Construct):
+    """The three handlers, each granted only what its step needs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket: s3.IBucket,
+        endpoint: EndpointRef,
+        class_names: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        common = {
+            "log_retention": config.log_retention,
+            "removal_policy": RemovalPolicy.DESTROY,
+        }
+        self.serialize = WorkflowFunction(
+            self,
+            "SerializeImage",
+            source_folder="serialize_image",
+            description="Reads the image from S3 and returns it base64-encoded",
+            environment={},
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            **common,
+        )
+        input_objects = f"{config.workflow_input_prefix}*"
+        bucket.grant_read(self.serialize.role, input_objects)
+        acknowledge_wildcards(
+            self.serialize.role,
+            reason="Read-only access to the objects under the workflow's input prefix of the project bucket: "
+            "the object key is the wildcard, and GetObject*/GetBucket*/List* are CDK's grant_read set.",
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+            resources=[bucket.arn_for_objects(input_objects)],
+        )
+
+        self.classify = WorkflowFunction(
+            self,
+            "ClassifyImage",
+            source_folder="classify_image",
+            description="Sends the image to the SageMaker endpoint and returns the class probabilities",
+            environment={"ENDPOINT_NAME": endpoint.name, "CLASS_NAMES": json.dumps(list(class_names))},
+            # InvokeEndpoint may take up to 60 s before SageMaker itself times out.
+            timeout=Duration.seconds(70),
+            memory_size=256,
+            **common,
+        )
+        self.classify.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
+        )
+
+        self.filter = WorkflowFunction(
+            self,
+            "FilterInferences",
+            source_folder="filter_inferences",
+            description="Fails the execution when the top confidence is below the threshold",
+            environment={"THRESHOLD": repr(config.confidence_threshold)},
+            timeout=Duration.seconds(10),
+            memory_size=128,
+            **common,
+        )
+
+    @property
+    def all(self) -> tuple[WorkflowFunction, ...]:
+        return (self.serialize, self.classify, self.filter)
+
+
+class InferenceStateMachine(Construct):
+    """serialize -> classify -> filter, with retries on transient errors and one named Fail state per failure."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, functions: InferenceFunctions
+    ):
+        super().__init__(scope, construct_id)
+
+        def invoke(state_id: str, function: WorkflowFunction) -> tasks.LambdaInvoke:
+            task = tasks.LambdaInvoke(
+                self,
+                state_id,
+                lambda_function=function.function,
+                payload_response_only=True,
+                retry_on_service_exceptions=True,
+            )
+            task.add_retry(
+                errors=list(TRANSIENT_LAMBDA_ERRORS),
+                interval=Duration.seconds(2),
+                max_attempts=4,
+                backoff_rate=2,
+            )
+            return task
+
+        serialize = invoke("SerializeImage", functions.serialize)
+        classify = invoke("ClassifyImage", functions.classify)
+        classify.add_retry(
+            errors=list(TRANSIENT_ENDPOINT_ERRORS),
+            interval=Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2,
+        )
+        filter_inferences = invoke("FilterInferences", functions.filter)
+
+        # Catch keeps the original input and adds the error under $.failure, so the Fail state can name it.
+        input_rejected = sfn.Fail(
+            self, "ImageRejected", error_path="$.failure.Error", cause_path="$.failure.Cause"
+        )
+        endpoint_failed = sfn.Fail(
+            self, "EndpointFailed", error_path="$.failure.Error", cause_path="$.failure.Cause"
+        )
+        low_confidence = sfn.Fail(
+            self, "ConfidenceBelowThreshold", error=LOW_CONFIDENCE_ERROR, cause_path="$.failure.Cause"
+        )
+        for task in (serialize, classify, filter_inferences):
+            task.add_catch(input_rejected, errors=list(INPUT_ERRORS), result_path="$.failure")
+        classify.add_catch(endpoint_failed, errors=list(ENDPOINT_ERRORS), result_path="$.failure")
+        filter_inferences.add_catch(low_confidence, errors=[LOW_CONFIDENCE_ERROR], result_path="$.failure")
+
+        definition = (
+            serialize.next(classify).next(filter_inferences).next(sfn.Succeed(self, "VehicleClassified"))
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType[config.workflow_type],
+            timeout=Duration.minutes(config.workflow_timeout_minutes),
+            tracing_enabled=True,
+            # Execution data holds the base64 image: it stays out of the logs, the history keeps it.
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        acknowledge_wildcards(
+            self.state_machine.role,
+            reason="LambdaInvoke's generated policy: '<function arn>:*' is the function's versions and aliases; "
+            "X-Ray and CloudWatch Logs delivery actions take no resource-level permissions.",
+            resources=["*", *(f"{handler.function.function_arn}:*" for handler in functions.all)],
+        )
+
+
+class WorkflowStack(Stack):
+    """Deployment unit of the inference workflow; consumes the project bucket and the endpoint it calls."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket_name: str,
+        endpoint: EndpointRef,
+        class_names: Sequence[str],
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        bucket = s3.Bucket.from_bucket_name(self, "ProjectBucket", bucket_name)
+        functions = InferenceFunctions(
+            self, "Functions", config=config, bucket=bucket, endpoint=endpoint, class_names=class_names
+        )
+        workflow = InferenceStateMachine(self, "Workflow", config=config, functions=functions)
+        self.state_machine = workflow.state_machine
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)

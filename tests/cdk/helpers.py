@@ -1,0 +1,47 @@
+"""Reading synthesized templates the way a reviewer would: by resource properties, never by hashed logical ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def state_machine_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The ASL of the template's only state machine, with intrinsic functions flattened to `<LogicalId.Arn>`."""
+    (machine,) = resources_of_type(template, "AWS::StepFunctions::StateMachine").values()
+    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
+    return json.loads(delimiter.join(_placeholder(part) for part in parts))
+
+
+def _placeholder(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if "Fn::GetAtt" in part:
+        return "<{}.{}>".format(*part["Fn::GetAtt"])
+    if "Ref" in part:
+        return f"<{part['Ref']}>"
+    raise AssertionError(f"unexpected intrinsic in the state machine definition: {part}")
+
+
+def policy_statements_of_role(template: dict[str, Any], role_path_fragment: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to the role whose construct path contains the fragment."""
+    roles = {
+        logical_id
+        for logical_id, resource in resources_of_type(template, "AWS::IAM::Role").items()
+        if role_path_fragment in resource.get("Metadata", {}).get("aws:cdk:path", logical_id)
+    }
+    assert len(roles) == 1, f"expected one role matching {role_path_fragment!r}, found {sorted(roles)}"
+    (role,) = roles
+    statements = []
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,176 @@
+"""The inference workflow: state machine wiring, Lambda settings and the scope of every permission."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type, state_machine_definition
+
+HANDLER_FOLDERS = ("serialize_image", "classify_image", "filter_inferences")
+
+
+@pytest.fixture(scope="module")
+def template(synthesized_app):
+    return synthesized_app.template("Workflow")
+
+
+@pytest.fixture(scope="module")
+def definition(template):
+    return state_machine_definition(template)
+
+
+def test_states_run_serialize_classify_filter_then_succeed(definition):
+    order = [definition["StartAt"]]
+    while "Next" in definition["States"][order[-1]]:
+        order.append(definition["States"][order[-1]]["Next"])
+    assert order == ["SerializeImage", "ClassifyImage", "FilterInferences", "VehicleClassified"]
+    assert definition["States"]["VehicleClassified"]["Type"] == "Succeed"
+
+
+def test_each_task_invokes_its_own_function_and_returns_the_payload_only(definition, template):
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    for state, folder in zip(
+        ("SerializeImage", "ClassifyImage", "FilterInferences"), HANDLER_FOLDERS, strict=True
+    ):
+        resource = definition["States"][state]["Resource"]
+        # payload_response_only invokes the function ARN directly instead of the lambda:invoke integration.
+        assert resource.startswith("<") and resource.endswith(".Arn>"), resource
+        logical_id = resource[1:].split(".")[0]
+        assert folder.replace("_", "").lower() in logical_id.lower(), (state, logical_id)
+        assert logical_id in functions
+
+
+def test_low_confidence_fails_the_execution_with_threshold_error(definition):
+    catches = definition["States"]["FilterInferences"]["Catch"]
+    (low_confidence,) = [c for c in catches if c["ErrorEquals"] == ["ThresholdConfidenceNotMet"]]
+    fail_state = definition["States"][low_confidence["Next"]]
+    assert fail_state == {
+        "Type": "Fail",
+        "Error": "ThresholdConfidenceNotMet",
+        "CausePath": "$.failure.Cause",
+    }
+
+
+@pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage", "FilterInferences"])
+def test_bad_input_ends_in_a_fail_state_named_after_the_handler_error(definition, state):
+    (catch,) = [c for c in definition["States"][state]["Catch"] if "NotAnImage" in c["ErrorEquals"]]
+    assert set(catch["ErrorEquals"]) == {"MalformedEvent", "ImageNotFound", "NotAnImage", "ImageTooLarge"}
+    assert definition["States"][catch["Next"]] == {
+        "Type": "Fail",
+        "ErrorPath": "$.failure.Error",
+        "CausePath": "$.failure.Cause",
+    }
+
+
+def test_no_state_catches_everything(definition):
+    # A States.ALL catch would turn unknown failures into a designed outcome (a seed defect).
+    for name, state in definition["States"].items():
+        for catch in state.get("Catch", []):
+            assert "States.ALL" not in catch["ErrorEquals"], name
+
+
+def test_endpoint_throttling_is_retried_before_it_fails(definition):
+    classify = definition["States"]["ClassifyImage"]
+    (throttle_retry,) = [r for r in classify["Retry"] if r["ErrorEquals"] == ["EndpointThrottled"]]
+    assert throttle_retry["MaxAttempts"] >= 2 and throttle_retry["BackoffRate"] > 1
+    (endpoint_catch,) = [c for c in classify["Catch"] if "EndpointError" in c["ErrorEquals"]]
+    assert "EndpointThrottled" in endpoint_catch["ErrorEquals"]
+
+
+@pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage", "FilterInferences"])
+def test_transient_lambda_errors_are_retried(definition, state):
+    retried = {error for retry in definition["States"][state]["Retry"] for error in retry["ErrorEquals"]}
+    assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried
+
+
+def test_state_machine_logs_everything_and_traces(template, synthesized_app):
+    Template.from_json(template).has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": synthesized_app.config.workflow_type,
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
+        },
+    )
+
+
+def test_execution_timeout_comes_from_config(definition, synthesized_app):
+    assert definition["TimeoutSeconds"] == synthesized_app.config.workflow_timeout_minutes * 60
+
+
+def test_functions_run_newest_python_on_arm_with_tracing_and_json_logs(template):
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    assert len(functions) == 3
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == "app.handler"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_function_environments_carry_threshold_endpoint_and_class_names(template, synthesized_app):
+    environments = [
+        f["Properties"].get("Environment", {}).get("Variables", {})
+        for f in resources_of_type(template, "AWS::Lambda::Function").values()
+    ]
+    (filter_env,) = [env for env in environments if "THRESHOLD" in env]
+    assert float(filter_env["THRESHOLD"]) == synthesized_app.config.confidence_threshold
+    (classify_env,) = [env for env in environments if "ENDPOINT_NAME" in env]
+    class_names = json.loads(classify_env["CLASS_NAMES"])
+    assert class_names and all(isinstance(name, str) for name in class_names)
+
+
+def test_function_log_groups_expire(template, synthesized_app):
+    log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
+    assert len(log_groups) == 4  # three functions and the state machine
+    for log_group in log_groups.values():
+        assert log_group["Properties"]["RetentionInDays"] == synthesized_app.config.log_retention_days
+        assert log_group["DeletionPolicy"] == "Delete"
+
+
+def test_functions_carry_no_managed_policies(template):
+    for role in resources_of_type(template, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_serializer_reads_only_the_input_prefix_of_the_project_bucket(template, synthesized_app):
+    statements = policy_statements_of_role(template, "SerializeImage")
+    s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    (read,) = s3_statements
+    assert not any(a in ("s3:*", "s3:PutObject", "s3:DeleteObject*") for a in as_list(read["Action"]))
+    object_arns = [json.dumps(r) for r in as_list(read["Resource"]) if "/" in json.dumps(r)]
+    assert object_arns and all(
+        f'/{synthesized_app.config.workflow_input_prefix}*"' in arn for arn in object_arns
+    )
+
+
+def test_classifier_may_only_invoke_its_endpoint(template):
+    statements = policy_statements_of_role(template, "ClassifyImage")
+    (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in as_list(s["Action"])]
+    assert as_list(invoke["Action"]) == ["sagemaker:InvokeEndpoint"]
+    assert invoke["Resource"] != "*" and ":endpoint/" in json.dumps(invoke["Resource"])
+    assert not any(a.startswith("s3:") for s in statements for a in as_list(s["Action"]))
+
+
+def test_filter_has_no_data_access(template):
+    actions = {
+        a for s in policy_statements_of_role(template, "FilterInferences") for a in as_list(s["Action"])
+    }
+    assert actions == {
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_only_xray_and_log_delivery_use_a_star_resource(template):
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == "*":
+                assert all(a.startswith(("xray:", "logs:")) for a in as_list(statement["Action"])), statement
