@@ -1,16 +1,21 @@
-"""Session-wide fixtures: the app is synthesized once per test session and shared by every CDK test."""
+"""Session-wide fixtures: the app is synthesized once per test session and shared by every test that needs it.
+
+aws_cdk and the app are imported inside the fixtures, so test folders that never synthesize (handlers, data_prep)
+do not pay for starting jsii.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_cdk as cdk
 import pytest
 
-from app import build_app
-from stacks.config import AppConfig, cdk_json_context
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+
+    from stacks.config import AppConfig
 
 # The CLI turns asset metadata on; the tests synthesize the same templates `cdk synth` writes.
 CLI_CONTEXT = {"aws:cdk:enable-asset-metadata": True, "aws:cdk:enable-path-metadata": True}
@@ -24,6 +29,8 @@ class SynthesizedApp:
 
     def stack(self, suffix: str) -> cdk.Stack:
         """The stack whose id ends in `-<suffix>` (Storage, Model, Workflow)."""
+        import aws_cdk as cdk
+
         matches = [
             c for c in self.app.node.children if isinstance(c, cdk.Stack) and c.stack_name.endswith(suffix)
         ]
@@ -38,6 +45,8 @@ class SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def default_context() -> dict[str, Any]:
+    from stacks.config import cdk_json_context
+
     return {**cdk_json_context(), **CLI_CONTEXT}
 
 
@@ -45,6 +54,9 @@ def default_context() -> dict[str, Any]:
 def synthesized_app(
     default_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> SynthesizedApp:
+    from app import build_app
+    from stacks.config import AppConfig
+
     outdir: Path = tmp_path_factory.mktemp("cdk.out")
     app = build_app(default_context, outdir=str(outdir))
     assembly = app.synth()

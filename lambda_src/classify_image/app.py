@@ -1,0 +1,229 @@
+"""Step Functions task: send the state's image to the SageMaker endpoint and add its class probabilities.
+
+Input: the serialize task's output (``image_data`` as base64 text). Output: the same keys with
+``inferences`` (one probability per class, in class-index order) and ``predicted_class``. Every failure is an
+exception whose class name is the Step Functions error name (docs/CONTRACTS.md).
+
+Environment: ``ENDPOINT_NAME`` and ``CLASS_NAMES`` (a JSON list of the class names in class-index order).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+
+# sagemaker-runtime error codes worth a retry: the service or the model container is busy or not ready yet.
+_TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalDependencyException",
+        "ModelNotReadyException",
+    }
+)
+_CONTENT_TYPE_BY_SIGNATURE = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+# How much of a bad endpoint answer to quote in an error message.
+_BODY_PREVIEW_CHARS = 200
+
+
+class ConfigurationError(Exception):
+    """The function's environment lacks a setting or holds an invalid one."""
+
+
+class MalformedEvent(Exception):
+    """The event is not a dict whose ``image_data`` is base64 text of a PNG or JPEG image."""
+
+
+class EndpointError(Exception):
+    """The endpoint rejected the request (model error, validation error, unknown endpoint)."""
+
+
+class EndpointThrottled(Exception):
+    """sagemaker-runtime throttled the call, failed with a 5xx, or could not be reached; worth a retry."""
+
+
+class MalformedEndpointResponse(Exception):
+    """The endpoint's answer is not a JSON list of one probability per class."""
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    endpoint_name: str
+    class_names: tuple[str, ...]
+
+
+# Lambda's JSON log format (set on the function by the workflow stack) prints each record as one JSON
+# object per line, with the ``extra`` fields as top-level keys next to timestamp, level and requestId; the
+# runtime's root handler does the printing and applies the function's log level.
+_LOGGER = logging.getLogger("classify_image")
+
+
+def _log(level: int, message: str, **fields: Any) -> None:
+    _LOGGER.log(level, message, extra=fields)
+
+
+@functools.cache
+def _sagemaker_runtime_client() -> Any:
+    # Created on first use, not at import, so tests can install a stubbed client first.
+    return boto3.client("sagemaker-runtime")
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        return classify_image(event, load_settings(os.environ), _sagemaker_runtime_client())
+    except Exception as error:
+        _log(
+            logging.ERROR,
+            "classify_image failed",
+            s3_key=event.get("s3_key") if isinstance(event, dict) else None,
+            error_type=type(error).__name__,
+            error=str(error),
+        )
+        raise
+
+
+def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
+    """Read ENDPOINT_NAME and CLASS_NAMES; raise ConfigurationError saying which one is wrong and how."""
+    endpoint_name = environ.get("ENDPOINT_NAME", "")
+    if not endpoint_name:
+        raise ConfigurationError("environment variable ENDPOINT_NAME is missing or empty")
+
+    class_names_text = environ.get("CLASS_NAMES")
+    if class_names_text is None:
+        raise ConfigurationError("environment variable CLASS_NAMES is missing")
+    try:
+        class_names = json.loads(class_names_text)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"CLASS_NAMES is not JSON ({error}): {class_names_text!r}") from error
+    if (
+        not isinstance(class_names, list)
+        or not class_names
+        or not all(isinstance(name, str) and name for name in class_names)
+    ):
+        raise ConfigurationError(
+            f"CLASS_NAMES must be a non-empty JSON list of non-empty strings, got {class_names_text!r}"
+        )
+    if len(set(class_names)) != len(class_names):
+        raise ConfigurationError(f"CLASS_NAMES has duplicate names: {class_names_text!r}")
+    return ClassifierSettings(endpoint_name=endpoint_name, class_names=tuple(class_names))
+
+
+def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: Any) -> dict[str, Any]:
+    """Return ``event`` with the endpoint's ``inferences`` and the ``predicted_class`` they point to."""
+    image_bytes = _decode_image_data(event)
+    content_type = _content_type_of(image_bytes)
+    response_body = _invoke_endpoint(sagemaker_runtime, settings.endpoint_name, content_type, image_bytes)
+    inferences = _parse_inferences(response_body, settings)
+
+    best_index = max(range(len(inferences)), key=inferences.__getitem__)
+    predicted_class = settings.class_names[best_index]
+    _log(
+        logging.INFO,
+        "image classified",
+        s3_key=event.get("s3_key"),
+        endpoint_name=settings.endpoint_name,
+        content_type=content_type,
+        image_bytes=len(image_bytes),
+        inferences=inferences,
+        predicted_class=predicted_class,
+        confidence=inferences[best_index],
+    )
+    return {**event, "inferences": inferences, "predicted_class": predicted_class}
+
+
+def _decode_image_data(event: Any) -> bytes:
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
+    image_data = event.get("image_data")
+    if not isinstance(image_data, str) or not image_data:
+        found = "missing" if "image_data" not in event else type(image_data).__name__
+        raise MalformedEvent(f"the event's 'image_data' must be non-empty base64 text, got {found}")
+    try:
+        return base64.b64decode(image_data, validate=True)
+    except binascii.Error as error:
+        raise MalformedEvent(
+            f"the event's 'image_data' is not valid base64 ({error}); its {len(image_data):,} characters "
+            f"start with {image_data[:16]!r}"
+        ) from error
+
+
+def _content_type_of(image_bytes: bytes) -> str:
+    for signature, content_type in _CONTENT_TYPE_BY_SIGNATURE.items():
+        if image_bytes.startswith(signature):
+            return content_type
+    raise MalformedEvent(
+        f"the event's 'image_data' decodes to {len(image_bytes):,} bytes that are neither PNG nor JPEG; "
+        f"they start with {image_bytes[:12]!r}"
+    )
+
+
+def _invoke_endpoint(sagemaker_runtime: Any, endpoint_name: str, content_type: str, body: bytes) -> bytes:
+    try:
+        response = sagemaker_runtime.invoke_endpoint(
+            EndpointName=endpoint_name, ContentType=content_type, Accept="application/json", Body=body
+        )
+    except botocore.exceptions.ClientError as error:
+        raise _endpoint_failure(error, endpoint_name) from error
+    except botocore.exceptions.ConnectionError as error:
+        # Connection failures and read timeouts are as transient as a 5xx: let the state machine retry.
+        raise EndpointThrottled(f"endpoint {endpoint_name!r} could not be reached: {error}") from error
+    return response["Body"].read()
+
+
+def _endpoint_failure(
+    error: botocore.exceptions.ClientError, endpoint_name: str
+) -> EndpointError | EndpointThrottled:
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    description = f"endpoint {endpoint_name!r} answered {code} (HTTP {status}): {message}"
+    # A ModelError carries what the model container itself answered.
+    if "OriginalStatusCode" in error.response:
+        description += (
+            f"; the model container answered HTTP {error.response['OriginalStatusCode']}: "
+            f"{error.response.get('OriginalMessage', '')}"
+        )
+    if code in _TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
+        return EndpointThrottled(description)
+    return EndpointError(description)
+
+
+def _parse_inferences(response_body: bytes, settings: ClassifierSettings) -> list[float]:
+    """Accept only a JSON list of one finite number in [0, 1] per class; anything else is an error."""
+    expected = f"a JSON list of {len(settings.class_names)} probabilities in [0, 1]"
+
+    def malformed(reason: str) -> MalformedEndpointResponse:
+        preview = response_body[:_BODY_PREVIEW_CHARS].decode("utf-8", errors="replace")
+        return MalformedEndpointResponse(
+            f"endpoint {settings.endpoint_name!r} should answer {expected}, but {reason}; "
+            f"its {len(response_body):,}-byte answer starts with {preview!r}"
+        )
+
+    try:
+        answer = json.loads(response_body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise malformed(f"the answer is not JSON ({error})") from error
+    if not isinstance(answer, list):
+        raise malformed(f"the answer is a JSON {type(answer).__name__}")
+    if len(answer) != len(settings.class_names):
+        raise malformed(f"the list has {len(answer)} items")
+    for index, value in enumerate(answer):
+        # bool is an int subclass in Python, but true/false is no probability.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise malformed(f"item {index} is {value!r}, not a number")
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise malformed(f"item {index} is {value!r}, outside [0, 1]")
+    return [float(value) for value in answer]

@@ -1,0 +1,89 @@
+"""Handler test fixtures: fake AWS credentials, a fake Lambda context, seed events and log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS_DIR = Path(__file__).parent / "events"
+HANDLER_LOGGERS = frozenset({"serialize_image", "classify_image", "filter_inferences"})
+# Attributes every LogRecord has; any other attribute came in through ``extra``.
+_STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The LambdaContext attributes a handler may read, with fixed values."""
+
+    function_name: str = "scones-vision-handler"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scones-vision-handler"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "0f5e1a4c-6c1b-4f39-9d0e-1f2a3b4c5d6e"
+    log_group_name: str = "/aws/lambda/scones-vision-handler"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region, so no test can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def load_event() -> Any:
+    """Return a fresh copy of a seed event from tests/handlers/events/<name>.json."""
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+
+    return load
+
+
+@pytest.fixture
+def log_lines(caplog: pytest.LogCaptureFixture) -> Any:
+    """Return the handlers' log records so far, each as the JSON object Lambda's JSON log format prints.
+
+    Like the runtime, every record attribute that came in through ``extra`` becomes a top-level key; the JSON
+    round trip fails the test if a field could not be printed.
+    """
+    caplog.set_level(logging.INFO)
+
+    def read() -> list[dict[str, Any]]:
+        return [
+            json.loads(
+                json.dumps(
+                    {
+                        "level": record.levelname,
+                        "logger": record.name,
+                        "message": record.getMessage(),
+                        **{k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_ATTRIBUTES},
+                    }
+                )
+            )
+            for record in caplog.records
+            if record.name in HANDLER_LOGGERS
+        ]
+
+    return read
