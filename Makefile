@@ -10,10 +10,15 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := $(CURDIR)/node_modules/.bin/cdk
 CDK_FLAGS := --no-notices
+# Operations on a deployed app: the project bucket, and how many test images to run.
+BUCKET ?=
+LIMIT ?= 20
+STACK_PREFIX ?= SconesVision
+CAPTURE_PREFIX ?= data_capture/
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup synth test lint deploy destroy clean
+.PHONY: help setup demo local synth test lint deploy destroy executions monitor clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +34,13 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps, CDK CLI and Node
+
+demo: setup ## Run the whole workflow locally on a small generated dataset: offline, no AWS account, seconds
+	@$(PY) -m local_run demo $(CONTEXT)
+
+local: setup ## Run the workflow locally on the CIFAR-100 tarball: make local SOURCE=path/to/cifar-100-python.tar.gz
+	@test -n "$(SOURCE)" || { echo "usage: make local SOURCE=path/to/cifar-100-python.tar.gz"; exit 2; }
+	@$(PY) -m local_run local --source "$(SOURCE)" $(CONTEXT)
 
 synth: setup ## Synthesize the CloudFormation templates into cdk.out/ (offline)
 	@$(CDK) synth $(CDK_FLAGS) --quiet $(CONTEXT)
@@ -48,6 +60,16 @@ deploy: setup ## Deploy every stack to the account and region of your AWS creden
 
 destroy: setup ## Remove every stack (and, unless removal_policy=retain, the buckets)
 	@$(CDK) destroy --all $(CDK_FLAGS) --force $(CONTEXT)
+
+executions: setup ## Start workflow executions on test images and tabulate them (BUCKET=... [LIMIT=20])
+	@test -n "$(BUCKET)" || { echo "usage: make executions BUCKET=<project bucket>"; exit 2; }
+	@$(PY) -m ops run --stack-name $(STACK_PREFIX)-Workflow --bucket $(BUCKET) \
+		--lst dataset/validation_lst/validation.lst --manifest data/manifest.json --limit $(LIMIT)
+
+monitor: setup ## Summarize the endpoint's captured data and draw plots/monitoring.png (BUCKET=...)
+	@test -n "$(BUCKET)" || { echo "usage: make monitor BUCKET=<project bucket>"; exit 2; }
+	@$(PY) -m ops monitor --bucket $(BUCKET) --prefix $(CAPTURE_PREFIX) --manifest data/manifest.json \
+		--out plots/monitoring.png
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -84,6 +84,7 @@ class StorageStack(Stack):
         )
         self.bucket: s3.IBucket = project.bucket
         self.bucket_name = project_bucket_name(config)
+        CfnOutput(self, "BucketName", value=self.bucket.bucket_name, description="The project bucket")
 
 
 def project_bucket_name(config: AppConfig) -> str:
