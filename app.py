@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -10,31 +11,38 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from data_prep.errors import DatasetError
 from stacks.config import AppConfig, ConfigError
-from stacks.refs import EndpointRef
+from stacks.dataset_source import require_real_dataset, resolve_dataset
+from stacks.model_stack import ModelStack
 from stacks.storage_stack import StorageStack
 from stacks.workflow_stack import WorkflowStack
 
+# Set by `make deploy`: a deploy must never train on the generated demo dataset.
+DEPLOY_ENV_FLAG = "SCONES_VISION_DEPLOY"
 
-def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> cdk.App:
+
+def build_app(
+    context: Mapping[str, Any] | None = None, outdir: str | None = None, *, for_deploy: bool = False
+) -> cdk.App:
     """Build the whole app; `context` adds to (and overrides) what cdk.json and `-c` give."""
     app = cdk.App(context=dict(context or {}), outdir=outdir)
     config = AppConfig.from_context(app.node.get_all_context())
+    dataset = resolve_dataset(config.dataset_dir)
+    if for_deploy:
+        require_real_dataset(dataset)
+
     storage = StorageStack(app, f"{config.project_name}-Storage", config=config)
-    endpoint_name = f"{config.project_name}-endpoint"
-    endpoint = EndpointRef(
-        name=endpoint_name,
-        arn=cdk.Stack.of(storage).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()
-        ),
+    model = ModelStack(
+        app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
     )
     workflow = WorkflowStack(
         app,
         f"{config.project_name}-Workflow",
         config=config,
         bucket_name=storage.bucket_name,
-        endpoint=endpoint,
-        class_names=("bicycle", "motorcycle"),
+        endpoint=model.endpoint,
+        class_names=dataset.manifest.classes,
     )
     workflow.add_stack_dependency(storage, "the workflow reads images from the project bucket")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
@@ -43,6 +51,6 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
 
 if __name__ == "__main__":
     try:
-        build_app().synth()
-    except ConfigError as error:
+        build_app(for_deploy=os.environ.get(DEPLOY_ENV_FLAG) == "1").synth()
+    except (ConfigError, DatasetError) as error:
         sys.exit(f"scones-vision: {error}")

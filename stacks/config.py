@@ -57,6 +57,11 @@ S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 DERIVED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
 
 
+# CloudFormation waits at most one hour for a custom resource such as the training job; training itself gets
+# 40 minutes of it, the rest covers instance start-up, data download and artifact upload.
+MAX_TRAINING_MINUTES = 40
+
+
 class ConfigError(ValueError):
     """A context value is unknown, ill-typed or out of range; the message names key, value and what is allowed."""
 
@@ -146,6 +151,19 @@ def _as_folder(key: str, value: Any) -> str:
     return text
 
 
+def _as_training_minutes(key: str, value: Any) -> int:
+    minutes = _as_int(key, value, low=5, high=10**6)
+    if minutes > MAX_TRAINING_MINUTES:
+        raise _fail(
+            key,
+            value,
+            f"a deploy can wait for at most {MAX_TRAINING_MINUTES} minutes of training (CloudFormation waits one "
+            "hour for a custom resource); lower it, or train outside the deploy and serve the artifact with "
+            "-c model_data_url=s3://.../model.tar.gz",
+        )
+    return minutes
+
+
 def _as_log_retention(key: str, value: Any) -> int:
     days = _as_int(key, value, low=1, high=3653)
     if days not in LOG_RETENTION_DAYS:
@@ -233,7 +251,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "capture_retention_days": lambda k, v: _as_int(k, v, low=1, high=3653),
     "training_instance_type": _as_instance_type,
     "training_instance_count": lambda k, v: _as_int(k, v, low=1, high=20),
-    "training_max_runtime_minutes": lambda k, v: _as_int(k, v, low=5, high=28 * 24 * 60),
+    "training_max_runtime_minutes": _as_training_minutes,
     "use_spot_training": _as_bool,
     "hyperparameters": _as_hyperparameters,
     "endpoint_instance_type": _as_instance_type,

@@ -12,10 +12,14 @@ def stacks_of(app: cdk.App) -> list[cdk.Stack]:
 
 
 def test_app_has_the_stacks_nag_checks(synthesized_app):
-    assert {s.stack_name.split("-")[-1] for s in stacks_of(synthesized_app.app)} >= {"Storage", "Workflow"}
+    assert {s.stack_name.split("-")[-1] for s in stacks_of(synthesized_app.app)} == {
+        "Storage",
+        "Model",
+        "Workflow",
+    }
 
 
-@pytest.mark.parametrize("suffix", ["Storage", "Workflow"])
+@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow"])
 def test_stack_has_no_unacknowledged_aws_solutions_findings(synthesized_app, suffix):
     report = AwsSolutionsChecks().validate_scope(synthesized_app.stack(suffix))
     findings = [

@@ -149,11 +149,16 @@ def test_serializer_reads_only_the_input_prefix_of_the_project_bucket(template, 
     )
 
 
-def test_classifier_may_only_invoke_its_endpoint(template):
+def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesized_app):
     statements = policy_statements_of_role(template, "ClassifyImage")
     (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in as_list(s["Action"])]
     assert as_list(invoke["Action"]) == ["sagemaker:InvokeEndpoint"]
-    assert invoke["Resource"] != "*" and ":endpoint/" in json.dumps(invoke["Resource"])
+    # The endpoint's ARN is its Ref, read from the model stack's output.
+    reference = invoke["Resource"]["Fn::GetStackOutput"]
+    assert reference["StackName"] == synthesized_app.stack("Model").stack_name
+    model_template = synthesized_app.template("Model")
+    exported = model_template["Outputs"][reference["OutputName"]]["Value"]
+    assert model_template["Resources"][exported["Ref"]]["Type"] == "AWS::SageMaker::Endpoint"
     assert not any(a.startswith("s3:") for s in statements for a in as_list(s["Action"]))
 
 

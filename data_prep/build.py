@@ -1,0 +1,241 @@
+"""Turn the CIFAR-100 tarball into the image-classification dataset, atomically and idempotently.
+
+The dataset is assembled in a hidden staging folder next to OUT, with manifest.json written last, and only
+then renamed to OUT: an interrupted run leaves either the previous dataset or none, never a partial one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data_prep import __version__
+from data_prep.cifar import IMAGE_SIDE, MD5, SPLIT_MEMBERS, Cifar100, Split, read_tarball
+from data_prep.download import file_md5
+from data_prep.errors import ChecksumMismatch, ClassSelectionError, DatasetError, OutputError, SourceError
+from data_prep.manifest import SPLITS, Manifest, content_hash, hash_files
+from data_prep.png import encode_rgb_pngs
+
+# A file name from the tarball becomes a path: nothing that could climb out of the split folder or hide.
+_PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    manifest: Manifest
+    noop: bool  # True when OUT already held exactly this dataset and nothing was written
+
+
+def build_dataset(
+    source: Path,
+    out_dir: Path,
+    *,
+    classes: Sequence[str],
+    verify_md5: bool = True,
+    progress: bool = True,
+) -> BuildResult:
+    """Write OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json; label i is `classes[i]`.
+
+    `source` is a local CIFAR-100 python tarball; with `verify_md5` it must be the official file. When OUT
+    already holds the dataset of this tarball and these classes, nothing is written and `noop` is True.
+    """
+    source = Path(source)
+    out_dir = Path(os.path.abspath(out_dir))
+    requested = _checked_request(classes)
+    if not source.is_file():
+        raise SourceError(f"{source}: no such file")
+    previous = _previous_manifest(out_dir)
+    if previous is not None and previous.classes == requested and previous.tool_version == __version__:
+        md5 = file_md5(source)
+        if verify_md5:
+            _check_md5(source, md5)
+        if previous.source.get("md5") == md5 and content_hash(out_dir) == previous.content_hash:
+            return BuildResult(previous, noop=True)
+    staging = _staging_dir(out_dir)
+    try:
+        dataset, md5 = _read_verified(source, verify_md5=verify_md5, progress=progress)
+        manifest = _write_dataset(staging, dataset, requested, {"name": source.name, "md5": md5}, progress)
+        _replace(out_dir, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(manifest, noop=False)
+
+
+def _checked_request(classes: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(classes, str):
+        raise ClassSelectionError(f"classes must be a sequence of names, not the single string {classes!r}")
+    requested = tuple(classes)
+    repeated = sorted({name for name in requested if requested.count(name) > 1})
+    if repeated:
+        raise ClassSelectionError(f"each class may be given once; repeated: {', '.join(repeated)}")
+    if len(requested) < 2:
+        raise ClassSelectionError(f"a classifier needs at least two classes, got {len(requested)}")
+    return requested
+
+
+def _previous_manifest(out_dir: Path) -> Manifest | None:
+    """The manifest of the dataset OUT holds, None if there is none; refuses to treat other folders as OUT."""
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    if (out_dir / Manifest.FILENAME).is_file():
+        try:
+            return Manifest.load(out_dir)
+        except DatasetError:
+            return None  # a damaged dataset of ours: rebuilt like a missing one
+    if any(out_dir.iterdir()):
+        raise OutputError(
+            f"{out_dir} is not empty and has no {Manifest.FILENAME}; not replacing it (choose another --out)"
+        )
+    return None
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
+    except OSError as error:
+        raise OutputError(f"cannot write the dataset next to {out_dir}: {error.strerror or error}") from None
+    staging.chmod(0o755)
+    return staging
+
+
+def _check_md5(source: Path, actual: str) -> None:
+    if actual != MD5:
+        raise ChecksumMismatch(source.name, MD5, actual)
+
+
+def _read_verified(source: Path, *, verify_md5: bool, progress: bool) -> tuple[Cifar100, str]:
+    """The tarball's contents and md5; the md5 is computed by a second thread while the tarball is read."""
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        tqdm(
+            total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=f"reading {source.name}", disable=None if progress else True,
+        ) as bar,
+    ):  # fmt: skip
+        md5_future = pool.submit(file_md5, source)
+        try:
+            dataset = read_tarball(source, on_compressed_bytes=bar.update)
+        except SourceError:
+            # A damaged copy of the official file is best reported as what it is: not the official file.
+            if verify_md5:
+                _check_md5(source, md5_future.result())
+            raise
+        md5 = md5_future.result()
+    if verify_md5:
+        _check_md5(source, md5)
+    return dataset, md5
+
+
+def _label_of_fine_label(requested: tuple[str, ...], fine_label_names: tuple[str, ...]) -> np.ndarray:
+    """Maps each fine label of the tarball to its index in `requested`, or -1 when not requested."""
+    labels = np.full(len(fine_label_names), -1, dtype=np.int64)
+    for index, name in enumerate(requested):
+        if name not in fine_label_names:
+            close = difflib.get_close_matches(name, fine_label_names, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see the tarball's meta fine_label_names"
+            raise ClassSelectionError(f"unknown class {name!r}: {hint}")
+        labels[fine_label_names.index(name)] = index
+    return labels
+
+
+def _file_names(split: str, names: list[str], rows: np.ndarray) -> Iterator[str]:
+    """The dataset's own file names, made unique within the split by appending the row where they repeat."""
+    seen: set[str] = set()
+    for name, row in zip(names, rows, strict=True):
+        if not _PLAIN_FILE_NAME.fullmatch(name):
+            raise SourceError(f"{SPLIT_MEMBERS[split]}: {name!r} is not a plain file name")
+        stem = name.removesuffix(".png")
+        unique = f"{stem}.png" if f"{stem}.png" not in seen else f"{stem}_row{row}.png"
+        if unique in seen:
+            raise SourceError(
+                f"{SPLIT_MEMBERS[split]}: cannot give row {row} ({name!r}) a file name of its own"
+            )
+        seen.add(unique)
+        yield unique
+
+
+@dataclass(frozen=True)
+class _Selection:
+    rows: np.ndarray  # the split's rows of the requested classes, in the tarball's order
+    labels: np.ndarray  # their class index in the request
+
+
+def _select(split: Split, label_of_fine: np.ndarray) -> _Selection:
+    labels = label_of_fine[split.fine_labels]
+    rows = np.flatnonzero(labels >= 0)
+    return _Selection(rows=rows, labels=labels[rows])
+
+
+def _split_files(split: str, data: Split, selection: _Selection) -> dict[str, bytes]:
+    """The split's PNGs and .lst file, by path relative to the dataset folder."""
+    names = list(_file_names(split, [data.filenames[row] for row in selection.rows], selection.rows))
+    # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
+    images = data.data[selection.rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
+    files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
+    labels_and_names = zip(selection.labels, names, strict=True)
+    files[f"{split}.lst"] = "".join(
+        f"{index}\t{label}\t{name}\n" for index, (label, name) in enumerate(labels_and_names)
+    ).encode()
+    return files
+
+
+def _write_dataset(
+    staging: Path, dataset: Cifar100, requested: tuple[str, ...], source: dict[str, str], progress: bool
+) -> Manifest:
+    label_of_fine = _label_of_fine_label(requested, dataset.fine_label_names)
+    selections = {split: _select(dataset.splits[split], label_of_fine) for split in SPLITS}
+    files = {}
+    for split, selection in selections.items():
+        files.update(_split_files(split, dataset.splits[split], selection))
+    manifest = Manifest(
+        classes=requested,
+        splits={
+            split: dict(
+                zip(requested, np.bincount(selection.labels, minlength=len(requested)).tolist(), strict=True)
+            )
+            for split, selection in selections.items()
+        },
+        source=source,
+        content_hash=hash_files(files.items()),
+        synthetic=dataset.synthetic,
+        tool_version=__version__,
+    )
+    try:
+        for split in SPLITS:
+            (staging / split).mkdir()
+        with tqdm(total=len(files), unit="file", desc="writing", disable=None if progress else True) as bar:
+            for relative_path, data in files.items():
+                (staging / relative_path).write_bytes(data)
+                bar.update()
+        (staging / Manifest.FILENAME).write_text(manifest.to_json(), encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"cannot write the dataset: {error}") from None
+    return manifest
+
+
+def _replace(out_dir: Path, staging: Path) -> None:
+    """Put the finished dataset at OUT; the previous one, if any, is moved aside first and then deleted."""
+    try:
+        if out_dir.exists():
+            retired = staging.with_name(staging.name.replace(".building-", ".replaced-"))
+            os.rename(out_dir, retired)
+            os.rename(staging, out_dir)
+            shutil.rmtree(retired)
+        else:
+            os.rename(staging, out_dir)
+    except OSError as error:
+        raise OutputError(f"cannot move the dataset into {out_dir}: {error.strerror or error}") from None

@@ -1,0 +1,324 @@
+"""The CIFAR-100 python tarball: its published facts, and a reader that streams its pickles out of the gzip.
+
+The tarball holds three pickles: `meta` (label names), `train` (50,000 images) and `test` (10,000 images).
+Each split is a dict with `data` (uint8, N x 3072, one row per image: the 1024 red, then green, then blue
+values of a 32x32 image, row-major), `fine_labels`, `coarse_labels`, `filenames` and `batch_label`. The
+official files were written by Python 2, so their keys and strings load as bytes; re-pickled copies often
+use str. Both are accepted.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from isal import igzip_threaded
+
+from data_prep.errors import SourceError
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+TARBALL_NAME = "cifar-100-python.tar.gz"
+MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
+
+MEMBER_DIR = "cifar-100-python"
+META, TRAIN, TEST = (f"{MEMBER_DIR}/{name}" for name in ("meta", "train", "test"))
+SPLIT_MEMBERS = {"train": TRAIN, "test": TEST}
+
+IMAGE_SIDE = 32
+ROW_LENGTH = 3 * IMAGE_SIDE * IMAGE_SIDE
+
+# Fine label i is FINE_LABEL_NAMES[i]; five a line, so a line starts at a multiple of five.
+FINE_LABEL_NAMES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver",
+    "bed", "bee", "beetle", "bicycle", "bottle",
+    "bowl", "boy", "bridge", "bus", "butterfly",
+    "camel", "can", "castle", "caterpillar", "cattle",
+    "chair", "chimpanzee", "clock", "cloud", "cockroach",
+    "couch", "crab", "crocodile", "cup", "dinosaur",
+    "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard",
+    "lamp", "lawn_mower", "leopard", "lion", "lizard",
+    "lobster", "man", "maple_tree", "motorcycle", "mountain",
+    "mouse", "mushroom", "oak_tree", "orange", "orchid",
+    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum",
+    "rabbit", "raccoon", "ray", "road", "rocket",
+    "rose", "sea", "seal", "shark", "shrew",
+    "skunk", "skyscraper", "snail", "snake", "spider",
+    "squirrel", "streetcar", "sunflower", "sweet_pepper", "table",
+    "tank", "telephone", "television", "tiger", "tractor",
+    "train", "trout", "tulip", "turtle", "wardrobe",
+    "whale", "willow_tree", "wolf", "woman", "worm",
+)  # fmt: skip
+
+# Superclass -> its five fine classes, as published with the dataset.
+COARSE_CLASSES = {
+    "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
+    "fish": ("aquarium_fish", "flatfish", "ray", "shark", "trout"),
+    "flowers": ("orchid", "poppy", "rose", "sunflower", "tulip"),
+    "food_containers": ("bottle", "bowl", "can", "cup", "plate"),
+    "fruit_and_vegetables": ("apple", "mushroom", "orange", "pear", "sweet_pepper"),
+    "household_electrical_devices": ("clock", "keyboard", "lamp", "telephone", "television"),
+    "household_furniture": ("bed", "chair", "couch", "table", "wardrobe"),
+    "insects": ("bee", "beetle", "butterfly", "caterpillar", "cockroach"),
+    "large_carnivores": ("bear", "leopard", "lion", "tiger", "wolf"),
+    "large_man-made_outdoor_things": ("bridge", "castle", "house", "road", "skyscraper"),
+    "large_natural_outdoor_scenes": ("cloud", "forest", "mountain", "plain", "sea"),
+    "large_omnivores_and_herbivores": ("camel", "cattle", "chimpanzee", "elephant", "kangaroo"),
+    "medium_mammals": ("fox", "porcupine", "possum", "raccoon", "skunk"),
+    "non-insect_invertebrates": ("crab", "lobster", "snail", "spider", "worm"),
+    "people": ("baby", "boy", "girl", "man", "woman"),
+    "reptiles": ("crocodile", "dinosaur", "lizard", "snake", "turtle"),
+    "small_mammals": ("hamster", "mouse", "rabbit", "shrew", "squirrel"),
+    "trees": ("maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree"),
+    "vehicles_1": ("bicycle", "bus", "motorcycle", "pickup_truck", "train"),
+    "vehicles_2": ("lawn_mower", "rocket", "streetcar", "tank", "tractor"),
+}
+COARSE_LABEL_NAMES = tuple(COARSE_CLASSES)
+
+# The official batch labels; a synthetic tarball prefixes them so a dataset built from it says so.
+BATCH_LABELS = {"train": "training batch 1 of 1", "test": "testing batch 1 of 1"}
+SYNTHETIC_BATCH_LABEL_PREFIX = "synthetic "
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# Compressed bytes handed to the decompressor per read; large blocks keep per-call overhead negligible.
+_READ_BLOCK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Split:
+    data: np.ndarray  # uint8, (N, 3072)
+    fine_labels: np.ndarray  # int64, (N,)
+    filenames: tuple[str, ...]
+    batch_label: str
+
+
+@dataclass(frozen=True)
+class Cifar100:
+    fine_label_names: tuple[str, ...]
+    splits: dict[str, Split]
+
+    @property
+    def synthetic(self) -> bool:
+        return all(
+            split.batch_label.startswith(SYNTHETIC_BATCH_LABEL_PREFIX) for split in self.splits.values()
+        )
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Loads plain containers and numpy arrays only.
+
+    Unpickling can run arbitrary code; a downloaded or hand-made tarball must not be able to.
+    """
+
+    _ALLOWED = {
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        # Python 2 era pickles name numpy.core, which numpy 2 keeps only as a deprecated alias.
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module.removeprefix("numpy.core.")
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are expected")
+        return super().find_class(module, name)
+
+
+def _text(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _str_keys(member: str, obj: object) -> dict[str, object]:
+    if not isinstance(obj, dict):
+        raise SourceError(f"{member}: expected a pickled dict, found {type(obj).__name__}")
+    return {_text(key): value for key, value in obj.items()}
+
+
+def _require(member: str, fields: dict[str, object], key: str) -> object:
+    try:
+        return fields[key]
+    except KeyError:
+        raise SourceError(
+            f"{member}: the pickle has no '{key}' entry (found: {', '.join(sorted(fields))})"
+        ) from None
+
+
+def _parse_meta(fields: dict[str, object]) -> tuple[str, ...]:
+    names = _require(META, fields, "fine_label_names")
+    if not isinstance(names, list | tuple) or not names:
+        raise SourceError(f"{META}: fine_label_names is not a non-empty list")
+    return tuple(_text(name) for name in names)
+
+
+def _parse_split(member: str, fields: dict[str, object]) -> Split:
+    data = _require(member, fields, "data")
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != ROW_LENGTH
+    ):
+        described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise SourceError(f"{member}: data is {described}, expected a uint8 array of shape (N, {ROW_LENGTH})")
+    try:
+        fine_labels = np.asarray(_require(member, fields, "fine_labels"))
+    except ValueError:
+        fine_labels = np.asarray(None)
+    # Checked by kind rather than converted: a conversion would silently truncate floats into labels.
+    if fine_labels.ndim != 1 or (fine_labels.size and fine_labels.dtype.kind not in "iu"):
+        raise SourceError(f"{member}: fine_labels is not a list of integers")
+    fine_labels = fine_labels.astype(np.int64)
+    filenames = _require(member, fields, "filenames")
+    if not isinstance(filenames, list | tuple):
+        raise SourceError(f"{member}: filenames is not a list")
+    rows = data.shape[0]
+    if fine_labels.shape != (rows,) or len(filenames) != rows:
+        raise SourceError(
+            f"{member}: {rows} images but {fine_labels.size} fine_labels and {len(filenames)} filenames"
+        )
+    return Split(
+        data=data,
+        fine_labels=fine_labels,
+        filenames=tuple(_text(name) for name in filenames),
+        batch_label=_text(fields.get("batch_label", "")),
+    )
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports how many compressed bytes the decompressor has consumed, for the progress bar."""
+
+    def __init__(self, raw: io.BufferedReader, on_read: Callable[[int], object]) -> None:
+        self._raw = raw
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._raw.readinto(buffer)
+        self._on_read(count)
+        return count
+
+
+class _MemberReader(io.RawIOBase):
+    """The next `size` bytes of the tar stream: one member's contents, read without seeking."""
+
+    def __init__(self, stream: io.BufferedReader, size: int) -> None:
+        self._stream = stream
+        self._remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer)[: self._remaining]
+        count = self._stream.readinto(view)
+        self._remaining -= count
+        return count
+
+    def skip_rest(self) -> None:
+        _skip(self._stream, self._remaining)
+        self._remaining = 0
+
+
+def _skip(stream: io.BufferedReader, size: int) -> None:
+    while size:
+        chunk = stream.read(min(size, _READ_BLOCK))
+        if not chunk:
+            raise EOFError
+        size -= len(chunk)
+
+
+def _drain(stream: io.BufferedReader) -> None:
+    while stream.read(_READ_BLOCK):
+        pass
+
+
+def _stream_members(gz: io.BufferedReader, wanted: set[str]) -> dict[str, dict[str, object]]:
+    """Walk the tar headers in order, unpickling wanted members straight from the stream.
+
+    The tarfile module's own streaming mode joins and slices every read, which costs more than the
+    decompression it waits for; the layout of a plain tar is simple enough to walk here.
+    """
+    loaded = {}
+    while True:
+        header = gz.read(tarfile.BLOCKSIZE)
+        if len(header) < tarfile.BLOCKSIZE:
+            raise EOFError
+        try:
+            member = tarfile.TarInfo.frombuf(header, tarfile.ENCODING, "surrogateescape")
+        except tarfile.EOFHeaderError:
+            return loaded
+        padded_size = -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        if member.name in wanted and member.isfile():
+            contents = _MemberReader(gz, member.size)
+            # Buffered, because a pickle without protocol 4 framing is otherwise read a few bytes per call.
+            unpickler = _ArrayOnlyUnpickler(io.BufferedReader(contents, 1 << 16), encoding="bytes")
+            loaded[member.name] = _str_keys(member.name, unpickler.load())
+            contents.skip_rest()
+            _skip(gz, padded_size - member.size)
+        else:
+            _skip(gz, padded_size)
+
+
+def read_tarball(
+    path: Path, *, on_compressed_bytes: Callable[[int], object] = lambda count: None
+) -> Cifar100:
+    """Read meta, train and test out of the tarball in one pass, in memory: nothing is extracted to disk.
+
+    isal decompresses in a worker thread that releases the GIL, while this thread walks the tar and
+    unpickles; each member's bytes are copied once, from the decompressor's block into the pickle's array.
+
+    Any way the file can be broken surfaces as one `SourceError`.
+    """
+    wanted = {META, TRAIN, TEST}
+    try:
+        with path.open("rb") as raw:
+            magic = raw.read(len(_GZIP_MAGIC))
+        if magic != _GZIP_MAGIC:
+            raise SourceError(f"{path}: not a gzip file (it starts with {magic!r})")
+        with (
+            path.open("rb") as raw,
+            igzip_threaded.open(
+                _CountingReader(raw, on_compressed_bytes), "rb", block_size=_READ_BLOCK
+            ) as gz,
+        ):
+            loaded = _stream_members(gz, wanted)
+            # Reading to the end makes the gzip layer check its CRC and length trailer.
+            _drain(gz)
+    except SourceError:
+        raise
+    except EOFError:
+        raise SourceError(f"{path}: the file ends early (truncated download or copy?)") from None
+    except (OSError, zlib.error, tarfile.TarError) as error:
+        raise SourceError(f"{path}: not a readable gzip tar file ({error})") from None
+    except MemoryError:
+        raise SourceError(
+            f"{path}: out of memory while unpickling; a damaged member may claim an absurd size"
+        ) from None
+    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as error:
+        raise SourceError(f"{path}: a member is not a valid CIFAR pickle ({error})") from None
+    missing = sorted(wanted - loaded.keys())
+    if missing:
+        raise SourceError(f"{path}: the tarball has no member {', '.join(missing)}")
+    fine_label_names = _parse_meta(loaded[META])
+    splits = {split: _parse_split(member, loaded[member]) for split, member in SPLIT_MEMBERS.items()}
+    for split, data in splits.items():
+        outside = data.fine_labels[(data.fine_labels < 0) | (data.fine_labels >= len(fine_label_names))]
+        if outside.size:
+            raise SourceError(
+                f"{SPLIT_MEMBERS[split]}: fine label {outside[0]} has no name in meta "
+                f"({len(fine_label_names)} fine_label_names)"
+            )
+    return Cifar100(fine_label_names=fine_label_names, splits=splits)

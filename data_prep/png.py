@@ -1,0 +1,34 @@
+"""A minimal PNG encoder for 8-bit RGB images.
+
+Pillow spends far more per 32x32 image on its generic machinery than on compressing 3 KB; writing the
+three chunks directly makes writing a dataset several times faster. Any PNG decoder reads the result.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_BIT_DEPTH = 8
+_COLOUR_TYPE_RGB = 2
+_FILTER_NONE = 0
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_rgb_pngs(images: np.ndarray) -> list[bytes]:
+    """PNG files for a uint8 array of shape (N, height, width, 3)."""
+    count, height, width, channels = images.shape
+    if images.dtype != np.uint8 or channels != 3:
+        raise ValueError(f"expected uint8 RGB images, got {images.dtype} with {channels} channels")
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, _BIT_DEPTH, _COLOUR_TYPE_RGB, 0, 0, 0))
+    end = _chunk(b"IEND", b"")
+    # Each scanline starts with its filter type; "none" keeps encoding a plain compression of the pixels.
+    scanlines = np.full((count, height, 1 + width * 3), _FILTER_NONE, dtype=np.uint8)
+    scanlines[:, :, 1:] = images.reshape(count, height, width * 3)
+    return [_SIGNATURE + header + _chunk(b"IDAT", zlib.compress(lines)) + end for lines in scanlines]

@@ -1,0 +1,278 @@
+"""Custom resource for a SageMaker training job (CloudFormation has no resource type for one).
+
+Runs behind the CDK provider framework: `on_event` starts, keeps or stops a job and returns at once;
+`is_complete` is polled until the job has ended and either returns the artifact's S3 URI or raises with the
+job's FailureReason, which CloudFormation shows as the reason the deploy failed.
+
+The job name is a hash of everything that shapes the model, so an unchanged deploy keeps its job (no
+retraining) and a changed dataset or hyperparameter starts a new one. SageMaker never frees a job name, so
+after a job failed or was stopped the same inputs get the next attempt name (`<name>-r2`, `-r3`, ...).
+Old jobs are never deleted (SageMaker cannot delete them; they cost nothing) and their artifacts stay under
+the output prefix until the bucket goes.
+
+Every property arrives as a string (CloudFormation turns scalars into strings); numbers are parsed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+LOGGER = logging.getLogger()
+LOGGER.setLevel(logging.INFO)
+
+CHANNEL_CONTENT_TYPE = "application/x-image"
+# The four channels of the algorithm's "image/lst" input mode, in the order SageMaker lists them.
+CHANNEL_NAMES = ("train", "validation", "train_lst", "validation_lst")
+# Properties that shape the trained model; the role is left out, so replacing it does not retrain.
+HASHED_PROPERTIES = (
+    "TrainingImage",
+    "DatasetContentHash",
+    "Hyperparameters",
+    "Channels",
+    "OutputPath",
+    "InstanceType",
+    "InstanceCount",
+    "VolumeSizeGb",
+    "UseSpotTraining",
+    "MaxRuntimeSeconds",
+    "MaxWaitSeconds",
+)
+HASH_LENGTH = 16
+MAX_ATTEMPTS = 9
+RUNNING_STATUSES = ("InProgress", "Stopping")
+
+_sagemaker_client = None
+
+
+class TrainingJobFailed(Exception):
+    """The job ended as Failed or Stopped; the message carries SageMaker's FailureReason."""
+
+
+class TrainingDeadlineExceeded(Exception):
+    """The job ran past the time the deploy can wait; it was stopped so no instance keeps running."""
+
+
+class DemoDatasetRefused(Exception):
+    """The dataset is the generated demo data: training on it would only waste a GPU job."""
+
+
+class MalformedProperties(Exception):
+    """A resource property is missing or not of the expected form."""
+
+
+class TooManyAttempts(Exception):
+    """Every attempt name for these inputs is taken by a failed or stopped job."""
+
+
+def _client():
+    # Created on first use, so tests can hand in a stubbed client and never touch the network.
+    global _sagemaker_client
+    if _sagemaker_client is None:
+        _sagemaker_client = boto3.client("sagemaker")
+    return _sagemaker_client
+
+
+def _log(message: str, **fields: Any) -> None:
+    LOGGER.info(json.dumps({"message": message, **fields}, default=str))
+
+
+def on_event(event: dict[str, Any], context: Any, client=None) -> dict[str, Any]:
+    client = client or _client()
+    request_type = event["RequestType"]
+    properties = event["ResourceProperties"]
+    if request_type == "Create":
+        return {"PhysicalResourceId": start_or_adopt_job(client, properties)}
+    if request_type == "Update":
+        return {"PhysicalResourceId": update_job(client, properties, event["PhysicalResourceId"])}
+    if request_type == "Delete":
+        stop_job_if_running(client, delete_target(properties, event["PhysicalResourceId"]))
+        return {"PhysicalResourceId": event["PhysicalResourceId"]}
+    raise MalformedProperties(f"unknown RequestType {request_type!r}")
+
+
+def is_complete(
+    event: dict[str, Any], context: Any, client=None, now: datetime | None = None
+) -> dict[str, Any]:
+    client = client or _client()
+    now = now or datetime.now(UTC)
+    if event["RequestType"] == "Delete":
+        # Wait until the job has really stopped: a job still uploading would refill the bucket while the
+        # storage stack empties and deletes it.
+        job = describe_job(client, delete_target(event["ResourceProperties"], event["PhysicalResourceId"]))
+        return {"IsComplete": job is None or job["TrainingJobStatus"] not in RUNNING_STATUSES}
+    stop_after_seconds = int(os.environ["STOP_AFTER_SECONDS"])
+    return training_progress(
+        client, event["PhysicalResourceId"], now=now, stop_after_seconds=stop_after_seconds
+    )
+
+
+def job_base_name(properties: dict[str, Any]) -> str:
+    """`<prefix>-<16 hex of sha256 over the hashed properties>`: at most 41 + 1 + 16 = 58 characters."""
+    missing = [name for name in (*HASHED_PROPERTIES, "JobNamePrefix") if name not in properties]
+    if missing:
+        raise MalformedProperties(f"missing resource properties: {', '.join(missing)}")
+    canonical = json.dumps({name: properties[name] for name in HASHED_PROPERTIES}, sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+    return f"{properties['JobNamePrefix']}-{digest}"
+
+
+def attempt_name(base_name: str, attempt: int) -> str:
+    return base_name if attempt == 1 else f"{base_name}-r{attempt}"
+
+
+def is_attempt_of(job_name: str, base_name: str) -> bool:
+    return job_name == base_name or re.fullmatch(re.escape(base_name) + r"-r[2-9]", job_name) is not None
+
+
+def start_or_adopt_job(client, properties: dict[str, Any]) -> str:
+    """Return the name of a job for these inputs: an existing completed or running one, else a new one."""
+    if properties.get("DatasetSynthetic") == "true":
+        raise DemoDatasetRefused(
+            "refusing to train on the generated demo dataset (synthetic images): run `make data` to prepare "
+            "the real dataset, then deploy again"
+        )
+    base_name = job_base_name(properties)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        name = attempt_name(base_name, attempt)
+        job = describe_job(client, name)
+        if job is None:
+            client.create_training_job(**training_job_request(name, properties))
+            _log("created training job", job=name)
+            return name
+        if job["TrainingJobStatus"] in ("Completed", "InProgress"):
+            _log("adopted existing training job", job=name, status=job["TrainingJobStatus"])
+            return name
+        _log("attempt name taken by an unsuccessful job", job=name, status=job["TrainingJobStatus"])
+    raise TooManyAttempts(
+        f"{MAX_ATTEMPTS} training jobs for these inputs ({base_name}...) failed or were stopped; "
+        "change a hyperparameter or the dataset after reading their FailureReason"
+    )
+
+
+def update_job(client, properties: dict[str, Any], old_job_name: str) -> str:
+    """Keep the current job when the model-shaping inputs are unchanged (e.g. only the role changed)."""
+    if is_attempt_of(old_job_name, job_base_name(properties)):
+        _log("inputs unchanged, keeping training job", job=old_job_name)
+        return old_job_name
+    # A new name makes CloudFormation send a Delete for the old one once the update has succeeded.
+    return start_or_adopt_job(client, properties)
+
+
+def delete_target(properties: dict[str, Any], physical_id: str) -> str:
+    """The job a Delete is about; when CloudFormation gave up waiting on a Create it invents a physical id
+    that names no job, but the job name can still be derived from the properties."""
+    prefix = properties.get("JobNamePrefix", "")
+    if prefix and physical_id.startswith(f"{prefix}-"):
+        return physical_id
+    return job_base_name(properties)
+
+
+def stop_job_if_running(client, job_name: str) -> None:
+    job = describe_job(client, job_name)
+    if job is not None and job["TrainingJobStatus"] == "InProgress":
+        client.stop_training_job(TrainingJobName=job_name)
+        _log("stopped training job", job=job_name)
+
+
+def training_progress(client, job_name: str, *, now: datetime, stop_after_seconds: int) -> dict[str, Any]:
+    job = describe_job(client, job_name)
+    if job is None:
+        raise TrainingJobFailed(f"training job {job_name} does not exist")
+    status = job["TrainingJobStatus"]
+    _log("training job status", job=job_name, status=status, secondary_status=job.get("SecondaryStatus"))
+    if status == "Completed":
+        artifact_url = job["ModelArtifacts"]["S3ModelArtifacts"]
+        return {
+            "IsComplete": True,
+            "Data": {
+                "ModelArtifactUrl": artifact_url,
+                # The key alone lets the serving role be granted exactly this object.
+                "ModelArtifactKey": artifact_url.removeprefix("s3://").split("/", 1)[1],
+                "TrainingJobName": job_name,
+            },
+        }
+    if status in ("Failed", "Stopped"):
+        raise TrainingJobFailed(
+            f"training job {job_name} {status.lower()} ({job.get('SecondaryStatus', 'no secondary status')}): "
+            f"{job.get('FailureReason', 'SageMaker gave no FailureReason')}"
+        )
+    elapsed_seconds = (now - job["CreationTime"]).total_seconds()
+    if status == "InProgress" and elapsed_seconds > stop_after_seconds:
+        client.stop_training_job(TrainingJobName=job_name)
+        raise TrainingDeadlineExceeded(
+            f"training job {job_name} still running after {int(elapsed_seconds) // 60} minutes, longer than a "
+            "deploy can wait; it was stopped. Lower training_max_runtime_minutes or epochs, or train outside "
+            "the deploy and pass -c model_data_url=s3://.../model.tar.gz"
+        )
+    return {"IsComplete": False}
+
+
+def describe_job(client, job_name: str) -> dict[str, Any] | None:
+    try:
+        return client.describe_training_job(TrainingJobName=job_name)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        message = error.response["Error"].get("Message", "")
+        # SageMaker answers an unknown training job with a ValidationException, not ResourceNotFound.
+        if code == "ResourceNotFound" or (code == "ValidationException" and "not found" in message.lower()):
+            return None
+        raise
+
+
+def _as_int(properties: dict[str, Any], name: str) -> int:
+    try:
+        return int(properties[name])
+    except (KeyError, TypeError, ValueError):
+        raise MalformedProperties(f"{name} must be an integer, got {properties.get(name)!r}") from None
+
+
+def training_job_request(job_name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The CreateTrainingJob request: the built-in algorithm in File mode on the four .lst channels."""
+    channels = properties["Channels"]
+    if not isinstance(channels, dict) or set(channels) != set(CHANNEL_NAMES):
+        raise MalformedProperties(f"Channels must map exactly {', '.join(CHANNEL_NAMES)} to S3 URIs")
+    hyperparameters = properties["Hyperparameters"]
+    if not isinstance(hyperparameters, dict) or not all(isinstance(v, str) for v in hyperparameters.values()):
+        raise MalformedProperties("Hyperparameters must map names to strings")
+    use_spot = properties["UseSpotTraining"] == "true"
+    stopping_condition = {"MaxRuntimeInSeconds": _as_int(properties, "MaxRuntimeSeconds")}
+    if use_spot:
+        stopping_condition["MaxWaitTimeInSeconds"] = _as_int(properties, "MaxWaitSeconds")
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {"TrainingImage": properties["TrainingImage"], "TrainingInputMode": "File"},
+        "RoleArn": properties["RoleArn"],
+        "HyperParameters": dict(hyperparameters),
+        "InputDataConfig": [
+            {
+                "ChannelName": name,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": channels[name],
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": CHANNEL_CONTENT_TYPE,
+                "CompressionType": "None",
+            }
+            for name in CHANNEL_NAMES
+        ],
+        "OutputDataConfig": {"S3OutputPath": properties["OutputPath"]},
+        "ResourceConfig": {
+            "InstanceType": properties["InstanceType"],
+            "InstanceCount": _as_int(properties, "InstanceCount"),
+            "VolumeSizeInGB": _as_int(properties, "VolumeSizeGb"),
+        },
+        "StoppingCondition": stopping_condition,
+        "EnableManagedSpotTraining": use_spot,
+    }

@@ -1,0 +1,157 @@
+"""Run a synthesized Lambda handler in this process, the way the Lambda Python runtime would.
+
+- Cold start on the first invocation: the handler's module is loaded fresh from the function's code folder
+  (with that folder first on sys.path, as Lambda's /var/task), inside the function's environment, so
+  module-level or cached clients are created against the local services of this run, never a previous one.
+- Each invocation runs with the function's environment variables set, and restored afterwards. Environment
+  variables are process-wide, so invocations take turns (Lambda runs one event per sandbox at a time, too).
+- The handler's stdout (its JSON log lines) goes to `log_stream` instead of the run's table.
+- A raised exception becomes the Lambda runtime's error payload, `{"errorType": <class name>,
+  "errorMessage": ..., "stackTrace": [...]}`: Step Functions matches Retry and Catch on `errorType`.
+  A result that is not JSON becomes `Runtime.MarshalError`, as on Lambda.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+# os.environ and sys.stdout are process-wide: one invocation at a time may change them.
+_PROCESS_STATE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    payload: bytes
+    failed: bool  # True: payload is an error object, sent with the x-amz-function-error header
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        # Timeouts are not enforced locally; the state machine's own timeout still applies.
+        return 60_000
+
+
+class InProcessFunction:
+    """One Lambda function: its code folder, `module.function` handler and environment variables."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        arn: str,
+        code_dir: Path,
+        handler: str,
+        environment: Mapping[str, str],
+        log_stream: TextIO,
+    ) -> None:
+        self.name = name
+        self.arn = arn
+        self._code_dir = code_dir.resolve()
+        self._handler_spec = handler
+        self._environment = dict(environment)
+        self._log_stream = log_stream
+        self._handler: Callable[[Any, Any], Any] | None = None
+        self._module_name = f"local_run_lambda_{name}_{uuid.uuid4().hex}"
+
+    def invoke(self, payload: bytes | str) -> InvocationResult:
+        context = LambdaContext(
+            function_name=self.name,
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=128,
+            aws_request_id=str(uuid.uuid4()),
+            log_group_name=f"/aws/lambda/{self.name}",
+        )
+        with (
+            _PROCESS_STATE_LOCK,
+            environment_variables(self._environment),
+            contextlib.redirect_stdout(self._log_stream),
+        ):
+            try:
+                if self._handler is None:
+                    self._handler = _load_handler(
+                        self._code_dir, self._handler_spec, module_name=self._module_name
+                    )
+                result = self._handler(json.loads(payload or "null"), context)
+            except Exception as error:  # every handler failure is reported to the caller, as Lambda does
+                return InvocationResult(_error_payload(type(error).__name__, str(error), error), failed=True)
+        try:
+            return InvocationResult(json.dumps(result).encode("utf-8"), failed=False)
+        except (TypeError, ValueError) as error:
+            message = f"Unable to marshal response: {error}"
+            return InvocationResult(_error_payload("Runtime.MarshalError", message, error), failed=True)
+
+    def unload(self) -> None:
+        """Forget the loaded handler module; the next invocation is a cold start again."""
+        sys.modules.pop(self._module_name, None)
+        self._handler = None
+
+
+def _error_payload(error_type: str, message: str, error: BaseException) -> bytes:
+    stack_trace = [line.rstrip("\n") for line in traceback.format_tb(error.__traceback__)]
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack_trace}).encode()
+
+
+@contextlib.contextmanager
+def environment_variables(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables for the duration of the block, then restore what was there (or its absence)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _load_handler(code_dir: Path, handler: str, *, module_name: str) -> Callable[[Any, Any], Any]:
+    """Import `module.function` from the code folder as `module_name`, a module no other function shares."""
+    module_path, _, function_name = handler.rpartition(".")
+    source = code_dir / (module_path.replace(".", "/") + ".py")
+    spec = importlib.util.spec_from_file_location(module_name, source)
+    if spec is None or spec.loader is None or not source.is_file():
+        raise ImportError(f"Unable to import module '{module_path}': no {source}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    modules_before = set(sys.modules)
+    # Registered before it runs: dataclasses and pickle look a class's module up in sys.modules.
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(code_dir))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    finally:
+        sys.path.remove(str(code_dir))
+        # Sibling modules the handler imported stay referenced by it, but must not shadow another function's.
+        for name in set(sys.modules) - modules_before - {module_name}:
+            if Path(getattr(sys.modules[name], "__file__", None) or "/").is_relative_to(code_dir):
+                del sys.modules[name]
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise AttributeError(f"Handler '{function_name}' missing on module '{module_path}'")
+    return function

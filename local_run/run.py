@@ -1,0 +1,157 @@
+"""One local run: dataset -> stand-in model -> synthesized workflow on moto -> one execution per test image."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from data_prep.build import build_dataset
+from data_prep.manifest import Manifest
+from local_run.standin_model import read_split, train_standin
+from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
+from local_run.workflow import LocalWorkflow, local_workflow
+from ops.capture import iter_capture_records
+from ops.executions import ExecutionOutcome, render_table, run_executions
+from ops.images import images_from_lst, pick_images
+from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
+
+LOCAL_BUCKET = "scones-vision-local"
+VALIDATION_LST_KEY = f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst"
+IMAGE_CONTENT_TYPE = "application/x-image"  # docs/CONTRACTS.md, S3 layout
+EXECUTION_TIMEOUT_S = 300
+STANDIN_DESCRIPTION = (
+    "Stand-in model: scikit-learn logistic regression on pooled pixels and colour histograms, trained here in "
+    "seconds.\n  It stands in for SageMaker's image-classification algorithm locally; it is not that model."
+)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcomes: list[ExecutionOutcome]
+    standin_accuracy: float
+    test_images: int
+    capture_records: int
+
+    @property
+    def all_as_designed(self) -> bool:
+        return all(outcome.as_designed for outcome in self.outcomes)
+
+
+def prepare_dataset(
+    source: Path, dataset_dir: Path, *, classes: tuple[str, ...], verify_md5: bool
+) -> Manifest:
+    """Build the dataset from the tarball unless `dataset_dir` already holds exactly it (data_prep decides)."""
+    return build_dataset(source, dataset_dir, classes=classes, verify_md5=verify_md5, progress=False).manifest
+
+
+def workflow_template(
+    dataset_dir: Path, *, cdk_out: Path | None, synth_dir: Path, context: Mapping[str, Any]
+) -> WorkflowTemplate:
+    """The workflow from an existing cloud assembly, or synthesized now for this dataset."""
+    if cdk_out is None:
+        cdk_out = synthesize(synth_dir, {"dataset_dir": str(dataset_dir), **context})
+    return load_workflow_template(cdk_out)
+
+
+def run(
+    dataset_dir: Path,
+    template: WorkflowTemplate,
+    *,
+    limit: int | None,
+    progress: bool,
+    handler_logs: TextIO,
+    out: TextIO,
+) -> RunResult:
+    manifest = Manifest.load(dataset_dir)
+    if template.class_names != manifest.classes:
+        raise TemplateError(
+            f"the synthesized classifier's CLASS_NAMES {list(template.class_names)} differ from the dataset's "
+            f"classes {list(manifest.classes)} ({dataset_dir}); the stand-in model would answer in another order"
+        )
+    print(f"Training the local stand-in model on {dataset_dir / 'train'} ...", file=out, flush=True)
+    model = train_standin(dataset_dir, manifest.classes)
+    print(STANDIN_DESCRIPTION, file=out, flush=True)
+    with local_workflow(template, model.predict, bucket=LOCAL_BUCKET, handler_logs=handler_logs) as workflow:
+        test_images = _upload_test_images(workflow, dataset_dir)
+        images = pick_images(
+            images_from_lst(
+                workflow.s3, workflow.bucket, VALIDATION_LST_KEY, VALIDATION_CHANNEL_PREFIX, manifest.classes
+            ),
+            limit,
+        )
+        print(
+            f"Running {len(images)} executions of {template.stack_name}'s state machine (moto), "
+            f"endpoint {template.endpoint_name!r} emulated at {workflow.emulator.url}",
+            file=out,
+            flush=True,
+        )
+        outcomes = run_executions(
+            workflow.sfn,
+            workflow.state_machine_arn,
+            images,
+            timeout_s=EXECUTION_TIMEOUT_S,
+            poll_s=0.05,
+            progress=progress,
+        )
+        capture_prefix = f"{DATA_CAPTURE_PREFIX}{template.endpoint_name}/"
+        capture_records = sum(1 for _ in iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+    result = RunResult(outcomes, model.test_accuracy, test_images, capture_records)
+    print(render_table(outcomes, class_names=manifest.classes), file=out)
+    print(_summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}"), file=out)
+    return result
+
+
+def _upload_test_images(workflow: LocalWorkflow, dataset_dir: Path) -> int:
+    """The test split where deploy puts it: images under dataset/validation/, the .lst under validation_lst/."""
+    paths, _ = read_split(dataset_dir, "test")
+    for path in paths:
+        relative_key = path.relative_to(dataset_dir / "test").as_posix()
+        workflow.s3.put_object(
+            Bucket=workflow.bucket,
+            Key=f"{VALIDATION_CHANNEL_PREFIX}{relative_key}",
+            Body=path.read_bytes(),
+            ContentType=IMAGE_CONTENT_TYPE,
+        )
+    workflow.s3.put_object(
+        Bucket=workflow.bucket, Key=VALIDATION_LST_KEY, Body=(dataset_dir / "test.lst").read_bytes()
+    )
+    return len(paths)
+
+
+def _summary(result: RunResult, capture_location: str) -> str:
+    outcomes = result.outcomes
+    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
+    as_designed_failures = sum(outcome.as_designed and outcome.status != "SUCCEEDED" for outcome in outcomes)
+    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    accuracy = (
+        "n/a (empty test split)"
+        if math.isnan(result.standin_accuracy)
+        else f"{result.standin_accuracy:.1%} on {result.test_images} test images"
+    )
+    lines = [
+        "",
+        "Summary",
+        f"  executions            {len(outcomes)}",
+        f"  succeeded             {succeeded}",
+        f"  failed as designed    {as_designed_failures} (ThresholdConfidenceNotMet)",
+        f"  unexpected            {unexpected}",
+        f"  stand-in accuracy     {accuracy} (local scikit-learn stand-in, not the SageMaker model)",
+        f"  data capture records  {result.capture_records} under {capture_location}",
+        "",
+        "Every execution ended as designed."
+        if not unexpected
+        else f"{unexpected} execution(s) did NOT end as designed.",
+    ]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def handler_log_stream(path: Path | None) -> Iterator[TextIO]:
+    """Where the handlers' JSON log lines go: appended to a file, or nowhere (the table reports failures)."""
+    with open(path or os.devnull, "a", encoding="utf-8") as stream:
+        yield stream

@@ -1,0 +1,81 @@
+"""The local stand-in for the endpoint's model: a small scikit-learn classifier, NOT the SageMaker algorithm.
+
+On AWS the endpoint serves SageMaker's built-in image-classification algorithm (a ResNet trained on a GPU).
+Locally, a logistic regression on downsampled pixels and colour histograms is trained in seconds on the same
+train split, so the workflow has an honest model to call: it answers like the endpoint (one probability per
+class, in the manifest's class-index order), and its accuracy on the test split is reported as its own.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+IMAGE_SIDE = 32
+POOLED_SIDE = 8  # 32x32 averaged down to 8x8: coarse layout, robust to small shifts
+HISTOGRAM_BINS = 8  # per RGB channel
+
+
+@dataclass(frozen=True)
+class StandInModel:
+    classes: tuple[str, ...]
+    pipeline: Pipeline
+    test_accuracy: float
+
+    def predict(self, body: bytes) -> list[float]:
+        """Probabilities of each class for one PNG or JPEG image; ValueError when the bytes are no image."""
+        probabilities = self.pipeline.predict_proba(features(body)[None, :])[0]
+        return probabilities.tolist()
+
+
+def features(body: bytes) -> np.ndarray:
+    """Pooled pixels and per-channel colour histograms of an image, any size, scaled to [0, 1]."""
+    try:
+        with Image.open(io.BytesIO(body)) as image:
+            pixels = np.asarray(image.convert("RGB").resize((IMAGE_SIDE, IMAGE_SIDE)), dtype=np.float32) / 255
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot decode the request body as an image: {error}") from error
+    block = IMAGE_SIDE // POOLED_SIDE
+    pooled = pixels.reshape(POOLED_SIDE, block, POOLED_SIDE, block, 3).mean(axis=(1, 3))
+    histograms = [
+        np.histogram(pixels[..., channel], bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0] / pixels[..., 0].size
+        for channel in range(3)
+    ]
+    return np.concatenate([pooled.ravel(), *histograms])
+
+
+def read_split(dataset_dir: Path, split: str) -> tuple[list[Path], np.ndarray]:
+    """The image paths and labels a split's .lst lists ("index TAB label TAB path under the split folder")."""
+    paths, labels = [], []
+    for line in (dataset_dir / f"{split}.lst").read_text().splitlines():
+        if line.strip():
+            _, label, relative_path = line.split("\t")
+            paths.append(dataset_dir / split / relative_path)
+            labels.append(int(label))
+    return paths, np.array(labels)
+
+
+def train_standin(dataset_dir: Path, classes: Sequence[str], *, seed: int = 0) -> StandInModel:
+    """Fit on the train split, measure accuracy on the test split."""
+    train_paths, train_labels = read_split(dataset_dir, "train")
+    test_paths, test_labels = read_split(dataset_dir, "test")
+    # Every class index must be seen in training, or predict_proba would return fewer columns than classes.
+    missing = sorted(set(range(len(classes))) - set(train_labels.tolist()))
+    if missing:
+        raise ValueError(f"the train split of {dataset_dir} has no images of class(es) {missing}")
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, random_state=seed))
+    pipeline.fit(np.stack([features(path.read_bytes()) for path in train_paths]), train_labels)
+    accuracy = (
+        float(pipeline.score(np.stack([features(path.read_bytes()) for path in test_paths]), test_labels))
+        if test_paths
+        else float("nan")
+    )
+    return StandInModel(classes=tuple(classes), pipeline=pipeline, test_accuracy=accuracy)

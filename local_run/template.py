@@ -1,0 +1,216 @@
+"""The workflow as `cdk synth` wrote it: the state machine's definition and the Lambda functions it calls.
+
+Nothing here copies the definition: it is the template's `DefinitionString`, with its `Fn::Join` /
+`Fn::GetAtt` / `Ref` pieces resolved to local values. Each function's code is its synthesized asset folder
+(`Metadata["aws:asset:path"]`, present when the app is synthesized with `aws:cdk:enable-asset-metadata`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stacks.config import cdk_json_context
+
+STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
+WORKFLOW_OUTPUT = "StateMachineArn"
+FUNCTION_TYPE = "AWS::Lambda::Function"
+ASSET_PATH_METADATA = "aws:asset:path"
+ASSET_METADATA_CONTEXT = {"aws:cdk:enable-asset-metadata": True}
+# The classifier's settings (docs/CONTRACTS.md): the endpoint it calls and the class names in index order.
+ENDPOINT_NAME_VARIABLE = "ENDPOINT_NAME"
+CLASS_NAMES_VARIABLE = "CLASS_NAMES"
+
+
+class TemplateError(Exception):
+    """The synthesized app lacks something the local run needs; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function of the template: where its synthesized code is and how Lambda would run it."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WorkflowTemplate:
+    stack_name: str
+    definition_string: Any  # as in the template: a string, or an Fn::Join of strings and references
+    functions: Mapping[str, FunctionSpec]  # by logical id: the functions the definition calls
+
+    def definition(self, function_arns: Mapping[str, str], *, region: str, account_id: str) -> str:
+        """The definition with every function reference replaced by the given local ARN (by logical id)."""
+        attributes = {(logical_id, "Arn"): arn for logical_id, arn in function_arns.items()}
+        return resolve(self.definition_string, attributes, region=region, account_id=account_id)
+
+    @property
+    def classifier(self) -> FunctionSpec:
+        """The function that calls the endpoint: the one whose environment names it."""
+        matches = [spec for spec in self.functions.values() if ENDPOINT_NAME_VARIABLE in spec.environment]
+        if len(matches) != 1:
+            raise TemplateError(
+                f"{self.stack_name}: expected one function with {ENDPOINT_NAME_VARIABLE} in its environment, "
+                f"found {len(matches)}"
+            )
+        return matches[0]
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.classifier.environment[ENDPOINT_NAME_VARIABLE]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        text = self.classifier.environment.get(CLASS_NAMES_VARIABLE, "")
+        try:
+            names = json.loads(text)
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise TemplateError(
+                f"{self.stack_name}: {CLASS_NAMES_VARIABLE} is not a JSON list of names: {text!r}"
+            )
+        return tuple(names)
+
+
+def synthesize(outdir: Path, context: Mapping[str, Any] | None = None) -> Path:
+    """Synthesize the app in-process into `outdir`, as `cdk synth` would, with asset metadata on."""
+    from app import build_app  # the CDK app is imported only when it is synthesized here
+
+    build_app({**cdk_json_context(), **ASSET_METADATA_CONTEXT, **(context or {})}, outdir=str(outdir)).synth()
+    return outdir
+
+
+def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
+    """Find the workflow stack's state machine in a cloud assembly folder (cdk.out) and read its functions.
+
+    The workflow stack is the one that outputs `StateMachineArn` (the output ops reads too); other stacks may
+    hold state machines of their own, such as the custom-resource provider's waiter in the model stack.
+    """
+    candidates = []
+    for template_path in sorted(Path(assembly_dir).glob("*.template.json")):
+        template = json.loads(template_path.read_text())
+        if WORKFLOW_OUTPUT not in template.get("Outputs", {}):
+            continue
+        machines = [r for r in template.get("Resources", {}).values() if r.get("Type") == STATE_MACHINE_TYPE]
+        candidates.extend((template_path, template, machine) for machine in machines)
+    if len(candidates) != 1:
+        raise TemplateError(
+            f"expected one {STATE_MACHINE_TYPE} in the stack that outputs {WORKFLOW_OUTPUT} under {assembly_dir}, "
+            f"found {len(candidates)}; "
+            "synthesize the app first (make synth)"
+        )
+    template_path, template, machine = candidates[0]
+    stack_name = template_path.name.removesuffix(".template.json")
+    definition_string = machine["Properties"]["DefinitionString"]
+    resources = template["Resources"]
+    functions = {
+        logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), Path(assembly_dir))
+        for logical_id in sorted(_referenced_logical_ids(definition_string))
+    }
+    return WorkflowTemplate(stack_name=stack_name, definition_string=definition_string, functions=functions)
+
+
+def resolve(value: Any, attributes: Mapping[tuple[str, str], str], *, region: str, account_id: str) -> Any:
+    """Evaluate the intrinsic functions CDK puts in a definition: Fn::Join, Fn::GetAtt and Ref.
+
+    `attributes` maps (logical id, attribute) to its local value; Ref reads (logical id, "Ref").
+    """
+    pseudo_parameters = {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, list):
+            return [evaluate(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref")):
+            return {key: evaluate(item) for key, item in node.items()}
+        ((function, argument),) = node.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(evaluate(part)) for part in parts)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            return _lookup(attributes, (logical_id, attribute), node)
+        if function == "Ref":
+            if argument in pseudo_parameters:
+                return pseudo_parameters[argument]
+            return _lookup(attributes, (argument, "Ref"), node)
+        raise TemplateError(f"the local run cannot evaluate {function}: {json.dumps(node)}")
+
+    return evaluate(value)
+
+
+def _lookup(attributes: Mapping[tuple[str, str], str], key: tuple[str, str], node: Any) -> str:
+    if key not in attributes:
+        raise TemplateError(f"no local value for {json.dumps(node)}")
+    return attributes[key]
+
+
+def _referenced_logical_ids(node: Any) -> set[str]:
+    """Logical ids the definition takes an attribute of: the functions its tasks invoke."""
+    if isinstance(node, list):
+        return set().union(*(_referenced_logical_ids(item) for item in node))
+    if isinstance(node, dict):
+        if set(node) == {"Fn::GetAtt"}:
+            argument = node["Fn::GetAtt"]
+            return {argument[0] if isinstance(argument, list) else argument.split(".", 1)[0]}
+        return set().union(*(_referenced_logical_ids(item) for item in node.values()))
+    return set()
+
+
+def _function_spec(stack_name: str, logical_id: str, resource: Any, assembly_dir: Path) -> FunctionSpec:
+    where = f"{stack_name}/{logical_id}"
+    if not isinstance(resource, dict) or resource.get("Type") != FUNCTION_TYPE:
+        raise TemplateError(f"{where}: the definition references it, but it is not an {FUNCTION_TYPE}")
+    asset_path = resource.get("Metadata", {}).get(ASSET_PATH_METADATA)
+    if not asset_path:
+        raise TemplateError(
+            f"{where}: no {ASSET_PATH_METADATA} metadata; synthesize with -c aws:cdk:enable-asset-metadata=true "
+            "(the CDK CLI's default)"
+        )
+    code_dir = assembly_dir / asset_path
+    if not code_dir.is_dir():
+        raise TemplateError(f"{where}: its code folder {code_dir} does not exist (an incomplete cdk.out?)")
+    properties = resource["Properties"]
+    variables = properties.get("Environment", {}).get("Variables", {})
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_dir=code_dir,
+        handler=properties["Handler"],
+        environment={
+            name: _local_environment_value(value, assembly_dir, where=f"{where}: environment variable {name}")
+            for name, value in variables.items()
+        },
+    )
+
+
+def _local_environment_value(value: Any, assembly_dir: Path, *, where: str) -> str:
+    """A literal, or another stack's resource name read through its output (the endpoint name, say).
+
+    CloudFormation generates names for resources the app leaves unnamed; locally the stand-in for such a
+    resource gets the same kind of name, `<stack>-<logical id>` in lower case.
+    """
+    if isinstance(value, str):
+        return value
+    reference = value.get("Fn::GetStackOutput") if isinstance(value, dict) and len(value) == 1 else None
+    if isinstance(reference, dict):
+        producer = Path(assembly_dir) / f"{reference.get('StackName')}.template.json"
+        if producer.is_file():
+            outputs = json.loads(producer.read_text()).get("Outputs", {})
+            exported = outputs.get(reference.get("OutputName"), {}).get("Value")
+            attribute = exported.get("Fn::GetAtt") if isinstance(exported, dict) else None
+            if isinstance(attribute, list) and len(attribute) == 2:
+                return f"{reference['StackName']}-{attribute[0]}".lower()
+    raise TemplateError(f"{where} is {json.dumps(value)}, which has no local value")

@@ -1,0 +1,140 @@
+"""The synthesized workflow, stood up locally: moto (S3, IAM, Lambda, Step Functions) plus the endpoint emulator.
+
+`local_workflow(...)` is a context manager: on exit (normal, error or Ctrl-C) the emulator stops, moto's
+state is dropped, the Lambda seam is removed and every environment variable it set is restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from moto import mock_aws
+
+from local_run.lambda_runtime import InProcessFunction
+from local_run.moto_lambda_seam import route_invocations
+from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
+from local_run.template import WorkflowTemplate
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+LAMBDA_RUNTIME = "python3.11"  # what moto records; the handlers run on this process's Python
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+@dataclass(frozen=True)
+class LocalWorkflow:
+    s3: Any
+    sfn: Any
+    bucket: str
+    state_machine_arn: str
+    emulator: SageMakerRuntimeEmulator
+    capture: CaptureWriter
+    template: WorkflowTemplate
+
+
+@contextlib.contextmanager
+def local_workflow(
+    template: WorkflowTemplate,
+    predictor: Predictor,
+    *,
+    bucket: str,
+    handler_logs: TextIO,
+    function_environment: Mapping[str, str] | None = None,
+) -> Iterator[LocalWorkflow]:
+    """Create the bucket, the endpoint emulator, the template's functions and its state machine, locally.
+
+    `function_environment` adds variables to every function's own (the tests use it to turn off the SDK's
+    retries, so the definition's Retry is what retries).
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=bucket)
+        capture = CaptureWriter(s3, bucket)
+        emulator = stack.enter_context(
+            SageMakerRuntimeEmulator(
+                {template.endpoint_name: predictor}, capture=capture, account_id=ACCOUNT_ID, region=REGION
+            )
+        )
+        runtime_environment = {
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
+            **(function_environment or {}),
+        }
+        functions = _create_functions(template, runtime_environment, handler_logs)
+        for function in functions.values():
+            stack.callback(function.unload)
+        stack.enter_context(route_invocations({function.name: function for function in functions.values()}))
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        definition = template.definition(
+            {logical_id: function.arn for logical_id, function in functions.items()},
+            region=REGION,
+            account_id=ACCOUNT_ID,
+        )
+        state_machine_arn = sfn.create_state_machine(
+            name=template.stack_name,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{template.stack_name}-StateMachine",
+        )["stateMachineArn"]
+        yield LocalWorkflow(
+            s3=s3,
+            sfn=sfn,
+            bucket=bucket,
+            state_machine_arn=state_machine_arn,
+            emulator=emulator,
+            capture=capture,
+            template=template,
+        )
+
+
+def _create_functions(
+    template: WorkflowTemplate, runtime_environment: Mapping[str, str], handler_logs: TextIO
+) -> dict[str, InProcessFunction]:
+    """Register each function with moto's Lambda (so the definition's ARNs exist) and build its runner."""
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    role_arn = boto3.client("iam", region_name=REGION).create_role(
+        RoleName="local-run-lambda", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
+    )["Role"]["Arn"]
+    functions = {}
+    for logical_id, spec in template.functions.items():
+        arn = lambda_client.create_function(
+            FunctionName=logical_id,
+            Runtime=LAMBDA_RUNTIME,
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": _zip_folder(spec.code_dir)},
+            Environment={"Variables": dict(spec.environment)},
+        )["FunctionArn"]
+        functions[logical_id] = InProcessFunction(
+            name=logical_id,
+            arn=arn,
+            code_dir=spec.code_dir,
+            handler=spec.handler,
+            environment={**runtime_environment, "AWS_LAMBDA_FUNCTION_NAME": logical_id, **spec.environment},
+            log_stream=handler_logs,
+        )
+    return functions
+
+
+def _zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()

@@ -1,0 +1,26 @@
+"""Class names in class-index order, taken from data_prep's manifest or given on the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data_prep.errors import DatasetError
+from data_prep.manifest import Manifest
+from ops.errors import ClassNamesError
+
+
+def load_class_names(manifest_path: Path) -> list[str]:
+    """The manifest's classes; `manifest_path` is manifest.json or the dataset folder that holds it."""
+    dataset_dir = manifest_path.parent if manifest_path.name == Manifest.FILENAME else manifest_path
+    try:
+        return list(Manifest.load(dataset_dir).classes)
+    except DatasetError as error:
+        raise ClassNamesError(str(error)) from error
+
+
+def parse_class_names(text: str) -> list[str]:
+    """Comma-separated names in class-index order, e.g. "bicycle,motorcycle"."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise ClassNamesError(f"--classes {text!r}: expected distinct non-empty names separated by commas")
+    return names

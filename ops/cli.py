@@ -1,0 +1,187 @@
+"""`python -m ops`: argument parsing and AWS clients over the run and monitor functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.capture import CaptureProblem, iter_capture_records
+from ops.classes import load_class_names, parse_class_names
+from ops.errors import NoCaptureRecords, OpsError
+from ops.executions import render_table, run_executions, state_machine_arn_from_stack
+from ops.images import images_from_lst, images_under_prefix, pick_images
+from ops.plots import plot_monitoring, summarize
+from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "lst", None) and not (args.classes or args.manifest):
+        parser.error("--lst needs --classes or --manifest to name its labels")
+    try:
+        return args.command(args)
+    except OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as error:
+        print(f"AWS error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    session = boto3.Session(region_name=args.region)
+    class_names = _class_names(args)
+    state_machine_arn = args.state_machine_arn or state_machine_arn_from_stack(
+        session.client("cloudformation"), args.stack_name
+    )
+    s3 = session.client("s3")
+    if args.lst:
+        images = images_from_lst(s3, args.bucket, args.lst, args.prefix, class_names)
+    else:
+        images = images_under_prefix(s3, args.bucket, args.prefix)
+    outcomes = run_executions(
+        session.client("stepfunctions"),
+        state_machine_arn,
+        pick_images(images, args.limit),
+        timeout_s=args.timeout,
+        poll_s=args.poll,
+        progress=not args.no_progress,
+    )
+    print(render_table(outcomes, class_names=class_names))
+    return EXIT_OK if all(outcome.as_designed for outcome in outcomes) else EXIT_UNEXPECTED
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    class_names = _class_names(args)
+    s3 = boto3.Session(region_name=args.region).client("s3")
+    problems: list[CaptureProblem] = []
+    records = list(iter_capture_records(s3, args.bucket, args.prefix, problems=problems))
+    for problem in problems:
+        print(f"malformed capture line skipped: {problem}", file=sys.stderr)
+    if not records:
+        raise NoCaptureRecords(
+            f"no readable capture records under s3://{args.bucket}/{args.prefix} "
+            "(has the endpoint been invoked, with data capture on?)"
+        )
+    summary = summarize(records, class_names, args.threshold)
+    print(json.dumps(summary, indent=2, default=lambda moment: moment.isoformat()))
+    path = plot_monitoring(
+        records,
+        class_names,
+        args.threshold,
+        args.out,
+        title=f"Endpoint monitoring: s3://{args.bucket}/{args.prefix}",
+    )
+    print(f"plot: {path}")
+    if problems:
+        print(f"{len(problems)} malformed capture lines were skipped (listed above)", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
+def _class_names(args: argparse.Namespace) -> list[str] | None:
+    if args.classes:
+        return parse_class_names(args.classes)
+    if args.manifest:
+        return load_class_names(args.manifest)
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops",
+        description="Run the workflow on test images; monitor the endpoint from its data capture.",
+        epilog="Exit status: 0 all as designed, 1 unexpected outcomes or skipped capture lines, 2 bad input.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="start one execution per test image and show which succeed and which fail as designed",
+        description="Start one workflow execution per test image and tabulate the outcomes. "
+        "Exits 0 when every execution succeeded or failed with ThresholdConfidenceNotMet, 1 otherwise.",
+    )
+    target = run.add_mutually_exclusive_group(required=True)
+    target.add_argument("--state-machine-arn", help="the workflow's state machine")
+    target.add_argument(
+        "--stack-name", help="look the state machine up from this stack's StateMachineArn output"
+    )
+    run.add_argument("--bucket", required=True, help="the project's bucket holding the test images")
+    run.add_argument(
+        "--prefix", default=VALIDATION_CHANNEL_PREFIX, help="folder of the test images (default: %(default)s)"
+    )
+    run.add_argument(
+        "--lst",
+        help="S3 key of the .lst naming images and labels, e.g. "
+        f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst; "
+        "paths in it are relative to --prefix (needs --classes or --manifest)",
+    )
+    run.add_argument(
+        "--limit", type=_positive_int, help="run at most N images, taken in turn from each class"
+    )
+    run.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait for executions (default: %(default)s)"
+    )
+    run.add_argument(
+        "--poll", type=float, default=1.0, help="seconds between status checks (default: %(default)s)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_common(run)
+    run.set_defaults(command=_run)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="read the endpoint's captured data, print a summary and draw the monitoring plots",
+        description="Read every capture record under the prefix, print a JSON summary and write one PNG.",
+    )
+    monitor.add_argument("--bucket", required=True, help="the project's bucket holding data_capture/")
+    monitor.add_argument(
+        "--prefix",
+        default=DATA_CAPTURE_PREFIX,
+        help="capture folder, data_capture/<endpoint>/ for one endpoint (default: %(default)s, all of them)",
+    )
+    monitor.add_argument(
+        "--threshold",
+        type=_confidence,
+        default=0.93,
+        help="confidence the filter requires (default: %(default)s)",
+    )
+    monitor.add_argument(
+        "--out", type=Path, default=Path("plots/monitoring.png"), help="PNG to write (default: %(default)s)"
+    )
+    _add_common(monitor, classes_required=True)
+    monitor.set_defaults(command=_monitor)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, *, classes_required: bool = False) -> None:
+    classes = parser.add_mutually_exclusive_group(required=classes_required)
+    classes.add_argument(
+        "--classes", help="class names in class-index order, comma-separated: bicycle,motorcycle"
+    )
+    classes.add_argument(
+        "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the class names"
+    )
+    parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a confidence between 0 and 1, got {text}")
+    return value

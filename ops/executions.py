@@ -1,0 +1,244 @@
+"""Start one workflow execution per test image, wait for them, and report how each one ended."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from tqdm import tqdm
+
+from ops.errors import StackOutputNotFound, StateMachineNotFound
+
+THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
+STATE_MACHINE_OUTPUT_KEY = "StateMachineArn"
+# Step Functions execution names: at most 80 characters of letters, digits, '-' and '_'.
+_EXECUTION_NAME_MAX = 80
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class TestImage:
+    # Not a pytest test class, although its name starts with "Test".
+    __test__ = False
+
+    bucket: str
+    key: str
+    true_class: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    image: TestImage
+    execution_arn: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED | RUNNING (still running when we stopped waiting)
+    error: str | None
+    cause: str | None
+    predicted_class: str | None
+    confidence: float | None
+
+    @property
+    def as_designed(self) -> bool:
+        """The workflow either classified the image or rejected it for low confidence, as it should."""
+        return self.status == "SUCCEEDED" or (self.status == "FAILED" and self.error == THRESHOLD_ERROR)
+
+
+def state_machine_arn_from_stack(cfn_client, stack_name: str) -> str:
+    """The state machine ARN from the stack's `StateMachineArn` output."""
+    try:
+        stacks = cfn_client.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        raise StackOutputNotFound(
+            f"cannot read stack {stack_name!r}: {error.response['Error']['Message']}"
+        ) from error
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    if STATE_MACHINE_OUTPUT_KEY not in outputs:
+        raise StackOutputNotFound(
+            f"stack {stack_name!r} has no output {STATE_MACHINE_OUTPUT_KEY!r} "
+            f"(its outputs: {', '.join(sorted(outputs)) or 'none'})"
+        )
+    return outputs[STATE_MACHINE_OUTPUT_KEY]
+
+
+def run_executions(
+    sfn_client,
+    state_machine_arn: str,
+    images: Sequence[TestImage],
+    *,
+    timeout_s: float = 300,
+    poll_s: float = 1.0,
+    progress: bool = True,
+) -> list[ExecutionOutcome]:
+    """Start one execution per image, then poll until each leaves RUNNING or `timeout_s` has passed.
+
+    Outcomes come back in the order of `images`; those still running at the deadline have status RUNNING.
+    """
+    _require_state_machine(sfn_client, state_machine_arn)
+    run_id = uuid.uuid4().hex[:8]
+    arns = [
+        sfn_client.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=_execution_name(run_id, index, image),
+            input=json.dumps({"s3_bucket": image.bucket, "s3_key": image.key}),
+        )["executionArn"]
+        for index, image in enumerate(images)
+    ]
+    finished: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=len(arns), desc="executions", unit="exec", disable=not progress) as bar:
+        while True:
+            for arn in arns:
+                if arn in finished:
+                    continue
+                description = sfn_client.describe_execution(executionArn=arn)
+                if description["status"] != "RUNNING":
+                    finished[arn] = description
+                    bar.update(1)
+            remaining_s = deadline - time.monotonic()
+            if len(finished) == len(arns) or remaining_s <= 0:
+                break
+            time.sleep(min(poll_s, remaining_s))
+    return [
+        _outcome(sfn_client, image, arn, finished.get(arn)) for image, arn in zip(images, arns, strict=True)
+    ]
+
+
+def _require_state_machine(sfn_client, state_machine_arn: str) -> None:
+    try:
+        sfn_client.describe_state_machine(stateMachineArn=state_machine_arn)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in {"StateMachineDoesNotExist", "InvalidArn"}:
+            raise StateMachineNotFound(
+                f"no state machine {state_machine_arn!r}: {error.response['Error']['Message']}"
+            ) from error
+        raise
+
+
+def _execution_name(run_id: str, index: int, image: TestImage) -> str:
+    # Unique per start (moto names unnamed executions all "None"), readable in the console.
+    stem = _NAME_UNSAFE.sub("-", image.key.rsplit("/", 1)[-1])
+    return f"ops-{run_id}-{index:04d}-{stem}"[:_EXECUTION_NAME_MAX]
+
+
+def _outcome(sfn_client, image: TestImage, arn: str, description: dict | None) -> ExecutionOutcome:
+    if description is None:
+        return ExecutionOutcome(image, arn, "RUNNING", None, None, None, None)
+    status = description["status"]
+    prediction: tuple[str | None, float | None] | None = None
+    if status == "SUCCEEDED":
+        prediction = _prediction_from_state(_json_or_none(description.get("output")))
+    elif status == "FAILED" and description.get("error") == THRESHOLD_ERROR:
+        prediction = _prediction_from_history(sfn_client, arn)
+    predicted_class, confidence = prediction or (None, None)
+    return ExecutionOutcome(
+        image=image,
+        execution_arn=arn,
+        status=status,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        predicted_class=predicted_class,
+        confidence=confidence,
+    )
+
+
+def _prediction_from_history(sfn_client, arn: str) -> tuple[str | None, float] | None:
+    """The prediction in the last state input that carries inferences: the filter task's input."""
+    pages = sfn_client.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True)
+    for page in pages:
+        for event in page["events"]:
+            state_input = event.get("stateEnteredEventDetails", {}).get("input")
+            prediction = _prediction_from_state(_json_or_none(state_input))
+            if prediction is not None:
+                return prediction
+    return None
+
+
+def _prediction_from_state(state: object) -> tuple[str | None, float] | None:
+    if not isinstance(state, dict):
+        return None
+    inferences = state.get("inferences")
+    if not isinstance(inferences, list) or not inferences:
+        return None
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in inferences):
+        return None
+    predicted_class = state.get("predicted_class")
+    return (predicted_class if isinstance(predicted_class, str) else None), float(max(inferences))
+
+
+def _json_or_none(text: str | None) -> object:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        # Step Functions truncates large history payloads; such an event simply carries no prediction.
+        return None
+
+
+def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[str] | None = None) -> str:
+    """A plain-text table of the outcomes and a summary line; with `class_names`, a line per true class."""
+    # Status last: it carries the error message, the one cell of unbounded width.
+    header = ("image", "true class", "predicted", "confidence", "as designed", "status")
+    rows = [
+        (
+            outcome.image.key,
+            outcome.image.true_class or "-",
+            outcome.predicted_class or "-",
+            "-" if outcome.confidence is None else f"{outcome.confidence:.3f}",
+            "yes" if outcome.as_designed else "NO",
+            _status_text(outcome),
+        )
+        for outcome in outcomes
+    ]
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("")
+    lines.append(_summary_line(outcomes))
+    if class_names:
+        lines.extend(_per_class_lines(outcomes, class_names))
+    return "\n".join(lines)
+
+
+def _status_text(outcome: ExecutionOutcome) -> str:
+    if outcome.status == "SUCCEEDED" or outcome.error is None:
+        return outcome.status
+    return f"{outcome.status} {outcome.error}: {_short_cause(outcome.cause)}"
+
+
+def _short_cause(cause: str | None, limit: int = 80) -> str:
+    # A Lambda error's cause is a JSON object; its errorMessage is the readable part.
+    parsed = _json_or_none(cause)
+    text = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _summary_line(outcomes: Sequence[ExecutionOutcome]) -> str:
+    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
+    rejected = sum(outcome.as_designed and outcome.status == "FAILED" for outcome in outcomes)
+    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    return (
+        f"{len(outcomes)} executions: {succeeded} succeeded, {rejected} failed as designed "
+        f"({THRESHOLD_ERROR}), {unexpected} unexpected"
+    )
+
+
+def _per_class_lines(outcomes: Sequence[ExecutionOutcome], class_names: Sequence[str]) -> list[str]:
+    lines = []
+    width = max(len(name) for name in class_names)
+    for name in class_names:
+        of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
+        correct = sum(outcome.predicted_class == name for outcome in of_class)
+        succeeded = sum(outcome.status == "SUCCEEDED" for outcome in of_class)
+        lines.append(
+            f"  {name.ljust(width)}  images {len(of_class)}, predicted correctly {correct}, succeeded {succeeded}"
+        )
+    return lines

@@ -1,0 +1,1 @@
+"""Single-purpose constructs the model stack is composed of."""

@@ -1,0 +1,74 @@
+"""SageMaker execution roles: what any job or endpoint of the built-in algorithm needs, and nothing more."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.nag import IAM5
+
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+
+
+def sagemaker_execution_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    image: AlgorithmImage,
+    log_group_name: str,
+    metric_namespace: str,
+) -> iam.Role:
+    """A role SageMaker assumes, able to pull the algorithm image and to write its logs and metrics.
+
+    SageMaker chooses the names: training jobs log to `/aws/sagemaker/TrainingJobs` (one stream per job),
+    endpoints to `/aws/sagemaker/Endpoints/<endpoint name>`; metrics go to the matching namespace.
+    """
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope, construct_id, assumed_by=iam.ServicePrincipal(SAGEMAKER_PRINCIPAL), description=description
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[image.repository_arn],
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=[
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"{log_group_name}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        )
+    )
+    Validations.of(role).acknowledge(
+        Acknowledgment(
+            id=f"{IAM5}[Resource::*]",
+            reason=(
+                "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; "
+                "the metrics are held to SageMaker's namespace by a condition."
+            ),
+        )
+    )
+    return role

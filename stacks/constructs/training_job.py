@@ -1,0 +1,253 @@
+"""A SageMaker training job as a CloudFormation resource: a custom resource on the CDK provider framework.
+
+`on_event` starts the job and returns; the framework's waiter polls `is_complete` (DescribeTrainingJob)
+every minute until the job ends. CloudFormation waits at most one hour for any custom resource (the
+ServiceTimeout maximum, 3600 s), so the job must fit in that hour: the provider gives up after 55 minutes,
+the handler stops a job still running after 50 (no instance outlives a failed deploy), and training time
+itself is capped at 40 minutes, leaving 10 for instance start-up, data download and artifact upload.
+A longer job belongs outside the deploy: train it elsewhere and serve it with `-c model_data_url=...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IDependable
+
+from stacks.config import MAX_TRAINING_MINUTES, AppConfig
+from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.log_group import project_log_group
+from stacks.constructs.sagemaker_role import SAGEMAKER_PRINCIPAL, sagemaker_execution_role
+from stacks.dataset_source import DatasetSource
+from stacks.nag import acknowledge_wildcard_resources
+from stacks.s3_layout import DATASET_PREFIX, MODEL_ARTIFACTS_PREFIX
+
+HANDLER_CODE_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "training_job"
+HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+CUSTOM_RESOURCE_TIMEOUT = Duration.hours(1)
+# Ends before CloudFormation's hour, so the deploy fails with the provider's message, not a bare timeout.
+PROVIDER_TOTAL_TIMEOUT = Duration.minutes(55)
+QUERY_INTERVAL = Duration.minutes(1)
+STOP_AFTER = Duration.minutes(50)
+# The EBS volume the channels are copied to; the PNGs of all of CIFAR-100 take well under 1 GB.
+TRAINING_VOLUME_GB = 30
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+
+
+def job_name_prefix(config: AppConfig) -> str:
+    # Training job ARNs carry the name in lower case; a lower-case prefix keeps the IAM resource pattern exact.
+    return config.project_name.lower()
+
+
+class TrainingJob(Construct):
+    """Trains the built-in image-classification algorithm on the uploaded dataset.
+
+    Attributes: `model_data_url` (S3 URI of model.tar.gz), `model_artifact_key` (its key in the project
+    bucket) and `job_name`, all deploy-time tokens, and `role`, the SageMaker execution role of the job.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket: s3.IBucket,
+        dataset: DatasetSource,
+        channel_uris: Mapping[str, str],
+        image: AlgorithmImage,
+        data_uploads: Sequence[IDependable],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefix = job_name_prefix(config)
+        self.role = self._execution_role(bucket, image)
+        provider = self._provider(config, prefix)
+
+        hyperparameters = {
+            **config.hyperparameters,
+            "num_classes": str(dataset.manifest.num_classes),
+            "num_training_samples": str(dataset.manifest.num_training_samples),
+        }
+        resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type="Custom::SageMakerTrainingJob",
+            service_timeout=CUSTOM_RESOURCE_TIMEOUT,
+            # CloudFormation hands every scalar to the handler as a string, so they are strings here already.
+            properties={
+                "JobNamePrefix": prefix,
+                "TrainingImage": image.image_uri,
+                "RoleArn": self.role.role_arn,
+                "DatasetContentHash": dataset.manifest.content_hash,
+                "DatasetSynthetic": "true" if dataset.is_demo else "false",
+                "Hyperparameters": dict(sorted(hyperparameters.items())),
+                "Channels": dict(channel_uris),
+                "OutputPath": f"s3://{bucket.bucket_name}/{MODEL_ARTIFACTS_PREFIX}",
+                "InstanceType": config.training_instance_type,
+                "InstanceCount": str(config.training_instance_count),
+                "VolumeSizeGb": str(TRAINING_VOLUME_GB),
+                "UseSpotTraining": "true" if config.use_spot_training else "false",
+                "MaxRuntimeSeconds": str(config.training_max_runtime_minutes * 60),
+                # Spot: waiting for capacity plus training may use the whole training budget, never more.
+                "MaxWaitSeconds": str(MAX_TRAINING_MINUTES * 60),
+            },
+        )
+        # The data must be in place, and the role able to read it, before the job starts.
+        resource.node.add_dependency(self.role.node.find_child("DefaultPolicy"), *data_uploads)
+        self.model_data_url: str = resource.get_att_string("ModelArtifactUrl")
+        self.model_artifact_key: str = resource.get_att_string("ModelArtifactKey")
+        self.job_name: str = resource.get_att_string("TrainingJobName")
+
+    def _execution_role(self, bucket: s3.IBucket, image: AlgorithmImage) -> iam.Role:
+        role = sagemaker_execution_role(
+            self,
+            "ExecutionRole",
+            description="SageMaker training job: reads dataset/, writes model-artifacts/",
+            image=image,
+            log_group_name="/aws/sagemaker/TrainingJobs",
+            metric_namespace="/aws/sagemaker/TrainingJobs",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{DATASET_PREFIX}*")]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{DATASET_PREFIX}*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(f"{MODEL_ARTIFACTS_PREFIX}*")],
+            )
+        )
+        acknowledge_wildcard_resources(
+            role,
+            {
+                f"/{DATASET_PREFIX}*": "The job reads every image and .lst file of the four channels under dataset/.",
+                f"/{MODEL_ARTIFACTS_PREFIX}*": "SageMaker writes <job>/output/model.tar.gz; jobs are named at deploy.",
+                "/aws/sagemaker/TrainingJobs:*": "SageMaker writes one log stream per job in its TrainingJobs group.",
+            },
+        )
+        return role
+
+    def _provider(self, config: AppConfig, prefix: str) -> cr.Provider:
+        handler_role = iam.Role(
+            self,
+            "HandlerRole",
+            assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL),
+            description="Training-job custom resource handlers: create, describe and stop this project's jobs",
+        )
+        handler_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                ],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker", resource="training-job", resource_name=f"{prefix}-*"
+                    )
+                ],
+            )
+        )
+        handler_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER_PRINCIPAL}},
+            )
+        )
+        handler_logs = project_log_group(self, "HandlerLogs", config=config)
+        handler_logs.grant_write(handler_role)
+        handler_options = dict(
+            runtime=HANDLER_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(HANDLER_CODE_DIR), exclude=["__pycache__", "*.pyc"]),
+            role=handler_role,
+            log_group=handler_logs,
+            timeout=Duration.minutes(1),
+            memory_size=256,
+        )
+        on_event = lambda_.Function(
+            self, "OnEvent", handler="app.on_event", description="Starts and stops SageMaker training jobs",
+            **handler_options,
+        )  # fmt: skip
+        is_complete = lambda_.Function(
+            self, "IsComplete", handler="app.is_complete", description="Polls SageMaker training jobs",
+            environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **handler_options,
+        )  # fmt: skip
+
+        # Own roles for the framework's functions: log writes to its own group instead of the broad
+        # AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle.
+        framework_logs = project_log_group(self, "ProviderLogs", config=config)
+        framework_roles = {
+            name: iam.Role(
+                self, name, assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL), description=description
+            )
+            for name, description in (
+                (
+                    "ProviderOnEventRole",
+                    "CDK provider framework: forwards CloudFormation events, starts the waiter",
+                ),
+                ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
+            )
+        }
+        for role in framework_roles.values():
+            framework_logs.grant_write(role)
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=on_event,
+            is_complete_handler=is_complete,
+            query_interval=QUERY_INTERVAL,
+            total_timeout=PROVIDER_TOTAL_TIMEOUT,
+            framework_on_event_role=framework_roles["ProviderOnEventRole"],
+            framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
+            log_group=framework_logs,
+        )
+
+        acknowledge_wildcard_resources(
+            handler_role,
+            {
+                f":training-job/{prefix}-*": (
+                    "Job names are content hashes computed at deploy time; the ARN is pinned to this project's prefix."
+                ),
+                ":*": "Log streams of the handlers' own log group.",
+            },
+        )
+        framework_wildcards = {
+            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
+            ":*": "Log streams of the provider framework's own log group.",
+        }
+        for scope in (provider, *framework_roles.values()):
+            acknowledge_wildcard_resources(scope, framework_wildcards)
+        Validations.of(provider).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SF1",
+                reason=(
+                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
+                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
+                    "step it runs (is_complete, the timeout handler) logs to its own log group."
+                ),
+            ),
+        )
+        Validations.of(provider).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SF2",
+                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
+            ),
+        )
+        return provider

@@ -1,0 +1,94 @@
+"""Training and serving: dataset upload, training job (unless a model is brought), model, endpoint."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.dataset_upload import DatasetUpload
+from stacks.constructs.log_group import project_log_group
+from stacks.constructs.serving import ModelEndpoint
+from stacks.constructs.training_job import TrainingJob
+from stacks.dataset_source import DatasetSource
+from stacks.refs import EndpointRef
+
+
+class ModelStack(Stack):
+    """Uploads the dataset, trains the built-in image-classification algorithm and serves the result.
+
+    With `config.model_data_url` set, no training resource exists and the endpoint serves that artifact.
+    Attributes: `endpoint` (EndpointRef for the workflow stack), `model_data_url` (S3 URI of the served
+    model.tar.gz; a deploy-time token when trained here) and `training_job` (None with a brought model).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket: s3.IBucket,
+        dataset: DatasetSource,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        image = AlgorithmImage(self, "AlgorithmImage")
+        upload = DatasetUpload(
+            self,
+            "Dataset",
+            bucket=bucket,
+            dataset=dataset,
+            log_group=project_log_group(self, "UploadLogs", config=config),
+        )
+
+        self.training_job: TrainingJob | None = None
+        if config.model_data_url:
+            self.model_data_url = config.model_data_url
+            model_data_arn = _s3_object_arn(self, config.model_data_url)
+        else:
+            self.training_job = TrainingJob(
+                self,
+                "Training",
+                config=config,
+                bucket=bucket,
+                dataset=dataset,
+                channel_uris=upload.channel_uris,
+                image=image,
+                data_uploads=upload.deployments,
+            )
+            self.model_data_url = self.training_job.model_data_url
+            model_data_arn = bucket.arn_for_objects(self.training_job.model_artifact_key)
+
+        serving = ModelEndpoint(
+            self,
+            "Serving",
+            config=config,
+            bucket=bucket,
+            image=image,
+            model_data_url=self.model_data_url,
+            model_data_arn=model_data_arn,
+        )
+        self.endpoint: EndpointRef = serving.endpoint
+
+        CfnOutput(
+            self,
+            "EndpointName",
+            value=self.endpoint.name,
+            description="SageMaker endpoint the workflow calls",
+        )
+        CfnOutput(
+            self, "ModelDataUrl", value=self.model_data_url, description="The model.tar.gz being served"
+        )
+        CfnOutput(
+            self, "DatasetSource", value=dataset.describe(), description="The dataset this deploy uploads"
+        )
+        if self.training_job is not None:
+            CfnOutput(self, "TrainingJobName", value=self.training_job.job_name)
+
+
+def _s3_object_arn(stack: Stack, url: str) -> str:
+    bucket_name, key = url.removeprefix("s3://").split("/", 1)
+    return stack.format_arn(service="s3", region="", account="", resource=bucket_name, resource_name=key)

@@ -1,0 +1,122 @@
+"""One local workflow per test session: the session's synthesized app, a small synthetic dataset, moto started once."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data_prep.build import build_dataset
+from data_prep.manifest import Manifest
+from data_prep.synthetic import write_synthetic_tarball
+from local_run.standin_model import StandInModel, train_standin
+from local_run.template import WorkflowTemplate, load_workflow_template
+from local_run.workflow import LocalWorkflow, local_workflow
+
+# The SDK's own retries would absorb a single throttled request, as they do on AWS; without them the
+# classifier's EndpointThrottled reaches the state machine, so the tests see the definition's Retry at work.
+NO_SDK_RETRIES = {"AWS_MAX_ATTEMPTS": "1"}
+POLL_S = 0.02
+EXECUTION_DEADLINE_S = 20
+
+
+@dataclass(frozen=True)
+class FinishedExecution:
+    description: dict[str, Any]
+    events: list[dict[str, Any]]
+
+    @property
+    def status(self) -> str:
+        return self.description["status"]
+
+    def events_of(self, event_type: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == event_type]
+
+    def entered_states(self) -> list[str]:
+        return [
+            event["stateEnteredEventDetails"]["name"]
+            for event in self.events
+            if "stateEnteredEventDetails" in event
+        ]
+
+
+@pytest.fixture(scope="session")
+def workflow_template(synthesized_app) -> WorkflowTemplate:
+    return load_workflow_template(Path(synthesized_app.assembly.directory))
+
+
+@pytest.fixture(scope="session")
+def dataset(
+    tmp_path_factory: pytest.TempPathFactory, workflow_template: WorkflowTemplate
+) -> tuple[Path, Manifest]:
+    folder = tmp_path_factory.mktemp("local-dataset")
+    tarball = write_synthetic_tarball(folder / "cifar.tar.gz", train_per_class=30, test_per_class=3, seed=1)
+    built = build_dataset(
+        tarball, folder / "data", classes=workflow_template.class_names, verify_md5=False, progress=False
+    )
+    return folder / "data", built.manifest
+
+
+@pytest.fixture(scope="session")
+def standin(dataset: tuple[Path, Manifest]) -> StandInModel:
+    dataset_dir, manifest = dataset
+    return train_standin(dataset_dir, manifest.classes)
+
+
+@pytest.fixture(scope="session")
+def handler_logs() -> io.StringIO:
+    return io.StringIO()
+
+
+# Package scope: moto's mock stays active while the fixture lives, so it must end with this folder's tests
+# rather than leak a mocked AWS into the folders that run after it.
+@pytest.fixture(scope="package")
+def local(
+    workflow_template: WorkflowTemplate, standin: StandInModel, handler_logs: io.StringIO
+) -> Iterator[LocalWorkflow]:
+    with local_workflow(
+        workflow_template,
+        standin.predict,
+        bucket="local-run-tests",
+        handler_logs=handler_logs,
+        function_environment=NO_SDK_RETRIES,
+    ) as workflow:
+        yield workflow
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "local" in request.fixturenames:
+        local: LocalWorkflow = request.getfixturevalue("local")
+        leftover = local.emulator.faults.pending
+        local.emulator.faults.clear()
+        assert leftover == 0, f"{leftover} injected fault(s) were never consumed"
+
+
+def put_object(local: LocalWorkflow, body: bytes, *, suffix: str = ".png") -> str:
+    key = f"dataset/validation/test-{uuid.uuid4().hex}{suffix}"
+    local.s3.put_object(Bucket=local.bucket, Key=key, Body=body)
+    return key
+
+
+def execute(local: LocalWorkflow, key: str) -> FinishedExecution:
+    """Run one execution for s3://<bucket>/<key> and wait, bounded, until it leaves RUNNING."""
+    arn = local.sfn.start_execution(
+        stateMachineArn=local.state_machine_arn,
+        name=f"test-{uuid.uuid4().hex}",
+        input=json.dumps({"s3_bucket": local.bucket, "s3_key": key}),
+    )["executionArn"]
+    deadline = time.monotonic() + EXECUTION_DEADLINE_S
+    while (description := local.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still RUNNING after {EXECUTION_DEADLINE_S} s"
+        time.sleep(POLL_S)
+    events = local.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return FinishedExecution(description, events)

@@ -1,0 +1,68 @@
+"""Reading the synthesized workflow: its definition resolved to local ARNs, its functions' synthesized code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from local_run.template import ASSET_PATH_METADATA, TemplateError, load_workflow_template, resolve
+
+
+def test_resolve_evaluates_join_getatt_and_ref():
+    value = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":", {"Fn::GetAtt": ["Fn1", "Arn"]}]]}
+
+    assert resolve(value, {("Fn1", "Arn"): "x"}, region="us-east-1", account_id="1") == "arn:aws:x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"Fn::GetAtt": ["Unknown", "Arn"]}, {"Ref": "Unknown"}, {"Fn::ImportValue": "SomeExport"}],
+    ids=["getatt", "ref", "import"],
+)
+def test_resolve_names_what_it_cannot_evaluate(value):
+    with pytest.raises(TemplateError, match=json.dumps(value).replace("[", r"\[")):
+        resolve(value, {}, region="us-east-1", account_id="1")
+
+
+def test_the_workflow_stack_yields_its_three_functions_and_classifier_settings(workflow_template):
+    assert len(workflow_template.functions) == 3
+    for spec in workflow_template.functions.values():
+        module, _, _ = spec.handler.rpartition(".")
+        assert (spec.code_dir / f"{module}.py").is_file()
+    assert workflow_template.endpoint_name
+    assert len(workflow_template.class_names) >= 2
+
+
+def test_the_resolved_definition_calls_exactly_the_given_arns(workflow_template):
+    arns = {
+        logical_id: f"arn:aws:lambda:us-east-1:1:function:{logical_id}"
+        for logical_id in workflow_template.functions
+    }
+
+    definition = json.loads(workflow_template.definition(arns, region="us-east-1", account_id="1"))
+
+    resources = {state["Resource"] for state in definition["States"].values() if state["Type"] == "Task"}
+    assert resources == set(arns.values())
+    assert "Fn::" not in json.dumps(definition)
+
+
+def test_an_assembly_without_asset_metadata_is_refused_with_the_fix(synthesized_app, tmp_path):
+    source = Path(synthesized_app.assembly.directory)
+    for template_path in source.glob("*.template.json"):
+        template = json.loads(template_path.read_text())
+        for resource in template["Resources"].values():
+            resource.get("Metadata", {}).pop(ASSET_PATH_METADATA, None)
+        (tmp_path / template_path.name).write_text(json.dumps(template))
+
+    with pytest.raises(TemplateError, match="enable-asset-metadata"):
+        load_workflow_template(tmp_path)
+
+
+def test_a_folder_without_the_state_machine_is_refused(tmp_path):
+    shutil.copy(Path(__file__), tmp_path / "unrelated.py")
+
+    with pytest.raises(TemplateError, match="make synth"):
+        load_workflow_template(tmp_path)

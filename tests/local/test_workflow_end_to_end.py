@@ -1,0 +1,165 @@
+"""The synthesized state machine, run end to end by moto's interpreter with the three synthesized handlers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_run.standin_model import read_split
+from ops.capture import iter_capture_records
+from tests.local.conftest import execute, put_object
+
+CLASSIFY_STATE = "ClassifyImage"
+
+
+@pytest.fixture(scope="module")
+def test_images(dataset) -> dict[int, list[bytes]]:
+    dataset_dir, _ = dataset
+    paths, labels = read_split(dataset_dir, "test")
+    by_label: dict[int, list[bytes]] = {}
+    for path, label in zip(paths, labels, strict=True):
+        by_label.setdefault(int(label), []).append(path.read_bytes())
+    return by_label
+
+
+@pytest.fixture(scope="module")
+def threshold(workflow_template) -> float:
+    filter_function = next(
+        spec for spec in workflow_template.functions.values() if "THRESHOLD" in spec.environment
+    )
+    return float(filter_function.environment["THRESHOLD"])
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def ambiguous_image(standin, test_images, threshold) -> bytes:
+    """A blend of two classes' images that the stand-in model is unsure about."""
+    first, second = _pixels(test_images[0][0]), _pixels(test_images[1][0])
+    blends = [_png((1 - alpha) * first + alpha * second) for alpha in np.linspace(0, 1, 41)]
+    least_confident = min(blends, key=lambda png: max(standin.predict(png)))
+    assert max(standin.predict(least_confident)) < threshold
+    return least_confident
+
+
+def test_confident_image_succeeds_with_the_expected_output(
+    local, standin, test_images, threshold, workflow_template
+):
+    image = test_images[1][0]
+    expected = standin.predict(image)
+    assert max(expected) >= threshold
+    key = put_object(local, image)
+
+    execution = execute(local, key)
+
+    assert execution.status == "SUCCEEDED", execution.description
+    output = json.loads(execution.description["output"])
+    assert output["s3_bucket"] == local.bucket and output["s3_key"] == key
+    assert base64.b64decode(output["image_data"]) == image
+    assert output["inferences"] == pytest.approx(expected)
+    assert output["predicted_class"] == workflow_template.class_names[1]
+    assert execution.entered_states() == [
+        "SerializeImage",
+        CLASSIFY_STATE,
+        "FilterInferences",
+        "VehicleClassified",
+    ]
+    assert len(execution.events_of("LambdaFunctionSucceeded")) == 3
+    assert not execution.events_of("LambdaFunctionFailed")
+
+
+def test_below_threshold_fails_with_threshold_confidence_not_met(local, ambiguous_image):
+    execution = execute(local, put_object(local, ambiguous_image))
+
+    assert execution.status == "FAILED"
+    assert execution.description["error"] == "ThresholdConfidenceNotMet"
+    (failure,) = execution.events_of("LambdaFunctionFailed")
+    assert failure["lambdaFunctionFailedEventDetails"]["error"] == "ThresholdConfidenceNotMet"
+    assert execution.entered_states()[-1] == "ConfidenceBelowThreshold"
+    (failed,) = execution.events_of("ExecutionFailed")
+    assert failed["executionFailedEventDetails"]["error"] == "ThresholdConfidenceNotMet"
+    assert "below the threshold" in failed["executionFailedEventDetails"]["cause"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "failing_state"),
+    [
+        (b"plain text, not an image", "NotAnImage", "SerializeImage"),
+        (None, "ImageNotFound", "SerializeImage"),
+    ],
+    ids=["non-image object", "missing object"],
+)
+def test_bad_input_fails_with_its_own_error_name(local, body, error, failing_state):
+    key = put_object(local, body) if body is not None else "dataset/validation/no-such-object.png"
+
+    execution = execute(local, key)
+
+    assert execution.status == "FAILED"
+    assert execution.description["error"] == error
+    (failure,) = execution.events_of("LambdaFunctionFailed")
+    assert failure["lambdaFunctionFailedEventDetails"]["error"] == error
+    assert json.loads(failure["lambdaFunctionFailedEventDetails"]["cause"])["errorType"] == error
+    assert execution.entered_states() == [failing_state, "ImageRejected"]
+    assert execution.events_of("ExecutionFailed")[0]["executionFailedEventDetails"]["error"] == error
+
+
+def test_endpoint_error_fails_with_endpoint_error(local, test_images):
+    local.emulator.faults.model_error_next()
+
+    execution = execute(local, put_object(local, test_images[0][0]))
+
+    assert execution.status == "FAILED"
+    assert execution.description["error"] == "EndpointError"
+    (failure,) = execution.events_of("LambdaFunctionFailed")
+    assert failure["lambdaFunctionFailedEventDetails"]["error"] == "EndpointError"
+    assert "ModelError" in failure["lambdaFunctionFailedEventDetails"]["cause"]
+    assert execution.entered_states() == ["SerializeImage", CLASSIFY_STATE, "EndpointFailed"]
+
+
+def test_transient_throttle_is_retried_by_the_definition_then_succeeds(local, test_images):
+    invocations_before = local.emulator.invocations
+    local.emulator.faults.throttle_next()
+
+    execution = execute(local, put_object(local, test_images[0][1]))
+
+    assert execution.status == "SUCCEEDED", execution.description
+    assert execution.entered_states().count(CLASSIFY_STATE) == 1
+    classify_attempts = [
+        event
+        for event in execution.events_of("LambdaFunctionScheduled")
+        if "ClassifyImage" in event["lambdaFunctionScheduledEventDetails"]["resource"]
+    ]
+    assert len(classify_attempts) == 2
+    (failure,) = execution.events_of("LambdaFunctionFailed")
+    assert failure["lambdaFunctionFailedEventDetails"]["error"] == "EndpointThrottled"
+    assert local.emulator.invocations - invocations_before == 2
+
+
+def test_each_invocation_writes_one_capture_record_of_the_exact_image(local, test_images, workflow_template):
+    image = test_images[0][2]
+    prefix = f"data_capture/{workflow_template.endpoint_name}/AllTraffic/"
+    before = list(iter_capture_records(local.s3, local.bucket, prefix))
+
+    execution = execute(local, put_object(local, image))
+
+    after = list(iter_capture_records(local.s3, local.bucket, prefix))
+    assert execution.status == "SUCCEEDED"
+    (record,) = [record for record in after if record.event_id not in {old.event_id for old in before}]
+    assert record.input_data == image
+    assert record.input_content_type == "image/png"
+    assert list(record.probabilities) == pytest.approx(
+        json.loads(execution.description["output"])["inferences"]
+    )

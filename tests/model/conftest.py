@@ -1,0 +1,89 @@
+"""Fixtures of the model tests: the training-job handler with a stubbed SageMaker client, and one synthesized
+app per model variant (trained here / brought model), built once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.model.dataset_factory import write_dataset
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HANDLER_PATH = PROJECT_ROOT / "lambda_src" / "training_job" / "app.py"
+BROUGHT_MODEL_URL = "s3://someone-elses-models/classifiers/v3/model.tar.gz"
+
+
+def load_handler_module():
+    # Loaded from its file under its own name: "app" would clash with the CDK entry point app.py.
+    spec = importlib.util.spec_from_file_location("training_job_handler", HANDLER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def handler():
+    return load_handler_module()
+
+
+@pytest.fixture
+def sagemaker(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def context_overrides(**overrides: Any) -> dict[str, Any]:
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    # A deploy can wait for at most 40 minutes of training (stacks/constructs/training_job.py).
+    context["training_max_runtime_minutes"] = 40
+    context.update(overrides)
+    return context
+
+
+@dataclass(frozen=True)
+class SynthesizedModel:
+    stack: Any
+    template: dict[str, Any]
+
+
+def synthesize_model(dataset_dir: Path, **overrides: Any) -> SynthesizedModel:
+    import aws_cdk as cdk
+
+    from stacks.config import AppConfig
+    from stacks.dataset_source import load_dataset
+    from stacks.model_stack import ModelStack
+    from stacks.storage_stack import StorageStack
+
+    context = context_overrides(**overrides)
+    config = AppConfig.from_context(context)
+    app = cdk.App(context=context)
+    storage = StorageStack(app, "Storage", config=config)
+    model = ModelStack(app, "Model", config=config, bucket=storage.bucket, dataset=load_dataset(dataset_dir))
+    assembly = app.synth()
+    return SynthesizedModel(stack=model, template=assembly.get_stack_by_name("Model").template)
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("dataset") / "data")
+
+
+@pytest.fixture(scope="session")
+def trained(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(dataset_dir)
+
+
+@pytest.fixture(scope="session")
+def brought(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(dataset_dir, model_data_url=BROUGHT_MODEL_URL)

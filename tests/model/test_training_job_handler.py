@@ -1,0 +1,291 @@
+"""The training-job custom resource's handlers against a stubbed SageMaker client (exact requests asserted)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+BUCKET = "project-bucket"
+ROLE_ARN = "arn:aws:iam::123456789012:role/Model-TrainingExecutionRole"
+IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+STOP_AFTER_SECONDS = 3000
+
+
+def properties(**changes):
+    """What CloudFormation sends: every scalar as a string, as stacks/constructs/training_job.py declares it."""
+    base = {
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:framework-onEvent",
+        "JobNamePrefix": "sconesvision",
+        "TrainingImage": IMAGE,
+        "RoleArn": ROLE_ARN,
+        "DatasetContentHash": "ab" * 32,
+        "DatasetSynthetic": "false",
+        "Hyperparameters": {"epochs": "30", "num_classes": "2", "num_training_samples": "1000"},
+        "Channels": {
+            name: f"s3://{BUCKET}/dataset/{name}/"
+            for name in ("train", "validation", "train_lst", "validation_lst")
+        },
+        "OutputPath": f"s3://{BUCKET}/model-artifacts/",
+        "InstanceType": "ml.g4dn.xlarge",
+        "InstanceCount": "1",
+        "VolumeSizeGb": "30",
+        "UseSpotTraining": "false",
+        "MaxRuntimeSeconds": "2400",
+        "MaxWaitSeconds": "2400",
+    }
+    return {**base, **changes}
+
+
+def event(request_type, props, physical_id=None, old_props=None):
+    body = {"RequestType": request_type, "ResourceProperties": props, "LogicalResourceId": "Training"}
+    if physical_id is not None:
+        body["PhysicalResourceId"] = physical_id
+    if old_props is not None:
+        body["OldResourceProperties"] = old_props
+    return body
+
+
+def described(name, status, *, secondary="Training", created=NOW - timedelta(minutes=5), **extra):
+    return {
+        "TrainingJobName": name,
+        "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/model-artifacts/{name}/output/model.tar.gz"},
+        "TrainingJobStatus": status,
+        "SecondaryStatus": secondary,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 2400},
+        "CreationTime": created,
+        **extra,
+    }
+
+
+def not_found(stubber, name):
+    stubber.add_client_error(
+        "describe_training_job",
+        service_error_code="ValidationException",
+        service_message="Requested resource not found.",
+        http_status_code=400,
+        expected_params={"TrainingJobName": name},
+    )
+
+
+def expected_create_request(name, *, spot=False):
+    stopping = {"MaxRuntimeInSeconds": 2400, **({"MaxWaitTimeInSeconds": 2400} if spot else {})}
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": ROLE_ARN,
+        "HyperParameters": {"epochs": "30", "num_classes": "2", "num_training_samples": "1000"},
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{BUCKET}/dataset/{channel}/",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/x-image",
+                "CompressionType": "None",
+            }
+            for channel in ("train", "validation", "train_lst", "validation_lst")
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/model-artifacts/"},
+        "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": spot,
+    }
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    monkeypatch.setenv("STOP_AFTER_SECONDS", str(STOP_AFTER_SECONDS))
+
+
+def test_job_name_is_a_valid_deterministic_sagemaker_name(handler):
+    name = handler.job_base_name(properties())
+    assert name == handler.job_base_name(properties())
+    assert len(name) <= 63 and handler.re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)
+    assert name.startswith("sconesvision-")
+    # Each input that shapes the model changes the name; the role does not.
+    for change in (
+        {"DatasetContentHash": "cd" * 32},
+        {"Hyperparameters": {"epochs": "31", "num_classes": "2", "num_training_samples": "1000"}},
+        {"TrainingImage": IMAGE.replace("us-east-1", "eu-west-1")},
+        {"InstanceType": "ml.p3.2xlarge"},
+        {"UseSpotTraining": "true"},
+    ):
+        assert handler.job_base_name(properties(**change)) != name, change
+    assert handler.job_base_name(properties(RoleArn=ROLE_ARN + "2")) == name
+
+
+def test_create_starts_the_job_with_the_exact_request(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    not_found(stubber, name)
+    stubber.add_response(
+        "create_training_job",
+        {"TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"},
+        expected_create_request(name),
+    )
+    assert handler.on_event(event("Create", properties()), None, client=client) == {
+        "PhysicalResourceId": name
+    }
+
+
+def test_create_with_spot_sets_the_wait_time(handler, sagemaker):
+    client, stubber = sagemaker
+    props = properties(UseSpotTraining="true")
+    name = handler.job_base_name(props)
+    not_found(stubber, name)
+    stubber.add_response(
+        "create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(name, spot=True)
+    )
+    handler.on_event(event("Create", props), None, client=client)
+
+
+def test_create_adopts_a_completed_job_with_the_same_inputs(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
+    assert handler.on_event(event("Create", properties()), None, client=client) == {
+        "PhysicalResourceId": name
+    }
+
+
+def test_create_after_a_failed_job_uses_the_next_attempt_name(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "Failed"), {"TrainingJobName": name})
+    not_found(stubber, f"{name}-r2")
+    stubber.add_response(
+        "create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(f"{name}-r2")
+    )
+    assert handler.on_event(event("Create", properties()), None, client=client) == {
+        "PhysicalResourceId": f"{name}-r2"
+    }
+
+
+def test_create_refuses_the_demo_dataset(handler, sagemaker):
+    client, _ = sagemaker
+    with pytest.raises(handler.DemoDatasetRefused, match="make data"):
+        handler.on_event(event("Create", properties(DatasetSynthetic="true")), None, client=client)
+
+
+def test_update_with_unchanged_inputs_keeps_the_job(handler, sagemaker):
+    client, _ = sagemaker
+    name = handler.job_base_name(properties())
+    # Only the role changed: no SageMaker call at all, same physical id, so no retraining and no Delete.
+    update = event("Update", properties(RoleArn=ROLE_ARN + "2"), physical_id=name, old_props=properties())
+    assert handler.on_event(update, None, client=client) == {"PhysicalResourceId": name}
+
+
+def test_update_with_a_changed_hyperparameter_starts_a_new_job(handler, sagemaker):
+    client, stubber = sagemaker
+    old_name = handler.job_base_name(properties())
+    changed = properties(Hyperparameters={"epochs": "40", "num_classes": "2", "num_training_samples": "1000"})
+    new_name = handler.job_base_name(changed)
+    not_found(stubber, new_name)
+    request = expected_create_request(new_name)
+    request["HyperParameters"]["epochs"] = "40"
+    stubber.add_response("create_training_job", {"TrainingJobArn": "arn"}, request)
+    update = event("Update", changed, physical_id=old_name, old_props=properties())
+    assert handler.on_event(update, None, client=client) == {"PhysicalResourceId": new_name}
+
+
+def test_delete_while_running_stops_the_job_and_waits_for_it(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
+    stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
+    assert handler.on_event(event("Delete", properties(), physical_id=name), None, client=client) == {
+        "PhysicalResourceId": name
+    }
+    stubber.add_response("describe_training_job", described(name, "Stopping"), {"TrainingJobName": name})
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
+        "IsComplete": False
+    }
+    stubber.add_response("describe_training_job", described(name, "Stopped"), {"TrainingJobName": name})
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
+        "IsComplete": True
+    }
+
+
+def test_delete_of_a_finished_job_leaves_it_alone(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
+    handler.on_event(event("Delete", properties(), physical_id=name), None, client=client)
+    stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
+        "IsComplete": True
+    }
+
+
+def test_delete_with_an_invented_physical_id_stops_the_job_named_by_the_properties(handler, sagemaker):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
+    stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
+    handler.on_event(
+        event("Delete", properties(), physical_id="Model-Training1DBE9C16-ABCDEF"), None, client=client
+    )
+
+
+def test_in_progress_job_is_not_complete(handler, sagemaker, stop_after):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
+    result = handler.is_complete(
+        event("Create", properties(), physical_id=name), None, client=client, now=NOW
+    )
+    assert result == {"IsComplete": False}
+
+
+def test_completed_job_returns_the_artifact(handler, sagemaker, stop_after):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
+    result = handler.is_complete(
+        event("Create", properties(), physical_id=name), None, client=client, now=NOW
+    )
+    assert result == {
+        "IsComplete": True,
+        "Data": {
+            "ModelArtifactUrl": f"s3://{BUCKET}/model-artifacts/{name}/output/model.tar.gz",
+            "ModelArtifactKey": f"model-artifacts/{name}/output/model.tar.gz",
+            "TrainingJobName": name,
+        },
+    }
+
+
+def test_failed_job_fails_the_deploy_with_its_failure_reason(handler, sagemaker, stop_after):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    reason = "ClientError: Number of classes in the data (3) does not match num_classes (2)"
+    failed = described(name, "Failed", secondary="Failed", FailureReason=reason)
+    stubber.add_response("describe_training_job", failed, {"TrainingJobName": name})
+    with pytest.raises(handler.TrainingJobFailed, match=r"failed \(Failed\): ClientError: Number of classes"):
+        handler.is_complete(event("Update", properties(), physical_id=name), None, client=client, now=NOW)
+
+
+def test_job_running_past_the_deploy_window_is_stopped(handler, sagemaker, stop_after):
+    client, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    late = described(name, "InProgress", created=NOW - timedelta(seconds=STOP_AFTER_SECONDS + 60))
+    stubber.add_response("describe_training_job", late, {"TrainingJobName": name})
+    stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
+    with pytest.raises(handler.TrainingDeadlineExceeded, match="it was stopped"):
+        handler.is_complete(event("Create", properties(), physical_id=name), None, client=client, now=NOW)
+
+
+def test_malformed_channels_are_rejected_before_any_job_starts(handler, sagemaker):
+    client, stubber = sagemaker
+    props = properties(Channels={"train": f"s3://{BUCKET}/dataset/train/"})
+    not_found(stubber, handler.job_base_name(props))
+    with pytest.raises(handler.MalformedProperties, match="Channels must map exactly"):
+        handler.on_event(event("Create", props), None, client=client)

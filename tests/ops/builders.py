@@ -1,0 +1,105 @@
+"""Test data in the project's real formats: a workflow stand-in and SageMaker data capture lines."""
+
+import base64
+import json
+
+from data_prep.manifest import Manifest
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+# Stands in for serialize -> classify -> filter with Pass/Fail states, routed on the key, so moto's
+# interpreter produces the three kinds of outcome without Lambda: classified, rejected by the filter for
+# low confidence (after a state whose output carries the prediction), and an unexpected error.
+WORKFLOW_DEFINITION = {
+    "StartAt": "Serialize",
+    "States": {
+        "Serialize": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.s3_key", "StringMatches": "*missing*", "Next": "ImageNotFound"},
+                {"Variable": "$.s3_key", "StringMatches": "*low*", "Next": "Classify unsure"},
+            ],
+            "Default": "Classify sure",
+        },
+        "Classify sure": {
+            "Type": "Pass",
+            "Parameters": {
+                "s3_bucket.$": "$.s3_bucket",
+                "s3_key.$": "$.s3_key",
+                "inferences": [0.97, 0.03],
+                "predicted_class": "bicycle",
+            },
+            "Next": "Filter passes",
+        },
+        "Classify unsure": {
+            "Type": "Pass",
+            "Parameters": {
+                "s3_bucket.$": "$.s3_bucket",
+                "s3_key.$": "$.s3_key",
+                "inferences": [0.4, 0.6],
+                "predicted_class": "motorcycle",
+            },
+            "Next": "Filter rejects",
+        },
+        "Filter passes": {"Type": "Succeed"},
+        "Filter rejects": {
+            "Type": "Fail",
+            "Error": "ThresholdConfidenceNotMet",
+            "Cause": "confidence 0.6 is below the threshold 0.93",
+        },
+        "ImageNotFound": {"Type": "Fail", "Error": "ImageNotFound", "Cause": "no such key"},
+    },
+}
+
+
+def capture_line(
+    probabilities,
+    *,
+    event_id="e-1",
+    inference_time="2026-11-26T10:00:00Z",
+    input_bytes=PNG_BYTES,
+    output_encoding="JSON",
+) -> str:
+    """One data capture record exactly as CONTRACTS.md "Data capture record" shows it."""
+    if output_encoding == "JSON":
+        output_data, content_type = json.dumps(list(probabilities)), "application/json"
+    elif output_encoding == "CSV":
+        output_data, content_type = ",".join(str(value) for value in probabilities), "text/csv"
+    else:
+        output_data = base64.b64encode(json.dumps(list(probabilities)).encode()).decode()
+        content_type = "application/json"
+    capture_data = {
+        "endpointOutput": {
+            "observedContentType": content_type,
+            "mode": "OUTPUT",
+            "data": output_data,
+            "encoding": output_encoding,
+        }
+    }
+    if input_bytes is not None:
+        capture_data["endpointInput"] = {
+            "observedContentType": "image/png",
+            "mode": "INPUT",
+            "data": base64.b64encode(input_bytes).decode(),
+            "encoding": "BASE64",
+        }
+    return json.dumps(
+        {
+            "captureData": capture_data,
+            "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
+            "eventVersion": "0",
+        }
+    )
+
+
+def write_manifest(folder, classes=("bicycle", "motorcycle")) -> None:
+    """A manifest.json that data_prep's Manifest.load accepts."""
+    manifest = Manifest(
+        classes=tuple(classes),
+        splits={split: dict.fromkeys(classes, 1) for split in ("train", "test")},
+        source={"name": "cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85"},
+        content_hash="0" * 64,
+        synthetic=True,
+        tool_version="0.1.0",
+    )
+    (folder / Manifest.FILENAME).write_text(manifest.to_json())
