@@ -26,7 +26,7 @@ help: ## List the targets
 # Stamp files make set-up idempotent: a target reruns only when its pinned inputs change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
