@@ -18,7 +18,7 @@ CAPTURE_PREFIX ?= data_capture/
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup demo local synth test lint deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint deploy destroy executions monitor clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,12 +35,16 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps, CDK CLI and Node
 
-demo: setup ## Run the whole workflow locally on a small generated dataset: offline, no AWS account, seconds
-	@$(PY) -m local_run demo $(CONTEXT)
+data: setup ## Prepare data/ from CIFAR-100 (downloads it once; SOURCE=<tarball> uses a local copy, CLASSES="a b")
+	@$(PY) -m data_prep --out data $(if $(SOURCE),--source "$(SOURCE)") $(if $(CLASSES),--classes $(CLASSES))
 
-local: setup ## Run the workflow locally on the CIFAR-100 tarball: make local SOURCE=path/to/cifar-100-python.tar.gz
+# demo and local execute the very templates `make synth` wrote to cdk.out/.
+demo: synth ## Synthesize, then run the whole workflow locally on a small generated dataset (offline, seconds)
+	@$(PY) -m local_run demo --cdk-out cdk.out
+
+local: synth ## Synthesize, then run the workflow locally on CIFAR-100: make local SOURCE=cifar-100-python.tar.gz
 	@test -n "$(SOURCE)" || { echo "usage: make local SOURCE=path/to/cifar-100-python.tar.gz"; exit 2; }
-	@$(PY) -m local_run local --source "$(SOURCE)" $(CONTEXT)
+	@$(PY) -m local_run local --source "$(SOURCE)" --cdk-out cdk.out
 
 synth: setup ## Synthesize the CloudFormation templates into cdk.out/ (offline)
 	@$(CDK) synth $(CDK_FLAGS) --quiet $(CONTEXT)
@@ -55,8 +59,9 @@ lint: setup ## Lint and format-check only
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
-deploy: setup ## Deploy every stack to the account and region of your AWS credentials
-	@$(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
+# The app refuses to deploy the generated demo dataset when SCONES_VISION_DEPLOY=1.
+deploy: data ## Prepare the dataset, then deploy every stack to the account and region of your credentials
+	@SCONES_VISION_DEPLOY=1 $(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
 
 destroy: setup ## Remove every stack (and, unless removal_policy=retain, the buckets)
 	@$(CDK) destroy --all $(CDK_FLAGS) --force $(CONTEXT)
