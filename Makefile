@@ -18,7 +18,7 @@ CAPTURE_PREFIX ?= data_capture/
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup data demo local synth test lint deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint bench-data deploy destroy executions monitor clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test: setup ## Run linters and the whole test suite
 lint: setup ## Lint and format-check only
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+
+bench-data: setup ## Time data_prep against gzip -dc and the seed's approach on a full-size synthetic tarball
+	@$(PY) -m benchmarks.data_prep
 
 # The app refuses to deploy the generated demo dataset when SCONES_VISION_DEPLOY=1.
 deploy: data ## Prepare the dataset, then deploy every stack to the account and region of your credentials
