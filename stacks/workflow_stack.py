@@ -6,16 +6,16 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.log_group import project_log_group
 from stacks.nag import acknowledge_wildcards
 from stacks.refs import EndpointRef
 
@@ -49,11 +49,10 @@ class WorkflowFunction(Construct):
         environment: Mapping[str, str],
         timeout: Duration,
         memory_size: int,
-        log_retention: logs.RetentionDays,
-        removal_policy: RemovalPolicy,
+        config: AppConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.log_group = project_log_group(self, "Logs", config=config)
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
@@ -93,10 +92,6 @@ class InferenceFunctions(Construct):
         class_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        common = {
-            "log_retention": config.log_retention,
-            "removal_policy": RemovalPolicy.DESTROY,
-        }
         self.serialize = WorkflowFunction(
             self,
             "SerializeImage",
@@ -105,7 +100,7 @@ class InferenceFunctions(Construct):
             environment={},
             timeout=Duration.seconds(30),
             memory_size=256,
-            **common,
+            config=config,
         )
         input_objects = f"{config.workflow_input_prefix}*"
         bucket.grant_read(self.serialize.role, input_objects)
@@ -126,7 +121,7 @@ class InferenceFunctions(Construct):
             # InvokeEndpoint may take up to 60 s before SageMaker itself times out.
             timeout=Duration.seconds(70),
             memory_size=256,
-            **common,
+            config=config,
         )
         self.classify.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
@@ -140,7 +135,7 @@ class InferenceFunctions(Construct):
             environment={"THRESHOLD": repr(config.confidence_threshold)},
             timeout=Duration.seconds(10),
             memory_size=128,
-            **common,
+            config=config,
         )
 
     @property
@@ -201,12 +196,7 @@ class InferenceStateMachine(Construct):
             serialize.next(classify).next(filter_inferences).next(sfn.Succeed(self, "VehicleClassified"))
         )
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = project_log_group(self, "Logs", config=config)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
