@@ -2,7 +2,8 @@
 
 Used by the tests, the benchmark and the local demo, none of which may download the real 169 MB file.
 Images are learnable: each fine class has its own background colour, foreground colour and shape, drawn
-at a random small offset with per-pixel noise, so a small classifier separates them.
+at a random small offset with per-pixel noise, so a small classifier separates them. On request, a share of
+the images is ambiguous, as real photographs often are (see `write_synthetic_tarball`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ _OFFSETS = tuple((dy, dx) for dy in (-3, 0, 3) for dx in (-3, 0, 3))
 # real photographs give 169 MB), so timing its decompression is representative.
 _NOISE = 48
 _ROWS_PER_CHUNK = 8192
+# An ambiguous image mixes in this much of a second class's image (the rest is its own class), plus more noise.
+_BLEND_WEIGHTS = (0.3, 0.5)
+_AMBIGUOUS_EXTRA_NOISE = 32
+# Ambiguity draws from its own random stream, so the main stream (offsets, noise, order) is the same whatever
+# the ambiguity: the images it leaves alone keep their bytes.
+_AMBIGUITY_STREAM = 1
 # Fixed timestamps make the same arguments produce the same bytes, hence the same md5.
 _MTIME = 1_230_768_000
 
@@ -73,20 +80,47 @@ def _class_templates() -> np.ndarray:
     return templates
 
 
-def _images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _superclass_partners() -> np.ndarray:
+    """(classes, 4): the other fine classes of each class's superclass, the ones a photograph confuses it with."""
+    partners = np.empty((len(FINE_LABEL_NAMES), 4), dtype=np.int64)
+    for fines in COARSE_CLASSES.values():
+        labels = [FINE_LABEL_NAMES.index(name) for name in fines]
+        for label in labels:
+            partners[label] = [other for other in labels if other != label]
+    return partners
+
+
+def _images(
+    labels: np.ndarray, rng: np.random.Generator, ambiguity: float, ambiguity_rng: np.random.Generator
+) -> np.ndarray:
     templates = _class_templates()
+    partners = _superclass_partners()
     data = np.empty((labels.size, ROW_LENGTH), dtype=np.uint8)
     for start in range(0, labels.size, _ROWS_PER_CHUNK):
         chunk = labels[start : start + _ROWS_PER_CHUNK]
         offsets = rng.integers(0, len(_OFFSETS), size=chunk.size)
         noisy = templates[chunk, offsets].astype(np.int16)
         noisy += rng.integers(-_NOISE, _NOISE + 1, size=noisy.shape, dtype=np.int16)
+        rows = np.flatnonzero(ambiguity_rng.random(chunk.size) < ambiguity)
+        partner = partners[chunk[rows], ambiguity_rng.integers(0, partners.shape[1], size=rows.size)]
+        partner_image = templates[partner, ambiguity_rng.integers(0, len(_OFFSETS), size=rows.size)]
+        weight = ambiguity_rng.uniform(*_BLEND_WEIGHTS, size=(rows.size, 1))
+        # noisy = own image + noise, so this gives (1 - weight) * own + weight * partner + noise, noisier.
+        shift = weight * (partner_image.astype(np.float64) - templates[chunk[rows], offsets[rows]])
+        shift += ambiguity_rng.integers(-_AMBIGUOUS_EXTRA_NOISE, _AMBIGUOUS_EXTRA_NOISE + 1, size=shift.shape)
+        noisy[rows] += np.rint(shift).astype(np.int16)
         data[start : start + chunk.size] = np.clip(noisy, 0, 255)
     return data
 
 
 def _split_pickle(
-    split: str, per_class: int, first_serial: int, rng: np.random.Generator, key_style: KeyStyle
+    split: str,
+    per_class: int,
+    first_serial: int,
+    rng: np.random.Generator,
+    key_style: KeyStyle,
+    ambiguity: float,
+    ambiguity_rng: np.random.Generator,
 ) -> bytes:
     coarse_of_fine = {fine: coarse for coarse, fines in enumerate(COARSE_CLASSES.values()) for fine in fines}
     # Shuffled like the real file, so readers cannot rely on rows being grouped by class.
@@ -101,7 +135,7 @@ def _split_pickle(
         "batch_label": SYNTHETIC_BATCH_LABEL_PREFIX + BATCH_LABELS[split],
         "fine_labels": fine_labels.tolist(),
         "coarse_labels": [coarse_of_fine[FINE_LABEL_NAMES[label]] for label in fine_labels],
-        "data": _images(fine_labels, rng),
+        "data": _images(fine_labels, rng, ambiguity, ambiguity_rng),
     }
     return _pickle(fields, key_style)
 
@@ -138,16 +172,24 @@ def write_synthetic_tarball(
     test_per_class: int,
     seed: int = 0,
     key_style: KeyStyle = "bytes",
+    ambiguity: float = 0.0,
 ) -> Path:
     """Write a CIFAR-100-format tarball with `train_per_class`/`test_per_class` images of each of the 100 classes.
 
     The real file has 500 and 100. The same arguments give the same bytes. Written to a temporary file
     and renamed, so `path` is either complete or absent.
+
+    `ambiguity` is the expected share of images, in both splits, that are ambiguous: 30-50% of another class
+    of the same superclass blended in (a bicycle with a motorcycle in view), with heavier noise. Labels stay
+    those of the dominant class. The other images are exactly those of `ambiguity=0`.
     """
     if train_per_class < 0 or test_per_class < 0:
         raise ValueError("image counts per class must not be negative")
+    if not 0.0 <= ambiguity <= 1.0:
+        raise ValueError(f"ambiguity must be a share between 0 and 1, not {ambiguity!r}")
     path = Path(path)
     rng = np.random.default_rng(seed)
+    ambiguity_rng = np.random.default_rng([seed, _AMBIGUITY_STREAM])
     meta = _pickle(
         {"fine_label_names": list(FINE_LABEL_NAMES), "coarse_label_names": list(COARSE_LABEL_NAMES)},
         key_style,
@@ -166,7 +208,9 @@ def write_synthetic_tarball(
             tar.addfile(directory)
             # The official tarball's order, meta last: readers must not need the label names first.
             for split, member in SPLIT_MEMBERS.items():
-                payload = _split_pickle(split, per_class[split], first_serials[split], rng, key_style)
+                payload = _split_pickle(
+                    split, per_class[split], first_serials[split], rng, key_style, ambiguity, ambiguity_rng
+                )
                 _add_member(tar, member, payload)
             _add_member(tar, META, meta)
         # mkstemp creates the file private to its owner; the tarball is an ordinary shared file.

@@ -44,10 +44,13 @@ class SynthesizedApp:
 
 
 @pytest.fixture(scope="session")
-def default_context() -> dict[str, Any]:
+def default_context(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """cdk.json's settings, with the dataset pointed at an empty folder: the tests always synthesize with the
+    generated demo dataset, whatever `make data` left in data/, so snapshots are the same on every machine."""
     from stacks.config import cdk_json_context
 
-    return {**cdk_json_context(), **CLI_CONTEXT}
+    no_prepared_dataset = tmp_path_factory.mktemp("no-prepared-dataset")
+    return {**cdk_json_context(), **CLI_CONTEXT, "dataset_dir": str(no_prepared_dataset)}
 
 
 @pytest.fixture(scope="session")
