@@ -239,3 +239,9 @@ class WorkflowStack(Stack):
         workflow = InferenceStateMachine(self, "Workflow", config=config, functions=functions)
         self.state_machine = workflow.state_machine
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(
+            self,
+            "ConfidenceThreshold",
+            value=repr(config.confidence_threshold),
+            description="Executions whose top confidence is below this fail with ThresholdConfidenceNotMet",
+        )
