@@ -10,11 +10,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := $(CURDIR)/node_modules/.bin/cdk
 CDK_FLAGS := --no-notices
-# Operations on a deployed app: the project bucket, and how many test images to run.
-BUCKET ?=
-LIMIT ?= 20
+# Operations on a deployed app: its stacks (<STACK_PREFIX>-Storage, -Model, -Workflow) supply the bucket, the state
+# machine, the capture prefix and the threshold; BUCKET= or CAPTURE_PREFIX= override them. LIMIT: test images to run.
 STACK_PREFIX ?= SconesVision
-CAPTURE_PREFIX ?= data_capture/
+LIMIT ?= 20
+BUCKET ?=
+CAPTURE_PREFIX ?=
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
@@ -69,15 +70,13 @@ deploy: data ## Prepare the dataset, then deploy every stack to the account and 
 destroy: setup ## Remove every stack (and, unless removal_policy=retain, the buckets)
 	@$(CDK) destroy --all $(CDK_FLAGS) --force $(CONTEXT)
 
-executions: setup ## Start workflow executions on test images and tabulate them (BUCKET=... [LIMIT=20])
-	@test -n "$(BUCKET)" || { echo "usage: make executions BUCKET=<project bucket>"; exit 2; }
-	@$(PY) -m ops run --stack-name $(STACK_PREFIX)-Workflow --bucket $(BUCKET) \
+executions: setup ## Run the workflow on test images and tabulate the outcomes ([LIMIT=20] [STACK_PREFIX=...])
+	@$(PY) -m ops run --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		--lst dataset/validation_lst/validation.lst --manifest data/manifest.json --limit $(LIMIT)
 
-monitor: setup ## Summarize the endpoint's captured data and draw plots/monitoring.png (BUCKET=...)
-	@test -n "$(BUCKET)" || { echo "usage: make monitor BUCKET=<project bucket>"; exit 2; }
-	@$(PY) -m ops monitor --bucket $(BUCKET) --prefix $(CAPTURE_PREFIX) --manifest data/manifest.json \
-		--out plots/monitoring.png
+monitor: setup ## Summarize the endpoint's captured data and draw plots/monitoring.png ([STACK_PREFIX=...])
+	@$(PY) -m ops monitor --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
+		$(if $(CAPTURE_PREFIX),--prefix $(CAPTURE_PREFIX)) --manifest data/manifest.json --out plots/monitoring.png
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -6,15 +6,28 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import load_class_names, parse_class_names
+from ops.deployment import (
+    BUCKET_NAME_OUTPUT,
+    CONFIDENCE_THRESHOLD_OUTPUT,
+    DEFAULT_STACK_PREFIX,
+    ENDPOINT_NAME_OUTPUT,
+    MODEL_STACK,
+    STATE_MACHINE_ARN_OUTPUT,
+    STORAGE_STACK,
+    WORKFLOW_STACK,
+    stack_output,
+)
 from ops.errors import NoCaptureRecords, OpsError
-from ops.executions import render_table, run_executions, state_machine_arn_from_stack
+from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
 from ops.plots import plot_monitoring, summarize
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
@@ -39,16 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
     class_names = _class_names(args)
-    state_machine_arn = args.state_machine_arn or state_machine_arn_from_stack(
-        session.client("cloudformation"), args.stack_name
-    )
+    deployed = _DeployedApp(session, args.stack_prefix)
+    state_machine_arn = args.state_machine_arn or deployed.output(WORKFLOW_STACK, STATE_MACHINE_ARN_OUTPUT)
+    bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
     s3 = session.client("s3")
     if args.lst:
-        images = images_from_lst(s3, args.bucket, args.lst, args.prefix, class_names)
+        images = images_from_lst(s3, bucket, args.lst, args.prefix, class_names)
     else:
-        images = images_under_prefix(s3, args.bucket, args.prefix)
+        images = images_under_prefix(s3, bucket, args.prefix)
+    # An EXPRESS execution runs inside one StartSyncExecution call: let it hold the connection for --timeout.
+    sfn = session.client("stepfunctions", config=Config(read_timeout=args.timeout))
     outcomes = run_executions(
-        session.client("stepfunctions"),
+        sfn,
         state_machine_arn,
         pick_images(images, args.limit),
         timeout_s=args.timeout,
@@ -60,31 +75,62 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    session = boto3.Session(region_name=args.region)
     class_names = _class_names(args)
-    s3 = boto3.Session(region_name=args.region).client("s3")
+    deployed = _DeployedApp(session, args.stack_prefix)
+    bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
+    prefix = args.prefix or f"{DATA_CAPTURE_PREFIX}{deployed.output(MODEL_STACK, ENDPOINT_NAME_OUTPUT)}/"
+    threshold = args.threshold
+    if threshold is None:
+        threshold = _threshold_from_stack(deployed.output(WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT))
     problems: list[CaptureProblem] = []
-    records = list(iter_capture_records(s3, args.bucket, args.prefix, problems=problems))
+    records = list(iter_capture_records(session.client("s3"), bucket, prefix, problems=problems))
     for problem in problems:
         print(f"malformed capture line skipped: {problem}", file=sys.stderr)
     if not records:
         raise NoCaptureRecords(
-            f"no readable capture records under s3://{args.bucket}/{args.prefix} "
+            f"no readable capture records under s3://{bucket}/{prefix} "
             "(has the endpoint been invoked, with data capture on?)"
         )
-    summary = summarize(records, class_names, args.threshold)
+    summary = summarize(records, class_names, threshold)
     print(json.dumps(summary, indent=2, default=lambda moment: moment.isoformat()))
     path = plot_monitoring(
         records,
         class_names,
-        args.threshold,
+        threshold,
         args.out,
-        title=f"Endpoint monitoring: s3://{args.bucket}/{args.prefix}",
+        title=f"Endpoint monitoring: s3://{bucket}/{prefix}",
     )
     print(f"plot: {path}")
     if problems:
         print(f"{len(problems)} malformed capture lines were skipped (listed above)", file=sys.stderr)
         return EXIT_UNEXPECTED
     return EXIT_OK
+
+
+class _DeployedApp:
+    """The stacks named "<prefix>-<part>"; CloudFormation is asked only for what the options left out."""
+
+    def __init__(self, session: boto3.Session, stack_prefix: str):
+        self._session = session
+        self._stack_prefix = stack_prefix
+
+    @cached_property
+    def _cloudformation(self):
+        return self._session.client("cloudformation")
+
+    def output(self, stack: str, output_key: str) -> str:
+        return stack_output(self._cloudformation, f"{self._stack_prefix}-{stack}", output_key)
+
+
+def _threshold_from_stack(text: str) -> float:
+    try:
+        return _confidence(text)
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        raise OpsError(
+            f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence "
+            "between 0 and 1; give --threshold"
+        ) from error
 
 
 def _class_names(args: argparse.Namespace) -> list[str] | None:
@@ -109,12 +155,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Start one workflow execution per test image and tabulate the outcomes. "
         "Exits 0 when every execution succeeded or failed with ThresholdConfidenceNotMet, 1 otherwise.",
     )
-    target = run.add_mutually_exclusive_group(required=True)
-    target.add_argument("--state-machine-arn", help="the workflow's state machine")
-    target.add_argument(
-        "--stack-name", help="look the state machine up from this stack's StateMachineArn output"
+    run.add_argument(
+        "--state-machine-arn",
+        help=f"the workflow's state machine (default: the Workflow stack's {STATE_MACHINE_ARN_OUTPUT})",
     )
-    run.add_argument("--bucket", required=True, help="the project's bucket holding the test images")
+    run.add_argument(
+        "--bucket",
+        help=f"the project's bucket holding the test images (default: the Storage stack's {BUCKET_NAME_OUTPUT})",
+    )
     run.add_argument(
         "--prefix", default=VALIDATION_CHANNEL_PREFIX, help="folder of the test images (default: %(default)s)"
     )
@@ -128,10 +176,16 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, help="run at most N images, taken in turn from each class"
     )
     run.add_argument(
-        "--timeout", type=float, default=300, help="seconds to wait for executions (default: %(default)s)"
+        "--timeout",
+        type=float,
+        default=300,
+        help="seconds to wait for the executions; for an EXPRESS workflow, for each one (default: %(default)s)",
     )
     run.add_argument(
-        "--poll", type=float, default=1.0, help="seconds between status checks (default: %(default)s)"
+        "--poll",
+        type=float,
+        default=1.0,
+        help="seconds between status checks of a STANDARD workflow's executions (default: %(default)s)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common(run)
@@ -142,17 +196,19 @@ def _parser() -> argparse.ArgumentParser:
         help="read the endpoint's captured data, print a summary and draw the monitoring plots",
         description="Read every capture record under the prefix, print a JSON summary and write one PNG.",
     )
-    monitor.add_argument("--bucket", required=True, help="the project's bucket holding data_capture/")
+    monitor.add_argument(
+        "--bucket",
+        help=f"the project's bucket holding data_capture/ (default: the Storage stack's {BUCKET_NAME_OUTPUT})",
+    )
     monitor.add_argument(
         "--prefix",
-        default=DATA_CAPTURE_PREFIX,
-        help="capture folder, data_capture/<endpoint>/ for one endpoint (default: %(default)s, all of them)",
+        help=f"capture folder, {DATA_CAPTURE_PREFIX} for every endpoint "
+        f"(default: {DATA_CAPTURE_PREFIX}<the Model stack's {ENDPOINT_NAME_OUTPUT}>/)",
     )
     monitor.add_argument(
         "--threshold",
         type=_confidence,
-        default=0.93,
-        help="confidence the filter requires (default: %(default)s)",
+        help=f"confidence the filter requires (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
     )
     monitor.add_argument(
         "--out", type=Path, default=Path("plots/monitoring.png"), help="PNG to write (default: %(default)s)"
@@ -169,6 +225,12 @@ def _add_common(parser: argparse.ArgumentParser, *, classes_required: bool = Fal
     )
     classes.add_argument(
         "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the class names"
+    )
+    parser.add_argument(
+        "--stack-prefix",
+        default=DEFAULT_STACK_PREFIX,
+        help="the deployed app's project_name: its stacks PREFIX-Storage, -Model and -Workflow supply "
+        "whatever is not given above (default: %(default)s)",
     )
     parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
 

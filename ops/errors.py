@@ -9,8 +9,12 @@ class StateMachineNotFound(OpsError):
     pass
 
 
+class StackNotFound(OpsError):
+    """No deployed stack of that name in the region."""
+
+
 class StackOutputNotFound(OpsError):
-    """The stack does not exist, or has no output with the expected key."""
+    """The stack exists but has no output with the expected key (not deployed completely, or another app)."""
 
 
 class NoTestImages(OpsError):

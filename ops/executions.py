@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from ops.errors import StackOutputNotFound, StateMachineNotFound
+from ops.errors import StateMachineNotFound
 
 THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
-STATE_MACHINE_OUTPUT_KEY = "StateMachineArn"
 # Step Functions execution names: at most 80 characters of letters, digits, '-' and '_'.
 _EXECUTION_NAME_MAX = 80
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_REJECTION_MESSAGE = re.compile(
+    r"top confidence (?P<confidence>\d+(?:\.\d+)?(?:e[-+]?\d+)?) for (?P<predicted_class>.+) is below the threshold "
+)
+
+# (predicted class, or None when the workflow named none; top confidence)
+Prediction = tuple[str | None, float]
 
 
 @dataclass(frozen=True)
@@ -47,23 +55,6 @@ class ExecutionOutcome:
         return self.status == "SUCCEEDED" or (self.status == "FAILED" and self.error == THRESHOLD_ERROR)
 
 
-def state_machine_arn_from_stack(cfn_client, stack_name: str) -> str:
-    """The state machine ARN from the stack's `StateMachineArn` output."""
-    try:
-        stacks = cfn_client.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as error:
-        raise StackOutputNotFound(
-            f"cannot read stack {stack_name!r}: {error.response['Error']['Message']}"
-        ) from error
-    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-    if STATE_MACHINE_OUTPUT_KEY not in outputs:
-        raise StackOutputNotFound(
-            f"stack {stack_name!r} has no output {STATE_MACHINE_OUTPUT_KEY!r} "
-            f"(its outputs: {', '.join(sorted(outputs)) or 'none'})"
-        )
-    return outputs[STATE_MACHINE_OUTPUT_KEY]
-
-
 def run_executions(
     sfn_client,
     state_machine_arn: str,
@@ -72,20 +63,42 @@ def run_executions(
     timeout_s: float = 300,
     poll_s: float = 1.0,
     progress: bool = True,
+    express_workers: int = 4,
 ) -> list[ExecutionOutcome]:
-    """Start one execution per image, then poll until each leaves RUNNING or `timeout_s` has passed.
+    """Run one execution per image and report how each ended, in the order of `images`.
 
-    Outcomes come back in the order of `images`; those still running at the deadline have status RUNNING.
+    STANDARD: start them all, then poll until each leaves RUNNING or `timeout_s` has passed; those still
+    running at the deadline have status RUNNING. EXPRESS: Step Functions answers neither DescribeExecution nor
+    GetExecutionHistory for them, so each runs through StartSyncExecution, `express_workers` at a time; the
+    state machine's own timeout bounds each one, and the client's read timeout must outlast it.
     """
-    _require_state_machine(sfn_client, state_machine_arn)
+    state_machine_type = _state_machine_type(sfn_client, state_machine_arn)
     run_id = uuid.uuid4().hex[:8]
+    names = [_execution_name(run_id, index, image) for index, image in enumerate(images)]
+    if state_machine_type == "EXPRESS":
+        return _run_express(
+            sfn_client, state_machine_arn, images, names, workers=express_workers, progress=progress
+        )
+    return _run_standard(
+        sfn_client, state_machine_arn, images, names, timeout_s=timeout_s, poll_s=poll_s, progress=progress
+    )
+
+
+def _run_standard(
+    sfn_client,
+    state_machine_arn: str,
+    images: Sequence[TestImage],
+    names: Sequence[str],
+    *,
+    timeout_s: float,
+    poll_s: float,
+    progress: bool,
+) -> list[ExecutionOutcome]:
     arns = [
         sfn_client.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=_execution_name(run_id, index, image),
-            input=json.dumps({"s3_bucket": image.bucket, "s3_key": image.key}),
+            stateMachineArn=state_machine_arn, name=name, input=_execution_input(image)
         )["executionArn"]
-        for index, image in enumerate(images)
+        for image, name in zip(images, names, strict=True)
     ]
     finished: dict[str, dict] = {}
     deadline = time.monotonic() + timeout_s
@@ -103,13 +116,50 @@ def run_executions(
                 break
             time.sleep(min(poll_s, remaining_s))
     return [
-        _outcome(sfn_client, image, arn, finished.get(arn)) for image, arn in zip(images, arns, strict=True)
+        _outcome(image, arn, finished.get(arn), partial(_prediction_from_history, sfn_client, arn))
+        for image, arn in zip(images, arns, strict=True)
     ]
 
 
-def _require_state_machine(sfn_client, state_machine_arn: str) -> None:
+def _run_express(
+    sfn_client,
+    state_machine_arn: str,
+    images: Sequence[TestImage],
+    names: Sequence[str],
+    *,
+    workers: int,
+    progress: bool,
+) -> list[ExecutionOutcome]:
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(images), desc="executions", unit="exec", disable=not progress) as bar,
+    ):
+        futures = [
+            pool.submit(
+                sfn_client.start_sync_execution,
+                stateMachineArn=state_machine_arn,
+                name=name,
+                input=_execution_input(image),
+            )
+            for image, name in zip(images, names, strict=True)
+        ]
+        for _ in as_completed(futures):
+            bar.update(1)
+    responses = [future.result() for future in futures]
+    return [
+        _outcome(
+            image,
+            response["executionArn"],
+            response,
+            partial(_prediction_from_cause, response.get("cause")),
+        )
+        for image, response in zip(images, responses, strict=True)
+    ]
+
+
+def _state_machine_type(sfn_client, state_machine_arn: str) -> str:
     try:
-        sfn_client.describe_state_machine(stateMachineArn=state_machine_arn)
+        return sfn_client.describe_state_machine(stateMachineArn=state_machine_arn)["type"]
     except ClientError as error:
         if error.response["Error"]["Code"] in {"StateMachineDoesNotExist", "InvalidArn"}:
             raise StateMachineNotFound(
@@ -124,28 +174,39 @@ def _execution_name(run_id: str, index: int, image: TestImage) -> str:
     return f"ops-{run_id}-{index:04d}-{stem}"[:_EXECUTION_NAME_MAX]
 
 
-def _outcome(sfn_client, image: TestImage, arn: str, description: dict | None) -> ExecutionOutcome:
-    if description is None:
+def _execution_input(image: TestImage) -> str:
+    return json.dumps({"s3_bucket": image.bucket, "s3_key": image.key})
+
+
+def _outcome(
+    image: TestImage,
+    arn: str,
+    ended: dict | None,
+    rejected_prediction: Callable[[], Prediction | None],
+) -> ExecutionOutcome:
+    """`ended` is DescribeExecution's or StartSyncExecution's answer (None: still running); both carry status,
+    error, cause and output. A rejected execution's prediction is not in them: `rejected_prediction` finds it."""
+    if ended is None:
         return ExecutionOutcome(image, arn, "RUNNING", None, None, None, None)
-    status = description["status"]
-    prediction: tuple[str | None, float | None] | None = None
+    status = ended["status"]
+    prediction: Prediction | None = None
     if status == "SUCCEEDED":
-        prediction = _prediction_from_state(_json_or_none(description.get("output")))
-    elif status == "FAILED" and description.get("error") == THRESHOLD_ERROR:
-        prediction = _prediction_from_history(sfn_client, arn)
+        prediction = _prediction_from_state(_json_or_none(ended.get("output")))
+    elif status == "FAILED" and ended.get("error") == THRESHOLD_ERROR:
+        prediction = rejected_prediction()
     predicted_class, confidence = prediction or (None, None)
     return ExecutionOutcome(
         image=image,
         execution_arn=arn,
         status=status,
-        error=description.get("error"),
-        cause=description.get("cause"),
+        error=ended.get("error"),
+        cause=ended.get("cause"),
         predicted_class=predicted_class,
         confidence=confidence,
     )
 
 
-def _prediction_from_history(sfn_client, arn: str) -> tuple[str | None, float] | None:
+def _prediction_from_history(sfn_client, arn: str) -> Prediction | None:
     """The prediction in the last state input that carries inferences: the filter task's input."""
     pages = sfn_client.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True)
     for page in pages:
@@ -157,7 +218,29 @@ def _prediction_from_history(sfn_client, arn: str) -> tuple[str | None, float] |
     return None
 
 
-def _prediction_from_state(state: object) -> tuple[str | None, float] | None:
+def _prediction_from_cause(cause: str | None) -> Prediction | None:
+    """The prediction filter_inferences puts in its ThresholdConfidenceNotMet message, when it is there.
+
+    An EXPRESS execution has no history to read it from. The message format is filter_inferences' own
+    (lambda_src/filter_inferences/app.py): "top confidence 0.6 for 'motorcycle' is below the threshold 0.93",
+    with "class index 1" in place of the quoted name when classify named none.
+    """
+    match = _REJECTION_MESSAGE.match(_cause_message(cause))
+    if match is None:
+        return None
+    return _quoted_name(match["predicted_class"]), float(match["confidence"])
+
+
+def _quoted_name(text: str) -> str | None:
+    # filter_inferences quotes the class name with repr(); "class index 1" names no class.
+    try:
+        name = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _prediction_from_state(state: object) -> Prediction | None:
     if not isinstance(state, dict):
         return None
     inferences = state.get("inferences")
@@ -214,11 +297,15 @@ def _status_text(outcome: ExecutionOutcome) -> str:
 
 
 def _short_cause(cause: str | None, limit: int = 80) -> str:
+    text = " ".join(_cause_message(cause).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cause_message(cause: str | None) -> str:
     # A Lambda error's cause is a JSON object; its errorMessage is the readable part.
     parsed = _json_or_none(cause)
     text = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return str(text or "")
 
 
 def _summary_line(outcomes: Sequence[ExecutionOutcome]) -> str:

@@ -103,3 +103,17 @@ def write_manifest(folder, classes=("bicycle", "motorcycle")) -> None:
         tool_version="0.1.0",
     )
     (folder / Manifest.FILENAME).write_text(manifest.to_json())
+
+
+def stack_description(stack_name: str, outputs: dict[str, str]) -> dict:
+    """A DescribeStacks response for one deployed stack with these outputs."""
+    return {
+        "Stacks": [
+            {
+                "StackName": stack_name,
+                "CreationTime": "2026-11-26T10:00:00Z",
+                "StackStatus": "CREATE_COMPLETE",
+                "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+            }
+        ]
+    }

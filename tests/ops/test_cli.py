@@ -1,9 +1,12 @@
 import json
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from ops.cli import main
-from tests.ops.builders import PNG_BYTES, capture_line, write_manifest
+from tests.ops.builders import PNG_BYTES, capture_line, stack_description, write_manifest
+from tests.ops.conftest import REGION
 
 CAPTURE_PREFIX = "data_capture/scones-endpoint/"
 LST_KEY = "dataset/validation_lst/validation.lst"
@@ -97,6 +100,8 @@ def _monitor_args(bucket, tmp_path):
         bucket,
         "--prefix",
         CAPTURE_PREFIX,
+        "--threshold",
+        "0.93",
         "--classes",
         "bicycle,motorcycle",
         "--out",
@@ -170,4 +175,150 @@ def test_bad_class_names_exit_2_with_a_clear_error(tmp_path, capsys):
     assert code == 2
     assert (
         "error: --classes 'bicycle,,motorcycle': expected distinct non-empty names" in capsys.readouterr().err
+    )
+
+
+# The deployed app as CloudFormation describes it. moto's CloudFormation cannot be imported here (it needs
+# openapi_spec_validator), so every boto3 session's CloudFormation client is one stubbed client.
+@pytest.fixture
+def cloudformation(executing_aws, monkeypatch):
+    client = boto3.client("cloudformation", region_name=REGION)
+    session_client = boto3.Session.client
+
+    def client_for(session, service_name, *args, **kwargs):
+        if service_name == "cloudformation":
+            return client
+        return session_client(session, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.Session, "client", client_for)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def _deployed(stubber, stack_name, outputs):
+    stubber.add_response("describe_stacks", stack_description(stack_name, outputs), {"StackName": stack_name})
+
+
+def test_run_takes_the_state_machine_and_bucket_from_the_deployed_stacks(
+    cloudformation, s3, bucket, workflow_arn, capsys
+):
+    _put_validation_set(s3, bucket, [("bike_s_1.png", 0), ("low_motorbike_s_2.png", 1)])
+    _deployed(
+        cloudformation,
+        "SconesVision-Workflow",
+        {"StateMachineArn": workflow_arn, "ConfidenceThreshold": "0.93"},
+    )
+    _deployed(cloudformation, "SconesVision-Storage", {"BucketName": bucket})
+
+    code = main(
+        ["run", "--lst", LST_KEY, "--classes", "bicycle,motorcycle", "--poll", "0.01", "--no-progress"]
+    )
+
+    assert code == 0
+    assert "2 executions: 1 succeeded, 1 failed as designed" in capsys.readouterr().out
+
+
+def test_run_asks_the_stacks_only_for_what_is_not_given(cloudformation, s3, bucket, workflow_arn, capsys):
+    _put_validation_set(s3, bucket, [("bike_s_1.png", 0)])
+    _deployed(cloudformation, "Other-Storage", {"BucketName": bucket})
+
+    code = main(
+        [
+            "run",
+            "--stack-prefix",
+            "Other",
+            "--state-machine-arn",
+            workflow_arn,
+            "--poll",
+            "0.01",
+            "--no-progress",
+        ]
+    )
+
+    assert code == 0
+    assert "1 executions: 1 succeeded" in capsys.readouterr().out
+
+
+def test_run_without_a_deployed_app_says_which_stack_is_missing(cloudformation, capsys):
+    cloudformation.add_client_error(
+        "describe_stacks",
+        "ValidationError",
+        "Stack with id Other-Workflow does not exist",
+        400,
+        expected_params={"StackName": "Other-Workflow"},
+    )
+
+    code = main(["run", "--stack-prefix", "Other", "--no-progress"])
+
+    assert code == 2
+    assert f"error: no stack 'Other-Workflow' in region {REGION}: deploy the app with `make deploy`" in (
+        capsys.readouterr().err
+    )
+
+
+def test_monitor_takes_bucket_capture_prefix_and_threshold_from_the_deployed_stacks(
+    cloudformation, s3, bucket, tmp_path, capsys
+):
+    key = "data_capture/scones-endpoint-1a2b/AllTraffic/2026/11/26/10/capture.jsonl"
+    s3.put_object(Bucket=bucket, Key=key, Body=capture_line([0.85, 0.15]).encode())
+    # Another endpoint's capture in the same bucket: not this deployment's.
+    s3.put_object(
+        Bucket=bucket, Key=f"{CAPTURE_PREFIX}AllTraffic/x.jsonl", Body=capture_line([0.2, 0.8]).encode()
+    )
+    _deployed(cloudformation, "SconesVision-Storage", {"BucketName": bucket})
+    _deployed(
+        cloudformation,
+        "SconesVision-Model",
+        {
+            "EndpointName": "scones-endpoint-1a2b",
+            "ModelDataUrl": "s3://b/model.tar.gz",
+            "DatasetSource": "data/",
+        },
+    )
+    _deployed(
+        cloudformation, "SconesVision-Workflow", {"StateMachineArn": "arn", "ConfidenceThreshold": "0.8"}
+    )
+    out_png = tmp_path / "monitoring.png"
+
+    code = main(["monitor", "--classes", "bicycle,motorcycle", "--out", str(out_png)])
+
+    out = capsys.readouterr().out
+    summary = json.loads(out.rsplit("\n", 2)[0])
+    assert code == 0
+    assert (summary["records"], summary["threshold"], summary["below_threshold"]) == (1, 0.8, 0)
+    assert out_png.exists()
+
+
+def test_monitor_asks_the_stacks_only_for_what_is_not_given(cloudformation, s3, bucket, tmp_path, capsys):
+    _put_capture(s3, bucket, [capture_line([0.97, 0.03])])
+    _deployed(
+        cloudformation, "SconesVision-Workflow", {"StateMachineArn": "arn", "ConfidenceThreshold": "0.99"}
+    )
+    args = ["monitor", "--bucket", bucket, "--prefix", CAPTURE_PREFIX, "--classes", "bicycle,motorcycle"]
+
+    code = main([*args, "--out", str(tmp_path / "monitoring.png")])
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.rsplit("\n", 2)[0])["below_threshold"] == 1
+
+
+def test_monitor_refuses_a_threshold_output_that_is_no_confidence(cloudformation, tmp_path, capsys):
+    _deployed(cloudformation, "SconesVision-Workflow", {"ConfidenceThreshold": "93"})
+    args = [
+        "monitor",
+        "--bucket",
+        "any-bucket",
+        "--prefix",
+        CAPTURE_PREFIX,
+        "--classes",
+        "bicycle,motorcycle",
+    ]
+
+    code = main([*args, "--out", str(tmp_path / "monitoring.png")])
+
+    assert code == 2
+    assert (
+        "error: the Workflow stack's ConfidenceThreshold output '93' is not a confidence between 0 and 1"
+        in (capsys.readouterr().err)
     )

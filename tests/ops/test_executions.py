@@ -1,19 +1,17 @@
 import json
+import re
+import threading
 import time
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from ops.errors import StackOutputNotFound, StateMachineNotFound
-from ops.executions import (
-    ExecutionOutcome,
-    TestImage,
-    render_table,
-    run_executions,
-    state_machine_arn_from_stack,
-)
+from ops.errors import StateMachineNotFound
+from ops.executions import ExecutionOutcome, TestImage, render_table, run_executions
+from tests.ops.builders import WORKFLOW_DEFINITION
 from tests.ops.conftest import REGION, unique
 
 # The stand-in workflow routes on the key only; it never reads the bucket.
@@ -122,60 +120,164 @@ def test_render_table_marks_each_outcome_and_sums_them_up():
     ]
 
 
+# EXPRESS executions: moto 5.2.5 answers StartSyncExecution with 404 "Not yet implemented", so a real
+# boto3 client is stubbed instead (botocore validates every request against the service model).
+EXPRESS_ARN = f"arn:aws:states:{REGION}:123456789012:stateMachine:scones-express"
+
+
+def _express_describe_state_machine() -> dict:
+    return {
+        "stateMachineArn": EXPRESS_ARN,
+        "name": "scones-express",
+        "definition": json.dumps(WORKFLOW_DEFINITION),
+        "roleArn": "arn:aws:iam::123456789012:role/workflow",
+        "type": "EXPRESS",
+        "creationDate": "2026-11-26T10:00:00Z",
+    }
+
+
+def _sync_execution(name: str, status: str, **ended) -> dict:
+    return {
+        "executionArn": f"arn:aws:states:{REGION}:123456789012:express:scones-express:{name}:0a1b",
+        "startDate": "2026-11-26T10:00:00Z",
+        "stopDate": "2026-11-26T10:00:02Z",
+        "status": status,
+        **ended,
+    }
+
+
+def _lambda_cause(error_type: str, message: str) -> str:
+    """A Lambda error as the Catch hands it to the Fail state's cause."""
+    return json.dumps(
+        {"errorMessage": message, "errorType": error_type, "requestId": "r-1", "stackTrace": ["  File ..."]}
+    )
+
+
+class _NameLike:
+    """Equal to any execution name fully matching the pattern (Stubber compares expected params with ==):
+    the run id in each name is random."""
+
+    def __init__(self, pattern: str):
+        self.pattern = re.compile(pattern)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.pattern.fullmatch(other) is not None
+
+    def __repr__(self) -> str:
+        return f"name matching {self.pattern.pattern!r}"
+
+
 @pytest.fixture
-def cloudformation(aws_credentials):
-    client = boto3.client("cloudformation", region_name=REGION)
-    return client, Stubber(client)
+def stubbed_sfn(aws_credentials):
+    client = boto3.client("stepfunctions", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
 
 
-def test_state_machine_arn_comes_from_the_stack_output(cloudformation):
-    client, stubber = cloudformation
+def test_express_executions_run_synchronously_and_end_like_standard_ones(stubbed_sfn):
+    client, stubber = stubbed_sfn
     stubber.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "SconesWorkflow",
-                    "CreationTime": "2026-11-26T10:00:00Z",
-                    "StackStatus": "CREATE_COMPLETE",
-                    "Outputs": [
-                        {"OutputKey": "FunctionName", "OutputValue": "fn"},
-                        {"OutputKey": "StateMachineArn", "OutputValue": "arn:aws:states:sm"},
-                    ],
-                }
-            ]
-        },
-        {"StackName": "SconesWorkflow"},
+        "describe_state_machine", _express_describe_state_machine(), {"stateMachineArn": EXPRESS_ARN}
+    )
+    rejection = _lambda_cause(
+        "ThresholdConfidenceNotMet", "top confidence 0.6 for 'motorcycle' is below the threshold 0.93"
+    )
+    ended = [
+        (
+            SURE,
+            "SUCCEEDED",
+            {"output": json.dumps({"inferences": [0.97, 0.03], "predicted_class": "bicycle"})},
+        ),
+        (UNSURE, "FAILED", {"error": "ThresholdConfidenceNotMet", "cause": rejection}),
+        (
+            MISSING,
+            "FAILED",
+            {"error": "ImageNotFound", "cause": _lambda_cause("ImageNotFound", "no such key")},
+        ),
+        (SURE, "TIMED_OUT", {}),
+    ]
+    for index, (image, status, response_fields) in enumerate(ended):
+        stem = image.key.rsplit("/", 1)[-1].replace(".", "-")
+        stubber.add_response(
+            "start_sync_execution",
+            _sync_execution(f"e{index}", status, **response_fields),
+            {
+                "stateMachineArn": EXPRESS_ARN,
+                "name": _NameLike(rf"ops-[0-9a-f]{{8}}-{index:04d}-{stem}"),
+                "input": json.dumps({"s3_bucket": image.bucket, "s3_key": image.key}),
+            },
+        )
+
+    # One worker: the stubbed responses are answered in the order the requests are made.
+    outcomes = run_executions(
+        client, EXPRESS_ARN, [image for image, _, _ in ended], progress=False, express_workers=1
     )
 
-    with stubber:
-        assert state_machine_arn_from_stack(client, "SconesWorkflow") == "arn:aws:states:sm"
-    stubber.assert_no_pending_responses()
+    assert [(o.status, o.error, o.predicted_class, o.confidence, o.as_designed) for o in outcomes] == [
+        ("SUCCEEDED", None, "bicycle", 0.97, True),
+        ("FAILED", "ThresholdConfidenceNotMet", "motorcycle", 0.6, True),
+        ("FAILED", "ImageNotFound", None, None, False),
+        ("TIMED_OUT", None, None, None, False),
+    ]
+    assert outcomes[1].execution_arn == _sync_execution("e1", "FAILED")["executionArn"]
+    assert outcomes[1].cause == rejection
 
 
-def test_a_stack_without_the_output_names_the_outputs_it_has(cloudformation):
-    client, stubber = cloudformation
-    stubber.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "SconesModel",
-                    "CreationTime": "2026-11-26T10:00:00Z",
-                    "StackStatus": "CREATE_COMPLETE",
-                    "Outputs": [{"OutputKey": "EndpointName", "OutputValue": "ep"}],
-                }
-            ]
-        },
-    )
+@pytest.mark.parametrize(
+    ("cause", "confidence"),
+    [
+        (
+            _lambda_cause(
+                "ThresholdConfidenceNotMet", "top confidence 0.5 for class index 1 is below the threshold 0.9"
+            ),
+            0.5,
+        ),
+        (_lambda_cause("ThresholdConfidenceNotMet", "confidence too low"), None),
+        ("confidence 0.6 is below the threshold 0.93", None),
+        (None, None),
+    ],
+)
+def test_an_express_rejection_whose_cause_names_no_class_shows_dashes(stubbed_sfn, cause, confidence):
+    client, stubber = stubbed_sfn
+    stubber.add_response("describe_state_machine", _express_describe_state_machine())
+    failed = {"error": "ThresholdConfidenceNotMet"} | ({"cause": cause} if cause else {})
+    stubber.add_response("start_sync_execution", _sync_execution("e0", "FAILED", **failed))
 
-    with stubber, pytest.raises(StackOutputNotFound, match="no output 'StateMachineArn'.*EndpointName"):
-        state_machine_arn_from_stack(client, "SconesModel")
+    [outcome] = run_executions(client, EXPRESS_ARN, [UNSURE], progress=False)
+
+    assert (outcome.predicted_class, outcome.confidence, outcome.as_designed) == (None, confidence, True)
+    row = render_table([outcome]).splitlines()[2].split()
+    assert row[2:5] == ["-", "-" if confidence is None else f"{confidence:.3f}", "yes"]
 
 
-def test_a_missing_stack_is_a_named_error(cloudformation):
-    client, stubber = cloudformation
-    stubber.add_client_error("describe_stacks", "ValidationError", "Stack with id Nope does not exist", 400)
+def test_express_executions_run_a_few_at_a_time_and_report_in_image_order(aws_credentials):
+    # Answered by a before-call hook rather than Stubber, whose queue assumes one request at a time.
+    client = boto3.client("stepfunctions", region_name=REGION)
+    images = [TestImage(IMAGE_BUCKET, f"dataset/validation/image_{index}.png") for index in range(10)]
+    in_flight, most_in_flight, lock = 0, 0, threading.Lock()
 
-    with stubber, pytest.raises(StackOutputNotFound, match="Nope does not exist"):
-        state_machine_arn_from_stack(client, "Nope")
+    def answer(model, params, **_):
+        nonlocal in_flight, most_in_flight
+        if model.name == "DescribeStateMachine":
+            return AWSResponse(None, 200, {}, None), _express_describe_state_machine()
+        with lock:
+            in_flight += 1
+            most_in_flight = max(most_in_flight, in_flight)
+        request = json.loads(params["body"])
+        key = json.loads(request["input"])["s3_key"]
+        # Later images end sooner, so the executions end in the reverse of the order they started.
+        time.sleep(0.002 * (10 - images.index(TestImage(IMAGE_BUCKET, key))))
+        with lock:
+            in_flight -= 1
+        # The key as the predicted class: each outcome shows which execution it came from.
+        output = json.dumps({"inferences": [0.97, 0.03], "predicted_class": key})
+        return AWSResponse(None, 200, {}, None), _sync_execution(request["name"], "SUCCEEDED", output=output)
+
+    client.meta.events.register("before-call.sfn.*", answer)
+
+    outcomes = run_executions(client, EXPRESS_ARN, images, progress=False, express_workers=4)
+
+    # Four workers; at least two at once even on a loaded machine.
+    assert 2 <= most_in_flight <= 4
+    assert [(o.image, o.predicted_class) for o in outcomes] == [(image, image.key) for image in images]
