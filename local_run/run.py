@@ -18,6 +18,7 @@ from local_run.workflow import LocalWorkflow, local_workflow
 from ops.capture import iter_capture_records
 from ops.executions import ExecutionOutcome, render_table, run_executions
 from ops.images import images_from_lst, pick_images
+from ops.plots import plot_monitoring, summarize
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 LOCAL_BUCKET = "scones-vision-local"
@@ -36,6 +37,9 @@ class RunResult:
     standin_accuracy: float
     test_images: int
     capture_records: int
+    # ops.plots.summarize of the capture records against the synthesized filter's threshold; None without records
+    monitoring: dict[str, Any] | None
+    monitoring_plot: Path | None  # None when not asked for, or with no capture records to draw
 
     @property
     def all_as_designed(self) -> bool:
@@ -66,8 +70,15 @@ def run(
     progress: bool,
     handler_logs: TextIO,
     out: TextIO,
+    plot_path: Path | None = None,
 ) -> RunResult:
+    """Execute the workflow once per test image, tabulate the outcomes and summarize the data capture.
+
+    With `plot_path`, the captured inferences are also drawn there, as `ops monitor` draws a deployed
+    endpoint's.
+    """
     manifest = Manifest.load(dataset_dir)
+    threshold = template.threshold
     if template.class_names != manifest.classes:
         raise TemplateError(
             f"the synthesized classifier's CLASS_NAMES {list(template.class_names)} differ from the dataset's "
@@ -99,8 +110,20 @@ def run(
             progress=progress,
         )
         capture_prefix = f"{DATA_CAPTURE_PREFIX}{template.endpoint_name}/"
-        capture_records = sum(1 for _ in iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
-    result = RunResult(outcomes, model.test_accuracy, test_images, capture_records)
+        capture_records = list(iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+    monitoring = summarize(capture_records, manifest.classes, threshold) if capture_records else None
+    drawn_plot = None
+    if monitoring is not None and plot_path is not None:
+        drawn_plot = plot_monitoring(
+            capture_records,
+            manifest.classes,
+            threshold,
+            plot_path,
+            title=f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)",
+        )
+    result = RunResult(
+        outcomes, model.test_accuracy, test_images, len(capture_records), monitoring, drawn_plot
+    )
     print(render_table(outcomes, class_names=manifest.classes), file=out)
     print(_summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}"), file=out)
     return result
@@ -142,12 +165,27 @@ def _summary(result: RunResult, capture_location: str) -> str:
         f"  unexpected            {unexpected}",
         f"  stand-in accuracy     {accuracy} (local scikit-learn stand-in, not the SageMaker model)",
         f"  data capture records  {result.capture_records} under {capture_location}",
+        *_monitoring_lines(result),
         "",
         "Every execution ended as designed."
         if not unexpected
         else f"{unexpected} execution(s) did NOT end as designed.",
     ]
     return "\n".join(lines)
+
+
+def _monitoring_lines(result: RunResult) -> list[str]:
+    monitoring = result.monitoring
+    if monitoring is None:
+        return []
+    lines = [
+        f"  below threshold       {monitoring['below_threshold']} of {monitoring['records']} captured "
+        f"({monitoring['share_below_threshold']:.1%}) below the filter's THRESHOLD {monitoring['threshold']:g}",
+        f"  mean confidence       {monitoring['mean_confidence']:.3f}",
+    ]
+    if result.monitoring_plot is not None:
+        lines.append(f"  monitoring plot       {result.monitoring_plot}")
+    return lines
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambda_src.filter_inferences.app import ConfigurationError, load_threshold
 from stacks.config import cdk_json_context
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
@@ -23,6 +24,8 @@ ASSET_METADATA_CONTEXT = {"aws:cdk:enable-asset-metadata": True}
 # The classifier's settings (docs/CONTRACTS.md): the endpoint it calls and the class names in index order.
 ENDPOINT_NAME_VARIABLE = "ENDPOINT_NAME"
 CLASS_NAMES_VARIABLE = "CLASS_NAMES"
+# The filter's setting: the confidence below which an execution fails with ThresholdConfidenceNotMet.
+THRESHOLD_VARIABLE = "THRESHOLD"
 
 
 class TemplateError(Exception):
@@ -53,13 +56,12 @@ class WorkflowTemplate:
     @property
     def classifier(self) -> FunctionSpec:
         """The function that calls the endpoint: the one whose environment names it."""
-        matches = [spec for spec in self.functions.values() if ENDPOINT_NAME_VARIABLE in spec.environment]
-        if len(matches) != 1:
-            raise TemplateError(
-                f"{self.stack_name}: expected one function with {ENDPOINT_NAME_VARIABLE} in its environment, "
-                f"found {len(matches)}"
-            )
-        return matches[0]
+        return self._function_with(ENDPOINT_NAME_VARIABLE)
+
+    @property
+    def confidence_filter(self) -> FunctionSpec:
+        """The function that rejects low-confidence inferences: the one whose environment sets the threshold."""
+        return self._function_with(THRESHOLD_VARIABLE)
 
     @property
     def endpoint_name(self) -> str:
@@ -77,6 +79,22 @@ class WorkflowTemplate:
                 f"{self.stack_name}: {CLASS_NAMES_VARIABLE} is not a JSON list of names: {text!r}"
             )
         return tuple(names)
+
+    @property
+    def threshold(self) -> float:
+        """The filter's confidence threshold, read and checked exactly as the filter itself does."""
+        try:
+            return load_threshold(self.confidence_filter.environment)
+        except ConfigurationError as error:
+            raise TemplateError(f"{self.stack_name}: {error}") from error
+
+    def _function_with(self, variable: str) -> FunctionSpec:
+        matches = [spec for spec in self.functions.values() if variable in spec.environment]
+        if len(matches) != 1:
+            raise TemplateError(
+                f"{self.stack_name}: expected one function with {variable} in its environment, found {len(matches)}"
+            )
+        return matches[0]
 
 
 def synthesize(outdir: Path, context: Mapping[str, Any] | None = None) -> Path:

@@ -110,3 +110,52 @@ def test_command_line_writes_a_tarball(tmp_path: Path, synthetic_tarball_str_key
           "--key-style", "str"])  # fmt: skip
     assert path.read_bytes() == synthetic_tarball_str_keys.read_bytes()
     assert capsys.readouterr().out == f"data_prep.synthetic: wrote {path}\n"
+
+
+def test_no_ambiguity_is_the_default_and_gives_the_same_bytes(
+    tmp_path: Path, synthetic_tarball: Path
+) -> None:
+    # The default's bytes are pinned too: the model stack's snapshot holds the demo dataset's content hash.
+    explicit = write_synthetic_tarball(
+        tmp_path / "explicit.tar.gz",
+        train_per_class=TRAIN_PER_CLASS,
+        test_per_class=TEST_PER_CLASS,
+        ambiguity=0.0,
+    )
+    assert explicit.read_bytes() == synthetic_tarball.read_bytes()
+
+
+def test_ambiguity_changes_only_its_share_of_images_deterministically(
+    tmp_path: Path, synthetic_tarball: Path
+) -> None:
+    ambiguity = 0.3
+    tarballs = [
+        write_synthetic_tarball(
+            tmp_path / f"{attempt}.tar.gz",
+            train_per_class=TRAIN_PER_CLASS,
+            test_per_class=TEST_PER_CLASS,
+            ambiguity=ambiguity,
+        )
+        for attempt in ("first", "second")
+    ]
+    assert tarballs[0].read_bytes() == tarballs[1].read_bytes()
+
+    clear, ambiguous = read_members(synthetic_tarball), read_members(tarballs[0])
+    for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        before, after = clear[f"cifar-100-python/{split}"], ambiguous[f"cifar-100-python/{split}"]
+        for key in (b"filenames", b"fine_labels", b"coarse_labels", b"batch_label"):
+            assert after[key] == before[key], key
+        changed = (after[b"data"] != before[b"data"]).any(axis=1)
+        rows = 100 * per_class
+        # The share is drawn per image: allow four binomial standard deviations either side.
+        tolerance = 4 * (ambiguity * (1 - ambiguity) / rows) ** 0.5
+        assert abs(changed.mean() - ambiguity) <= tolerance, (split, changed.mean())
+
+
+@pytest.mark.parametrize("ambiguity", [-0.1, 1.5, float("nan")])
+def test_rejects_an_ambiguity_that_is_not_a_share(tmp_path: Path, ambiguity: float) -> None:
+    with pytest.raises(ValueError, match="ambiguity must be a share between 0 and 1"):
+        write_synthetic_tarball(
+            tmp_path / "t.tar.gz", train_per_class=1, test_per_class=1, ambiguity=ambiguity
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -34,6 +35,22 @@ def test_the_workflow_stack_yields_its_three_functions_and_classifier_settings(w
         assert (spec.code_dir / f"{module}.py").is_file()
     assert workflow_template.endpoint_name
     assert len(workflow_template.class_names) >= 2
+
+
+def test_the_threshold_is_the_synthesized_filters(workflow_template, synthesized_app):
+    assert workflow_template.confidence_filter is not workflow_template.classifier
+    assert workflow_template.threshold == synthesized_app.config.confidence_threshold
+
+
+def test_an_invalid_threshold_is_a_template_error_saying_why(workflow_template):
+    spec = workflow_template.confidence_filter
+    broken = dataclasses.replace(spec, environment={**spec.environment, "THRESHOLD": "1.5"})
+    template = dataclasses.replace(
+        workflow_template, functions={**workflow_template.functions, spec.logical_id: broken}
+    )
+
+    with pytest.raises(TemplateError, match=r"THRESHOLD must be in \(0, 1\], got '1.5'"):
+        _ = template.threshold
 
 
 def test_the_resolved_definition_calls_exactly_the_given_arns(workflow_template):

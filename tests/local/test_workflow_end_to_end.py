@@ -29,10 +29,7 @@ def test_images(dataset) -> dict[int, list[bytes]]:
 
 @pytest.fixture(scope="module")
 def threshold(workflow_template) -> float:
-    filter_function = next(
-        spec for spec in workflow_template.functions.values() if "THRESHOLD" in spec.environment
-    )
-    return float(filter_function.environment["THRESHOLD"])
+    return workflow_template.threshold
 
 
 def _png(pixels: np.ndarray) -> bytes:
