@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--classes",
         nargs="+",
-        default=list(DEFAULT_CLASSES),
         metavar="NAME",
-        help="CIFAR-100 fine labels, in class-index order (default: %(default)s)",
+        help="CIFAR-100 fine labels, in class-index order (default: the CLASS_NAMES of the templates read with "
+        f"--cdk-out, else {' '.join(DEFAULT_CLASSES)})",
     )
     common.add_argument(
         "--limit", type=int, metavar="N", help="run at most N test images, every class in turn"
@@ -128,13 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from data_prep.errors import DataPrepError
     from local_run import run
-    from local_run.template import TemplateError
+    from local_run.template import TemplateError, load_workflow_template
     from ops.errors import OpsError
 
     try:
         with contextlib.ExitStack() as stack:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scones-local-")))
-            classes = tuple(args.classes)
+            # Templates read from cdk.out fix the classes (and their order) the classifier answers in.
+            template = load_workflow_template(args.cdk_out) if args.cdk_out is not None else None
+            if args.classes:
+                classes = tuple(args.classes)
+            else:
+                classes = template.class_names if template is not None else tuple(DEFAULT_CLASSES)
             if args.command == "demo":
                 from data_prep.synthetic import write_synthetic_tarball
 
@@ -159,13 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (" (synthetic)" if manifest.synthetic else ""),
                 flush=True,
             )
-            print(
-                "Synthesizing the app ..." if args.cdk_out is None else f"Reading {args.cdk_out} ...",
-                flush=True,
-            )
-            template = run.workflow_template(
-                dataset_dir, cdk_out=args.cdk_out, synth_dir=work_dir / "cdk.out", context=context
-            )
+            if template is None:
+                print("Synthesizing the app ...", flush=True)
+                template = run.synthesized_workflow_template(
+                    dataset_dir, synth_dir=work_dir / "cdk.out", context=context
+                )
             handler_logs = stack.enter_context(run.handler_log_stream(args.handler_log))
             result = run.run(
                 dataset_dir,

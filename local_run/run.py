@@ -53,13 +53,11 @@ def prepare_dataset(
     return build_dataset(source, dataset_dir, classes=classes, verify_md5=verify_md5, progress=False).manifest
 
 
-def workflow_template(
-    dataset_dir: Path, *, cdk_out: Path | None, synth_dir: Path, context: Mapping[str, Any]
+def synthesized_workflow_template(
+    dataset_dir: Path, *, synth_dir: Path, context: Mapping[str, Any]
 ) -> WorkflowTemplate:
-    """The workflow from an existing cloud assembly, or synthesized now for this dataset."""
-    if cdk_out is None:
-        cdk_out = synthesize(synth_dir, {"dataset_dir": str(dataset_dir), **context})
-    return load_workflow_template(cdk_out)
+    """The workflow synthesized now, into synth_dir, for this dataset."""
+    return load_workflow_template(synthesize(synth_dir, {"dataset_dir": str(dataset_dir), **context}))
 
 
 def run(
