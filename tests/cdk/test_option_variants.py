@@ -40,9 +40,10 @@ def test_express_workflow_keeps_full_logging(flipped):
     )
 
 
-def test_retain_keeps_buckets_and_the_capture_key(flipped):
+def test_retain_keeps_buckets_their_objects_and_the_capture_key(flipped):
     for bucket in resources_of_type(flipped["Storage"], "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Retain"
+    assert not resources_of_type(flipped["Storage"], "Custom::S3AutoDeleteObjects")
     for key in resources_of_type(flipped["Model"], "AWS::KMS::Key").values():
         assert key["DeletionPolicy"] == "Retain"
 

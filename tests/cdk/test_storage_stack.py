@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from app import build_app
 from tests.cdk.helpers import resources_of_type
 
 
@@ -75,12 +74,3 @@ def test_buckets_are_emptied_and_deleted_by_destroy_by_default(template):
     for bucket in resources_of_type(template, "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
     assert resources_of_type(template, "Custom::S3AutoDeleteObjects")
-
-
-def test_retain_option_keeps_buckets_and_their_objects(default_context, tmp_path):
-    app = build_app({**default_context, "removal_policy": "retain"}, outdir=str(tmp_path))
-    stack = next(s for s in app.node.children if getattr(s, "stack_name", "").endswith("-Storage"))
-    template = Template.from_stack(stack).to_json()
-    for bucket in resources_of_type(template, "AWS::S3::Bucket").values():
-        assert bucket["DeletionPolicy"] == "Retain"
-    assert not resources_of_type(template, "Custom::S3AutoDeleteObjects")
