@@ -21,7 +21,16 @@ import boto3
 import botocore.exceptions
 
 # Step Functions refuses a state (task output) larger than this, measured as UTF-8 JSON.
-STATE_OUTPUT_LIMIT_BYTES = 262_144
+STEP_FUNCTIONS_STATE_LIMIT_BYTES = 262_144
+# The states after this one carry the image on and add to it: classify the inferences (one number per class)
+# and the predicted class, a Catch the error and its cause under $.failure. Keeping this much of the limit free
+# means an image accepted here never fails later with States.DataLimitExceeded.
+DOWNSTREAM_HEADROOM_BYTES = 16_384
+STATE_OUTPUT_LIMIT_BYTES = STEP_FUNCTIONS_STATE_LIMIT_BYTES - DOWNSTREAM_HEADROOM_BYTES
+_LIMIT_EXPLAINED = (
+    f"{STATE_OUTPUT_LIMIT_BYTES:,} bytes (Step Functions' {STEP_FUNCTIONS_STATE_LIMIT_BYTES:,}-byte state limit, "
+    f"less {DOWNSTREAM_HEADROOM_BYTES:,} kept for what the later states add)"
+)
 
 # S3 answers a missing bucket or key with these codes; without s3:ListBucket a missing key is a 403.
 _NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"})
@@ -104,9 +113,8 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
     output_size = len(json.dumps(output).encode("utf-8"))
     if output_size > STATE_OUTPUT_LIMIT_BYTES:
         raise ImageTooLarge(
-            f"{location}: the state output would be {output_size:,} bytes, over the Step Functions limit of "
-            f"{STATE_OUTPUT_LIMIT_BYTES:,} bytes (image {len(image_bytes):,} bytes, "
-            f"{len(output['image_data']):,} as base64)"
+            f"{location}: the state output would be {output_size:,} bytes (image {len(image_bytes):,} bytes, "
+            f"{len(output['image_data']):,} as base64), over the limit of {_LIMIT_EXPLAINED}"
         )
     _log(
         logging.INFO,
@@ -154,7 +162,7 @@ def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> 
         body.close()
         raise ImageTooLarge(
             f"{location}: the object is {content_length:,} bytes, {base64_length:,} as base64, over the "
-            f"Step Functions limit of {STATE_OUTPUT_LIMIT_BYTES:,} bytes for the whole state output"
+            f"limit of {_LIMIT_EXPLAINED} for the whole state output"
         )
     return body.read()
 

@@ -264,6 +264,15 @@ def test_image_just_under_the_limit_passes(s3, load_event):
     assert app.STATE_OUTPUT_LIMIT_BYTES - 4 < serialized_size(output) <= app.STATE_OUTPUT_LIMIT_BYTES
 
 
+def test_limit_leaves_room_for_what_the_later_states_add():
+    # classify adds one number per class (CIFAR-100 has at most 100) and the class name; a Catch adds the
+    # Lambda error's type, message and stack trace under $.failure.
+    inferences = {"inferences": [0.123456789012345678] * 100, "predicted_class": "x" * 64}
+    failure = {"failure": {"Error": "EndpointError", "Cause": "c" * 8_000}}
+    added = serialized_size({**inferences, **failure})
+    assert app.STATE_OUTPUT_LIMIT_BYTES + added < app.STEP_FUNCTIONS_STATE_LIMIT_BYTES
+
+
 def test_image_one_byte_over_the_limit_raises_image_too_large(s3, load_event):
     event = load_event("serialize_input")
     image = png_bytes_of_length(_largest_image_that_fits(event) + 1)
@@ -279,7 +288,7 @@ def test_image_one_byte_over_the_limit_raises_image_too_large(s3, load_event):
     message = str(raised.value)
     assert f"s3://{BUCKET}/{event['s3_key']}" in message
     assert f"would be {expected_output_size:,} bytes" in message
-    assert "limit of 262,144 bytes" in message
+    assert "limit of 245,760 bytes (Step Functions' 262,144-byte state limit, less 16,384" in message
     assert f"image {len(image):,} bytes" in message
 
 
@@ -308,6 +317,6 @@ def test_object_whose_base64_cannot_fit_fails_before_reading_the_body(stubbed_s3
 
     assert type(raised.value).__name__ == "ImageTooLarge"
     assert "the object is 5,000,000 bytes, 6,666,668 as base64" in str(raised.value)
-    assert "262,144 bytes" in str(raised.value)
+    assert "limit of 245,760 bytes (Step Functions' 262,144-byte state limit" in str(raised.value)
     assert not stream.was_read
     assert stream.closed
