@@ -18,9 +18,14 @@ from ops.errors import ClassNamesError, NoCaptureRecords
 
 ABOVE_COLOR = "tab:blue"
 BELOW_COLOR = "tab:red"
-HOUR = timedelta(hours=1)
-# Matplotlib date units are days; a bar covers 90% of its hour.
-BAR_WIDTH_DAYS = 0.9 / 24
+DAY = timedelta(days=1)
+# (bin, width, span of the records it serves below): at most 120 bins; just past a limit, as few as 2 or 3.
+TIME_BINS = (
+    ("second", timedelta(seconds=1), timedelta(minutes=2)),
+    ("minute", timedelta(minutes=1), timedelta(hours=2)),
+    ("hour", timedelta(hours=1), timedelta(days=3)),
+    ("day", DAY, timedelta.max),
+)
 
 
 def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], threshold: float) -> dict:
@@ -52,7 +57,10 @@ def plot_monitoring(
     *,
     title: str = "Endpoint monitoring from data capture",
 ) -> Path:
-    """One PNG with four panels: confidence over time, its histogram, class share and traffic per hour."""
+    """One PNG with four panels: confidence over time, its histogram, and class share and traffic per time bin.
+
+    The bin is a second, minute, hour or day, whichever suits the span of the records (see `time_bin`).
+    """
     _check(records, class_names)
     ordered = sorted(records, key=lambda record: record.inference_time)
     times = [record.inference_time for record in ordered]
@@ -66,21 +74,27 @@ def plot_monitoring(
     _confidence_over_time(confidence_axes, times, confidences, below, threshold)
     _confidence_histogram(histogram_axes, confidences, below, threshold)
 
-    hours = _hour_range(times[0], times[-1])
-    hour_index = np.array([(_hour_of(moment) - hours[0]) // HOUR for moment in times])
-    class_counts = np.zeros((len(hours), len(class_names)), dtype=int)
-    np.add.at(class_counts, (hour_index, predicted), 1)
-    _class_share_per_hour(share_axes, hours, class_counts, class_names)
-    _traffic_per_hour(traffic_axes, hours, hour_index, below)
+    bin_name, bin_width = time_bin(times[-1] - times[0])
+    starts = _bin_starts(times[0], times[-1], bin_width)
+    bin_index = np.array([(moment - starts[0]) // bin_width for moment in times])
+    class_counts = np.zeros((len(starts), len(class_names)), dtype=int)
+    np.add.at(class_counts, (bin_index, predicted), 1)
+    _class_share(share_axes, starts, bin_name, bin_width, class_counts, class_names)
+    _traffic(traffic_axes, starts, bin_name, bin_width, bin_index, below)
 
     figure.suptitle(
-        f"{title}\n{len(ordered)} inferences, {times[0]:%Y-%m-%d %H:%M} to {times[-1]:%Y-%m-%d %H:%M} UTC, "
-        f"confidence threshold {threshold:g}",
+        f"{title}\n{len(ordered)} inferences, {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%Y-%m-%d %H:%M:%S} UTC "
+        f"(counted per {bin_name}), confidence threshold {threshold:g}",
         fontsize=13,
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out_path, dpi=100)
     return out_path
+
+
+def time_bin(span: timedelta) -> tuple[str, timedelta]:
+    """The name and width of the time bin for records spanning `span`: second, minute, hour or day."""
+    return next((name, width) for name, width, below in TIME_BINS if span < below)
 
 
 def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None:
@@ -134,45 +148,47 @@ def _confidence_histogram(axes: Axes, confidences, below, threshold: float) -> N
     axes.legend(loc="upper left")
 
 
-def _class_share_per_hour(axes: Axes, hours, class_counts, class_names: Sequence[str]) -> None:
+def _class_share(
+    axes: Axes, starts, bin_name: str, bin_width: timedelta, class_counts, class_names: Sequence[str]
+) -> None:
     totals = class_counts.sum(axis=1)
     shares = np.divide(
         class_counts, totals[:, None], out=np.zeros(class_counts.shape), where=totals[:, None] > 0
     )
     # Not tab10: its blue and red already mean "at or above" and "below" the threshold in the other panels.
     colors = colormaps["Set2" if len(class_names) <= 8 else "tab20b"]
-    bottom = np.zeros(len(hours))
+    bottom = np.zeros(len(starts))
     overall = class_counts.sum(axis=0)
     for index, name in enumerate(class_names):
         # Classes never predicted would only crowd the legend.
         if overall[index] == 0:
             continue
         axes.bar(
-            mdates.date2num(hours),
+            mdates.date2num(starts),
             shares[:, index],
-            width=BAR_WIDTH_DAYS,
+            width=_bar_width(bin_width),
             bottom=bottom,
             align="edge",
             color=colors(index % colors.N),
             label=f"{name}: {overall[index]} ({overall[index] / overall.sum():.0%})",
         )
         bottom += shares[:, index]
-    # Headroom above 100% holds the legend, so it never covers an hour's bar.
+    # Headroom above 100% holds the legend, so it never covers a bar.
     axes.set_ylim(0, 1.3)
     axes.set_yticks(np.linspace(0, 1, 6))
-    _time_axis(axes, "hour (UTC)")
-    axes.set(title="Predicted-class share per hour", ylabel="share of the hour's inferences")
+    _time_axis(axes, f"{bin_name} (UTC)")
+    axes.set(title=f"Predicted-class share per {bin_name}", ylabel=f"share of the {bin_name}'s inferences")
     axes.legend(title="predicted class: total", loc="upper center", ncols=min(len(class_names), 4))
 
 
-def _traffic_per_hour(axes: Axes, hours, hour_index, below) -> None:
-    above_counts = np.bincount(hour_index[~below], minlength=len(hours))
-    below_counts = np.bincount(hour_index[below], minlength=len(hours))
-    positions = mdates.date2num(hours)
+def _traffic(axes: Axes, starts, bin_name: str, bin_width: timedelta, bin_index, below) -> None:
+    above_counts = np.bincount(bin_index[~below], minlength=len(starts))
+    below_counts = np.bincount(bin_index[below], minlength=len(starts))
+    positions = mdates.date2num(starts)
     axes.bar(
         positions,
         above_counts,
-        width=BAR_WIDTH_DAYS,
+        width=_bar_width(bin_width),
         align="edge",
         color=ABOVE_COLOR,
         label="at or above threshold",
@@ -180,14 +196,14 @@ def _traffic_per_hour(axes: Axes, hours, hour_index, below) -> None:
     axes.bar(
         positions,
         below_counts,
-        width=BAR_WIDTH_DAYS,
+        width=_bar_width(bin_width),
         bottom=above_counts,
         align="edge",
         color=BELOW_COLOR,
         label="below threshold",
     )
-    _time_axis(axes, "hour (UTC)")
-    axes.set(title="Inferences per hour", ylabel="inferences")
+    _time_axis(axes, f"{bin_name} (UTC)")
+    axes.set(title=f"Inferences per {bin_name}", ylabel="inferences")
     _count_axis(axes, (above_counts + below_counts).max())
     axes.legend(loc="upper left")
 
@@ -203,16 +219,16 @@ def _count_axis(axes: Axes, highest: float) -> None:
     axes.set_ylim(0, highest * 1.3)
 
 
-def _hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+def _bin_starts(first: datetime, last: datetime, width: timedelta) -> list[datetime]:
+    # Every bin from the first inference's to the last's, so bins without traffic show as gaps. Bins start on
+    # whole seconds, minutes, hours or days (UTC midnight), counted from datetime.min.
+    start = first - (first - datetime.min.replace(tzinfo=first.tzinfo)) % width
+    return [start + step * width for step in range((last - start) // width + 1)]
 
 
-def _hour_range(first: datetime, last: datetime) -> list[datetime]:
-    # Every hour between the first and the last inference, so hours without traffic show as gaps.
-    hours = [_hour_of(first)]
-    while hours[-1] < _hour_of(last):
-        hours.append(hours[-1] + HOUR)
-    return hours
+def _bar_width(width: timedelta) -> float:
+    # Matplotlib date units are days; a bar covers 90% of its bin.
+    return 0.9 * (width / DAY)
 
 
 def _time_axis(axes: Axes, label: str = "inference time (UTC)") -> None:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from ops.capture import CaptureRecord
 from ops.errors import ClassNamesError, NoCaptureRecords
-from ops.plots import plot_monitoring, summarize
+from ops.plots import _bin_starts, plot_monitoring, summarize, time_bin
 
 CLASSES = ["bicycle", "motorcycle"]
 THRESHOLD = 0.93
@@ -66,25 +66,70 @@ def test_no_records_is_a_named_error(tmp_path):
     assert not (tmp_path / "plot.png").exists()
 
 
-def day_of_traffic(count: int = 240, seed: int = 7) -> list[CaptureRecord]:
-    """A plausible capture: mostly confident predictions of both classes over ten hours, a quiet hour."""
+def traffic(span: timedelta, quiet: tuple[float, float], count: int, seed: int = 7) -> list[CaptureRecord]:
+    """A plausible capture: mostly confident predictions of both classes over `span`, with no traffic in the
+    `quiet` part of it (fractions of the span)."""
     rng = np.random.default_rng(seed)
     start = _at(8, 0)
     records = []
     for index in range(count):
-        minutes = rng.uniform(0, 600)
-        if 240 <= minutes < 300:
+        offset = rng.uniform(0, 1)
+        if quiet[0] <= offset < quiet[1]:
             continue
         confidence = 1 - rng.beta(1, 25) if rng.random() < 0.85 else rng.uniform(0.5, 0.93)
         probabilities = [confidence, 1 - confidence] if rng.random() < 0.55 else [1 - confidence, confidence]
-        records.append(_record(f"e{index}", start + timedelta(minutes=minutes), probabilities))
+        records.append(_record(f"e{index}", start + offset * span, probabilities))
     return records
 
 
-def test_plot_monitoring_writes_one_readable_png(tmp_path):
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(0), "second"),
+        (timedelta(seconds=4), "second"),
+        (timedelta(seconds=119), "second"),
+        (timedelta(minutes=2), "minute"),
+        (timedelta(minutes=40), "minute"),
+        (timedelta(hours=2), "hour"),
+        (timedelta(hours=10), "hour"),
+        (timedelta(days=2, hours=23), "hour"),
+        (timedelta(days=3), "day"),
+        (timedelta(weeks=3), "day"),
+        (timedelta(days=365), "day"),
+    ],
+)
+def test_the_time_bin_follows_the_span(span, expected):
+    widths = {"second": timedelta(seconds=1), "minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
+
+    assert time_bin(span) == (expected, widths.get(expected, timedelta(days=1)))
+
+
+def test_bins_start_on_whole_units_and_empty_ones_are_kept():
+    first = datetime(2026, 11, 26, 8, 0, 23, 500000, tzinfo=UTC)
+
+    days = _bin_starts(first, first + timedelta(days=2, hours=20), timedelta(days=1))
+    seconds = _bin_starts(first, first + timedelta(seconds=4), timedelta(seconds=1))
+
+    assert days == [datetime(2026, 11, day, tzinfo=UTC) for day in (26, 27, 28, 29)]
+    assert seconds == [datetime(2026, 11, 26, 8, 0, second, tzinfo=UTC) for second in range(23, 28)]
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        # The local demo: a few seconds, one of them without inferences.
+        traffic(timedelta(seconds=6), quiet=(0.5, 0.68), count=60),
+        # Ten hours with a quiet hour.
+        traffic(timedelta(hours=10), quiet=(0.4, 0.5), count=240),
+        # Three weeks of production traffic, two days without any.
+        traffic(timedelta(weeks=3), quiet=(0.35, 0.5), count=3000),
+    ],
+    ids=["seconds", "hours", "weeks"],
+)
+def test_plot_monitoring_writes_one_readable_png(tmp_path, records):
     out_path = tmp_path / "nested" / "monitoring.png"
 
-    written = plot_monitoring(day_of_traffic(), CLASSES, THRESHOLD, out_path)
+    written = plot_monitoring(records, CLASSES, THRESHOLD, out_path)
 
     assert written == out_path
     with Image.open(out_path) as image:
