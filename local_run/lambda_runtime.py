@@ -5,7 +5,8 @@
   module-level or cached clients are created against the local services of this run, never a previous one.
 - Each invocation runs with the function's environment variables set, and restored afterwards. Environment
   variables are process-wide, so invocations take turns (Lambda runs one event per sandbox at a time, too).
-- The handler's stdout (its JSON log lines) goes to `log_stream` instead of the run's table.
+- The handler's stdout and its `logging` records go to `log_stream` instead of the run's table, the records
+  as one JSON object per line with their `extra` fields, like the runtime's JSON log format the stack sets.
 - A raised exception becomes the Lambda runtime's error payload, `{"errorType": <class name>,
   "errorMessage": ..., "stackTrace": [...]}`: Step Functions matches Retry and Catch on `errorType`.
   A result that is not JSON becomes `Runtime.MarshalError`, as on Lambda.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
@@ -23,6 +25,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -87,6 +90,7 @@ class InProcessFunction:
             _PROCESS_STATE_LOCK,
             environment_variables(self._environment),
             contextlib.redirect_stdout(self._log_stream),
+            json_logging_to(self._log_stream, request_id=context.aws_request_id),
         ):
             try:
                 if self._handler is None:
@@ -111,6 +115,43 @@ class InProcessFunction:
 def _error_payload(error_type: str, message: str, error: BaseException) -> bytes:
     stack_trace = [line.rstrip("\n") for line in traceback.format_tb(error.__traceback__)]
     return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack_trace}).encode()
+
+
+# Attributes every LogRecord has; the others on a record came from `extra=`.
+_STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
+class _JsonLinesHandler(logging.StreamHandler):
+    def __init__(self, stream: TextIO, request_id: str) -> None:
+        super().__init__(stream)
+        self._request_id = request_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_ATTRIBUTES}
+        entry = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": self._request_id,
+            **extra,
+        }
+        return json.dumps(entry, default=str)
+
+
+@contextlib.contextmanager
+def json_logging_to(stream: TextIO, *, request_id: str) -> Iterator[None]:
+    """Route the root logger to `stream` at INFO for the block, as Lambda's runtime does for a function."""
+    root = logging.getLogger()
+    handler = _JsonLinesHandler(stream, request_id)
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
 
 
 @contextlib.contextmanager

@@ -72,17 +72,18 @@ def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
     inferences = _inferences(event)
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     confidence = inferences[best_index]
-    predicted_class = _predicted_class(event, best_index)
+    predicted_label = _predicted_class_label(event, best_index)
     fields = {
         "s3_key": event.get("s3_key"),
-        "predicted_class": predicted_class,
+        "predicted_class": event.get("predicted_class"),
+        "predicted_index": best_index,
         "confidence": confidence,
         "threshold": threshold,
     }
     if confidence < threshold:
         _log(logging.INFO, "confidence below threshold", **fields)
         raise ThresholdConfidenceNotMet(
-            f"top confidence {confidence!r} for {predicted_class} is below the threshold {threshold!r}"
+            f"top confidence {confidence!r} for {predicted_label} is below the threshold {threshold!r}"
         )
     _log(logging.INFO, "confidence meets threshold", **fields)
     return event
@@ -103,7 +104,7 @@ def _inferences(event: Any) -> list[float]:
     return inferences
 
 
-def _predicted_class(event: dict[str, Any], best_index: int) -> str:
+def _predicted_class_label(event: dict[str, Any], best_index: int) -> str:
     """Name the winning class for messages: classify's ``predicted_class``, else its index."""
     if "predicted_class" not in event:
         return f"class index {best_index}"

@@ -25,7 +25,12 @@ def test_confident_event_passes_through_unchanged(threshold, load_event, lambda_
     assert output == original
     [line] = log_lines()
     assert line["message"] == "confidence meets threshold"
-    assert (line["predicted_class"], line["confidence"], line["threshold"]) == ("'bicycle'", 0.9712, 0.93)
+    assert (line["predicted_class"], line["predicted_index"], line["confidence"], line["threshold"]) == (
+        "bicycle",
+        0,
+        0.9712,
+        0.93,
+    )
     assert event["image_data"] not in json.dumps(line)
 
 

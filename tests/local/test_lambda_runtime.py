@@ -11,6 +11,7 @@ import pytest
 from local_run.lambda_runtime import InProcessFunction
 
 HANDLER = """
+import logging
 import os
 LOADED_WITH = os.environ.get("SETTING")
 CALLS = []
@@ -25,6 +26,9 @@ def handler(event, context):
         raise BadThing("it went wrong")
     if event == "bytes":
         return {"image_data": b"raw"}
+    if event == "log":
+        logging.getLogger("probe").info("structured", extra={"s3_key": "a.png", "confidence": 0.5})
+        logging.getLogger("probe").debug("below the function's level")
     return {"setting": os.environ["SETTING"], "loaded_with": LOADED_WITH, "calls": len(CALLS)}
 """
 
@@ -91,3 +95,17 @@ def test_handler_output_goes_to_the_log_stream(code_dir, capsys):
 
     assert logs.getvalue() == "log line from Probe\n"
     assert capsys.readouterr().out == ""
+
+
+def test_logging_records_become_json_lines_in_the_log_stream_not_stderr(code_dir, capsys):
+    logs = io.StringIO()
+
+    _function(code_dir, logs).invoke(json.dumps("log"))
+
+    records = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    assert len(records) == 1
+    (record,) = records
+    assert (record["level"], record["message"], record["logger"]) == ("INFO", "structured", "probe")
+    assert (record["s3_key"], record["confidence"]) == ("a.png", 0.5)
+    assert record["requestId"] and record["timestamp"].endswith("+00:00")
+    assert capsys.readouterr().err == ""
