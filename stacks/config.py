@@ -207,9 +207,17 @@ class AppConfig:
     training_max_runtime_minutes: int
     use_spot_training: bool
     hyperparameters: Mapping[str, str]
+    hyperparameter_overrides: Mapping[str, str]
     endpoint_instance_type: str
     endpoint_instance_count: int
     model_data_url: str | None
+
+    @property
+    def training_hyperparameters(self) -> Mapping[str, str]:
+        """The defaults with the overrides on top: `-c hyperparameter_overrides='{"epochs": 50}'` changes one."""
+        return MappingProxyType(
+            dict(sorted({**self.hyperparameters, **self.hyperparameter_overrides}.items()))
+        )
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -254,6 +262,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "training_max_runtime_minutes": _as_training_minutes,
     "use_spot_training": _as_bool,
     "hyperparameters": _as_hyperparameters,
+    "hyperparameter_overrides": _as_hyperparameters,
     "endpoint_instance_type": _as_instance_type,
     "endpoint_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
     "model_data_url": _as_optional_s3_url,

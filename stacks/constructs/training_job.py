@@ -70,7 +70,7 @@ class TrainingJob(Construct):
         provider = self._provider(config, prefix)
 
         hyperparameters = {
-            **config.hyperparameters,
+            **config.training_hyperparameters,
             "num_classes": str(dataset.manifest.num_classes),
             "num_training_samples": str(dataset.manifest.num_training_samples),
         }

@@ -43,6 +43,15 @@ def test_command_line_text_values_are_parsed_to_types(defaults):
     assert config.model_data_url == "s3://my-bucket/models/model.tar.gz"
 
 
+def test_hyperparameter_overrides_change_only_what_they_name(defaults):
+    config = AppConfig.from_context(
+        {**defaults, "hyperparameter_overrides": '{"epochs": 50, "momentum": 0.9}'}
+    )
+    expected = {**AppConfig.from_context(defaults).hyperparameters, "epochs": "50", "momentum": "0.9"}
+    assert dict(config.training_hyperparameters) == expected
+    assert config.hyperparameters["num_layers"] == config.training_hyperparameters["num_layers"] == "18"
+
+
 def test_config_is_frozen(defaults):
     config = AppConfig.from_context(defaults)
     with pytest.raises(AttributeError):
@@ -69,6 +78,7 @@ def test_config_is_frozen(defaults):
         ("use_spot_training", "maybe", "true or false"),
         ("hyperparameters", "{epochs: 5}", "JSON object"),
         ("hyperparameters", '{"num_classes": 3}', "come from the dataset manifest"),
+        ("hyperparameter_overrides", '{"num_training_samples": 9}', "come from the dataset manifest"),
         ("model_data_url", "https://example.com/model.tar.gz", "s3://bucket/key"),
         ("model_data_url", "s3://bucket/model.zip", "model.tar.gz"),
         ("workflow_input_prefix", "dataset", "ending in '/'"),
