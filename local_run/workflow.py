@@ -53,13 +53,8 @@ def local_workflow(
     *,
     bucket: str,
     handler_logs: TextIO,
-    function_environment: Mapping[str, str] | None = None,
 ) -> Iterator[LocalWorkflow]:
-    """Create the bucket, the endpoint emulator, the template's functions and its state machine, locally.
-
-    `function_environment` adds variables to every function's own (the tests use it to turn off the SDK's
-    retries, so the definition's Retry is what retries).
-    """
+    """Create the bucket, the endpoint emulator, the template's functions and its state machine, locally."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         s3 = boto3.client("s3", region_name=REGION)
@@ -74,7 +69,6 @@ def local_workflow(
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
-            **(function_environment or {}),
         }
         functions = _create_functions(template, runtime_environment, handler_logs)
         for function in functions.values():

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+from botocore.config import Config
 
 # sagemaker-runtime error codes worth a retry: the service or the model container is busy or not ready yet.
 _TRANSIENT_ERROR_CODES = frozenset(
@@ -75,10 +76,16 @@ def _log(level: int, message: str, **fields: Any) -> None:
     _LOGGER.log(level, message, extra=fields)
 
 
+# One attempt: the state machine retries EndpointThrottled with backoff, and SDK retries on top would outlast the
+# function's timeout (70 s) and invoke the model, and its data capture, several times. InvokeEndpoint itself
+# gives up after 60 s, so a longer read would only wait for nothing.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1})
+
+
 @functools.cache
 def _sagemaker_runtime_client() -> Any:
     # Created on first use, not at import, so tests can install a stubbed client first.
-    return boto3.client("sagemaker-runtime")
+    return boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -177,8 +184,9 @@ def _invoke_endpoint(sagemaker_runtime: Any, endpoint_name: str, content_type: s
         )
     except botocore.exceptions.ClientError as error:
         raise _endpoint_failure(error, endpoint_name) from error
-    except botocore.exceptions.ConnectionError as error:
-        # Connection failures and read timeouts are as transient as a 5xx: let the state machine retry.
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
+        # Connection failures, read timeouts and dropped connections are as transient as a 5xx: let the state
+        # machine retry. (ReadTimeoutError and ConnectionClosedError are HTTPClientErrors, not ConnectionErrors.)
         raise EndpointThrottled(f"endpoint {endpoint_name!r} could not be reached: {error}") from error
     return response["Body"].read()
 

@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
@@ -180,21 +179,32 @@ def test_throttling_and_server_errors_raise_endpoint_throttled(sagemaker_runtime
     assert f"endpoint {ENDPOINT_NAME!r} answered {code} (HTTP {status}): Rate exceeded" in str(raised.value)
 
 
-def test_unreachable_service_raises_endpoint_throttled(aws_credentials):
-    client = boto3.client(
-        "sagemaker-runtime", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1})
-    )
+@pytest.mark.parametrize(
+    "network_error",
+    [
+        botocore.exceptions.EndpointConnectionError(endpoint_url="https://runtime.sagemaker.test"),
+        botocore.exceptions.ReadTimeoutError(endpoint_url="https://runtime.sagemaker.test"),
+        botocore.exceptions.ConnectionClosedError(endpoint_url="https://runtime.sagemaker.test"),
+    ],
+    ids=["refused", "read-timeout", "closed"],
+)
+def test_unreachable_service_raises_endpoint_throttled(aws_credentials, network_error):
+    # The function's own client configuration: one attempt, so the error reaches the handler at once.
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1", config=app.CLIENT_CONFIG)
+    attempts = []
 
-    def refuse_connection(**_: Any) -> None:
-        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://runtime.sagemaker.test")
+    def fail_on_the_network(**_: Any) -> None:
+        attempts.append(1)
+        raise network_error
 
-    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", refuse_connection)
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", fail_on_the_network)
 
     with pytest.raises(app.EndpointThrottled) as raised:
         app.classify_image(event_with(png_bytes()), SETTINGS, client)
 
     assert type(raised.value).__name__ == "EndpointThrottled"
     assert f"endpoint {ENDPOINT_NAME!r} could not be reached" in str(raised.value)
+    assert len(attempts) == 1
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,6 @@ from local_run.standin_model import StandInModel, train_standin
 from local_run.template import WorkflowTemplate, load_workflow_template
 from local_run.workflow import LocalWorkflow, local_workflow
 
-# The SDK's own retries would absorb a single throttled request, as they do on AWS; without them the
-# classifier's EndpointThrottled reaches the state machine, so the tests see the definition's Retry at work.
-NO_SDK_RETRIES = {"AWS_MAX_ATTEMPTS": "1"}
 POLL_S = 0.02
 EXECUTION_DEADLINE_S = 20
 
@@ -86,7 +83,6 @@ def local(
         standin.predict,
         bucket="local-run-tests",
         handler_logs=handler_logs,
-        function_environment=NO_SDK_RETRIES,
     ) as workflow:
         yield workflow
 
