@@ -102,14 +102,25 @@ class InferenceFunctions(Construct):
             memory_size=256,
             config=config,
         )
-        input_objects = f"{config.workflow_input_prefix}*"
-        bucket.grant_read(self.serialize.role, input_objects)
+        # Written out rather than bucket.grant_read(): that grant adds s3:List*/GetBucket* on the whole bucket,
+        # which would let the serializer list data_capture/ and model-artifacts/ too.
+        input_objects = bucket.arn_for_objects(f"{config.workflow_input_prefix}*")
+        self.serialize.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[input_objects])
+        )
+        # Listing the input prefix only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
+        self.serialize.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{config.workflow_input_prefix}*"]}},
+            )
+        )
         acknowledge_wildcards(
             self.serialize.role,
-            reason="Read-only access to the objects under the workflow's input prefix of the project bucket: "
-            "the object key is the wildcard, and GetObject*/GetBucket*/List* are CDK's grant_read set.",
-            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
-            resources=[bucket.arn_for_objects(input_objects)],
+            reason="Reads the objects under the workflow's input prefix of the project bucket: the object key is "
+            "the wildcard.",
+            resources=[input_objects],
         )
 
         self.classify = WorkflowFunction(

@@ -139,14 +139,16 @@ def test_functions_carry_no_managed_policies(template):
 
 
 def test_serializer_reads_only_the_input_prefix_of_the_project_bucket(template, synthesized_app):
+    prefix = synthesized_app.config.workflow_input_prefix
     statements = policy_statements_of_role(template, "SerializeImage")
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
-    (read,) = s3_statements
-    assert not any(a in ("s3:*", "s3:PutObject", "s3:DeleteObject*") for a in as_list(read["Action"]))
-    object_arns = [json.dumps(r) for r in as_list(read["Resource"]) if "/" in json.dumps(r)]
-    assert object_arns and all(
-        f'/{synthesized_app.config.workflow_input_prefix}*"' in arn for arn in object_arns
-    )
+    by_action = {tuple(as_list(s["Action"])): s for s in s3_statements}
+    assert set(by_action) == {("s3:GetObject",), ("s3:ListBucket",)}
+    read = by_action[("s3:GetObject",)]
+    assert json.dumps(read["Resource"]).endswith(f'"/{prefix}*"]]}}'), read["Resource"]
+    listing = by_action[("s3:ListBucket",)]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    assert "/" not in json.dumps(listing["Resource"]).split(":s3:::")[-1]
 
 
 def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesized_app):
