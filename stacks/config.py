@@ -60,6 +60,8 @@ DERIVED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
 # CloudFormation waits at most one hour for a custom resource such as the training job; training itself gets
 # 40 minutes of it, the rest covers instance start-up, data download and artifact upload.
 MAX_TRAINING_MINUTES = 40
+# Step Functions ends an EXPRESS execution after five minutes, whatever the definition's timeout says.
+EXPRESS_MAX_MINUTES = 5
 
 
 class ConfigError(ValueError):
@@ -243,7 +245,18 @@ class AppConfig:
             raise ConfigError(
                 f"context key(s) {', '.join(missing)} missing: cdk.json must define every setting"
             )
-        return cls(**{name: parse(name, own_keys[name]) for name, parse in _PARSERS.items()})
+        config = cls(**{name: parse(name, own_keys[name]) for name, parse in _PARSERS.items()})
+        config._reject_contradictions()
+        return config
+
+    def _reject_contradictions(self) -> None:
+        if self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES:
+            raise _fail(
+                "workflow_timeout_minutes",
+                self.workflow_timeout_minutes,
+                f"an EXPRESS workflow runs for at most {EXPRESS_MAX_MINUTES} minutes; lower it or use "
+                "workflow_type=STANDARD",
+            )
 
 
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {

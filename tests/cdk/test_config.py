@@ -92,6 +92,15 @@ def test_bad_value_names_key_value_and_what_is_allowed(defaults, key, value, all
     assert f"'{key}'" in message and repr(value) in message and allowed in message
 
 
+def test_express_workflow_longer_than_five_minutes_is_a_contradiction(defaults):
+    context = {**defaults, "workflow_type": "EXPRESS", "workflow_timeout_minutes": "6"}
+    with pytest.raises(
+        ConfigError, match=r"'workflow_timeout_minutes'=6 is invalid: an EXPRESS workflow runs for"
+    ):
+        AppConfig.from_context(context)
+    assert AppConfig.from_context({**context, "workflow_timeout_minutes": "5"}).workflow_timeout_minutes == 5
+
+
 def test_unknown_key_is_rejected_with_the_known_ones(defaults):
     with pytest.raises(
         ConfigError, match=r"unknown context key\(s\) 'threshold'; known keys are: .*confidence_threshold"
