@@ -23,7 +23,9 @@ LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 # Error names raised by the handlers (docs/CONTRACTS.md); each family ends in its own named Fail state.
-INPUT_ERRORS = ("MalformedEvent", "ImageNotFound", "NotAnImage", "ImageTooLarge")
+INPUT_ERRORS = ("MalformedEvent", "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge")
+# Retried; when the retries run out the execution fails under this name (no Fail state pretends otherwise).
+TRANSIENT_STORAGE_ERRORS = ("StorageUnavailable",)
 ENDPOINT_ERRORS = ("EndpointError", "EndpointThrottled", "MalformedEndpointResponse")
 TRANSIENT_ENDPOINT_ERRORS = ("EndpointThrottled",)
 LOW_CONFIDENCE_ERROR = "ThresholdConfidenceNotMet"
@@ -179,6 +181,12 @@ class InferenceStateMachine(Construct):
             return task
 
         serialize = invoke("SerializeImage", functions.serialize)
+        serialize.add_retry(
+            errors=list(TRANSIENT_STORAGE_ERRORS),
+            interval=Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2,
+        )
         classify = invoke("ClassifyImage", functions.classify)
         classify.add_retry(
             errors=list(TRANSIENT_ENDPOINT_ERRORS),

@@ -34,6 +34,10 @@ _LIMIT_EXPLAINED = (
 
 # S3 answers a missing bucket or key with these codes; without s3:ListBucket a missing key is a 403.
 _NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"})
+# S3 is busy or failing for a moment: worth the state machine's retry.
+_TRANSIENT_ERROR_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
+)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -63,6 +67,14 @@ class NotAnImage(Exception):
 
 class ImageTooLarge(Exception):
     """The state output carrying the image would exceed the Step Functions limit."""
+
+
+class ImageUnreadable(Exception):
+    """S3 refused the object for another reason, e.g. it is archived (InvalidObjectState)."""
+
+
+class StorageUnavailable(Exception):
+    """S3 throttled the read, failed with a 5xx, or could not be reached; worth a retry."""
 
 
 @dataclass(frozen=True)
@@ -149,10 +161,15 @@ def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> 
         raise MalformedEvent(f"{location}: {error}") from error
     except botocore.exceptions.ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _NOT_FOUND_ERROR_CODES:
-            message = error.response.get("Error", {}).get("Message", "")
             raise ImageNotFound(f"{location}: cannot read the object ({code}: {message})") from error
-        raise
+        if code in _TRANSIENT_ERROR_CODES or status >= 500:
+            raise StorageUnavailable(f"{location}: S3 answered {code} (HTTP {status}): {message}") from error
+        raise ImageUnreadable(f"{location}: S3 refused the object ({code}: {message})") from error
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
+        raise StorageUnavailable(f"{location}: S3 could not be reached: {error}") from error
 
     body = response["Body"]
     content_length = response["ContentLength"]

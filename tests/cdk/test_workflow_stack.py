@@ -57,7 +57,13 @@ def test_low_confidence_fails_the_execution_with_threshold_error(definition):
 @pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage", "FilterInferences"])
 def test_bad_input_ends_in_a_fail_state_named_after_the_handler_error(definition, state):
     (catch,) = [c for c in definition["States"][state]["Catch"] if "NotAnImage" in c["ErrorEquals"]]
-    assert set(catch["ErrorEquals"]) == {"MalformedEvent", "ImageNotFound", "NotAnImage", "ImageTooLarge"}
+    assert set(catch["ErrorEquals"]) == {
+        "MalformedEvent",
+        "ImageNotFound",
+        "ImageUnreadable",
+        "NotAnImage",
+        "ImageTooLarge",
+    }
     assert definition["States"][catch["Next"]] == {
         "Type": "Fail",
         "ErrorPath": "$.failure.Error",
@@ -78,6 +84,13 @@ def test_endpoint_throttling_is_retried_before_it_fails(definition):
     assert throttle_retry["MaxAttempts"] >= 2 and throttle_retry["BackoffRate"] > 1
     (endpoint_catch,) = [c for c in classify["Catch"] if "EndpointError" in c["ErrorEquals"]]
     assert "EndpointThrottled" in endpoint_catch["ErrorEquals"]
+
+
+def test_busy_storage_is_retried_then_fails_under_its_own_name(definition):
+    serialize = definition["States"]["SerializeImage"]
+    (storage_retry,) = [r for r in serialize["Retry"] if r["ErrorEquals"] == ["StorageUnavailable"]]
+    assert storage_retry["MaxAttempts"] >= 2 and storage_retry["BackoffRate"] > 1
+    assert not any("StorageUnavailable" in c["ErrorEquals"] for c in serialize["Catch"])
 
 
 @pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage", "FilterInferences"])

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
+from botocore.config import Config
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -204,14 +205,48 @@ def test_access_denied_and_bare_status_codes_raise_image_not_found(stubbed_s3, c
     assert code in str(raised.value)
 
 
-def test_other_s3_errors_propagate_unchanged(stubbed_s3):
+@pytest.mark.parametrize(
+    ("code", "status"), [("SlowDown", 503), ("InternalError", 500), ("ServiceUnavailable", 503), ("Odd", 502)]
+)
+def test_busy_or_failing_s3_raises_storage_unavailable(stubbed_s3, code, status):
     client, stubber = stubbed_s3
-    stubber.add_client_error("get_object", service_error_code="InternalError", http_status_code=500)
+    stubber.add_client_error(
+        "get_object", service_error_code=code, service_message="try later", http_status_code=status
+    )
 
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
+    with pytest.raises(app.StorageUnavailable) as raised:
         app.serialize_image(event_for("a.png"), client)
 
-    assert raised.value.response["Error"]["Code"] == "InternalError"
+    assert type(raised.value).__name__ == "StorageUnavailable"
+    assert str(raised.value) == f"s3://{BUCKET}/a.png: S3 answered {code} (HTTP {status}): try later"
+
+
+def test_unreachable_s3_raises_storage_unavailable(aws_credentials):
+    client = boto3.client("s3", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+
+    def drop_connection(**_: Any) -> None:
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://s3.test")
+
+    client.meta.events.register("before-send.s3.GetObject", drop_connection)
+
+    with pytest.raises(app.StorageUnavailable, match="S3 could not be reached"):
+        app.serialize_image(event_for("a.png"), client)
+
+
+def test_archived_object_raises_image_unreadable(stubbed_s3):
+    client, stubber = stubbed_s3
+    stubber.add_client_error(
+        "get_object",
+        service_error_code="InvalidObjectState",
+        service_message="The operation is not valid for the object's storage class",
+        http_status_code=403,
+    )
+
+    with pytest.raises(app.ImageUnreadable) as raised:
+        app.serialize_image(event_for("a.png"), client)
+
+    assert type(raised.value).__name__ == "ImageUnreadable"
+    assert "InvalidObjectState" in str(raised.value) and f"s3://{BUCKET}/a.png" in str(raised.value)
 
 
 @pytest.mark.parametrize(
