@@ -54,8 +54,9 @@ class StorageStack(Stack):
     """Owns the data that outlives any model: one bucket for dataset, artifacts and capture, plus its access logs.
 
     `cdk destroy` empties and deletes both buckets unless `removal_policy=retain`. The project bucket has a
-    derived name (project, account, region) that other stacks import locally: their IAM policies then name it
-    with pseudo parameters only, not with a cross-stack reference, and operators can find it without a lookup.
+    derived name (project, account, region): operators find it without a lookup, and the workflow stack imports
+    it by that name, so its IAM policy names the bucket with pseudo parameters and its cdk-nag acknowledgements
+    can be exact (the model stack takes the bucket itself, through cross-stack references).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
