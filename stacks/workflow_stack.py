@@ -164,7 +164,10 @@ class InferenceStateMachine(Construct):
     ):
         super().__init__(scope, construct_id)
 
-        def invoke(state_id: str, function: WorkflowFunction) -> tasks.LambdaInvoke:
+        def invoke(
+            state_id: str, function: WorkflowFunction, *, transient_errors: tuple[str, ...] = ()
+        ) -> tasks.LambdaInvoke:
+            """A task returning the handler's payload, retrying Lambda's own hiccups and `transient_errors`."""
             task = tasks.LambdaInvoke(
                 self,
                 state_id,
@@ -178,22 +181,17 @@ class InferenceStateMachine(Construct):
                 max_attempts=4,
                 backoff_rate=2,
             )
+            if transient_errors:
+                task.add_retry(
+                    errors=list(transient_errors),
+                    interval=Duration.seconds(1),
+                    max_attempts=3,
+                    backoff_rate=2,
+                )
             return task
 
-        serialize = invoke("SerializeImage", functions.serialize)
-        serialize.add_retry(
-            errors=list(TRANSIENT_STORAGE_ERRORS),
-            interval=Duration.seconds(1),
-            max_attempts=3,
-            backoff_rate=2,
-        )
-        classify = invoke("ClassifyImage", functions.classify)
-        classify.add_retry(
-            errors=list(TRANSIENT_ENDPOINT_ERRORS),
-            interval=Duration.seconds(1),
-            max_attempts=3,
-            backoff_rate=2,
-        )
+        serialize = invoke("SerializeImage", functions.serialize, transient_errors=TRANSIENT_STORAGE_ERRORS)
+        classify = invoke("ClassifyImage", functions.classify, transient_errors=TRANSIENT_ENDPOINT_ERRORS)
         filter_inferences = invoke("FilterInferences", functions.filter)
 
         # Catch keeps the original input and adds the error under $.failure, so the Fail state can name it.
