@@ -11,14 +11,11 @@ import base64
 import functools
 import json
 import logging
-import struct
-import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import image_format
 
 # Step Functions refuses a state (task output) larger than this, measured as UTF-8 JSON.
 STEP_FUNCTIONS_STATE_LIMIT_BYTES = 262_144
@@ -39,19 +36,6 @@ _TRANSIENT_ERROR_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
 )
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8\xff"
-# Bit depths the PNG specification allows for each colour type.
-_PNG_BIT_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
-# JPEG markers without a length field: TEM and the restart markers RST0..RST7.
-_JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
-# Start-of-frame markers SOF0..SOF15; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
-_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_START_OF_SCAN = 0xDA
-# SOI and EOI carry no length; inside the header they mean a broken or concatenated file.
-_JPEG_IMAGE_BOUNDARY_MARKERS = frozenset({0xD8, 0xD9})
-_JPEG_END_OF_IMAGE = b"\xff\xd9"
-
 
 class MalformedEvent(Exception):
     """The event is not a dict with non-empty string ``s3_bucket`` and ``s3_key``."""
@@ -59,10 +43,6 @@ class MalformedEvent(Exception):
 
 class ImageNotFound(Exception):
     """The bucket or key does not exist, or the function may not read it."""
-
-
-class NotAnImage(Exception):
-    """The object's bytes are neither a PNG nor a JPEG image."""
 
 
 class ImageTooLarge(Exception):
@@ -77,41 +57,24 @@ class StorageUnavailable(Exception):
     """S3 throttled the read, failed with a 5xx, or could not be reached; worth a retry."""
 
 
-@dataclass(frozen=True)
-class ImageHeader:
-    content_type: str
-    width: int
-    height: int
-
-
-# Lambda's JSON log format (set on the function by the workflow stack) prints each record as one JSON
-# object per line, with the ``extra`` fields as top-level keys next to timestamp, level and requestId; the
-# runtime's root handler does the printing and applies the function's log level.
+# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
+# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
+# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
 _LOGGER = logging.getLogger("serialize_image")
 
 
-def _log(level: int, message: str, **fields: Any) -> None:
-    _LOGGER.log(level, message, extra=fields)
+def _log(message: str, **fields: Any) -> None:
+    _LOGGER.info(message, extra=fields)
 
 
 @functools.cache
 def _s3_client() -> Any:
-    # Created on first use, not at import, so tests can start moto before any client exists.
+    # One client per execution environment, created on first use so tests can start moto before it exists.
     return boto3.client("s3")
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    try:
-        return serialize_image(event, _s3_client())
-    except Exception as error:
-        _log(
-            logging.ERROR,
-            "serialize_image failed",
-            s3_key=event.get("s3_key") if isinstance(event, dict) else None,
-            error_type=type(error).__name__,
-            error=str(error),
-        )
-        raise
+    return serialize_image(event, _s3_client())
 
 
 def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
@@ -119,7 +82,7 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
     bucket, key = _bucket_and_key(event)
     location = f"s3://{bucket}/{key}"
     image_bytes = _read_image_object(s3_client, bucket, key, location)
-    header = _detect_image(image_bytes, location)
+    header = _image_header(image_bytes, location)
 
     output = {**event, "image_data": base64.b64encode(image_bytes).decode("ascii"), "inferences": []}
     output_size = len(json.dumps(output).encode("utf-8"))
@@ -129,7 +92,6 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
             f"{len(output['image_data']):,} as base64), over the limit of {_LIMIT_EXPLAINED}"
         )
     _log(
-        logging.INFO,
         "image serialized",
         s3_bucket=bucket,
         s3_key=key,
@@ -184,113 +146,8 @@ def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> 
     return body.read()
 
 
-def _detect_image(data: bytes, location: str) -> ImageHeader:
-    """Return the PNG or JPEG header of ``data``, judged by its bytes; raise NotAnImage otherwise."""
-    if not data:
-        raise NotAnImage(f"{location}: the object is empty (0 bytes), not a PNG or JPEG image")
-    if data.startswith(_PNG_SIGNATURE):
-        return _png_header(data, location)
-    if data.startswith(_JPEG_SIGNATURE):
-        return _jpeg_header(data, location)
-    raise NotAnImage(f"{location}: not a PNG or JPEG image; its {len(data):,} bytes start with {data[:12]!r}")
-
-
-def _png_header(data: bytes, location: str) -> ImageHeader:
-    """Walk the chunks from IHDR to IEND, checking each length and CRC, so truncated files are caught."""
-
-    def invalid(reason: str) -> NotAnImage:
-        return NotAnImage(f"{location}: has a PNG signature but is not a valid PNG image: {reason}")
-
-    offset = len(_PNG_SIGNATURE)
-    header: ImageHeader | None = None
-    seen_image_data = False
-    while True:
-        if offset + 8 > len(data):
-            missing_chunk = "IEND" if header else "IHDR"
-            raise invalid(
-                f"the file ends at byte {len(data):,}, before the {missing_chunk} chunk (truncated)"
-            )
-        length, chunk_type = struct.unpack_from(">I4s", data, offset)
-        chunk_end = offset + 8 + length + 4
-        if chunk_end > len(data):
-            raise invalid(
-                f"chunk {chunk_type!r} at byte {offset:,} declares {length:,} data bytes, "
-                f"but the file ends at byte {len(data):,} (truncated)"
-            )
-        chunk_data = data[offset + 8 : offset + 8 + length]
-        (stored_crc,) = struct.unpack_from(">I", data, offset + 8 + length)
-        if zlib.crc32(chunk_type + chunk_data) != stored_crc:
-            raise invalid(f"chunk {chunk_type!r} at byte {offset:,} fails its CRC check")
-
-        if header is None:
-            if chunk_type != b"IHDR" or length != 13:
-                raise invalid(f"the first chunk is {chunk_type!r} of {length} bytes, not a 13-byte IHDR")
-            header = _parse_ihdr(chunk_data, invalid)
-        elif chunk_type == b"IDAT":
-            seen_image_data = True
-        elif chunk_type == b"IEND":
-            if not seen_image_data:
-                raise invalid("the IEND chunk comes before any IDAT (image data) chunk")
-            return header
-        offset = chunk_end
-
-
-def _parse_ihdr(chunk_data: bytes, invalid: Callable[[str], NotAnImage]) -> ImageHeader:
-    width, height, bit_depth, color_type, compression, filter_method, interlace = struct.unpack(
-        ">IIBBBBB", chunk_data
-    )
-    if width == 0 or height == 0:
-        raise invalid(f"IHDR declares a {width}x{height} image")
-    if bit_depth not in _PNG_BIT_DEPTHS.get(color_type, set()):
-        raise invalid(f"IHDR declares colour type {color_type} with bit depth {bit_depth}")
-    if compression != 0 or filter_method != 0 or interlace not in (0, 1):
-        raise invalid(
-            f"IHDR declares compression {compression}, filter {filter_method}, interlace {interlace}"
-        )
-    return ImageHeader("image/png", width, height)
-
-
-def _jpeg_header(data: bytes, location: str) -> ImageHeader:
-    """Walk the marker segments up to the first scan, then look for the end-of-image marker after it."""
-
-    def invalid(reason: str) -> NotAnImage:
-        return NotAnImage(f"{location}: has a JPEG signature but is not a valid JPEG image: {reason}")
-
-    offset = 2  # just past SOI
-    header: ImageHeader | None = None
-    while True:
-        if offset + 2 > len(data):
-            raise invalid(f"the file ends at byte {len(data):,}, before any scan (image data)")
-        if data[offset] != 0xFF:
-            raise invalid(f"expected a marker at byte {offset:,}, found 0x{data[offset]:02X}")
-        marker = data[offset + 1]
-        offset += 2
-        if marker == 0xFF:  # fill byte before the real marker
-            offset -= 1
-            continue
-        if marker in _JPEG_STANDALONE_MARKERS:
-            continue
-        if marker in _JPEG_IMAGE_BOUNDARY_MARKERS:
-            raise invalid(f"unexpected marker 0x{marker:02X} at byte {offset - 2:,}, before any scan")
-        if offset + 2 > len(data):
-            raise invalid(f"marker 0x{marker:02X} at byte {offset - 2:,} is cut off (truncated)")
-        (length,) = struct.unpack_from(">H", data, offset)
-        if length < 2 or offset + length > len(data):
-            raise invalid(
-                f"segment 0x{marker:02X} at byte {offset - 2:,} declares {length:,} bytes, "
-                f"but the file ends at byte {len(data):,} (truncated)"
-            )
-        if marker in _JPEG_FRAME_MARKERS:
-            if length < 8:
-                raise invalid(f"frame header 0x{marker:02X} is only {length} bytes")
-            height, width = struct.unpack_from(">HH", data, offset + 3)
-            if width == 0:
-                raise invalid(f"frame header declares a {width}x{height} image")
-            header = ImageHeader("image/jpeg", width, height)
-        elif marker == _JPEG_START_OF_SCAN:
-            if header is None:
-                raise invalid(f"the scan at byte {offset - 2:,} comes before any frame header")
-            if data.find(_JPEG_END_OF_IMAGE, offset + length) == -1:
-                raise invalid("no end-of-image marker after the scan data (truncated)")
-            return header
-        offset += length
+def _image_header(image_bytes: bytes, location: str) -> image_format.ImageHeader:
+    try:
+        return image_format.read_image_header(image_bytes)
+    except image_format.NotAnImage as error:
+        raise image_format.NotAnImage(f"{location}: {error}") from error

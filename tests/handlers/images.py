@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 from PIL import Image, PngImagePlugin
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # tEXt keyword of the padding chunk that sizes a PNG exactly.
 _PADDING_KEYWORD = "Comment"
@@ -51,3 +55,40 @@ def gif_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
     buffer = io.BytesIO()
     _gradient(size).save(buffer, format="GIF")
     return buffer.getvalue()
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The (type, data) of each chunk of a PNG."""
+    chunks, offset = [], len(_PNG_SIGNATURE)
+    while offset < len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        chunks.append((data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]))
+        offset += 12 + length
+    return chunks
+
+
+def png_from_chunks(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """A PNG of these chunks with correct lengths and CRCs: only what the caller changed is wrong."""
+    return _PNG_SIGNATURE + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in chunks
+    )
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A well-formed 32x32 PNG whose IHDR claims `width` x `height`: the shape of a decompression bomb."""
+    chunks = png_chunks(png_bytes())
+    chunks[0] = (b"IHDR", struct.pack(">II", width, height) + chunks[0][1][8:])
+    return png_from_chunks(chunks)
+
+
+def png_with_garbage_image_data() -> bytes:
+    """A PNG whose structure is sound (IHDR, IDAT, IEND, every CRC right) but whose IDAT is no zlib stream:
+    it passes the serializer's checks, and no decoder can turn it into pixels."""
+    chunks = png_chunks(png_bytes())
+    return png_from_chunks(
+        [
+            (kind, b"scones-vision: not a zlib stream" * 4 if kind == b"IDAT" else body)
+            for kind, body in chunks
+        ]
+    )

@@ -13,8 +13,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambda_src.classify_image import app
 from tests.handlers.images import jpeg_bytes, png_bytes
+from tests.lambda_handlers import load_handler_module
+
+app = load_handler_module("classify_image")
 
 ENDPOINT_NAME = "scones-vision-endpoint"
 CLASS_NAMES = ["bicycle", "motorcycle"]

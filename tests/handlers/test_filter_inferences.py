@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from lambda_src.filter_inferences import app
+from tests.lambda_handlers import load_handler_module
+
+app = load_handler_module("filter_inferences")
 
 
 @pytest.fixture

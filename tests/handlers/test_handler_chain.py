@@ -12,10 +12,12 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambda_src.classify_image import app as classify_app
-from lambda_src.filter_inferences import app as filter_app
-from lambda_src.serialize_image import app as serialize_app
 from tests.handlers.images import jpeg_bytes
+from tests.lambda_handlers import load_handler_module
+
+serialize_app = load_handler_module("serialize_image")
+classify_app = load_handler_module("classify_image")
+filter_app = load_handler_module("filter_inferences")
 
 
 @pytest.fixture
