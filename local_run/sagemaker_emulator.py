@@ -8,7 +8,12 @@ through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`:
 - errors as AWS sends them: the code in `x-amzn-ErrorType`, a JSON body with `message` (and the modelled
   members of `ModelError`), so botocore raises `client.exceptions.ValidationError`, `ModelError`, ...;
   an unknown endpoint is `400 ValidationError "Endpoint X of account Y not found."`, throttling is
-  `400 ThrottlingException "Rate exceeded"` (what SageMaker answers, not 429), a failing model is `424 ModelError`.
+  `400 ThrottlingException "Rate exceeded"` (what SageMaker answers, not 429);
+- a model that cannot handle the input is `424 ModelError` with the container's own status and message in
+  `OriginalStatusCode` and `OriginalMessage` and its log stream in `LogStreamArn` (botocore's sagemaker-runtime
+  model; https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): 400 when
+  the predictor refuses the body (ValueError), 500 when it fails in any other way. The connection is never
+  dropped, so the classifier's EndpointError path runs here as it would on AWS.
 
 Every successful invocation is written as one data capture record in SageMaker's format and key layout
 (docs/CONTRACTS.md), one object per invocation; SageMaker buffers several records per object, readers
@@ -203,6 +208,11 @@ class SageMakerRuntimeEmulator:
             probabilities = [float(p) for p in predictor(body)]
         except ValueError as bad_input:
             return self._model_error(endpoint_name, 400, str(bad_input))
+        except Exception as crash:  # any other failure of the model is the container answering 500
+            # Left to the HTTP server, it would drop the connection, and the classifier would retry a broken
+            # model as if the endpoint were busy (EndpointThrottled) instead of failing with EndpointError.
+            LOG.warning("model of endpoint %s failed", endpoint_name, exc_info=True)
+            return self._model_error(endpoint_name, 500, f"{type(crash).__name__}: {crash}")
         response_body = json.dumps(probabilities).encode("utf-8")
         if self._capture is not None:
             self._capture.write(

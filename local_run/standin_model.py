@@ -41,7 +41,8 @@ def features(body: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(body)) as image:
             pixels = np.asarray(image.convert("RGB").resize((IMAGE_SIDE, IMAGE_SIDE)), dtype=np.float32) / 255
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        # DecompressionBombError: a header claiming more pixels than Pillow will allocate; it is no OSError.
         raise ValueError(f"cannot decode the request body as an image: {error}") from error
     block = IMAGE_SIDE // POOLED_SIDE
     pooled = pixels.reshape(POOLED_SIDE, block, POOLED_SIDE, block, 3).mean(axis=(1, 3))

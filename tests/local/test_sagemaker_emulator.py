@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from local_run.sagemaker_emulator import SageMakerRuntimeEmulator
 from local_run.workflow import ACCOUNT_ID, REGION
 from ops.capture import iter_capture_records, parse_capture_line
+from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
 
 
 def _client(url: str):
@@ -108,6 +109,56 @@ def test_model_error_carries_the_original_status(local, workflow_template, image
     assert undecodable.value.response["OriginalStatusCode"] == 400
     assert "cannot decode" in undecodable.value.response["OriginalMessage"]
     assert _capture_keys(local, workflow_template.endpoint_name) == keys_before, "failures are not captured"
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [
+        (png_with_garbage_image_data(), "broken data stream"),
+        # Pillow refuses to allocate this many pixels with DecompressionBombError, which is no OSError.
+        (png_claiming_size(20_000, 20_000), "exceeds limit"),
+    ],
+    ids=["garbage-image-data", "decompression-bomb"],
+)
+def test_an_image_the_model_cannot_decode_is_a_model_error(local, workflow_template, body, cause):
+    client = _client(local.emulator.url)
+    invocations_before = local.emulator.invocations
+
+    with pytest.raises(client.exceptions.ModelError) as raised:
+        client.invoke_endpoint(
+            EndpointName=workflow_template.endpoint_name, ContentType="image/png", Body=body
+        )
+
+    response = raised.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["OriginalStatusCode"] == 400
+    assert response["OriginalMessage"].startswith("cannot decode the request body as an image: ")
+    assert cause in response["OriginalMessage"]
+    assert response["Error"]["Message"].startswith("Received client error (400) from primary with message")
+    log_group = f"/aws/sagemaker/Endpoints/{workflow_template.endpoint_name}"
+    assert response["LogStreamArn"] == f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}"
+    assert local.emulator.invocations - invocations_before == 1
+
+
+def test_a_model_that_crashes_is_a_model_error_not_a_dropped_connection(image):
+    def crashing_model(body: bytes) -> list[float]:
+        raise RuntimeError("CUDA out of memory")
+
+    with SageMakerRuntimeEmulator(
+        {"crashing": crashing_model}, capture=None, account_id=ACCOUNT_ID, region=REGION
+    ) as emulator:
+        client = _client(emulator.url)
+        with pytest.raises(client.exceptions.ModelError) as raised:
+            client.invoke_endpoint(EndpointName="crashing", ContentType="image/png", Body=image)
+        # The server is still answering after the crash.
+        with pytest.raises(client.exceptions.ModelError):
+            client.invoke_endpoint(EndpointName="crashing", ContentType="image/png", Body=image)
+
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert raised.value.response["OriginalStatusCode"] == 500
+    assert raised.value.response["OriginalMessage"] == "RuntimeError: CUDA out of memory"
+    assert raised.value.response["Error"]["Message"].startswith("Received server error (500) from primary")
 
 
 def test_throttling_is_sagemakers_throttling_exception(local, workflow_template, image):

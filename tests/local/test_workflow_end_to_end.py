@@ -12,6 +12,7 @@ from PIL import Image
 
 from local_run.standin_model import read_split
 from ops.capture import iter_capture_records
+from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
 from tests.local.conftest import execute, put_object
 
 CLASSIFY_STATE = "ClassifyImage"
@@ -95,9 +96,10 @@ def test_below_threshold_fails_with_threshold_confidence_not_met(local, ambiguou
     ("body", "error", "failing_state"),
     [
         (b"plain text, not an image", "NotAnImage", "SerializeImage"),
+        (png_claiming_size(20_000, 20_000), "NotAnImage", "SerializeImage"),
         (None, "ImageNotFound", "SerializeImage"),
     ],
-    ids=["non-image object", "missing object"],
+    ids=["non-image object", "decompression bomb", "missing object"],
 )
 def test_bad_input_fails_with_its_own_error_name(local, body, error, failing_state):
     key = put_object(local, body) if body is not None else "dataset/validation/no-such-object.png"
@@ -124,6 +126,27 @@ def test_endpoint_error_fails_with_endpoint_error(local, test_images):
     assert failure["lambdaFunctionFailedEventDetails"]["error"] == "EndpointError"
     assert "ModelError" in failure["lambdaFunctionFailedEventDetails"]["cause"]
     assert execution.entered_states() == ["SerializeImage", CLASSIFY_STATE, "EndpointFailed"]
+
+
+def test_an_image_the_model_cannot_decode_fails_with_endpoint_error_at_once(local):
+    invocations_before = local.emulator.invocations
+
+    execution = execute(local, put_object(local, png_with_garbage_image_data()))
+
+    assert execution.status == "FAILED"
+    assert execution.description["error"] == "EndpointError"
+    assert execution.entered_states() == ["SerializeImage", CLASSIFY_STATE, "EndpointFailed"]
+    (failure,) = execution.events_of("LambdaFunctionFailed")
+    details = failure["lambdaFunctionFailedEventDetails"]
+    assert details["error"] == "EndpointError"
+    message = json.loads(details["cause"])["errorMessage"]
+    assert "answered ModelError (HTTP 424)" in message
+    assert "the model container answered HTTP 400: cannot decode the request body as an image" in message
+    # One call, no retry: a model error is no throttle.
+    assert local.emulator.invocations - invocations_before == 1
+    assert len(execution.events_of("LambdaFunctionScheduled")) == 2
+    (failed,) = execution.events_of("ExecutionFailed")
+    assert failed["executionFailedEventDetails"]["error"] == "EndpointError"
 
 
 def test_transient_throttle_is_retried_by_the_definition_then_succeeds(local, test_images):
