@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import time
@@ -21,9 +20,6 @@ THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
 # Step Functions execution names: at most 80 characters of letters, digits, '-' and '_'.
 _EXECUTION_NAME_MAX = 80
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_REJECTION_MESSAGE = re.compile(
-    r"top confidence (?P<confidence>\d+(?:\.\d+)?(?:e[-+]?\d+)?) for (?P<predicted_class>.+) is below the threshold "
-)
 
 # (predicted class, or None when the workflow named none; top confidence)
 Prediction = tuple[str | None, float]
@@ -219,25 +215,27 @@ def _prediction_from_history(sfn_client, arn: str) -> Prediction | None:
 
 
 def _prediction_from_cause(cause: str | None) -> Prediction | None:
-    """The prediction filter_inferences puts in its ThresholdConfidenceNotMet message, when it is there.
+    """The prediction in filter_inferences' rejection details, when the cause carries them.
 
-    An EXPRESS execution has no history to read it from. The message format is filter_inferences' own
-    (lambda_src/filter_inferences/app.py): "top confidence 0.6 for 'motorcycle' is below the threshold 0.93",
-    with "class index 1" in place of the quoted name when classify named none.
+    An EXPRESS execution has no history to read it from. The cause is the Lambda error (a JSON object) whose
+    errorMessage is itself JSON: ``{"message", "top_confidence", "predicted_class", "predicted_index",
+    "threshold"}`` (docs/CONTRACTS.md), with ``predicted_class`` null when classify named none.
     """
-    match = _REJECTION_MESSAGE.match(_cause_message(cause))
-    if match is None:
+    details = _rejection_details(cause)
+    if details is None:
         return None
-    return _quoted_name(match["predicted_class"]), float(match["confidence"])
+    confidence = details.get("top_confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        return None
+    predicted_class = details.get("predicted_class")
+    return (predicted_class if isinstance(predicted_class, str) else None), float(confidence)
 
 
-def _quoted_name(text: str) -> str | None:
-    # filter_inferences quotes the class name with repr(); "class index 1" names no class.
-    try:
-        name = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return name if isinstance(name, str) else None
+def _rejection_details(cause: str | None) -> dict | None:
+    lambda_error = _json_or_none(cause)
+    message = lambda_error.get("errorMessage") if isinstance(lambda_error, dict) else None
+    details = _json_or_none(message) if isinstance(message, str) else None
+    return details if isinstance(details, dict) else None
 
 
 def _prediction_from_state(state: object) -> Prediction | None:
@@ -302,7 +300,11 @@ def _short_cause(cause: str | None, limit: int = 80) -> str:
 
 
 def _cause_message(cause: str | None) -> str:
-    # A Lambda error's cause is a JSON object; its errorMessage is the readable part.
+    # A Lambda error's cause is a JSON object; its errorMessage is the readable part, unless that is itself
+    # structured (the filter's rejection details), whose own "message" is.
+    details = _rejection_details(cause)
+    if details is not None and isinstance(details.get("message"), str):
+        return details["message"]
     parsed = _json_or_none(cause)
     text = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
     return str(text or "")

@@ -9,11 +9,15 @@ Environment: ``THRESHOLD``, a number in (0, 1] as text.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 from collections.abc import Mapping
 from typing import Any
+
+# Decimals of the confidence in the rejection's sentence; more only when needed to stay below the threshold.
+MESSAGE_DECIMALS = 3
 
 
 class ConfigurationError(Exception):
@@ -25,31 +29,42 @@ class MalformedEvent(Exception):
 
 
 class ThresholdConfidenceNotMet(Exception):
-    """The highest inference is below the confidence threshold."""
+    """The highest inference is below the confidence threshold.
+
+    Its message (Lambda's errorMessage, inside the Fail state's Cause) is a JSON object, so readers need no
+    sentence parsing: ``message``, ``top_confidence``, ``predicted_class`` (null when classify named none),
+    ``predicted_index`` and ``threshold`` (docs/CONTRACTS.md).
+    """
+
+    def __init__(
+        self, *, top_confidence: float, predicted_class: str | None, predicted_index: int, threshold: float
+    ) -> None:
+        label = f"class index {predicted_index}" if predicted_class is None else repr(predicted_class)
+        self.details = {
+            "message": (
+                f"top confidence {_shown_below(top_confidence, threshold)} for {label} "
+                f"is below the threshold {threshold!r}"
+            ),
+            "top_confidence": top_confidence,
+            "predicted_class": predicted_class,
+            "predicted_index": predicted_index,
+            "threshold": threshold,
+        }
+        super().__init__(json.dumps(self.details))
 
 
-# Lambda's JSON log format (set on the function by the workflow stack) prints each record as one JSON
-# object per line, with the ``extra`` fields as top-level keys next to timestamp, level and requestId; the
-# runtime's root handler does the printing and applies the function's log level.
+# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
+# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
+# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
 _LOGGER = logging.getLogger("filter_inferences")
 
 
-def _log(level: int, message: str, **fields: Any) -> None:
-    _LOGGER.log(level, message, extra=fields)
+def _log(message: str, **fields: Any) -> None:
+    _LOGGER.info(message, extra=fields)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    try:
-        return filter_inferences(event, load_threshold(os.environ))
-    except Exception as error:
-        _log(
-            logging.ERROR,
-            "filter_inferences failed",
-            s3_key=event.get("s3_key") if isinstance(event, dict) else None,
-            error_type=type(error).__name__,
-            error=str(error),
-        )
-        raise
+    return filter_inferences(event, load_threshold(os.environ))
 
 
 def load_threshold(environ: Mapping[str, str]) -> float:
@@ -72,20 +87,23 @@ def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
     inferences = _inferences(event)
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     confidence = inferences[best_index]
-    predicted_label = _predicted_class_label(event, best_index)
+    predicted_class = _predicted_class(event)
     fields = {
         "s3_key": event.get("s3_key"),
-        "predicted_class": event.get("predicted_class"),
+        "predicted_class": predicted_class,
         "predicted_index": best_index,
         "confidence": confidence,
         "threshold": threshold,
     }
     if confidence < threshold:
-        _log(logging.INFO, "confidence below threshold", **fields)
+        _log("confidence below threshold", **fields)
         raise ThresholdConfidenceNotMet(
-            f"top confidence {confidence!r} for {predicted_label} is below the threshold {threshold!r}"
+            top_confidence=confidence,
+            predicted_class=predicted_class,
+            predicted_index=best_index,
+            threshold=threshold,
         )
-    _log(logging.INFO, "confidence meets threshold", **fields)
+    _log("confidence meets threshold", **fields)
     return event
 
 
@@ -104,11 +122,18 @@ def _inferences(event: Any) -> list[float]:
     return inferences
 
 
-def _predicted_class_label(event: dict[str, Any], best_index: int) -> str:
-    """Name the winning class for messages: classify's ``predicted_class``, else its index."""
-    if "predicted_class" not in event:
-        return f"class index {best_index}"
-    predicted_class = event["predicted_class"]
-    if not isinstance(predicted_class, str):
+def _predicted_class(event: dict[str, Any]) -> str | None:
+    """Classify's ``predicted_class``; None when the event has none."""
+    predicted_class = event.get("predicted_class")
+    if predicted_class is not None and not isinstance(predicted_class, str):
         raise MalformedEvent(f"the event's 'predicted_class' must be a string, got {predicted_class!r}")
-    return repr(predicted_class)
+    return predicted_class
+
+
+def _shown_below(confidence: float, threshold: float) -> str:
+    """The confidence to MESSAGE_DECIMALS places, or as many more as it takes not to round up to the threshold."""
+    for decimals in range(MESSAGE_DECIMALS, 18):
+        text = f"{confidence:.{decimals}f}"
+        if float(text) < threshold:
+            return text
+    return repr(confidence)

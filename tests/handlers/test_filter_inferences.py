@@ -51,18 +51,52 @@ def test_confidence_below_threshold_raises_threshold_confidence_not_met(
         app.handler(event, lambda_context)
 
     assert type(raised.value).__name__ == "ThresholdConfidenceNotMet"
-    assert str(raised.value) == "top confidence 0.6 for 'motorcycle' is below the threshold 0.93"
-    below, failed = log_lines()
+    [below] = log_lines()
     assert below["message"] == "confidence below threshold"
-    assert (below["confidence"], below["s3_key"]) == (0.6, event["s3_key"])
-    assert (failed["level"], failed["error_type"]) == ("ERROR", "ThresholdConfidenceNotMet")
+    assert (below["confidence"], below["threshold"], below["s3_key"]) == (0.6, 0.93, event["s3_key"])
 
 
-def test_message_names_the_class_index_when_predicted_class_is_absent():
+def test_the_rejection_message_is_json_with_the_prediction(threshold):
+    # Lambda puts str(error) into errorMessage; ops reads the prediction back from it (docs/CONTRACTS.md).
+    event = {"inferences": [0.12345678, 0.87654322], "predicted_class": "motorcycle"}
+
+    with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
+        app.filter_inferences(event, 0.93)
+
+    assert json.loads(str(raised.value)) == {
+        "message": "top confidence 0.877 for 'motorcycle' is below the threshold 0.93",
+        "top_confidence": 0.87654322,
+        "predicted_class": "motorcycle",
+        "predicted_index": 1,
+        "threshold": 0.93,
+    }
+    assert raised.value.details == json.loads(str(raised.value))
+
+
+def test_the_rejection_names_the_class_index_when_predicted_class_is_absent():
     with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
         app.filter_inferences({"inferences": [0.3, 0.2, 0.5]}, 0.8)
 
-    assert str(raised.value) == "top confidence 0.5 for class index 2 is below the threshold 0.8"
+    details = json.loads(str(raised.value))
+    assert details["message"] == "top confidence 0.500 for class index 2 is below the threshold 0.8"
+    assert (details["predicted_class"], details["predicted_index"], details["top_confidence"]) == (
+        None,
+        2,
+        0.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("confidence", "shown"),
+    [(0.92996, "0.92996"), (0.9299999, "0.9299999"), (0.9294, "0.929"), (0.0001234, "0.000")],
+)
+def test_the_rounded_confidence_never_reaches_the_threshold(confidence, shown):
+    with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
+        app.filter_inferences({"inferences": [confidence]}, 0.93)
+
+    details = json.loads(str(raised.value))
+    assert details["message"] == f"top confidence {shown} for class index 0 is below the threshold 0.93"
+    assert details["top_confidence"] == confidence
 
 
 def test_threshold_of_one_needs_certainty():

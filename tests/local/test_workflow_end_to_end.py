@@ -79,7 +79,9 @@ def test_confident_image_succeeds_with_the_expected_output(
     assert not execution.events_of("LambdaFunctionFailed")
 
 
-def test_below_threshold_fails_with_threshold_confidence_not_met(local, ambiguous_image):
+def test_below_threshold_fails_with_threshold_confidence_not_met(
+    local, ambiguous_image, standin, threshold, workflow_template
+):
     execution = execute(local, put_object(local, ambiguous_image))
 
     assert execution.status == "FAILED"
@@ -89,7 +91,14 @@ def test_below_threshold_fails_with_threshold_confidence_not_met(local, ambiguou
     assert execution.entered_states()[-1] == "ConfidenceBelowThreshold"
     (failed,) = execution.events_of("ExecutionFailed")
     assert failed["executionFailedEventDetails"]["error"] == "ThresholdConfidenceNotMet"
-    assert "below the threshold" in failed["executionFailedEventDetails"]["cause"]
+    # The Fail state's cause is the Lambda error; its errorMessage is the filter's JSON (docs/CONTRACTS.md).
+    lambda_error = json.loads(failed["executionFailedEventDetails"]["cause"])
+    details = json.loads(lambda_error["errorMessage"])
+    assert set(details) == {"message", "top_confidence", "predicted_class", "predicted_index", "threshold"}
+    assert details["top_confidence"] == pytest.approx(max(standin.predict(ambiguous_image)))
+    assert details["top_confidence"] < details["threshold"] == threshold
+    assert details["predicted_class"] in workflow_template.class_names
+    assert details["message"].startswith("top confidence 0.")
 
 
 @pytest.mark.parametrize(

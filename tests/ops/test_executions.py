@@ -153,6 +153,19 @@ def _lambda_cause(error_type: str, message: str) -> str:
     )
 
 
+def _rejection_cause(top_confidence, predicted_class, predicted_index=1, threshold=0.93) -> str:
+    """filter_inferences' ThresholdConfidenceNotMet as the Fail state's cause: its message is JSON."""
+    label = f"class index {predicted_index}" if predicted_class is None else repr(predicted_class)
+    details = {
+        "message": f"top confidence {top_confidence:.3f} for {label} is below the threshold {threshold}",
+        "top_confidence": top_confidence,
+        "predicted_class": predicted_class,
+        "predicted_index": predicted_index,
+        "threshold": threshold,
+    }
+    return _lambda_cause("ThresholdConfidenceNotMet", json.dumps(details))
+
+
 class _NameLike:
     """Equal to any execution name fully matching the pattern (Stubber compares expected params with ==):
     the run id in each name is random."""
@@ -180,9 +193,7 @@ def test_express_executions_run_synchronously_and_end_like_standard_ones(stubbed
     stubber.add_response(
         "describe_state_machine", _express_describe_state_machine(), {"stateMachineArn": EXPRESS_ARN}
     )
-    rejection = _lambda_cause(
-        "ThresholdConfidenceNotMet", "top confidence 0.6 for 'motorcycle' is below the threshold 0.93"
-    )
+    rejection = _rejection_cause(0.6, "motorcycle")
     ended = [
         (
             SURE,
@@ -222,20 +233,37 @@ def test_express_executions_run_synchronously_and_end_like_standard_ones(stubbed
     ]
     assert outcomes[1].execution_arn == _sync_execution("e1", "FAILED")["executionArn"]
     assert outcomes[1].cause == rejection
+    row = render_table(outcomes).splitlines()[3]
+    assert row.endswith(
+        "FAILED ThresholdConfidenceNotMet: top confidence 0.600 for 'motorcycle' is below the threshold 0.93"
+    )
 
 
 @pytest.mark.parametrize(
     ("cause", "confidence"),
     [
+        (_rejection_cause(0.5, None, threshold=0.9), 0.5),
+        (_lambda_cause("ThresholdConfidenceNotMet", json.dumps({"message": "no numbers here"})), None),
+        (_lambda_cause("ThresholdConfidenceNotMet", json.dumps({"top_confidence": True})), None),
+        # The sentence the filter wrote before its message became JSON: no longer read.
         (
             _lambda_cause(
-                "ThresholdConfidenceNotMet", "top confidence 0.5 for class index 1 is below the threshold 0.9"
+                "ThresholdConfidenceNotMet", "top confidence 0.6 for 'motorcycle' is below the threshold 0.93"
             ),
-            0.5,
+            None,
         ),
         (_lambda_cause("ThresholdConfidenceNotMet", "confidence too low"), None),
         ("confidence 0.6 is below the threshold 0.93", None),
         (None, None),
+    ],
+    ids=[
+        "class-index",
+        "no-confidence",
+        "boolean-confidence",
+        "old-sentence",
+        "plain-text",
+        "not-json",
+        "none",
     ],
 )
 def test_an_express_rejection_whose_cause_names_no_class_shows_dashes(stubbed_sfn, cause, confidence):
