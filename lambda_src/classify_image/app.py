@@ -66,14 +66,14 @@ class ClassifierSettings:
     class_names: tuple[str, ...]
 
 
-# Lambda's JSON log format (set on the function by the workflow stack) prints each record as one JSON
-# object per line, with the ``extra`` fields as top-level keys next to timestamp, level and requestId; the
-# runtime's root handler does the printing and applies the function's log level.
+# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
+# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
+# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
 _LOGGER = logging.getLogger("classify_image")
 
 
-def _log(level: int, message: str, **fields: Any) -> None:
-    _LOGGER.log(level, message, extra=fields)
+def _log(message: str, **fields: Any) -> None:
+    _LOGGER.info(message, extra=fields)
 
 
 # One attempt: the state machine retries EndpointThrottled with backoff, and SDK retries on top would outlast the
@@ -84,22 +84,12 @@ CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_a
 
 @functools.cache
 def _sagemaker_runtime_client() -> Any:
-    # Created on first use, not at import, so tests can install a stubbed client first.
+    # One client per execution environment, created on first use so tests can stub it before it exists.
     return boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    try:
-        return classify_image(event, load_settings(os.environ), _sagemaker_runtime_client())
-    except Exception as error:
-        _log(
-            logging.ERROR,
-            "classify_image failed",
-            s3_key=event.get("s3_key") if isinstance(event, dict) else None,
-            error_type=type(error).__name__,
-            error=str(error),
-        )
-        raise
+    return classify_image(event, load_settings(os.environ), _sagemaker_runtime_client())
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
@@ -138,7 +128,6 @@ def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: 
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     predicted_class = settings.class_names[best_index]
     _log(
-        logging.INFO,
         "image classified",
         s3_key=event.get("s3_key"),
         endpoint_name=settings.endpoint_name,

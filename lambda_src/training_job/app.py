@@ -15,19 +15,18 @@ Every property arrives as a string (CloudFormation turns scalars into strings); 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-
-LOGGER = logging.getLogger()
-LOGGER.setLevel(logging.INFO)
 
 CHANNEL_CONTENT_TYPE = "application/x-image"
 # The four channels of the algorithm's "image/lst" input mode, in the order SageMaker lists them.
@@ -50,7 +49,9 @@ HASH_LENGTH = 16
 MAX_ATTEMPTS = 9
 RUNNING_STATUSES = ("InProgress", "Stopping")
 
-_sagemaker_client = None
+
+class ConfigurationError(Exception):
+    """The function's environment lacks STOP_AFTER_SECONDS or holds an invalid one."""
 
 
 class TrainingJobFailed(Exception):
@@ -73,45 +74,68 @@ class TooManyAttempts(Exception):
     """Every attempt name for these inputs is taken by a failed or stopped job."""
 
 
-def _client():
-    # Created on first use, so tests can hand in a stubbed client and never touch the network.
-    global _sagemaker_client
-    if _sagemaker_client is None:
-        _sagemaker_client = boto3.client("sagemaker")
-    return _sagemaker_client
+# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
+# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
+# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
+_LOGGER = logging.getLogger("training_job")
 
 
 def _log(message: str, **fields: Any) -> None:
-    LOGGER.info(json.dumps({"message": message, **fields}, default=str))
+    _LOGGER.info(message, extra=fields)
 
 
-def on_event(event: dict[str, Any], context: Any, client=None) -> dict[str, Any]:
-    client = client or _client()
+@functools.cache
+def _sagemaker_client() -> Any:
+    # One client per execution environment, created on first use so tests can stub it before it exists.
+    return boto3.client("sagemaker")
+
+
+def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return respond_to_event(event, _sagemaker_client())
+
+
+def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return completion(
+        event,
+        _sagemaker_client(),
+        now=datetime.now(UTC),
+        stop_after_seconds=load_stop_after_seconds(os.environ),
+    )
+
+
+def load_stop_after_seconds(environ: Mapping[str, str]) -> int:
+    """Read STOP_AFTER_SECONDS, a positive whole number; raise ConfigurationError saying what is wrong."""
+    text = environ.get("STOP_AFTER_SECONDS", "")
+    if not text.isdigit() or int(text) == 0:
+        raise ConfigurationError(f"STOP_AFTER_SECONDS must be a positive whole number, got {text!r}")
+    return int(text)
+
+
+def respond_to_event(event: dict[str, Any], sagemaker: Any) -> dict[str, Any]:
+    """The provider framework's onEvent: start, keep or stop a job and return its name as the physical id."""
     request_type = event["RequestType"]
     properties = event["ResourceProperties"]
     if request_type == "Create":
-        return {"PhysicalResourceId": start_or_adopt_job(client, properties)}
+        return {"PhysicalResourceId": start_or_adopt_job(sagemaker, properties)}
     if request_type == "Update":
-        return {"PhysicalResourceId": update_job(client, properties, event["PhysicalResourceId"])}
+        return {"PhysicalResourceId": update_job(sagemaker, properties, event["PhysicalResourceId"])}
     if request_type == "Delete":
-        stop_job_if_running(client, delete_target(properties, event["PhysicalResourceId"]))
+        stop_job_if_running(sagemaker, delete_target(properties, event["PhysicalResourceId"]))
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     raise MalformedProperties(f"unknown RequestType {request_type!r}")
 
 
-def is_complete(
-    event: dict[str, Any], context: Any, client=None, now: datetime | None = None
+def completion(
+    event: dict[str, Any], sagemaker: Any, *, now: datetime, stop_after_seconds: int
 ) -> dict[str, Any]:
-    client = client or _client()
-    now = now or datetime.now(UTC)
+    """The provider framework's isComplete: whether the job of this request has ended, and how."""
     if event["RequestType"] == "Delete":
         # Wait until the job has really stopped: a job still uploading would refill the bucket while the
         # storage stack empties and deletes it.
-        job = describe_job(client, delete_target(event["ResourceProperties"], event["PhysicalResourceId"]))
+        job = describe_job(sagemaker, delete_target(event["ResourceProperties"], event["PhysicalResourceId"]))
         return {"IsComplete": job is None or job["TrainingJobStatus"] not in RUNNING_STATUSES}
-    stop_after_seconds = int(os.environ["STOP_AFTER_SECONDS"])
     return training_progress(
-        client, event["PhysicalResourceId"], now=now, stop_after_seconds=stop_after_seconds
+        sagemaker, event["PhysicalResourceId"], now=now, stop_after_seconds=stop_after_seconds
     )
 
 
@@ -133,7 +157,7 @@ def is_attempt_of(job_name: str, base_name: str) -> bool:
     return job_name == base_name or re.fullmatch(re.escape(base_name) + r"-r[2-9]", job_name) is not None
 
 
-def start_or_adopt_job(client, properties: dict[str, Any]) -> str:
+def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
     """Return the name of a job for these inputs: an existing completed or running one, else a new one."""
     if properties.get("DatasetSynthetic") == "true":
         raise DemoDatasetRefused(
@@ -143,9 +167,9 @@ def start_or_adopt_job(client, properties: dict[str, Any]) -> str:
     base_name = job_base_name(properties)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         name = attempt_name(base_name, attempt)
-        job = describe_job(client, name)
+        job = describe_job(sagemaker, name)
         if job is None:
-            client.create_training_job(**training_job_request(name, properties))
+            sagemaker.create_training_job(**training_job_request(name, properties))
             _log("created training job", job=name)
             return name
         if job["TrainingJobStatus"] in ("Completed", "InProgress"):
@@ -158,13 +182,13 @@ def start_or_adopt_job(client, properties: dict[str, Any]) -> str:
     )
 
 
-def update_job(client, properties: dict[str, Any], old_job_name: str) -> str:
+def update_job(sagemaker: Any, properties: dict[str, Any], old_job_name: str) -> str:
     """Keep the current job when the model-shaping inputs are unchanged (e.g. only the role changed)."""
     if is_attempt_of(old_job_name, job_base_name(properties)):
         _log("inputs unchanged, keeping training job", job=old_job_name)
         return old_job_name
     # A new name makes CloudFormation send a Delete for the old one once the update has succeeded.
-    return start_or_adopt_job(client, properties)
+    return start_or_adopt_job(sagemaker, properties)
 
 
 def delete_target(properties: dict[str, Any], physical_id: str) -> str:
@@ -176,15 +200,17 @@ def delete_target(properties: dict[str, Any], physical_id: str) -> str:
     return job_base_name(properties)
 
 
-def stop_job_if_running(client, job_name: str) -> None:
-    job = describe_job(client, job_name)
+def stop_job_if_running(sagemaker: Any, job_name: str) -> None:
+    job = describe_job(sagemaker, job_name)
     if job is not None and job["TrainingJobStatus"] == "InProgress":
-        client.stop_training_job(TrainingJobName=job_name)
+        sagemaker.stop_training_job(TrainingJobName=job_name)
         _log("stopped training job", job=job_name)
 
 
-def training_progress(client, job_name: str, *, now: datetime, stop_after_seconds: int) -> dict[str, Any]:
-    job = describe_job(client, job_name)
+def training_progress(
+    sagemaker: Any, job_name: str, *, now: datetime, stop_after_seconds: int
+) -> dict[str, Any]:
+    job = describe_job(sagemaker, job_name)
     if job is None:
         raise TrainingJobFailed(f"training job {job_name} does not exist")
     status = job["TrainingJobStatus"]
@@ -207,7 +233,7 @@ def training_progress(client, job_name: str, *, now: datetime, stop_after_second
         )
     elapsed_seconds = (now - job["CreationTime"]).total_seconds()
     if status == "InProgress" and elapsed_seconds > stop_after_seconds:
-        client.stop_training_job(TrainingJobName=job_name)
+        sagemaker.stop_training_job(TrainingJobName=job_name)
         raise TrainingDeadlineExceeded(
             f"training job {job_name} still running after {int(elapsed_seconds) // 60} minutes, longer than a "
             "deploy can wait; it was stopped. Lower training_max_runtime_minutes or epochs, or train outside "
@@ -216,9 +242,9 @@ def training_progress(client, job_name: str, *, now: datetime, stop_after_second
     return {"IsComplete": False}
 
 
-def describe_job(client, job_name: str) -> dict[str, Any] | None:
+def describe_job(sagemaker: Any, job_name: str) -> dict[str, Any] | None:
     try:
-        return client.describe_training_job(TrainingJobName=job_name)
+        return sagemaker.describe_training_job(TrainingJobName=job_name)
     except ClientError as error:
         code = error.response["Error"]["Code"]
         message = error.response["Error"].get("Message", "")

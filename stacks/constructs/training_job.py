@@ -178,6 +178,8 @@ class TrainingJob(Construct):
             code=lambda_.Code.from_asset(str(HANDLER_CODE_DIR), exclude=["__pycache__", "*.pyc"]),
             role=handler_role,
             log_group=handler_logs,
+            # The handlers log one JSON object per line with their fields, like the workflow's functions.
+            logging_format=lambda_.LoggingFormat.JSON,
             timeout=Duration.minutes(1),
             memory_size=256,
         )

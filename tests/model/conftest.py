@@ -3,7 +3,6 @@ app per model variant (trained here / brought model), built once per session."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,31 +12,25 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tests.lambda_handlers import load_handler_module
 from tests.model.dataset_factory import write_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HANDLER_PATH = PROJECT_ROOT / "lambda_src" / "training_job" / "app.py"
 BROUGHT_MODEL_URL = "s3://someone-elses-models/classifiers/v3/model.tar.gz"
-
-
-def load_handler_module():
-    # Loaded from its file under its own name: "app" would clash with the CDK entry point app.py.
-    spec = importlib.util.spec_from_file_location("training_job_handler", HANDLER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
 def handler():
-    return load_handler_module()
+    return load_handler_module("training_job")
 
 
 @pytest.fixture
-def sagemaker(monkeypatch):
+def sagemaker(handler, monkeypatch):
+    """A real client behind a Stubber, installed as the handler's client; every queued answer must be used."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = boto3.client("sagemaker", region_name="us-east-1")
+    monkeypatch.setattr(handler, "_sagemaker_client", lambda: client)
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()

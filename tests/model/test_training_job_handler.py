@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,15 +103,21 @@ def expected_create_request(name, *, spot=False):
     }
 
 
-@pytest.fixture
-def stop_after(monkeypatch):
+@pytest.fixture(autouse=True)
+def is_complete_environment(monkeypatch):
+    """The IsComplete function's environment, as stacks/constructs/training_job.py sets it."""
     monkeypatch.setenv("STOP_AFTER_SECONDS", str(STOP_AFTER_SECONDS))
+
+
+def progress_at(handler, client, request, now=NOW):
+    """isComplete at a fixed time, so the job's age is the test's to choose."""
+    return handler.completion(request, client, now=now, stop_after_seconds=STOP_AFTER_SECONDS)
 
 
 def test_job_name_is_a_valid_deterministic_sagemaker_name(handler):
     name = handler.job_base_name(properties())
     assert name == handler.job_base_name(properties())
-    assert len(name) <= 63 and handler.re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)
+    assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name)
     assert name.startswith("sconesvision-")
     # Each input that shapes the model changes the name; the role does not.
     for change in (
@@ -124,7 +132,7 @@ def test_job_name_is_a_valid_deterministic_sagemaker_name(handler):
 
 
 def test_create_starts_the_job_with_the_exact_request(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     not_found(stubber, name)
     stubber.add_response(
@@ -132,60 +140,52 @@ def test_create_starts_the_job_with_the_exact_request(handler, sagemaker):
         {"TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"},
         expected_create_request(name),
     )
-    assert handler.on_event(event("Create", properties()), None, client=client) == {
-        "PhysicalResourceId": name
-    }
+    assert handler.on_event(event("Create", properties()), None) == {"PhysicalResourceId": name}
 
 
 def test_create_with_spot_sets_the_wait_time(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     props = properties(UseSpotTraining="true")
     name = handler.job_base_name(props)
     not_found(stubber, name)
     stubber.add_response(
         "create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(name, spot=True)
     )
-    handler.on_event(event("Create", props), None, client=client)
+    handler.on_event(event("Create", props), None)
 
 
 def test_create_adopts_a_completed_job_with_the_same_inputs(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
-    assert handler.on_event(event("Create", properties()), None, client=client) == {
-        "PhysicalResourceId": name
-    }
+    assert handler.on_event(event("Create", properties()), None) == {"PhysicalResourceId": name}
 
 
 def test_create_after_a_failed_job_uses_the_next_attempt_name(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "Failed"), {"TrainingJobName": name})
     not_found(stubber, f"{name}-r2")
     stubber.add_response(
         "create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(f"{name}-r2")
     )
-    assert handler.on_event(event("Create", properties()), None, client=client) == {
-        "PhysicalResourceId": f"{name}-r2"
-    }
+    assert handler.on_event(event("Create", properties()), None) == {"PhysicalResourceId": f"{name}-r2"}
 
 
 def test_create_refuses_the_demo_dataset(handler, sagemaker):
-    client, _ = sagemaker
     with pytest.raises(handler.DemoDatasetRefused, match="make data"):
-        handler.on_event(event("Create", properties(DatasetSynthetic="true")), None, client=client)
+        handler.on_event(event("Create", properties(DatasetSynthetic="true")), None)
 
 
 def test_update_with_unchanged_inputs_keeps_the_job(handler, sagemaker):
-    client, _ = sagemaker
     name = handler.job_base_name(properties())
     # Only the role changed: no SageMaker call at all, same physical id, so no retraining and no Delete.
     update = event("Update", properties(RoleArn=ROLE_ARN + "2"), physical_id=name, old_props=properties())
-    assert handler.on_event(update, None, client=client) == {"PhysicalResourceId": name}
+    assert handler.on_event(update, None) == {"PhysicalResourceId": name}
 
 
 def test_update_with_a_changed_hyperparameter_starts_a_new_job(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     old_name = handler.job_base_name(properties())
     changed = properties(Hyperparameters={"epochs": "40", "num_classes": "2", "num_training_samples": "1000"})
     new_name = handler.job_base_name(changed)
@@ -194,65 +194,53 @@ def test_update_with_a_changed_hyperparameter_starts_a_new_job(handler, sagemake
     request["HyperParameters"]["epochs"] = "40"
     stubber.add_response("create_training_job", {"TrainingJobArn": "arn"}, request)
     update = event("Update", changed, physical_id=old_name, old_props=properties())
-    assert handler.on_event(update, None, client=client) == {"PhysicalResourceId": new_name}
+    assert handler.on_event(update, None) == {"PhysicalResourceId": new_name}
 
 
 def test_delete_while_running_stops_the_job_and_waits_for_it(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
     stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
-    assert handler.on_event(event("Delete", properties(), physical_id=name), None, client=client) == {
+    assert handler.on_event(event("Delete", properties(), physical_id=name), None) == {
         "PhysicalResourceId": name
     }
     stubber.add_response("describe_training_job", described(name, "Stopping"), {"TrainingJobName": name})
-    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
-        "IsComplete": False
-    }
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None) == {"IsComplete": False}
     stubber.add_response("describe_training_job", described(name, "Stopped"), {"TrainingJobName": name})
-    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
-        "IsComplete": True
-    }
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None) == {"IsComplete": True}
 
 
 def test_delete_of_a_finished_job_leaves_it_alone(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
-    handler.on_event(event("Delete", properties(), physical_id=name), None, client=client)
+    handler.on_event(event("Delete", properties(), physical_id=name), None)
     stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
-    assert handler.is_complete(event("Delete", properties(), physical_id=name), None, client=client) == {
-        "IsComplete": True
-    }
+    assert handler.is_complete(event("Delete", properties(), physical_id=name), None) == {"IsComplete": True}
 
 
 def test_delete_with_an_invented_physical_id_stops_the_job_named_by_the_properties(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
     stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
-    handler.on_event(
-        event("Delete", properties(), physical_id="Model-Training1DBE9C16-ABCDEF"), None, client=client
-    )
+    handler.on_event(event("Delete", properties(), physical_id="Model-Training1DBE9C16-ABCDEF"), None)
 
 
-def test_in_progress_job_is_not_complete(handler, sagemaker, stop_after):
+def test_in_progress_job_is_not_complete(handler, sagemaker):
     client, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "InProgress"), {"TrainingJobName": name})
-    result = handler.is_complete(
-        event("Create", properties(), physical_id=name), None, client=client, now=NOW
-    )
+    result = progress_at(handler, client, event("Create", properties(), physical_id=name))
     assert result == {"IsComplete": False}
 
 
-def test_completed_job_returns_the_artifact(handler, sagemaker, stop_after):
-    client, stubber = sagemaker
+def test_completed_job_returns_the_artifact(handler, sagemaker):
+    _, stubber = sagemaker
     name = handler.job_base_name(properties())
     stubber.add_response("describe_training_job", described(name, "Completed"), {"TrainingJobName": name})
-    result = handler.is_complete(
-        event("Create", properties(), physical_id=name), None, client=client, now=NOW
-    )
+    result = handler.is_complete(event("Create", properties(), physical_id=name), None)
     assert result == {
         "IsComplete": True,
         "Data": {
@@ -263,29 +251,99 @@ def test_completed_job_returns_the_artifact(handler, sagemaker, stop_after):
     }
 
 
-def test_failed_job_fails_the_deploy_with_its_failure_reason(handler, sagemaker, stop_after):
+def test_failed_job_fails_the_deploy_with_its_failure_reason(handler, sagemaker):
     client, stubber = sagemaker
     name = handler.job_base_name(properties())
     reason = "ClientError: Number of classes in the data (3) does not match num_classes (2)"
     failed = described(name, "Failed", secondary="Failed", FailureReason=reason)
     stubber.add_response("describe_training_job", failed, {"TrainingJobName": name})
     with pytest.raises(handler.TrainingJobFailed, match=r"failed \(Failed\): ClientError: Number of classes"):
-        handler.is_complete(event("Update", properties(), physical_id=name), None, client=client, now=NOW)
+        progress_at(handler, client, event("Update", properties(), physical_id=name))
 
 
-def test_job_running_past_the_deploy_window_is_stopped(handler, sagemaker, stop_after):
+def test_job_running_past_the_deploy_window_is_stopped(handler, sagemaker):
     client, stubber = sagemaker
     name = handler.job_base_name(properties())
     late = described(name, "InProgress", created=NOW - timedelta(seconds=STOP_AFTER_SECONDS + 60))
     stubber.add_response("describe_training_job", late, {"TrainingJobName": name})
     stubber.add_response("stop_training_job", {}, {"TrainingJobName": name})
     with pytest.raises(handler.TrainingDeadlineExceeded, match="it was stopped"):
-        handler.is_complete(event("Create", properties(), physical_id=name), None, client=client, now=NOW)
+        progress_at(handler, client, event("Create", properties(), physical_id=name))
 
 
 def test_malformed_channels_are_rejected_before_any_job_starts(handler, sagemaker):
-    client, stubber = sagemaker
+    _, stubber = sagemaker
     props = properties(Channels={"train": f"s3://{BUCKET}/dataset/train/"})
     not_found(stubber, handler.job_base_name(props))
     with pytest.raises(handler.MalformedProperties, match="Channels must map exactly"):
-        handler.on_event(event("Create", props), None, client=client)
+        handler.on_event(event("Create", props), None)
+
+
+def test_hyperparameters_pass_through_exactly_as_the_stack_rendered_them(handler, sagemaker):
+    # The handler checks only that each value is text (CloudFormation sends every scalar as a string); how a
+    # value reads ("True", "1", "0.001") is the stack's business, and SageMaker gets it unchanged.
+    _, stubber = sagemaker
+    hyperparameters = {
+        "use_pretrained_model": "True",
+        "augmentation_type": "crop_color_transform",
+        "early_stopping": "False",
+        "learning_rate": "0.001",
+        "num_classes": "2",
+    }
+    props = properties(Hyperparameters=hyperparameters)
+    name = handler.job_base_name(props)
+    not_found(stubber, name)
+    stubber.add_response(
+        "create_training_job",
+        {"TrainingJobArn": "arn"},
+        {**expected_create_request(name), "HyperParameters": hyperparameters},
+    )
+
+    handler.on_event(event("Create", props), None)
+
+
+def test_non_text_hyperparameters_are_malformed_properties(handler, sagemaker):
+    _, stubber = sagemaker
+    props = properties(Hyperparameters={"epochs": 30})
+    not_found(stubber, handler.job_base_name(props))
+
+    with pytest.raises(handler.MalformedProperties, match="Hyperparameters must map names to strings"):
+        handler.on_event(event("Create", props), None)
+
+
+def test_each_step_is_logged_as_fields_on_the_handler_logger(handler, sagemaker, caplog):
+    _, stubber = sagemaker
+    name = handler.job_base_name(properties())
+    not_found(stubber, name)
+    stubber.add_response("create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(name))
+    caplog.set_level(logging.INFO, logger="training_job")
+
+    handler.on_event(event("Create", properties()), None)
+
+    [record] = [record for record in caplog.records if record.name == "training_job"]
+    # Lambda's JSON log format prints the message and each extra field as top-level keys.
+    assert (record.levelname, record.getMessage(), record.job) == ("INFO", "created training job", name)
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5", "0", "1.5"])
+def test_a_bad_stop_after_seconds_is_a_configuration_error(handler, sagemaker, monkeypatch, value):
+    monkeypatch.setenv("STOP_AFTER_SECONDS", value)
+
+    expected = f"STOP_AFTER_SECONDS must be a positive whole number, got {value!r}"
+    with pytest.raises(handler.ConfigurationError, match=re.escape(expected)):
+        handler.is_complete(event("Create", properties(), physical_id="sconesvision-x"), None)
+
+
+def test_both_handler_functions_print_their_log_records_as_json(trained):
+    # The handlers log fields through `extra`; only Lambda's JSON log format prints them.
+    handlers = {
+        resource["Properties"]["Handler"]: resource["Properties"].get("LoggingConfig", {})
+        for resource in trained.template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Handler") in ("app.on_event", "app.is_complete")
+    }
+
+    assert {name: config.get("LogFormat") for name, config in handlers.items()} == {
+        "app.on_event": "JSON",
+        "app.is_complete": "JSON",
+    }
