@@ -22,13 +22,22 @@ from stacks.refs import EndpointRef
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
-# Error names raised by the handlers (docs/CONTRACTS.md); each family ends in its own named Fail state.
-INPUT_ERRORS = ("MalformedEvent", "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge")
+# Error names raised by the handlers (docs/CONTRACTS.md); each family ends in its own named Fail state, and
+# each task catches only names its own handler raises (tests/cdk/test_error_names.py holds both ways).
+MALFORMED_EVENT_ERROR = "MalformedEvent"
+INPUT_ERRORS = (MALFORMED_EVENT_ERROR, "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge")
 # Retried; when the retries run out the execution fails under this name (no Fail state pretends otherwise).
 TRANSIENT_STORAGE_ERRORS = ("StorageUnavailable",)
 ENDPOINT_ERRORS = ("EndpointError", "EndpointThrottled", "MalformedEndpointResponse")
 TRANSIENT_ENDPOINT_ERRORS = ("EndpointThrottled",)
 LOW_CONFIDENCE_ERROR = "ThresholdConfidenceNotMet"
+# Raised by a handler and caught by no Catch, on purpose: the execution fails under the error's own name.
+UNCAUGHT_ERRORS = {
+    "StorageUnavailable": "serialize, after its retries: S3 was unavailable, nothing is wrong with the image, so "
+    "no ImageRejected state may call it a rejection",
+    "ConfigurationError": "classify, filter: a missing or invalid environment variable is a deployment defect, "
+    "not a verdict on the image or the endpoint; it must stand out under its own name",
+}
 XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
 # Lambda's own throttling is not in LambdaInvoke's default service-exception retry.
 TRANSIENT_LAMBDA_ERRORS = ("Lambda.TooManyRequestsException",)
@@ -204,8 +213,9 @@ class InferenceStateMachine(Construct):
         low_confidence = sfn.Fail(
             self, "ConfidenceBelowThreshold", error=LOW_CONFIDENCE_ERROR, cause_path="$.failure.Cause"
         )
-        for task in (serialize, classify, filter_inferences):
-            task.add_catch(input_rejected, errors=list(INPUT_ERRORS), result_path="$.failure")
+        serialize.add_catch(input_rejected, errors=list(INPUT_ERRORS), result_path="$.failure")
+        for task in (classify, filter_inferences):
+            task.add_catch(input_rejected, errors=[MALFORMED_EVENT_ERROR], result_path="$.failure")
         classify.add_catch(endpoint_failed, errors=list(ENDPOINT_ERRORS), result_path="$.failure")
         filter_inferences.add_catch(low_confidence, errors=[LOW_CONFIDENCE_ERROR], result_path="$.failure")
 
