@@ -106,7 +106,7 @@ def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def load_stop_after_seconds(environ: Mapping[str, str]) -> int:
     """Read STOP_AFTER_SECONDS, a positive whole number; raise ConfigurationError saying what is wrong."""
     text = environ.get("STOP_AFTER_SECONDS", "")
-    if not text.isdigit() or int(text) == 0:
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
         raise ConfigurationError(f"STOP_AFTER_SECONDS must be a positive whole number, got {text!r}")
     return int(text)
 

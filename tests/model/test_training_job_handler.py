@@ -325,7 +325,7 @@ def test_each_step_is_logged_as_fields_on_the_handler_logger(handler, sagemaker,
     assert (record.levelname, record.getMessage(), record.job) == ("INFO", "created training job", name)
 
 
-@pytest.mark.parametrize("value", ["", "soon", "-5", "0", "1.5"])
+@pytest.mark.parametrize("value", ["", "soon", "-5", "0", "1.5", "²"])
 def test_a_bad_stop_after_seconds_is_a_configuration_error(handler, sagemaker, monkeypatch, value):
     monkeypatch.setenv("STOP_AFTER_SECONDS", value)
 
