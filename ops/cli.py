@@ -30,7 +30,13 @@ from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
 from ops.plots import plot_monitoring, summarize
-from ops.preflight import PreflightCannotRun, any_failed, render_checks, run_preflight
+from ops.preflight import (
+    PreflightCannotRun,
+    any_failed,
+    deploy_region_from_environment,
+    render_checks,
+    run_preflight,
+)
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
@@ -117,7 +123,9 @@ def _preflight(args: argparse.Namespace) -> int:
         config = AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
     except ConfigError as error:
         raise OpsError(str(error)) from error
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    session = boto3.Session(
+        profile_name=args.profile, region_name=args.region or deploy_region_from_environment()
+    )
     try:
         checks = run_preflight(session, config, args.cdk_out)
     except NoCredentialsError as error:

@@ -8,6 +8,7 @@ for anything but a pass); `run_preflight` runs them all against one boto3 sessio
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,9 +207,9 @@ def _quota_check(need: QuotaNeed, quota: dict | None, *, region: str) -> Check:
         name,
         Status.FAIL,
         f"{shown} in {region}, {need.instances} needed{new_account}",
-        f"request {need.instances} at {QUOTAS_CONSOLE}/{code} (region {region}), or "
-        f"`aws service-quotas request-service-quota-increase --service-code {SAGEMAKER_SERVICE_CODE} "
-        f"--quota-code {code} --desired-value {need.instances} --region {region}`",
+        f"request {need.instances} at {QUOTAS_CONSOLE}/{code} (region {region}), or:\n"
+        f"aws service-quotas request-service-quota-increase --service-code {SAGEMAKER_SERVICE_CODE} "
+        f"--quota-code {code} --desired-value {need.instances} --region {region}",
     )
 
 
@@ -251,8 +252,10 @@ def check_bucket(s3, cloudformation, *, bucket: str, storage_stack: str) -> Chec
         f"{bucket} exists but no deployed {storage_stack} stack owns it (retained by an earlier deploy)",
         # The bucket is versioned: `aws s3 rb --force` deletes only current objects and then fails
         # (https://docs.aws.amazon.com/cli/latest/reference/s3/rb.html); this deletes every version first.
-        "if its data is not needed: .venv/bin/python -c \"import boto3; b = boto3.resource('s3')"
-        f".Bucket('{bucket}'); b.object_versions.delete(); b.delete()\"; or choose another project_name",
+        "if its data is not needed, delete it with every object version:\n"
+        f".venv/bin/python -c \"import boto3; b = boto3.resource('s3').Bucket('{bucket}'); "
+        'b.object_versions.delete(); b.delete()"\n'
+        'or choose another project_name (CONTEXT="-c project_name=...")',
     )
 
 
@@ -285,6 +288,15 @@ def check_dataset(dataset_dir: Path) -> Check:
         Status.PASS,
         f"{dataset_dir}: {', '.join(manifest.classes)}, {manifest.num_training_samples} training images",
     )
+
+
+def deploy_region_from_environment() -> str | None:
+    """The region variable `cdk deploy` reads first and botocore does not read at all.
+
+    The CDK CLI takes AWS_REGION, then AMAZON_REGION, before AWS_DEFAULT_REGION and the profile's region
+    (aws-cdk's SdkProvider); boto3 reads only the last two. None leaves the choice to boto3.
+    """
+    return os.environ.get("AWS_REGION") or os.environ.get("AMAZON_REGION") or None
 
 
 def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> list[Check]:
@@ -321,14 +333,16 @@ def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> l
 
 
 def render_checks(checks: Iterable[Check]) -> str:
-    """Aligned columns, the fix on its own line under each row that is not a pass, then a summary line."""
+    """Aligned columns, the fix on its own lines under each row that is not a pass, then a summary line."""
     checks = list(checks)
     width = max(len("check"), *(len(check.name) for check in checks))
     lines = [f"{'check':<{width}}  status  detail"]
     for check in checks:
         lines.append(f"{check.name:<{width}}  {check.status.value:<6}  {check.detail}")
-        if check.fix:
-            lines.append(f"{'':<{width}}  {'':<6}  fix: {check.fix}")
+        indent = " " * (width + 10)
+        lines += [
+            f"{indent}{'fix: ' if n == 0 else '     '}{line}" for n, line in enumerate(check.fix.splitlines())
+        ]
     counts = {status: sum(check.status is status for check in checks) for status in Status}
     summary = ", ".join(f"{counts[status]} {status.value}" for status in Status if counts[status])
     verdict = "ready to deploy" if not counts[Status.FAIL] else "fix the failing checks, then deploy"

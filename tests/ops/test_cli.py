@@ -359,7 +359,7 @@ def _preflight_args(synthesized_app, dataset, *extra):
     ]
 
 
-def _account_answers(stubbed, *, training_quota=1.0, spot=False):
+def _account_answers(stubbed, *, training_quota=1.0, spot=False, bucket=BUCKET):
     stubbed["sts"].add_response(
         "get_caller_identity",
         {"UserId": "AIDA", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/deployer"},
@@ -385,7 +385,7 @@ def _account_answers(stubbed, *, training_quota=1.0, spot=False):
         },
         {"ServiceCode": "sagemaker"},
     )
-    stubbed["s3"].add_client_error("head_bucket", "404", "Not Found", 404, {"Bucket": BUCKET})
+    stubbed["s3"].add_client_error("head_bucket", "404", "Not Found", 404, {"Bucket": bucket})
 
 
 def _all_answered(stubbed):
@@ -465,8 +465,12 @@ def test_preflight_with_refused_credentials_fails_and_skips_what_needs_them(
     assert out.splitlines()[-1] == "6 checks: 2 pass, 1 fail, 3 skip: fix the failing checks, then deploy"
 
 
-def test_preflight_without_any_credentials_exits_2(no_aws_credentials, synthesized_app, real_dataset, capsys):
-    code = main(_preflight_args(synthesized_app, real_dataset, "--region", REGION))
+def test_preflight_without_any_credentials_exits_2(
+    no_aws_credentials, monkeypatch, synthesized_app, real_dataset, capsys
+):
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
 
     captured = capsys.readouterr()
     assert code == 2
@@ -511,3 +515,17 @@ def test_preflight_refuses_a_context_setting_without_a_value(capsys):
 
     assert exit_info.value.code == 2
     assert "expected KEY=VALUE, got 'use_spot_training'" in capsys.readouterr().err
+
+
+def test_preflight_checks_the_region_cdk_deploys_to(
+    stubbed_aws, monkeypatch, synthesized_app, real_dataset, capsys
+):
+    # The CDK CLI prefers AWS_REGION to AWS_DEFAULT_REGION (us-east-1 in these tests); boto3 reads only the latter.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    _account_answers(stubbed_aws, bucket=f"sconesvision-{ACCOUNT}-eu-west-1")
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    _all_answered(stubbed_aws)
+    assert code == 0
+    assert "the image-classification image exists in eu-west-1" in capsys.readouterr().out

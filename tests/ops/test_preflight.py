@@ -277,11 +277,11 @@ def test_a_quota_of_0_fails_naming_the_quota_the_console_and_the_request_command
         f"'ml.g4dn.xlarge for training job usage' is 0 in {REGION}, 1 needed "
         "(new accounts often start at 0 for GPU instances)"
     )
-    assert f"{QUOTAS_CONSOLE}/L-3F53BB7D (region {REGION})" in training.fix
-    assert (
+    assert training.fix.splitlines() == [
+        f"request 1 at {QUOTAS_CONSOLE}/L-3F53BB7D (region {REGION}), or:",
         "aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code L-3F53BB7D "
-        f"--desired-value 1 --region {REGION}" in training.fix
-    )
+        f"--desired-value 1 --region {REGION}",
+    ]
     assert endpoint.status is Status.PASS
 
 
@@ -447,7 +447,7 @@ def test_the_table_aligns_its_columns_and_puts_each_fix_under_its_row():
         [
             Check("credentials", Status.PASS, "arn:aws:iam::1:user/me (account 1)"),
             Check("training quota", Status.FAIL, "'ml.g4dn.xlarge for training job usage' is 0", "request 1"),
-            Check("bucket name", Status.WARN, "HeadBucket answered 400", "check the name by hand"),
+            Check("bucket name", Status.WARN, "HeadBucket answered 400", "check the name by hand\nor rename"),
         ]
     )
 
@@ -458,5 +458,26 @@ def test_the_table_aligns_its_columns_and_puts_each_fix_under_its_row():
         "                        fix: request 1",
         "bucket name     warn    HeadBucket answered 400",
         "                        fix: check the name by hand",
+        "                             or rename",
         "3 checks: 1 pass, 1 warn, 1 fail: fix the failing checks, then deploy",
     ]
+
+
+def test_the_retained_bucket_fix_deletes_a_versioned_bucket_that_aws_s3_rb_force_cannot(executing_aws, stub):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=BUCKET, Key="dataset/train.lst", Body=body)
+    s3.delete_object(Bucket=BUCKET, Key="dataset/train.lst")  # leaves two versions and a delete marker
+    stubbed_s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_client_error("describe_stacks", "ValidationError", "Stack with id X does not exist", 400)
+    fix = check_bucket(stubbed_s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage").fix
+
+    command = fix.splitlines()[1]
+    assert command.startswith('.venv/bin/python -c "') and command.endswith('"')
+    exec(command.removeprefix('.venv/bin/python -c "').removesuffix('"'))
+
+    assert BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
