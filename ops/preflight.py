@@ -1,8 +1,8 @@
 """`make preflight`: read-only checks that a deploy can succeed, run before anything is created.
 
 Each check is a small function over the clients it needs and returns a `Check` (pass, warn or fail, with the fix
-for anything but a pass); `run_preflight` runs them all against one boto3 session. What a check cannot decide
-(no permission to look) is a warning, never a crash.
+for anything but a pass; skip when it needs credentials that were refused); `run_preflight` runs them all against
+one boto3 session. What a check cannot decide (no permission to look) is a warning, never a crash.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class QuotaNeed:
 def required_quotas(config: AppConfig) -> list[QuotaNeed]:
     """The quotas this deploy draws on. SageMaker names them "<instance type> for <usage>", e.g.
     "ml.g4dn.xlarge for training job usage" (the names ResourceLimitExceeded quotes; listed per type in
-    https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). A managed spot training job counts against
-    the "spot training job usage" quota instead of the on-demand one. With model_data_url nothing is trained."""
+    https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). A managed spot training job is counted against
+    the "spot training job usage" quota (the one ResourceLimitExceeded names for it), so that is the one checked
+    with use_spot_training. With model_data_url nothing is trained."""
     needs = []
     if not config.model_data_url:
         usage = "spot training job usage" if config.use_spot_training else "training job usage"
