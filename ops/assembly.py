@@ -55,7 +55,11 @@ class CloudAssembly:
                 f"{self.directory} has no stack {stack_name!r} (it has: {', '.join(sorted(stacks)) or 'none'}); "
                 "run `make synth` with the same CONTEXT"
             )
-        return json.loads((self.directory / stacks[stack_name]["properties"]["templateFile"]).read_text())
+        template_path = self.directory / stacks[stack_name]["properties"]["templateFile"]
+        try:
+            return json.loads(template_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise AssemblyError(f"cannot read {template_path} ({error}): run `make synth` again") from None
 
     def bootstrap_requirements(self) -> list[BootstrapRequirement]:
         """The highest `requiresBootstrapStackVersion` of the stacks and asset manifests, per SSM parameter.

@@ -158,6 +158,14 @@ def test_the_bootstrap_requirement_is_the_highest_per_parameter_and_ignores_the_
     ]
 
 
+def test_a_missing_template_is_an_assembly_error(tmp_path):
+    stack = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "App-Model.template.json"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"App-Model": stack}}))
+
+    with pytest.raises(AssemblyError, match="App-Model.template.json .*: run `make synth` again"):
+        CloudAssembly(tmp_path).template("App-Model")
+
+
 def test_a_missing_assembly_or_stack_is_an_assembly_error_saying_what_to_run(tmp_path, synthesized_app):
     with pytest.raises(AssemblyError, match="manifest.json: run `make synth` first"):
         CloudAssembly(tmp_path / "cdk.out")
