@@ -90,7 +90,8 @@ def required_quotas(config: AppConfig) -> list[QuotaNeed]:
 
 
 def check_credentials(sts) -> tuple[Check, str | None]:
-    """Who the credentials are (STS GetCallerIdentity needs no permission), and the account to deploy into.
+    """Who the credentials are, and the account to deploy into. GetCallerIdentity needs no permission
+    (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 
     botocore's NoCredentialsError (nothing configured at all) is left to the caller: then nothing can run.
     """
@@ -264,7 +265,7 @@ def _stack_bucket(cloudformation, stack_name: str) -> str | None:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationError":  # "Stack with id ... does not exist"
+        if error.response["Error"]["Code"] == "ValidationError" and "does not exist" in str(error):
             return None
         raise
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
@@ -305,7 +306,8 @@ def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> l
     region = session.region_name
     if not region:
         raise PreflightCannotRun(
-            "no AWS region configured: give --region, or set AWS_REGION or a profile's region"
+            "no AWS region configured (cdk deploy would fall back to us-east-1): give --region, or set "
+            "AWS_REGION or a profile's region"
         )
     assembly = CloudAssembly(cdk_out)
     regions = algorithm_image_regions(assembly.template(f"{config.project_name}-{MODEL_STACK}"))

@@ -485,7 +485,10 @@ def test_preflight_without_a_region_exits_2(no_aws_credentials, synthesized_app,
     code = main(_preflight_args(synthesized_app, real_dataset))
 
     assert code == 2
-    assert "error: no AWS region configured: give --region" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: no AWS region configured (cdk deploy would fall back to us-east-1): give --region, or set "
+        "AWS_REGION or a profile's region\n"
+    )
 
 
 def test_preflight_without_cdk_out_exits_2(stubbed_aws, tmp_path, capsys):

@@ -401,6 +401,20 @@ def test_a_bucket_retained_by_an_earlier_deploy_fails_with_how_to_delete_every_v
     assert f"Bucket('{BUCKET}'); b.object_versions.delete(); b.delete()" in check.fix
 
 
+def test_a_bucket_whose_stack_cannot_be_described_is_a_warning(stub):
+    s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check.status is Status.WARN
+    assert check.detail == (
+        f"{BUCKET} exists; cannot tell whether SconesVision-Storage owns it (DescribeStacks: AccessDenied)"
+    )
+
+
 def test_the_deployed_storage_stacks_own_bucket_passes(stub):
     s3, stubber = stub("s3")
     cloudformation, cfn_stubber = stub("cloudformation")
