@@ -277,7 +277,10 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("cdk.out"),
         help="the cloud assembly `make synth` wrote (default: %(default)s)",
     )
-    preflight.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+    preflight.add_argument(
+        "--region",
+        help="AWS region (default: AWS_REGION, else the AWS configuration's, as cdk deploy picks it)",
+    )
     preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
     preflight.set_defaults(command=_preflight)
     return parser
