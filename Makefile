@@ -19,7 +19,7 @@ CAPTURE_PREFIX ?=
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup data demo local synth test lint bench-data deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint bench-data preflight deploy destroy executions monitor clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,8 +63,14 @@ lint: setup ## Lint and format-check only
 bench-data: setup ## Time data_prep against gzip -dc and the seed's approach on a full-size synthetic tarball
 	@$(PY) -m benchmarks.data_prep
 
-# The app refuses to deploy the generated demo dataset when SCONES_VISION_DEPLOY=1.
-deploy: data ## Prepare the dataset, then deploy every stack to the account and region of your credentials
+# Read-only: exits 1 when a check fails (each with its fix), 2 when it cannot run (no credentials, no cdk.out).
+preflight: synth ## Check credentials, region, CDK bootstrap, SageMaker quotas, bucket name and dataset for a deploy
+	@$(PY) -m ops preflight --cdk-out cdk.out $(CONTEXT)
+
+# The app refuses to deploy the generated demo dataset when SCONES_VISION_DEPLOY=1. preflight runs after data (a
+# prerequisite would let `make -j` run them side by side), so it checks the dataset the deploy uploads.
+deploy: data ## Prepare the dataset, run make preflight, then deploy every stack to your credentials' account and region
+	@$(MAKE) --no-print-directory preflight
 	@SCONES_VISION_DEPLOY=1 $(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
 
 destroy: setup ## Remove every stack (and, unless removal_policy=retain, the buckets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from data_prep.errors import DatasetError
@@ -18,9 +19,13 @@ def load_class_names(manifest_path: Path) -> list[str]:
         raise ClassNamesError(str(error)) from error
 
 
-def parse_class_names(text: str) -> list[str]:
-    """Comma-separated names in class-index order, e.g. "bicycle,motorcycle"."""
-    names = [name.strip() for name in text.split(",")]
+def parse_class_names(values: Sequence[str]) -> list[str]:
+    """Names in class-index order, given as data_prep takes them (`--classes bicycle motorcycle`); a comma also
+    separates names (`--classes bicycle,motorcycle`)."""
+    names = [name.strip() for value in values for name in value.split(",")]
     if not all(names) or len(set(names)) != len(names):
-        raise ClassNamesError(f"--classes {text!r}: expected distinct non-empty names separated by commas")
+        given = " ".join(values)
+        raise ClassNamesError(
+            f"--classes {given!r}: expected distinct non-empty names, separated by spaces or commas"
+        )
     return names

@@ -1,4 +1,4 @@
-"""`python -m ops`: argument parsing and AWS clients over the run and monitor functions."""
+"""`python -m ops`: argument parsing and AWS clients over the run, monitor and preflight functions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import load_class_names, parse_class_names
@@ -30,6 +30,13 @@ from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
 from ops.plots import plot_monitoring, summarize
+from ops.preflight import (
+    PreflightCannotRun,
+    any_failed,
+    deploy_region_from_environment,
+    render_checks,
+    run_preflight,
+)
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
@@ -108,6 +115,27 @@ def _monitor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    # Imported here: the app's config module starts the CDK's jsii runtime, which run and monitor do not need.
+    from stacks.config import AppConfig, ConfigError, cdk_json_context
+
+    try:
+        config = AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
+    except ConfigError as error:
+        raise OpsError(str(error)) from error
+    session = boto3.Session(
+        profile_name=args.profile, region_name=args.region or deploy_region_from_environment()
+    )
+    try:
+        checks = run_preflight(session, config, args.cdk_out)
+    except NoCredentialsError as error:
+        raise PreflightCannotRun(
+            "no AWS credentials found: configure them (`aws configure`, `aws sso login`, AWS_PROFILE or --profile)"
+        ) from error
+    print(render_checks(checks))
+    return EXIT_UNEXPECTED if any_failed(checks) else EXIT_OK
+
+
 class _DeployedApp:
     """The stacks named "<prefix>-<part>"; CloudFormation is asked only for what the options left out."""
 
@@ -133,6 +161,13 @@ def _threshold_from_stack(text: str) -> float:
         ) from error
 
 
+def _context_setting(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _class_names(args: argparse.Namespace) -> list[str] | None:
     if args.classes:
         return parse_class_names(args.classes)
@@ -144,8 +179,10 @@ def _class_names(args: argparse.Namespace) -> list[str] | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ops",
-        description="Run the workflow on test images; monitor the endpoint from its data capture.",
-        epilog="Exit status: 0 all as designed, 1 unexpected outcomes or skipped capture lines, 2 bad input.",
+        description="Run the workflow on test images; monitor the endpoint from its data capture; check an "
+        "account before a deploy.",
+        epilog="Exit status: 0 all as designed, 1 unexpected outcomes, skipped capture lines or a failed "
+        "preflight check, 2 bad input.",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -215,13 +252,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_common(monitor, classes_required=True)
     monitor.set_defaults(command=_monitor)
+
+    preflight = commands.add_parser(
+        "preflight",
+        help="check the account and the synthesized app before a deploy (read-only)",
+        description="Check, before anything is created: the credentials, that the region has the algorithm's "
+        "image, the CDK bootstrap version, the SageMaker instance quotas, that the bucket name is free, and that "
+        "the dataset is the real one. Prints one row per check, with the fix under every row that did not pass.",
+        epilog="Exit status: 0 ready to deploy (warnings allowed), 1 a check failed, "
+        "2 cannot run (no credentials or region, no cdk.out, a bad setting).",
+    )
+    preflight.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        type=_context_setting,
+        metavar="KEY=VALUE",
+        help="a setting over cdk.json's, as `cdk deploy -c` takes it (repeatable)",
+    )
+    preflight.add_argument(
+        "--cdk-out",
+        type=Path,
+        default=Path("cdk.out"),
+        help="the cloud assembly `make synth` wrote (default: %(default)s)",
+    )
+    preflight.add_argument(
+        "--region",
+        help="AWS region (default: AWS_REGION, else the AWS configuration's, as cdk deploy picks it)",
+    )
+    preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
+    preflight.set_defaults(command=_preflight)
     return parser
 
 
 def _add_common(parser: argparse.ArgumentParser, *, classes_required: bool = False) -> None:
     classes = parser.add_mutually_exclusive_group(required=classes_required)
     classes.add_argument(
-        "--classes", help="class names in class-index order, comma-separated: bicycle,motorcycle"
+        "--classes",
+        nargs="+",
+        metavar="NAME",
+        help="class names in class-index order, as data_prep takes them: --classes bicycle motorcycle",
     )
     classes.add_argument(
         "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the class names"

@@ -8,3 +8,9 @@ TRAIN_LST_CHANNEL_PREFIX = "dataset/train_lst/"
 VALIDATION_LST_CHANNEL_PREFIX = "dataset/validation_lst/"
 MODEL_ARTIFACTS_PREFIX = "model-artifacts/"
 DATA_CAPTURE_PREFIX = "data_capture/"
+
+
+def project_bucket_name(project_name: str, account: str, region: str) -> str:
+    """The project bucket's name. The storage stack passes CloudFormation's account and region pseudo parameters;
+    `make preflight` passes the caller's account and region to see whether the name is still free."""
+    return f"{project_name.lower()}-{account}-{region}"

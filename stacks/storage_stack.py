@@ -6,6 +6,7 @@ from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Sta
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks import s3_layout
 from stacks.config import AppConfig
 from stacks.s3_layout import DATA_CAPTURE_PREFIX
 
@@ -89,4 +90,4 @@ class StorageStack(Stack):
 
 
 def project_bucket_name(config: AppConfig) -> str:
-    return f"{config.project_name.lower()}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+    return s3_layout.project_bucket_name(config.project_name, Aws.ACCOUNT_ID, Aws.REGION)

@@ -3,6 +3,7 @@ import uuid
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.ops.builders import WORKFLOW_DEFINITION
@@ -59,3 +60,48 @@ def workflow_arn(sfn):
         definition=json.dumps(WORKFLOW_DEFINITION),
         roleArn="arn:aws:iam::123456789012:role/workflow",
     )["stateMachineArn"]
+
+
+# The services `python -m ops preflight` reads; a test adds each call's response to its Stubber in order.
+PREFLIGHT_SERVICES = ("sts", "ssm", "service-quotas", "s3", "cloudformation")
+
+
+@pytest.fixture
+def stubbed_aws(aws_credentials, monkeypatch):
+    """Every boto3 session's client for the preflight's services is one stubbed client: service -> Stubber."""
+    clients = {service: boto3.client(service, region_name=REGION) for service in PREFLIGHT_SERVICES}
+    session_client = boto3.Session.client
+
+    def client_for(session, service_name, *args, **kwargs):
+        if service_name in clients:
+            return clients[service_name]
+        return session_client(session, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.Session, "client", client_for)
+    stubbers = {service: Stubber(client) for service, client in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.deactivate()
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    """An environment where botocore finds no credentials at all (and never asks an instance metadata service)."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -25,8 +25,10 @@ def test_an_invalid_manifest_is_a_named_error(tmp_path):
 
 
 def test_class_names_from_the_command_line_keep_their_order():
-    assert parse_class_names(" bicycle, motorcycle ") == ["bicycle", "motorcycle"]
+    assert parse_class_names(["motorcycle", "bicycle"]) == ["motorcycle", "bicycle"]
+    assert parse_class_names([" bicycle, motorcycle "]) == ["bicycle", "motorcycle"]
+    assert parse_class_names(["bicycle,motorcycle", "tractor"]) == ["bicycle", "motorcycle", "tractor"]
     with pytest.raises(ClassNamesError, match="distinct non-empty names"):
-        parse_class_names("bicycle,")
+        parse_class_names(["bicycle,"])
     with pytest.raises(ClassNamesError, match="distinct non-empty names"):
-        parse_class_names("bicycle,bicycle")
+        parse_class_names(["bicycle", "bicycle"])

@@ -1,9 +1,12 @@
+import dataclasses
 import json
+import re
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from data_prep.manifest import Manifest
 from ops.cli import main
 from tests.ops.builders import PNG_BYTES, capture_line, stack_description, write_manifest
 from tests.ops.conftest import REGION
@@ -12,13 +15,13 @@ CAPTURE_PREFIX = "data_capture/scones-endpoint/"
 LST_KEY = "dataset/validation_lst/validation.lst"
 
 
-def test_help_names_run_and_monitor(capsys):
+def test_help_names_run_monitor_and_preflight(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
 
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "run " in out and "monitor " in out
+    assert "run " in out and "monitor " in out and "preflight " in out
 
 
 def _put_validation_set(s3, bucket, names_and_labels):
@@ -45,7 +48,7 @@ def _run_args(bucket, workflow_arn, *extra):
 def test_run_exits_0_when_every_execution_ends_as_designed(s3, bucket, workflow_arn, capsys):
     _put_validation_set(s3, bucket, [("bike_s_1.png", 0), ("low_motorbike_s_2.png", 1)])
 
-    code = main(_run_args(bucket, workflow_arn, "--lst", LST_KEY, "--classes", "bicycle,motorcycle"))
+    code = main(_run_args(bucket, workflow_arn, "--lst", LST_KEY, "--classes", "bicycle", "motorcycle"))
 
     out = capsys.readouterr().out
     assert code == 0
@@ -103,7 +106,8 @@ def _monitor_args(bucket, tmp_path):
         "--threshold",
         "0.93",
         "--classes",
-        "bicycle,motorcycle",
+        "bicycle",
+        "motorcycle",
         "--out",
         str(tmp_path / "plots" / "monitoring.png"),
     ]
@@ -169,12 +173,17 @@ def test_monitor_refuses_a_threshold_outside_0_to_1(tmp_path, capsys):
     assert "expected a confidence between 0 and 1, got 93" in capsys.readouterr().err
 
 
-def test_bad_class_names_exit_2_with_a_clear_error(tmp_path, capsys):
-    code = main([*_monitor_args("any-bucket", tmp_path), "--classes", "bicycle,,motorcycle"])
+@pytest.mark.parametrize(
+    ("names", "shown"),
+    [(["bicycle", "bicycle"], "bicycle bicycle"), (["bicycle,,motorcycle"], "bicycle,,motorcycle")],
+)
+def test_bad_class_names_exit_2_with_a_clear_error(tmp_path, capsys, names, shown):
+    code = main([*_monitor_args("any-bucket", tmp_path), "--classes", *names])
 
     assert code == 2
     assert (
-        "error: --classes 'bicycle,,motorcycle': expected distinct non-empty names" in capsys.readouterr().err
+        f"error: --classes '{shown}': expected distinct non-empty names, separated by spaces or commas"
+        in capsys.readouterr().err
     )
 
 
@@ -281,7 +290,7 @@ def test_monitor_takes_bucket_capture_prefix_and_threshold_from_the_deployed_sta
     )
     out_png = tmp_path / "monitoring.png"
 
-    code = main(["monitor", "--classes", "bicycle,motorcycle", "--out", str(out_png)])
+    code = main(["monitor", "--classes", "bicycle", "motorcycle", "--out", str(out_png)])
 
     out = capsys.readouterr().out
     summary = json.loads(out.rsplit("\n", 2)[0])
@@ -295,7 +304,7 @@ def test_monitor_asks_the_stacks_only_for_what_is_not_given(cloudformation, s3, 
     _deployed(
         cloudformation, "SconesVision-Workflow", {"StateMachineArn": "arn", "ConfidenceThreshold": "0.99"}
     )
-    args = ["monitor", "--bucket", bucket, "--prefix", CAPTURE_PREFIX, "--classes", "bicycle,motorcycle"]
+    args = ["monitor", "--bucket", bucket, "--prefix", CAPTURE_PREFIX, "--classes", "bicycle", "motorcycle"]
 
     code = main([*args, "--out", str(tmp_path / "monitoring.png")])
 
@@ -322,3 +331,204 @@ def test_monitor_refuses_a_threshold_output_that_is_no_confidence(cloudformation
         "error: the Workflow stack's ConfidenceThreshold output '93' is not a confidence between 0 and 1"
         in (capsys.readouterr().err)
     )
+
+
+# `python -m ops preflight` end to end: the synthesized app's cdk.out, cdk.json's settings, every AWS call stubbed.
+ACCOUNT = "123456789012"
+BUCKET = f"sconesvision-{ACCOUNT}-{REGION}"
+
+
+@pytest.fixture
+def real_dataset(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_manifest(folder)
+    manifest = Manifest.load(folder)
+    (folder / Manifest.FILENAME).write_text(dataclasses.replace(manifest, synthetic=False).to_json())
+    return folder
+
+
+def _preflight_args(synthesized_app, dataset, *extra):
+    return [
+        "preflight",
+        "--cdk-out",
+        str(synthesized_app.assembly.directory),
+        "-c",
+        f"dataset_dir={dataset}",
+        *extra,
+    ]
+
+
+def _account_answers(stubbed, *, training_quota=1.0, spot=False, bucket=BUCKET):
+    stubbed["sts"].add_response(
+        "get_caller_identity",
+        {"UserId": "AIDA", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/deployer"},
+        {},
+    )
+    stubbed["ssm"].add_response(
+        "get_parameter",
+        {"Parameter": {"Name": "/cdk-bootstrap/hnb659fds/version", "Value": "28"}},
+        {"Name": "/cdk-bootstrap/hnb659fds/version"},
+    )
+    usage = "spot training job usage" if spot else "training job usage"
+    stubbed["service-quotas"].add_response(
+        "list_service_quotas",
+        {
+            "Quotas": [
+                {
+                    "QuotaName": f"ml.g4dn.xlarge for {usage}",
+                    "QuotaCode": "L-3F53BB7D",
+                    "Value": training_quota,
+                },
+                {"QuotaName": "ml.m5.large for endpoint usage", "QuotaCode": "L-2F737F8D", "Value": 4.0},
+            ]
+        },
+        {"ServiceCode": "sagemaker"},
+    )
+    stubbed["s3"].add_client_error("head_bucket", "404", "Not Found", 404, {"Bucket": bucket})
+
+
+def _all_answered(stubbed):
+    for stubber in stubbed.values():
+        stubber.assert_no_pending_responses()
+
+
+def test_preflight_passes_on_a_ready_account(stubbed_aws, synthesized_app, real_dataset, capsys):
+    _account_answers(stubbed_aws)
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    out = capsys.readouterr().out
+    _all_answered(stubbed_aws)
+    assert code == 0
+    assert out.splitlines() == [
+        "check            status  detail",
+        f"credentials      pass    arn:aws:iam::{ACCOUNT}:user/deployer (account {ACCOUNT})",
+        f"algorithm image  pass    the image-classification image exists in {REGION}",
+        "CDK bootstrap    pass    version 28 (needs 6 or later)",
+        "training quota   pass    'ml.g4dn.xlarge for training job usage' is 1, 1 needed",
+        "endpoint quota   pass    'ml.m5.large for endpoint usage' is 4, 1 needed",
+        f"bucket name      pass    {BUCKET} is free",
+        f"dataset          pass    {real_dataset}: bicycle, motorcycle, 2 training images",
+        "7 checks: 7 pass: ready to deploy",
+    ]
+
+
+def test_preflight_checks_the_settings_given_with_c(stubbed_aws, synthesized_app, real_dataset, capsys):
+    _account_answers(stubbed_aws, training_quota=0.0, spot=True)
+
+    code = main(_preflight_args(synthesized_app, real_dataset, "-c", "use_spot_training=true"))
+
+    out = capsys.readouterr().out
+    _all_answered(stubbed_aws)
+    assert code == 1
+    assert (
+        "spot training quota  fail    'ml.g4dn.xlarge for spot training job usage' is 0 in us-east-1" in out
+    )
+    assert (
+        "fix: request 1 at https://console.aws.amazon.com/servicequotas/home/services/sagemaker/quotas/L-3F53BB7D"
+        in out
+    )
+    assert out.splitlines()[-1] == "7 checks: 6 pass, 1 fail: fix the failing checks, then deploy"
+
+
+def test_preflight_with_the_demo_dataset_fails_and_says_make_data(
+    stubbed_aws, synthesized_app, tmp_path, capsys
+):
+    _account_answers(stubbed_aws)
+    write_manifest(tmp_path)
+
+    code = main(_preflight_args(synthesized_app, tmp_path))
+
+    out = capsys.readouterr().out
+    _all_answered(stubbed_aws)
+    assert code == 1
+    assert f"dataset          fail    {tmp_path} holds a generated (synthetic) dataset, not CIFAR-100" in out
+    assert "\n" + " " * 25 + "fix: make data (downloads CIFAR-100 once" in out
+
+
+def test_preflight_with_refused_credentials_fails_and_skips_what_needs_them(
+    stubbed_aws, synthesized_app, real_dataset, capsys
+):
+    stubbed_aws["sts"].add_client_error("get_caller_identity", "InvalidClientTokenId", "invalid token", 403)
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    out = capsys.readouterr().out
+    _all_answered(stubbed_aws)
+    assert code == 1
+    assert re.search(
+        r"^credentials +fail +STS refused the credentials: InvalidClientTokenId: invalid token$", out, re.M
+    )
+    for needs_an_account in ("CDK bootstrap", "SageMaker quotas", "bucket name"):
+        assert re.search(rf"^{needs_an_account} +skip +needs working credentials$", out, re.M)
+    assert out.splitlines()[-1] == "6 checks: 2 pass, 1 fail, 3 skip: fix the failing checks, then deploy"
+
+
+def test_preflight_without_any_credentials_exits_2(
+    no_aws_credentials, monkeypatch, synthesized_app, real_dataset, capsys
+):
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (
+        "error: no AWS credentials found: configure them (`aws configure`, `aws sso login`, AWS_PROFILE or "
+        "--profile)\n"
+    )
+
+
+def test_preflight_without_a_region_exits_2(no_aws_credentials, synthesized_app, real_dataset, capsys):
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: no AWS region configured (cdk deploy would fall back to us-east-1): give --region, or set "
+        "AWS_REGION or a profile's region\n"
+    )
+
+
+def test_preflight_without_cdk_out_exits_2(stubbed_aws, tmp_path, capsys):
+    code = main(["preflight", "--cdk-out", str(tmp_path / "cdk.out")])
+
+    assert code == 2
+    assert (
+        f"error: no {tmp_path / 'cdk.out' / 'manifest.json'}: run `make synth` first"
+        in capsys.readouterr().err
+    )
+
+
+def test_preflight_with_a_bad_setting_exits_2_with_one_line(stubbed_aws, synthesized_app, capsys):
+    code = main(
+        ["preflight", "--cdk-out", str(synthesized_app.assembly.directory), "-c", "endpoint_instance_count=0"]
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: context 'endpoint_instance_count'='0' is invalid: expected an integer in [1, 10]\n"
+    )
+
+
+def test_preflight_refuses_a_context_setting_without_a_value(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["preflight", "-c", "use_spot_training"])
+
+    assert exit_info.value.code == 2
+    assert "expected KEY=VALUE, got 'use_spot_training'" in capsys.readouterr().err
+
+
+def test_preflight_checks_the_region_cdk_deploys_to(
+    stubbed_aws, monkeypatch, synthesized_app, real_dataset, capsys
+):
+    # The CDK CLI prefers AWS_REGION to AWS_DEFAULT_REGION (us-east-1 in these tests); boto3 reads only the latter.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    _account_answers(stubbed_aws, bucket=f"sconesvision-{ACCOUNT}-eu-west-1")
+
+    code = main(_preflight_args(synthesized_app, real_dataset))
+
+    _all_answered(stubbed_aws)
+    assert code == 0
+    assert "the image-classification image exists in eu-west-1" in capsys.readouterr().out

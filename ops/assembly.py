@@ -1,0 +1,97 @@
+"""What `cdk synth` wrote to cdk.out/ that a deploy depends on: the stacks' templates and the bootstrap version.
+
+Read from the files, not rebuilt from the app, so `make preflight` checks exactly what `cdk deploy` will deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.errors import OpsError
+
+MANIFEST_FILE = "manifest.json"
+STACK_ARTIFACT_TYPE = "aws:cloudformation:stack"
+# The per-region entries of the AlgorithmImage construct's CfnMapping (stacks/constructs/algorithm_image.py).
+IMAGE_URI_KEY = "ImageUri"
+
+
+class AssemblyError(OpsError):
+    """cdk.out/ is missing, incomplete, or was synthesized from another app or project_name."""
+
+
+@dataclass(frozen=True)
+class BootstrapRequirement:
+    """The bootstrap stack version a deploy needs, and the SSM parameter where the deployed version is kept."""
+
+    version: int
+    ssm_parameter: str
+
+
+class CloudAssembly:
+    """A synthesized cloud assembly folder (cdk.out/)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        manifest_path = self.directory / MANIFEST_FILE
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            raise AssemblyError(f"no {manifest_path}: run `make synth` first") from None
+        except json.JSONDecodeError as error:
+            raise AssemblyError(f"{manifest_path} is not JSON ({error}): run `make synth` again") from None
+
+    def template(self, stack_name: str) -> dict[str, Any]:
+        """The template of one stack of the assembly; AssemblyError names the stacks it does have."""
+        stacks = {
+            name: artifact
+            for name, artifact in self.manifest.get("artifacts", {}).items()
+            if artifact.get("type") == STACK_ARTIFACT_TYPE
+        }
+        if stack_name not in stacks:
+            raise AssemblyError(
+                f"{self.directory} has no stack {stack_name!r} (it has: {', '.join(sorted(stacks)) or 'none'}); "
+                "run `make synth` with the same CONTEXT"
+            )
+        template_path = self.directory / stacks[stack_name]["properties"]["templateFile"]
+        try:
+            return json.loads(template_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise AssemblyError(f"cannot read {template_path} ({error}): run `make synth` again") from None
+
+    def bootstrap_requirements(self) -> list[BootstrapRequirement]:
+        """The highest `requiresBootstrapStackVersion` of the stacks and asset manifests, per SSM parameter.
+
+        Those are what `cdk deploy` enforces (and each stack's CheckBootstrapVersion rule, through its
+        BootstrapVersion parameter that names the same SSM parameter). The optional `lookupRole` asks for a
+        newer version, but only for context lookups, which this app has none of; the CLI falls back without it.
+        Schema: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.cloud_assembly_schema.AssetManifestOptions.html
+        """
+        highest: dict[str, int] = {}
+        for artifact in self.manifest.get("artifacts", {}).values():
+            properties = artifact.get("properties", {})
+            version = properties.get("requiresBootstrapStackVersion")
+            parameter = properties.get("bootstrapStackVersionSsmParameter")
+            if version is not None and parameter:
+                highest[parameter] = max(int(version), highest.get(parameter, 0))
+        return [BootstrapRequirement(version, parameter) for parameter, version in sorted(highest.items())]
+
+
+def algorithm_image_regions(template: dict[str, Any]) -> list[str]:
+    """The regions of the algorithm image mapping, found by its shape: every entry holds an ImageUri.
+
+    Its logical id is a hash of the construct path (AlgorithmImage/Registry), so it is not looked up by name.
+    """
+    candidates = [
+        mapping
+        for mapping in template.get("Mappings", {}).values()
+        if mapping and all(isinstance(entry, dict) and IMAGE_URI_KEY in entry for entry in mapping.values())
+    ]
+    if len(candidates) != 1:
+        raise AssemblyError(
+            f"expected one region -> {IMAGE_URI_KEY} mapping in the Model template, found {len(candidates)}: "
+            "is cdk.out/ from this app? Run `make synth`"
+        )
+    return sorted(candidates[0])

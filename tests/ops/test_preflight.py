@@ -1,0 +1,505 @@
+import dataclasses
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from data_prep.manifest import Manifest
+from ops.assembly import AssemblyError, BootstrapRequirement, CloudAssembly, algorithm_image_regions
+from ops.preflight import (
+    QUOTAS_CONSOLE,
+    Check,
+    QuotaNeed,
+    Status,
+    check_algorithm_region,
+    check_bootstrap,
+    check_bucket,
+    check_credentials,
+    check_dataset,
+    check_quotas,
+    render_checks,
+    required_quotas,
+)
+from stacks.config import AppConfig, cdk_json_context
+from tests.ops.builders import stack_description, write_manifest
+from tests.ops.conftest import REGION
+
+ACCOUNT = "123456789012"
+BOOTSTRAP = BootstrapRequirement(version=6, ssm_parameter="/cdk-bootstrap/hnb659fds/version")
+TRAINING = QuotaNeed("training", "ml.g4dn.xlarge for training job usage", 1)
+ENDPOINT = QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1)
+SAGEMAKER = {"ServiceCode": "sagemaker"}
+
+
+@pytest.fixture
+def stub(aws_credentials):
+    """A stubbed client of one service; every queued response must have been used by the end of the test."""
+    stubbers = []
+
+    def make(service):
+        client = boto3.client(service, region_name=REGION)
+        stubber = Stubber(client)
+        stubber.activate()
+        stubbers.append(stubber)
+        return client, stubber
+
+    yield make
+    for stubber in stubbers:
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def quota(name, value, code="L-1234ABCD"):
+    return {"QuotaName": name, "QuotaCode": code, "ServiceCode": "sagemaker", "Value": value}
+
+
+# --- credentials ---
+
+
+def test_credentials_pass_with_the_caller_and_give_the_account(stub):
+    sts, stubber = stub("sts")
+    stubber.add_response(
+        "get_caller_identity",
+        {"UserId": "AIDA", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/deployer"},
+        {},
+    )
+
+    check, account = check_credentials(sts)
+
+    assert account == ACCOUNT
+    assert check == Check(
+        "credentials", Status.PASS, f"arn:aws:iam::{ACCOUNT}:user/deployer (account {ACCOUNT})"
+    )
+
+
+def test_expired_credentials_fail_with_how_to_refresh_them(stub):
+    sts, stubber = stub("sts")
+    stubber.add_client_error(
+        "get_caller_identity", "ExpiredToken", "The security token included is expired", 403
+    )
+
+    check, account = check_credentials(sts)
+
+    assert account is None
+    assert check.status is Status.FAIL
+    assert "ExpiredToken" in check.detail
+    assert "aws sso login" in check.fix
+
+
+# --- region ---
+
+
+def test_a_region_with_the_algorithm_image_passes_and_one_without_fails_listing_the_others():
+    assert check_algorithm_region(["eu-west-1", "us-east-1"], "us-east-1").status is Status.PASS
+
+    check = check_algorithm_region(["eu-west-1", "us-east-1"], "mars-north-1")
+
+    assert check.status is Status.FAIL
+    assert check.fix == "deploy to one of: eu-west-1, us-east-1 (--region, or AWS_REGION)"
+
+
+def test_the_regions_are_those_of_the_synthesized_algorithm_image_mapping(synthesized_app):
+    from stacks.constructs.algorithm_image import algorithm_registry
+
+    assembly = CloudAssembly(synthesized_app.assembly.directory)
+    template = assembly.template(f"{synthesized_app.config.project_name}-Model")
+
+    assert algorithm_image_regions(template) == sorted(algorithm_registry())
+    assert "us-east-1" in algorithm_image_regions(template)
+
+
+def test_a_template_without_the_image_mapping_is_an_assembly_error():
+    with pytest.raises(
+        AssemblyError, match="expected one region -> ImageUri mapping in the Model template, found 0"
+    ):
+        algorithm_image_regions({"Mappings": {"Other": {"us-east-1": {"Value": "x"}}}})
+
+
+# --- the cloud assembly ---
+
+
+def test_the_bootstrap_requirement_is_the_one_the_synthesized_stacks_name(synthesized_app):
+    assembly = CloudAssembly(synthesized_app.assembly.directory)
+    model_template = assembly.template(f"{synthesized_app.config.project_name}-Model")
+
+    (requirement,) = assembly.bootstrap_requirements()
+
+    # The same parameter the template's CheckBootstrapVersion rule reads, and at least the version it asserts.
+    assert requirement.ssm_parameter == model_template["Parameters"]["BootstrapVersion"]["Default"]
+    rule = json.dumps(model_template["Rules"]["CheckBootstrapVersion"])
+    assert f"CDK bootstrap stack version {requirement.version} required" in rule
+
+
+def test_the_bootstrap_requirement_is_the_highest_per_parameter_and_ignores_the_lookup_role(tmp_path):
+    artifacts = {
+        "App-Storage": {
+            "type": "aws:cloudformation:stack",
+            "properties": {
+                "templateFile": "App-Storage.template.json",
+                "requiresBootstrapStackVersion": 6,
+                "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/hnb659fds/version",
+                "lookupRole": {"requiresBootstrapStackVersion": 8},
+            },
+        },
+        "App-Storage.assets": {
+            "type": "cdk:asset-manifest",
+            "properties": {
+                "requiresBootstrapStackVersion": 21,
+                "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/hnb659fds/version",
+            },
+        },
+        "Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
+
+    assert CloudAssembly(tmp_path).bootstrap_requirements() == [
+        BootstrapRequirement(21, "/cdk-bootstrap/hnb659fds/version")
+    ]
+
+
+def test_a_missing_template_is_an_assembly_error(tmp_path):
+    stack = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "App-Model.template.json"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"App-Model": stack}}))
+
+    with pytest.raises(AssemblyError, match="App-Model.template.json .*: run `make synth` again"):
+        CloudAssembly(tmp_path).template("App-Model")
+
+
+def test_a_missing_assembly_or_stack_is_an_assembly_error_saying_what_to_run(tmp_path, synthesized_app):
+    with pytest.raises(AssemblyError, match="manifest.json: run `make synth` first"):
+        CloudAssembly(tmp_path / "cdk.out")
+    with pytest.raises(AssemblyError, match=r"has no stack 'Other-Model' \(it has: SconesVision-Model, "):
+        CloudAssembly(synthesized_app.assembly.directory).template("Other-Model")
+
+
+# --- CDK bootstrap ---
+
+
+def test_a_recent_enough_bootstrap_passes(stub):
+    ssm, stubber = stub("ssm")
+    stubber.add_response(
+        "get_parameter",
+        {"Parameter": {"Name": BOOTSTRAP.ssm_parameter, "Type": "String", "Value": "28"}},
+        {"Name": BOOTSTRAP.ssm_parameter},
+    )
+
+    check = check_bootstrap(ssm, BOOTSTRAP, account=ACCOUNT, region=REGION)
+
+    assert check == Check("CDK bootstrap", Status.PASS, "version 28 (needs 6 or later)")
+
+
+def test_an_environment_never_bootstrapped_fails_with_the_bootstrap_command(stub):
+    ssm, stubber = stub("ssm")
+    stubber.add_client_error("get_parameter", "ParameterNotFound", "", 400, {"Name": BOOTSTRAP.ssm_parameter})
+
+    check = check_bootstrap(ssm, BOOTSTRAP, account=ACCOUNT, region=REGION)
+
+    assert check.status is Status.FAIL
+    assert (
+        check.detail
+        == f"{REGION} is not bootstrapped for the CDK: no SSM parameter {BOOTSTRAP.ssm_parameter}"
+    )
+    assert check.fix.startswith(f"npx cdk bootstrap aws://{ACCOUNT}/{REGION} ")
+
+
+def test_a_bootstrap_older_than_the_assembly_needs_fails(stub):
+    ssm, stubber = stub("ssm")
+    stubber.add_response("get_parameter", {"Parameter": {"Value": "5"}}, {"Name": BOOTSTRAP.ssm_parameter})
+
+    check = check_bootstrap(ssm, BOOTSTRAP, account=ACCOUNT, region=REGION)
+
+    assert check.status is Status.FAIL
+    assert check.detail == f"bootstrap version 5 in {REGION}, this app needs 6 or later"
+    assert f"npx cdk bootstrap aws://{ACCOUNT}/{REGION}" in check.fix
+
+
+def test_a_bootstrap_version_that_cannot_be_read_is_a_warning(stub):
+    ssm, stubber = stub("ssm")
+    stubber.add_client_error("get_parameter", "AccessDeniedException", "not authorized", 400)
+
+    check = check_bootstrap(ssm, BOOTSTRAP, account=ACCOUNT, region=REGION)
+
+    assert check.status is Status.WARN
+    assert "AccessDeniedException" in check.detail
+
+
+# --- SageMaker quotas ---
+
+
+def test_required_quotas_follow_the_config():
+    config = AppConfig.from_context(cdk_json_context())
+    assert required_quotas(config) == [
+        QuotaNeed("training", "ml.g4dn.xlarge for training job usage", 1),
+        QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1),
+    ]
+
+    spot = AppConfig.from_context(
+        {**cdk_json_context(), "use_spot_training": "true", "training_instance_count": "2"}
+    )
+    assert required_quotas(spot)[0] == QuotaNeed(
+        "spot training", "ml.g4dn.xlarge for spot training job usage", 2
+    )
+
+    serving_only = AppConfig.from_context(
+        {**cdk_json_context(), "model_data_url": "s3://bucket/m/model.tar.gz"}
+    )
+    assert required_quotas(serving_only) == [QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1)]
+
+
+def test_quotas_at_least_the_instance_counts_pass_reading_every_page_needed(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_response(
+        "list_service_quotas",
+        {"Quotas": [quota("ml.m5.large for endpoint usage", 4.0), quota("ml.p3.2xlarge for endpoint usage", 0.0)],
+         "NextToken": "page-2"},
+        SAGEMAKER,
+    )  # fmt: skip
+    stubber.add_response(
+        "list_service_quotas",
+        {"Quotas": [quota("ml.g4dn.xlarge for training job usage", 1.0)], "NextToken": "page-3"},
+        {**SAGEMAKER, "NextToken": "page-2"},
+    )
+
+    checks = check_quotas(quotas, [TRAINING, ENDPOINT], region=REGION)
+
+    assert checks == [
+        Check("training quota", Status.PASS, "'ml.g4dn.xlarge for training job usage' is 1, 1 needed"),
+        Check("endpoint quota", Status.PASS, "'ml.m5.large for endpoint usage' is 4, 1 needed"),
+    ]
+
+
+def test_a_quota_of_0_fails_naming_the_quota_the_console_and_the_request_command(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_response(
+        "list_service_quotas",
+        {"Quotas": [quota("ml.g4dn.xlarge for training job usage", 0.0, code="L-3F53BB7D"),
+                    quota("ml.m5.large for endpoint usage", 1.0)]},
+        SAGEMAKER,
+    )  # fmt: skip
+
+    training, endpoint = check_quotas(quotas, [TRAINING, ENDPOINT], region=REGION)
+
+    assert training.status is Status.FAIL
+    assert training.detail == (
+        f"'ml.g4dn.xlarge for training job usage' is 0 in {REGION}, 1 needed "
+        "(new accounts often start at 0 for GPU instances)"
+    )
+    assert training.fix.splitlines() == [
+        f"request 1 at {QUOTAS_CONSOLE}/L-3F53BB7D (region {REGION}), or:",
+        "aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code L-3F53BB7D "
+        f"--desired-value 1 --region {REGION}",
+    ]
+    assert endpoint.status is Status.PASS
+
+
+def test_a_quota_below_the_instance_count_fails(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_response(
+        "list_service_quotas", {"Quotas": [quota("ml.m5.large for endpoint usage", 2.0)]}, SAGEMAKER
+    )
+
+    (check,) = check_quotas(
+        quotas, [QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 3)], region=REGION
+    )
+
+    assert check.status is Status.FAIL
+    assert check.detail == f"'ml.m5.large for endpoint usage' is 2 in {REGION}, 3 needed"
+
+
+def test_a_quota_never_changed_is_read_from_the_defaults(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_response(
+        "list_service_quotas", {"Quotas": [quota("ml.m5.large for endpoint usage", 1.0)]}, SAGEMAKER
+    )
+    stubber.add_response(
+        "list_aws_default_service_quotas",
+        {"Quotas": [quota("ml.g4dn.xlarge for training job usage", 0.0)]},
+        SAGEMAKER,
+    )
+
+    training, endpoint = check_quotas(quotas, [TRAINING, ENDPOINT], region=REGION)
+
+    assert (training.status, endpoint.status) == (Status.FAIL, Status.PASS)
+
+
+def test_a_quota_that_does_not_exist_is_a_warning(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_response("list_service_quotas", {"Quotas": []}, SAGEMAKER)
+    stubber.add_response("list_aws_default_service_quotas", {"Quotas": []}, SAGEMAKER)
+
+    (check,) = check_quotas(quotas, [ENDPOINT], region=REGION)
+
+    assert check.status is Status.WARN
+    assert (
+        check.detail
+        == f"no quota 'ml.m5.large for endpoint usage' in {REGION}: is that instance type offered there?"
+    )
+
+
+def test_service_quotas_access_denied_is_a_warning_with_the_console_link(stub):
+    quotas, stubber = stub("service-quotas")
+    stubber.add_client_error("list_service_quotas", "AccessDeniedException", "not authorized", 400, SAGEMAKER)
+
+    (check,) = check_quotas(quotas, [TRAINING, ENDPOINT], region=REGION)
+
+    assert check == Check(
+        "SageMaker quotas",
+        Status.WARN,
+        "cannot read Service Quotas (AccessDeniedException)",
+        f"check by hand in {REGION}: 'ml.g4dn.xlarge for training job usage' >= 1; "
+        f"'ml.m5.large for endpoint usage' >= 1 at {QUOTAS_CONSOLE}",
+    )
+
+
+# --- bucket name ---
+
+BUCKET = f"sconesvision-{ACCOUNT}-{REGION}"
+
+
+def test_a_free_bucket_name_passes(stub):
+    s3, stubber = stub("s3")
+    cloudformation, _ = stub("cloudformation")
+    stubber.add_client_error("head_bucket", "404", "Not Found", 404, {"Bucket": BUCKET})
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check == Check("bucket name", Status.PASS, f"{BUCKET} is free")
+
+
+def test_a_bucket_name_taken_by_another_account_fails(stub):
+    s3, stubber = stub("s3")
+    cloudformation, _ = stub("cloudformation")
+    stubber.add_client_error("head_bucket", "403", "Forbidden", 403, {"Bucket": BUCKET})
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check.status is Status.FAIL
+    assert "another account owns the name" in check.detail
+    assert "another project_name" in check.fix
+
+
+def test_a_bucket_retained_by_an_earlier_deploy_fails_with_how_to_delete_every_version(stub):
+    s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_client_error(
+        "describe_stacks",
+        "ValidationError",
+        "Stack with id SconesVision-Storage does not exist",
+        400,
+        {"StackName": "SconesVision-Storage"},
+    )
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check.status is Status.FAIL
+    assert (
+        check.detail
+        == f"{BUCKET} exists but no deployed SconesVision-Storage stack owns it (retained by an earlier deploy)"
+    )
+    assert f"Bucket('{BUCKET}'); b.object_versions.delete(); b.delete()" in check.fix
+
+
+def test_a_bucket_whose_stack_cannot_be_described_is_a_warning(stub):
+    s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check.status is Status.WARN
+    assert check.detail == (
+        f"{BUCKET} exists; cannot tell whether SconesVision-Storage owns it (DescribeStacks: AccessDenied)"
+    )
+
+
+def test_the_deployed_storage_stacks_own_bucket_passes(stub):
+    s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_response(
+        "describe_stacks",
+        stack_description("SconesVision-Storage", {"BucketName": BUCKET}),
+        {"StackName": "SconesVision-Storage"},
+    )
+
+    check = check_bucket(s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage")
+
+    assert check == Check(
+        "bucket name", Status.PASS, f"{BUCKET} belongs to the deployed SconesVision-Storage stack"
+    )
+
+
+# --- dataset ---
+
+
+def write_real_manifest(folder):
+    write_manifest(folder)
+    manifest = Manifest.load(folder)
+    (folder / Manifest.FILENAME).write_text(dataclasses.replace(manifest, synthetic=False).to_json())
+
+
+def test_a_real_dataset_passes(tmp_path):
+    write_real_manifest(tmp_path)
+
+    check = check_dataset(tmp_path)
+
+    assert check == Check("dataset", Status.PASS, f"{tmp_path}: bicycle, motorcycle, 2 training images")
+
+
+def test_a_missing_or_synthetic_dataset_fails_with_make_data(tmp_path):
+    missing = check_dataset(tmp_path)
+    write_manifest(tmp_path)
+    synthetic = check_dataset(tmp_path)
+
+    assert (missing.status, synthetic.status) == (Status.FAIL, Status.FAIL)
+    assert "manifest.json is missing" in missing.detail
+    assert synthetic.detail == f"{tmp_path} holds a generated (synthetic) dataset, not CIFAR-100"
+    assert missing.fix == "make data"
+    assert synthetic.fix.startswith("make data")
+
+
+# --- the table ---
+
+
+def test_the_table_aligns_its_columns_and_puts_each_fix_under_its_row():
+    table = render_checks(
+        [
+            Check("credentials", Status.PASS, "arn:aws:iam::1:user/me (account 1)"),
+            Check("training quota", Status.FAIL, "'ml.g4dn.xlarge for training job usage' is 0", "request 1"),
+            Check("bucket name", Status.WARN, "HeadBucket answered 400", "check the name by hand\nor rename"),
+        ]
+    )
+
+    assert table.splitlines() == [
+        "check           status  detail",
+        "credentials     pass    arn:aws:iam::1:user/me (account 1)",
+        "training quota  fail    'ml.g4dn.xlarge for training job usage' is 0",
+        "                        fix: request 1",
+        "bucket name     warn    HeadBucket answered 400",
+        "                        fix: check the name by hand",
+        "                             or rename",
+        "3 checks: 1 pass, 1 warn, 1 fail: fix the failing checks, then deploy",
+    ]
+
+
+def test_the_retained_bucket_fix_deletes_a_versioned_bucket_that_aws_s3_rb_force_cannot(executing_aws, stub):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=BUCKET, Key="dataset/train.lst", Body=body)
+    s3.delete_object(Bucket=BUCKET, Key="dataset/train.lst")  # leaves two versions and a delete marker
+    stubbed_s3, stubber = stub("s3")
+    cloudformation, cfn_stubber = stub("cloudformation")
+    stubber.add_response("head_bucket", {}, {"Bucket": BUCKET})
+    cfn_stubber.add_client_error("describe_stacks", "ValidationError", "Stack with id X does not exist", 400)
+    fix = check_bucket(stubbed_s3, cloudformation, bucket=BUCKET, storage_stack="SconesVision-Storage").fix
+
+    command = fix.splitlines()[1]
+    assert command.startswith('.venv/bin/python -c "') and command.endswith('"')
+    exec(command.removeprefix('.venv/bin/python -c "').removesuffix('"'))
+
+    assert BUCKET not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
