@@ -308,7 +308,8 @@ def _check_used_only_with(rendered: Mapping[str, str], *, training_instance_coun
 # --- instance types ---------------------------------------------------------------------------------------------
 
 # "EC2 Instance Recommendation for the Image Classification Algorithm" (ALGORITHM_DOC): it trains on GPU instances
-# (P2, P3, G4dn and G5) and serves on CPU (such as C4) or GPU instances. The sizes are those SageMaker offers for
+# (P2, P3, G4dn and G5; the page's archived 2023 copy in awsdocs/amazon-sagemaker-developer-guide lists P2 and P3
+# only) and serves on CPU (such as C4) or GPU instances. The sizes are those SageMaker offers for
 # each family (TrainingInstanceType and ProductionVariantInstanceType in the API reference,
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html and
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html); tests/cdk/test_algorithm.py
