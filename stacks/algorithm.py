@@ -19,9 +19,6 @@ from typing import Any
 HYPERPARAMETERS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
 ALGORITHM_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html"
 
-# The project trains in the algorithm's image format: four channels of application/x-image (.png files and .lst
-# lists; lambda_src/training_job). With image content types the reference makes `resize` required.
-TRAINS_ON_IMAGE_CONTENT_TYPE = True
 # "Pretrained models can only use a fixed height x width image size of 224 x 224" (image_shape).
 PRETRAINED_IMAGE_SIZE = 224
 # num_layers: "For transfer learning, the number of layers ... can only be selected from" the first set.
@@ -255,15 +252,15 @@ def _check_pretrained_network(rendered: Mapping[str, str]) -> None:
 
 
 def _check_resize(rendered: Mapping[str, str]) -> None:
+    # The project trains in the algorithm's image format: four channels of application/x-image (.png files and .lst
+    # lists; lambda_src/training_job), and with image content types the reference makes `resize` required.
     if "resize" not in rendered:
-        if TRAINS_ON_IMAGE_CONTENT_TYPE:
-            raise HyperparameterError(
-                "resize",
-                None,
-                "required when training on image content types (this project's .lst channels of "
-                "application/x-image); set it to the image_shape's height or more",
-            )
-        return
+        raise HyperparameterError(
+            "resize",
+            None,
+            "required when training on image content types (this project's .lst channels of "
+            "application/x-image); set it to the image_shape's height or more",
+        )
     # The algorithm cuts an image_shape-sized crop out of the resized image; a smaller image leaves nothing to cut.
     smallest = max(_image_size(rendered))
     if int(rendered["resize"]) < smallest:

@@ -28,7 +28,8 @@ class ModelEndpoint(Construct):
 
     Model -> EndpointConfig -> Endpoint are chained through their generated names, so a new artifact
     replaces model and config and updates the endpoint in place. Attributes: `endpoint` (EndpointRef),
-    `role` (the SageMaker execution role), `capture_key` (the KMS key of captured data and volumes).
+    `role` (the SageMaker execution role), `capture_key` (the KMS key of captured data, and of the ML
+    volume unless the instance type has local storage).
     """
 
     def __init__(
@@ -57,7 +58,11 @@ class ModelEndpoint(Construct):
         return kms.Key(
             self,
             "CaptureKey",
-            description="Encrypts the endpoint's captured requests/responses and its ML storage volume",
+            description=(
+                "Encrypts the endpoint's captured requests/responses (its instances encrypt their local storage)"
+                if has_local_storage(config.endpoint_instance_type)
+                else "Encrypts the endpoint's captured requests/responses and its ML storage volume"
+            ),
             enable_key_rotation=True,
             # Retained data capture must stay readable, so the key lives as long as the bucket does.
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,

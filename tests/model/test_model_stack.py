@@ -156,6 +156,7 @@ def test_local_storage_instance_gets_no_volume_key_but_keeps_encrypted_capture(l
     assert config["Properties"]["ProductionVariants"][0]["InstanceType"] == LOCAL_STORAGE_INSTANCE_TYPE
     key = config["Properties"]["DataCaptureConfig"]["KmsKeyId"]["Fn::GetAtt"][0]
     assert local_storage_endpoint.template["Resources"][key]["Type"] == "AWS::KMS::Key"
+    assert "local storage" in local_storage_endpoint.template["Resources"][key]["Properties"]["Description"]
 
 
 def test_model_config_endpoint_are_chained_by_generated_names(trained):
