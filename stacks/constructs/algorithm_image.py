@@ -26,14 +26,14 @@ class UnsupportedRegion(ValueError):
     """The stack's explicit region has no image-classification image in the SageMaker SDK's registry."""
 
 
-def _installed_json(package: str, path: str) -> Any:
+def installed_json(package: str, path: str) -> Any:
     with distribution(package).locate_file(path).open(encoding="utf-8") as file:  # type: ignore[union-attr]
         return json.load(file)
 
 
 @cache
 def _algorithm_config() -> dict[str, Any]:
-    return _installed_json(*REGISTRY_FILE)["versions"][ALGORITHM_VERSION]
+    return installed_json(*REGISTRY_FILE)["versions"][ALGORITHM_VERSION]
 
 
 def ecr_hostname(region: str, endpoints: dict[str, Any]) -> str:
@@ -54,14 +54,17 @@ def ecr_hostname(region: str, endpoints: dict[str, Any]) -> str:
         }
         dns_suffix = service["endpoints"].get(region, {}).get("dnsSuffix", partition["dnsSuffix"])
         return endpoint["hostname"].format(service="ecr", region=region, dnsSuffix=dns_suffix)
-    raise UnsupportedRegion(f"botocore knows no partition for region {region!r}")
+    raise UnsupportedRegion(
+        f"region {region!r} is in no partition of the installed botocore's endpoint data; a sagemaker-core newer "
+        "than boto3 lists it: pin matching versions in requirements.txt"
+    )
 
 
 @cache
 def algorithm_registry() -> dict[str, dict[str, str]]:
     """Region -> {"ImageUri", "Account"} from the SageMaker SDK's own registry, never typed by hand."""
     config = _algorithm_config()
-    endpoints = _installed_json(*ENDPOINTS_FILE)
+    endpoints = installed_json(*ENDPOINTS_FILE)
     return {
         region: {
             "ImageUri": IMAGE_URI_TEMPLATE.format(

@@ -11,9 +11,9 @@ from stacks.constructs.algorithm_image import (
     ALGORITHM_VERSION,
     ENDPOINTS_FILE,
     UnsupportedRegion,
-    _installed_json,
     algorithm_registry,
     ecr_hostname,
+    installed_json,
     repository_name,
 )
 
@@ -51,7 +51,7 @@ def test_hostname_follows_botocores_resolver_for_regions_the_registry_does_not_l
     import botocore.loaders
     import botocore.regions
 
-    endpoints = _installed_json(*ENDPOINTS_FILE)
+    endpoints = installed_json(*ENDPOINTS_FILE)
     resolver = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
     regions = {region for partition in endpoints["partitions"] for region in partition["regions"]}
     # A region no partition lists but one partition's pattern matches is resolved from the defaults.
