@@ -121,6 +121,8 @@ def _epoch_list(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Hyperparameter:
+    """One row of the reference: how a value is checked and rendered, what is allowed, and the default."""
+
     parse: Callable[[Any], str]
     allowed: str
     default: str | None  # the algorithm's own default when the hyperparameter is not sent; None: no default
