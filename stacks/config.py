@@ -16,6 +16,8 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
+from stacks import algorithm
+
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.[0-9]*x?[a-z0-9]+$")
 WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
@@ -53,8 +55,6 @@ _RETENTION_BY_DAYS = dict(
     )
 )
 S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-# The model stack derives these from the dataset manifest; letting config set them would type them twice.
-DERIVED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
 
 
 # CloudFormation waits at most one hour for a custom resource such as the training job; training itself gets
@@ -119,6 +119,23 @@ def _as_instance_type(key: str, value: Any) -> str:
     return text
 
 
+def _as_algorithm_instance_type(
+    key: str, value: Any, *, offered: Mapping[str, tuple[str, ...]], purpose: str
+) -> str:
+    text = _as_instance_type(key, value)
+    family = algorithm.family_of(text)
+    if family not in offered:
+        raise _fail(
+            key,
+            value,
+            f"the image-classification algorithm {purpose} on the families "
+            f"{', '.join(f'ml.{name}' for name in offered)} ({algorithm.ALGORITHM_DOC})",
+        )
+    if text not in algorithm.offered_types({family: offered[family]}):
+        raise _fail(key, value, f"SageMaker offers ml.{family} as {', '.join(offered[family])}")
+    return text
+
+
 def _as_optional_s3_url(key: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -129,6 +146,8 @@ def _as_optional_s3_url(key: str, value: Any) -> str | None:
 
 
 def _as_hyperparameters(key: str, value: Any) -> Mapping[str, str]:
+    """Each hyperparameter checked against the algorithm's reference and rendered as it documents the values
+    (stacks/algorithm.py); how they combine is checked once defaults and overrides are merged."""
     parsed = value
     if isinstance(value, str):
         try:
@@ -137,13 +156,20 @@ def _as_hyperparameters(key: str, value: Any) -> Mapping[str, str]:
             raise _fail(key, value, "expected a JSON object of hyperparameter names to values") from None
     if not isinstance(parsed, dict) or not all(isinstance(name, str) for name in parsed):
         raise _fail(key, value, "expected a JSON object of hyperparameter names to values")
-    derived = sorted(set(parsed) & set(DERIVED_HYPERPARAMETERS))
+    derived = sorted(set(parsed) & set(algorithm.DERIVED))
     if derived:
         raise _fail(key, value, f"{', '.join(derived)} come from the dataset manifest and cannot be set")
-    # SageMaker takes every hyperparameter as a string; JSON true/false must become "true"/"false", not "True".
-    return MappingProxyType(
-        {name: json.dumps(v) if isinstance(v, bool) else str(v) for name, v in sorted(parsed.items())}
-    )
+    # An override of null removes a default: `{"early_stopping": false, "early_stopping_patience": null, ...}`.
+    removed = {name: None for name, v in parsed.items() if v is None and key == "hyperparameter_overrides"}
+    try:
+        rendered = algorithm.rendered_hyperparameters({n: v for n, v in parsed.items() if n not in removed})
+    except algorithm.HyperparameterError as error:
+        raise _fail_hyperparameter(key, error) from None
+    return MappingProxyType(dict(sorted({**rendered, **removed}.items())))
+
+
+def _fail_hyperparameter(key: str, error: algorithm.HyperparameterError) -> ConfigError:
+    return ConfigError(f"context '{key}' is invalid: {error}")
 
 
 def _as_folder(key: str, value: Any) -> str:
@@ -209,17 +235,17 @@ class AppConfig:
     training_max_runtime_minutes: int
     use_spot_training: bool
     hyperparameters: Mapping[str, str]
-    hyperparameter_overrides: Mapping[str, str]
+    hyperparameter_overrides: Mapping[str, str | None]
     endpoint_instance_type: str
     endpoint_instance_count: int
     model_data_url: str | None
 
     @property
     def training_hyperparameters(self) -> Mapping[str, str]:
-        """The defaults with the overrides on top: `-c hyperparameter_overrides='{"epochs": 50}'` changes one."""
-        return MappingProxyType(
-            dict(sorted({**self.hyperparameters, **self.hyperparameter_overrides}.items()))
-        )
+        """The defaults with the overrides on top (`-c hyperparameter_overrides='{"epochs": 50}'` changes one),
+        rendered as the algorithm documents them; `from_context` has checked how they combine."""
+        merged = {**self.hyperparameters, **self.hyperparameter_overrides}
+        return MappingProxyType({name: value for name, value in sorted(merged.items()) if value is not None})
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -250,6 +276,18 @@ class AppConfig:
         return config
 
     def _reject_contradictions(self) -> None:
+        try:
+            algorithm.validated_hyperparameters(
+                self.training_hyperparameters, training_instance_count=self.training_instance_count
+            )
+        except algorithm.HyperparameterError as error:
+            # Named after the setting the offending value came from; a missing one belongs to the defaults.
+            source = (
+                "hyperparameter_overrides"
+                if error.name in self.hyperparameter_overrides
+                else "hyperparameters"
+            )
+            raise _fail_hyperparameter(source, error) from None
         if self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES:
             raise _fail(
                 "workflow_timeout_minutes",
@@ -270,13 +308,17 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "log_retention_days": _as_log_retention,
     "capture_sampling_percentage": lambda k, v: _as_int(k, v, low=1, high=100),
     "capture_retention_days": lambda k, v: _as_int(k, v, low=1, high=3653),
-    "training_instance_type": _as_instance_type,
+    "training_instance_type": lambda k, v: _as_algorithm_instance_type(
+        k, v, offered=algorithm.TRAINING_INSTANCE_TYPES, purpose="trains (GPU)"
+    ),
     "training_instance_count": lambda k, v: _as_int(k, v, low=1, high=20),
     "training_max_runtime_minutes": _as_training_minutes,
     "use_spot_training": _as_bool,
     "hyperparameters": _as_hyperparameters,
     "hyperparameter_overrides": _as_hyperparameters,
-    "endpoint_instance_type": _as_instance_type,
+    "endpoint_instance_type": lambda k, v: _as_algorithm_instance_type(
+        k, v, offered=algorithm.ENDPOINT_INSTANCE_TYPES, purpose="serves (CPU or GPU)"
+    ),
     "endpoint_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
     "model_data_url": _as_optional_s3_url,
 }

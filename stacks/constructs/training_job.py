@@ -10,12 +10,13 @@ A longer job belongs outside the deploy: train it elsewhere and serve it with `-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
@@ -69,6 +70,8 @@ class TrainingJob(Construct):
         self.role = self._execution_role(bucket, image)
         provider = self._provider(config, prefix)
 
+        # The settings' hyperparameters are checked against the algorithm's reference and rendered as it documents
+        # them (stacks/algorithm.py); the two it requires besides come from the dataset manifest.
         hyperparameters = {
             **config.training_hyperparameters,
             "num_classes": str(dataset.manifest.num_classes),
@@ -143,6 +146,26 @@ class TrainingJob(Construct):
         return role
 
     def _provider(self, config: AppConfig, prefix: str) -> cr.Provider:
+        handler_role = self._handler_role(prefix)
+        on_event, is_complete = self._handler_functions(config, handler_role)
+        framework_logs = project_log_group(self, "ProviderLogs", config=config)
+        framework_roles = self._framework_roles(framework_logs)
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=on_event,
+            is_complete_handler=is_complete,
+            query_interval=QUERY_INTERVAL,
+            total_timeout=PROVIDER_TOTAL_TIMEOUT,
+            framework_on_event_role=framework_roles["ProviderOnEventRole"],
+            framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
+            log_group=framework_logs,
+        )
+        self._acknowledge_provider_findings(provider, handler_role, framework_roles.values(), prefix)
+        return provider
+
+    def _handler_role(self, prefix: str) -> iam.Role:
+        """May create, describe and stop only this project's jobs, and pass only the execution role."""
         handler_role = iam.Role(
             self,
             "HandlerRole",
@@ -170,6 +193,12 @@ class TrainingJob(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER_PRINCIPAL}},
             )
         )
+        return handler_role
+
+    def _handler_functions(
+        self, config: AppConfig, handler_role: iam.Role
+    ) -> tuple[lambda_.Function, lambda_.Function]:
+        """`on_event` and `is_complete` of lambda_src/training_job, sharing one role and one log group."""
         handler_logs = project_log_group(self, "HandlerLogs", config=config)
         handler_logs.grant_write(handler_role)
         handler_options = dict(
@@ -191,10 +220,11 @@ class TrainingJob(Construct):
             self, "IsComplete", handler="app.is_complete", description="Polls SageMaker training jobs",
             environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **handler_options,
         )  # fmt: skip
+        return on_event, is_complete
 
-        # Own roles for the framework's functions: log writes to its own group instead of the broad
-        # AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle.
-        framework_logs = project_log_group(self, "ProviderLogs", config=config)
+    def _framework_roles(self, framework_logs: logs.ILogGroup) -> dict[str, iam.Role]:
+        """Own roles for the framework's functions: log writes to its own group instead of the broad
+        AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle."""
         framework_roles = {
             name: iam.Role(
                 self, name, assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL), description=description
@@ -209,18 +239,12 @@ class TrainingJob(Construct):
         }
         for role in framework_roles.values():
             framework_logs.grant_write(role)
-        provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=on_event,
-            is_complete_handler=is_complete,
-            query_interval=QUERY_INTERVAL,
-            total_timeout=PROVIDER_TOTAL_TIMEOUT,
-            framework_on_event_role=framework_roles["ProviderOnEventRole"],
-            framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
-            log_group=framework_logs,
-        )
+        return framework_roles
 
+    @staticmethod
+    def _acknowledge_provider_findings(
+        provider: cr.Provider, handler_role: iam.Role, framework_roles: Iterable[iam.Role], prefix: str
+    ) -> None:
         acknowledge_wildcard_resources(
             handler_role,
             {
@@ -234,7 +258,7 @@ class TrainingJob(Construct):
             ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
             ":*": "Log streams of the provider framework's own log group.",
         }
-        for scope in (provider, *framework_roles.values()):
+        for scope in (provider, *framework_roles):
             acknowledge_wildcard_resources(scope, framework_wildcards)
         Validations.of(provider).acknowledge(
             Acknowledgment(
@@ -252,4 +276,3 @@ class TrainingJob(Construct):
                 reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
             ),
         )
-        return provider

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stacks.config import AppConfig, ConfigError, cdk_json_context
@@ -31,7 +33,7 @@ def test_command_line_text_values_are_parsed_to_types(defaults):
             "use_spot_training": "true",
             "endpoint_instance_count": "2",
             "workflow_type": "express",
-            "hyperparameters": '{"epochs": 5, "early_stopping": false}',
+            "hyperparameters": '{"epochs": 5, "early_stopping": false, "resize": 224}',
             "model_data_url": "s3://my-bucket/models/model.tar.gz",
         }
     )
@@ -39,17 +41,194 @@ def test_command_line_text_values_are_parsed_to_types(defaults):
     assert config.use_spot_training is True
     assert config.endpoint_instance_count == 2
     assert config.workflow_type == "EXPRESS"
-    assert dict(config.hyperparameters) == {"early_stopping": "false", "epochs": "5"}
+    # Rendered as the algorithm's reference writes its values: True/False, not JSON's true/false.
+    assert dict(config.hyperparameters) == {"early_stopping": "False", "epochs": "5", "resize": "224"}
     assert config.model_data_url == "s3://my-bucket/models/model.tar.gz"
 
 
+def test_default_hyperparameters_are_rendered_as_the_algorithm_documents_them(defaults):
+    assert dict(AppConfig.from_context(defaults).training_hyperparameters) == {
+        "augmentation_type": "crop_color_transform",
+        "early_stopping": "True",
+        "early_stopping_min_epochs": "10",
+        "early_stopping_patience": "5",
+        "epochs": "30",
+        "image_shape": "3,224,224",
+        "learning_rate": "0.001",
+        "mini_batch_size": "32",
+        "num_layers": "18",
+        "optimizer": "adam",
+        "resize": "224",
+        "use_pretrained_model": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "rendered"),
+    [
+        ('{"early_stopping": true}', {"early_stopping": "True"}),
+        ('{"early_stopping": "TRUE"}', {"early_stopping": "True"}),
+        ('{"use_pretrained_model": false}', {"use_pretrained_model": "0"}),
+        ('{"image_shape": " 3, 224,224 "}', {"image_shape": "3,224,224"}),
+        ('{"learning_rate": 0.01, "epochs": "12"}', {"learning_rate": "0.01", "epochs": "12"}),
+    ],
+)
+def test_override_values_are_rendered_as_documented(defaults, given, rendered):
+    config = AppConfig.from_context({**defaults, "hyperparameter_overrides": given})
+    assert dict(config.hyperparameter_overrides) == rendered
+    assert rendered.items() <= config.training_hyperparameters.items()
+
+
 def test_hyperparameter_overrides_change_only_what_they_name(defaults):
-    config = AppConfig.from_context(
-        {**defaults, "hyperparameter_overrides": '{"epochs": 50, "momentum": 0.9}'}
-    )
-    expected = {**AppConfig.from_context(defaults).hyperparameters, "epochs": "50", "momentum": "0.9"}
+    config = AppConfig.from_context({**defaults, "hyperparameter_overrides": '{"epochs": 50, "beta_1": 0.8}'})
+    expected = {**AppConfig.from_context(defaults).hyperparameters, "epochs": "50", "beta_1": "0.8"}
     assert dict(config.training_hyperparameters) == expected
     assert config.hyperparameters["num_layers"] == config.training_hyperparameters["num_layers"] == "18"
+
+
+def test_a_null_override_removes_a_default(defaults):
+    overrides = (
+        '{"early_stopping": false, "early_stopping_patience": null, "early_stopping_min_epochs": null}'
+    )
+    hyperparameters = AppConfig.from_context(
+        {**defaults, "hyperparameter_overrides": overrides}
+    ).training_hyperparameters
+    assert hyperparameters["early_stopping"] == "False"
+    assert (
+        "early_stopping_patience" not in hyperparameters
+        and "early_stopping_min_epochs" not in hyperparameters
+    )
+
+
+def test_training_from_scratch_at_cifar_size_is_a_valid_variant(defaults):
+    overrides = '{"use_pretrained_model": 0, "num_layers": 20, "image_shape": "3,32,32", "resize": 32}'
+    hyperparameters = AppConfig.from_context(
+        {**defaults, "hyperparameter_overrides": overrides}
+    ).training_hyperparameters
+    assert (hyperparameters["use_pretrained_model"], hyperparameters["image_shape"]) == ("0", "3,32,32")
+
+
+DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named", "allowed"),
+    [
+        # Unknown name, value not allowed, out of range, ill-typed.
+        (
+            {"optimiser": "adam"},
+            "'optimiser'='adam'",
+            "not a hyperparameter of the algorithm; known: augmentation_type",
+        ),
+        ({"optimizer": "adamw"}, "'optimizer'='adamw'", f"expected one of sgd, adam, rmsprop, nag ({DOC})"),
+        (
+            {"augmentation_type": "flip"},
+            "'augmentation_type'='flip'",
+            "one of crop, crop_color, crop_color_transform",
+        ),
+        ({"precision_dtype": "bfloat16"}, "'precision_dtype'='bfloat16'", "one of float32, float16"),
+        ({"kv_store": "local"}, "'kv_store'='local'", "one of dist_sync, dist_async"),
+        ({"learning_rate": 1.5}, "'learning_rate'=1.5", "a float in [0, 1]"),
+        ({"beta_1": -0.1}, "'beta_1'=-0.1", "a float in [0, 1]"),
+        ({"learning_rate": "fast"}, "'learning_rate'='fast'", "a float in [0, 1]"),
+        ({"epochs": 0}, "'epochs'=0", "a positive integer"),
+        ({"epochs": 2.5}, "'epochs'=2.5", "a positive integer"),
+        ({"epochs": True}, "'epochs'=True", "a positive integer"),
+        ({"top_k": 1}, "'top_k'=1", "an integer larger than 1"),
+        ({"num_layers": 19}, "'num_layers'=19", "one of 18, 34, 50, 101, 152, 200, 20, 32, 44, 56, 110"),
+        ({"use_pretrained_model": 2}, "'use_pretrained_model'=2", "0 or 1"),
+        ({"early_stopping": "yes"}, "'early_stopping'='yes'", "True or False"),
+        ({"image_shape": "3,224"}, "'image_shape'='3,224'", "three positive integers"),
+        ({"lr_scheduler_step": "10;20"}, "'lr_scheduler_step'='10;20'", "comma-separated positive integers"),
+        # The documented dependencies between them.
+        (
+            {"image_shape": "3,32,32"},
+            "'image_shape'='3,32,32'",
+            "pretrained network (use_pretrained_model=1) takes a fixed 224x224",
+        ),
+        (
+            {"num_layers": 20},
+            "'num_layers'='20'",
+            "pretrained network (use_pretrained_model=1) has one of 18, 34",
+        ),
+        ({"resize": None}, "'resize'=None", "required when training on image content types"),
+        ({"resize": 200}, "'resize'='200'", "at least the image_shape's height and width (224)"),
+        ({"early_stopping": False}, "'early_stopping_min_epochs'='10'", "used only when early_stopping=True"),
+        ({"momentum": 0.9}, "'momentum'='0.9'", "used only with optimizer sgd or nag, not adam"),
+        ({"optimizer": "sgd", "beta_2": 0.99}, "'beta_2'='0.99'", "used only with optimizer adam, not sgd"),
+        ({"gamma": 0.9}, "'gamma'='0.9'", "used only with optimizer rmsprop, not adam"),
+        ({"use_weighted_loss": 1}, "'use_weighted_loss'='1'", "used only when multi_label=1"),
+        (
+            {"lr_scheduler_factor": 0.5},
+            "'lr_scheduler_factor'='0.5'",
+            "used only together with lr_scheduler_step",
+        ),
+        ({"checkpoint_frequency": 31}, "'checkpoint_frequency'='31'", "at most epochs (30)"),
+        (
+            {"kv_store": "dist_sync"},
+            "'kv_store'='dist_sync'",
+            "distributed training only (training_instance_count > 1)",
+        ),
+    ],
+)
+def test_bad_hyperparameter_fails_in_one_line_naming_it_its_value_and_what_is_allowed(
+    defaults, overrides, named, allowed
+):
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**defaults, "hyperparameter_overrides": json.dumps(overrides)})
+    message = str(raised.value)
+    assert "\n" not in message
+    source = (
+        "hyperparameters" if named.strip("'").split("'")[0] not in overrides else "hyperparameter_overrides"
+    )
+    assert message.startswith(f"context '{source}' is invalid: hyperparameter {named}: "), message
+    assert allowed in message, message
+
+
+def test_dependency_rules_hold_for_the_combined_set_only(defaults):
+    # kv_store is fine once training is distributed; the same override failed above on one instance.
+    config = AppConfig.from_context(
+        {**defaults, "training_instance_count": "2", "hyperparameter_overrides": '{"kv_store": "dist_sync"}'}
+    )
+    assert config.training_hyperparameters["kv_store"] == "dist_sync"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        (
+            "training_instance_type",
+            "ml.m5.large",
+            "trains (GPU) on the families ml.p2, ml.p3, ml.g4dn, ml.g5",
+        ),
+        ("training_instance_type", "ml.g4dn.3xlarge", "SageMaker offers ml.g4dn as xlarge, 2xlarge, 4xlarge"),
+        (
+            "endpoint_instance_type",
+            "ml.inf1.xlarge",
+            "serves (CPU or GPU) on the families ml.t2, ml.m4, ml.m5",
+        ),
+        ("endpoint_instance_type", "ml.c6g.large", "serves (CPU or GPU) on the families"),
+        ("endpoint_instance_type", "ml.m5.medium", "SageMaker offers ml.m5 as large, xlarge"),
+    ],
+)
+def test_instance_type_outside_what_the_algorithm_runs_on_is_rejected(defaults, key, value, allowed):
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**defaults, key: value})
+    message = str(raised.value)
+    assert message.startswith(f"context '{key}'={value!r} is invalid: ") and allowed in message, message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("training_instance_type", "ml.p3.2xlarge"),
+        ("training_instance_type", "ml.g5.xlarge"),
+        ("endpoint_instance_type", "ml.c5.large"),
+        ("endpoint_instance_type", "ml.g4dn.xlarge"),
+    ],
+)
+def test_instance_types_the_algorithm_runs_on_are_accepted(defaults, key, value):
+    assert getattr(AppConfig.from_context({**defaults, key: value}), key) == value
 
 
 def test_config_is_frozen(defaults):

@@ -1,5 +1,6 @@
 """Fixtures of the model tests: the training-job handler with a stubbed SageMaker client, and one synthesized
-app per model variant (trained here / brought model), built once per session."""
+app per model variant (trained here / brought model / served on an instance with local storage), built once per
+session."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.model.dataset_factory import write_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BROUGHT_MODEL_URL = "s3://someone-elses-models/classifiers/v3/model.tar.gz"
+# An endpoint instance type with local NVMe storage: its endpoint config must not carry a volume KmsKeyId.
+LOCAL_STORAGE_INSTANCE_TYPE = "ml.g4dn.xlarge"
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +83,8 @@ def trained(dataset_dir) -> SynthesizedModel:
 @pytest.fixture(scope="session")
 def brought(dataset_dir) -> SynthesizedModel:
     return synthesize_model(dataset_dir, model_data_url=BROUGHT_MODEL_URL)
+
+
+@pytest.fixture(scope="session")
+def local_storage_endpoint(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(dataset_dir, endpoint_instance_type=LOCAL_STORAGE_INSTANCE_TYPE)
