@@ -23,6 +23,7 @@ from data_prep import __version__
 from data_prep.cifar import IMAGE_SIDE, MD5, SPLIT_MEMBERS, Cifar100, Split, read_tarball
 from data_prep.download import file_md5
 from data_prep.errors import ChecksumMismatch, ClassSelectionError, DatasetError, OutputError, SourceError
+from data_prep.lst import LstEntry, format_lst
 from data_prep.manifest import SPLITS, Manifest, content_hash, hash_files
 from data_prep.png import encode_rgb_pngs
 
@@ -186,9 +187,9 @@ def _split_files(split: str, data: Split, selection: _Selection) -> dict[str, by
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
     images = data.data[selection.rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
-    labels_and_names = zip(selection.labels, names, strict=True)
-    files[f"{split}.lst"] = "".join(
-        f"{index}\t{label}\t{name}\n" for index, (label, name) in enumerate(labels_and_names)
+    labels_and_names = zip(selection.labels.tolist(), names, strict=True)
+    files[f"{split}.lst"] = format_lst(
+        LstEntry(index=index, label=label, path=name) for index, (label, name) in enumerate(labels_and_names)
     ).encode()
     return files
 
