@@ -12,7 +12,6 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,23 +118,18 @@ def _check_md5(source: Path, actual: str) -> None:
 
 
 def _read_verified(source: Path, *, verify_md5: bool, progress: bool) -> tuple[Cifar100, str]:
-    """The tarball's contents and md5; the md5 is computed by a second thread while the tarball is read."""
-    with (
-        ThreadPoolExecutor(max_workers=1) as pool,
-        tqdm(
-            total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=f"reading {source.name}", disable=None if progress else True,
-        ) as bar,
-    ):  # fmt: skip
-        md5_future = pool.submit(file_md5, source)
+    """The tarball's contents and md5 (hashed as it is read)."""
+    with tqdm(
+        total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=f"reading {source.name}", disable=None if progress else True,
+    ) as bar:  # fmt: skip
         try:
-            dataset = read_tarball(source, on_compressed_bytes=bar.update)
+            dataset, md5 = read_tarball(source, on_compressed_bytes=bar.update)
         except SourceError:
             # A damaged copy of the official file is best reported as what it is: not the official file.
             if verify_md5:
-                _check_md5(source, md5_future.result())
+                _check_md5(source, file_md5(source))
             raise
-        md5 = md5_future.result()
     if verify_md5:
         _check_md5(source, md5)
     return dataset, md5
