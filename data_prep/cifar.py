@@ -89,6 +89,9 @@ SYNTHETIC_BATCH_LABEL_PREFIX = "synthetic "
 _GZIP_MAGIC = b"\x1f\x8b"
 # Compressed bytes handed to the decompressor per read; large blocks keep per-call overhead negligible.
 _READ_BLOCK = 4 * 1024 * 1024
+# What tarfile's stream asks the decompressor for at once. Fewer, larger reads cost less per byte, but the
+# stream copies what is left of its block on every small read (a pickle's), so the block stays moderate.
+_TAR_READ_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ class _HashingReader(io.RawIOBase):
 def _unpickled_members(gz: io.BufferedIOBase, wanted: set[str]) -> dict[str, dict[str, object]]:
     """Unpickle the wanted members straight from the tar stream, in one pass, nothing extracted."""
     loaded = {}
-    with tarfile.open(fileobj=gz, mode="r|") as tar:
+    with tarfile.open(fileobj=gz, mode="r|", bufsize=_TAR_READ_BLOCK) as tar:
         for member in tar:
             if member.name in wanted and member.isfile():
                 unpickler = _ArrayOnlyUnpickler(tar.extractfile(member), encoding="bytes")
