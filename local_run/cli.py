@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[common],
         help="on a small generated CIFAR-format tarball (offline, seconds)",
-        description="Generate a small CIFAR-100-format tarball, build its dataset in a temporary folder, run.",
+        description="Build (once, cached under .cache/demo-dataset/) a small generated CIFAR-100-format dataset, run.",
     )
     demo.add_argument("--train-per-class", type=int, default=100, metavar="N", help="default: %(default)s")
     demo.add_argument("--test-per-class", type=int, default=20, metavar="N", help="default: %(default)s")
