@@ -12,7 +12,6 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from data_prep import __version__
 from data_prep.cifar import IMAGE_SIDE, MD5, SPLIT_MEMBERS, Cifar100, Split, read_tarball
 from data_prep.download import file_md5
 from data_prep.errors import ChecksumMismatch, ClassSelectionError, DatasetError, OutputError, SourceError
+from data_prep.lst import LstEntry, format_lst
 from data_prep.manifest import SPLITS, Manifest, content_hash, hash_files
 from data_prep.png import encode_rgb_pngs
 
@@ -118,23 +118,18 @@ def _check_md5(source: Path, actual: str) -> None:
 
 
 def _read_verified(source: Path, *, verify_md5: bool, progress: bool) -> tuple[Cifar100, str]:
-    """The tarball's contents and md5; the md5 is computed by a second thread while the tarball is read."""
-    with (
-        ThreadPoolExecutor(max_workers=1) as pool,
-        tqdm(
-            total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=f"reading {source.name}", disable=None if progress else True,
-        ) as bar,
-    ):  # fmt: skip
-        md5_future = pool.submit(file_md5, source)
+    """The tarball's contents and md5 (hashed as it is read)."""
+    with tqdm(
+        total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=f"reading {source.name}", disable=None if progress else True,
+    ) as bar:  # fmt: skip
         try:
-            dataset = read_tarball(source, on_compressed_bytes=bar.update)
+            dataset, md5 = read_tarball(source, on_compressed_bytes=bar.update)
         except SourceError:
             # A damaged copy of the official file is best reported as what it is: not the official file.
             if verify_md5:
-                _check_md5(source, md5_future.result())
+                _check_md5(source, file_md5(source))
             raise
-        md5 = md5_future.result()
     if verify_md5:
         _check_md5(source, md5)
     return dataset, md5
@@ -186,9 +181,9 @@ def _split_files(split: str, data: Split, selection: _Selection) -> dict[str, by
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
     images = data.data[selection.rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
-    labels_and_names = zip(selection.labels, names, strict=True)
-    files[f"{split}.lst"] = "".join(
-        f"{index}\t{label}\t{name}\n" for index, (label, name) in enumerate(labels_and_names)
+    labels_and_names = zip(selection.labels.tolist(), names, strict=True)
+    files[f"{split}.lst"] = format_lst(
+        LstEntry(index=index, label=label, path=name) for index, (label, name) in enumerate(labels_and_names)
     ).encode()
     return files
 

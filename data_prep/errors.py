@@ -33,3 +33,11 @@ class ClassSelectionError(DataPrepError):
 
 class OutputError(DataPrepError):
     """The output folder cannot be written, or exists and is not a data_prep dataset."""
+
+
+class LstError(DatasetError):
+    """A line of a .lst file is not "index TAB class index TAB path relative to the split folder"."""
+
+
+class LstLabelError(LstError):
+    """A line of a .lst file names a class index the dataset does not have."""

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[common],
         help="on a small generated CIFAR-format tarball (offline, seconds)",
-        description="Generate a small CIFAR-100-format tarball, build its dataset in a temporary folder, run.",
+        description="Build (once, cached under .cache/demo-dataset/) a small generated CIFAR-100-format dataset, run.",
     )
     demo.add_argument("--train-per-class", type=int, default=100, metavar="N", help="default: %(default)s")
     demo.add_argument("--test-per-class", type=int, default=20, metavar="N", help="default: %(default)s")
@@ -141,18 +141,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 classes = template.class_names if template is not None else tuple(DEFAULT_CLASSES)
             if args.command == "demo":
-                from data_prep.synthetic import write_synthetic_tarball
+                from data_prep.dataset import DemoSpec
 
-                print("Generating a small CIFAR-100-format tarball (synthetic images) ...", flush=True)
-                source = write_synthetic_tarball(
-                    work_dir / "synthetic-cifar-100-python.tar.gz",
-                    train_per_class=args.train_per_class,
-                    test_per_class=args.test_per_class,
-                    seed=args.seed,
-                    ambiguity=args.ambiguity,
+                print(
+                    "Generating a small CIFAR-100-format dataset (synthetic images, cached) ...", flush=True
                 )
-                dataset_dir = work_dir / "data"
-                manifest = run.prepare_dataset(source, dataset_dir, classes=classes, verify_md5=False)
+                dataset_dir, manifest = run.prepare_demo_dataset(
+                    DemoSpec(
+                        classes=classes,
+                        train_per_class=args.train_per_class,
+                        test_per_class=args.test_per_class,
+                        seed=args.seed,
+                        ambiguity=args.ambiguity,
+                    )
+                )
             else:
                 dataset_dir = args.dataset_dir.resolve()
                 manifest = run.prepare_dataset(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from data_prep.build import build_dataset
+from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.manifest import Manifest
 from local_run.standin_model import read_split, train_standin
 from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
@@ -53,6 +54,12 @@ def prepare_dataset(
     return build_dataset(source, dataset_dir, classes=classes, verify_md5=verify_md5, progress=False).manifest
 
 
+def prepare_demo_dataset(spec: DemoSpec) -> tuple[Path, Manifest]:
+    """data_prep's generated demo dataset of `spec`: the builder and cache the CDK app's synth uses too."""
+    demo = demo_dataset(spec)
+    return demo.directory, demo.manifest
+
+
 def synthesized_workflow_template(
     dataset_dir: Path, *, synth_dir: Path, context: Mapping[str, Any]
 ) -> WorkflowTemplate:
@@ -75,7 +82,7 @@ def run(
     With `plot_path`, the captured inferences are also drawn there, as `ops monitor` draws a deployed
     endpoint's.
     """
-    manifest = Manifest.load(dataset_dir)
+    manifest = load_dataset(dataset_dir).manifest
     threshold = template.threshold
     if template.class_names != manifest.classes:
         raise TemplateError(

@@ -19,6 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from data_prep.dataset import read_lst
+from data_prep.manifest import Manifest
+
 IMAGE_SIDE = 32
 POOLED_SIDE = 8  # 32x32 averaged down to 8x8: coarse layout, robust to small shifts
 HISTOGRAM_BINS = 8  # per RGB channel
@@ -54,14 +57,10 @@ def features(body: bytes) -> np.ndarray:
 
 
 def read_split(dataset_dir: Path, split: str) -> tuple[list[Path], np.ndarray]:
-    """The image paths and labels a split's .lst lists ("index TAB label TAB path under the split folder")."""
-    paths, labels = [], []
-    for line in (dataset_dir / f"{split}.lst").read_text().splitlines():
-        if line.strip():
-            _, label, relative_path = line.split("\t")
-            paths.append(dataset_dir / split / relative_path)
-            labels.append(int(label))
-    return paths, np.array(labels)
+    """The image paths and class indexes the split's .lst lists, in its order."""
+    entries = read_lst(dataset_dir / f"{split}.lst", num_classes=Manifest.load(dataset_dir).num_classes)
+    labels = np.array([entry.label for entry in entries], dtype=np.int64)
+    return [dataset_dir / split / entry.path for entry in entries], labels
 
 
 def train_standin(dataset_dir: Path, classes: Sequence[str], *, seed: int = 0) -> StandInModel:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
+from data_prep.errors import LstError, LstLabelError
+from data_prep.lst import parse_lst
 from ops.errors import ClassNamesError, NoTestImages
 from ops.executions import TestImage
 
@@ -31,30 +33,22 @@ def images_from_lst(
     s3_client, bucket: str, lst_key: str, prefix: str, class_names: Sequence[str]
 ) -> list[TestImage]:
     """The images a .lst names ("index TAB label TAB path under the split folder"), with true classes."""
+    source = f"s3://{bucket}/{lst_key}"
     try:
         body = s3_client.get_object(Bucket=bucket, Key=lst_key)["Body"].read().decode("utf-8")
     except ClientError as error:
-        raise NoTestImages(
-            f"cannot read s3://{bucket}/{lst_key}: {error.response['Error']['Message']}"
-        ) from error
-    images = []
-    for line_number, line in enumerate(body.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 3 or not fields[1].strip().isdigit():
-            raise NoTestImages(
-                f"s3://{bucket}/{lst_key} line {line_number}: expected 'index TAB label TAB path'"
-            )
-        label = int(fields[1])
-        if label >= len(class_names):
-            raise ClassNamesError(
-                f"s3://{bucket}/{lst_key} line {line_number}: "
-                f"label {label} but only {len(class_names)} classes"
-            )
-        images.append(TestImage(bucket, prefix + fields[2].strip(), class_names[label]))
+        raise NoTestImages(f"cannot read {source}: {error.response['Error']['Message']}") from error
+    except UnicodeDecodeError as error:
+        raise NoTestImages(f"{source} is not UTF-8 text: {error}") from error
+    try:
+        entries = parse_lst(body, source=source, num_classes=len(class_names))
+    except LstLabelError as error:
+        raise ClassNamesError(str(error)) from error
+    except LstError as error:
+        raise NoTestImages(str(error)) from error
+    images = [TestImage(bucket, prefix + entry.path, class_names[entry.label]) for entry in entries]
     if not images:
-        raise NoTestImages(f"s3://{bucket}/{lst_key} lists no images")
+        raise NoTestImages(f"{source} lists no images")
     return images
 
 

@@ -32,14 +32,14 @@ def synthetic_tarball_str_keys(tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @dataclass
 class TarballServer:
-    """What the local server serves and how it misbehaves; `range_requests` records each GET's Range header."""
+    """What the local server serves and how it misbehaves; `gets` counts the GET requests it answered."""
 
     payload: bytes
     url: str = ""
     connections_to_break: int = 0
-    honour_range: bool = True
-    status: int = 200
-    range_requests: list[str | None] = field(default_factory=list)
+    # Answered in turn, one per request, before the payload is served; a 404 stays a 404.
+    error_statuses: list[int] = field(default_factory=list)
+    gets: int = 0
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -47,34 +47,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state: TarballServer = self.server.state
-        requested_range = self.headers.get("Range")
-        state.range_requests.append(requested_range)
-        if state.status != 200:
-            self.send_error(state.status)
+        state.gets += 1
+        if state.error_statuses:
+            status = (
+                state.error_statuses[0] if state.error_statuses[0] == 404 else state.error_statuses.pop(0)
+            )
+            self.send_error(status)
             return
-        start = 0
-        if requested_range and state.honour_range:
-            start = int(requested_range.removeprefix("bytes=").removesuffix("-"))
-            if start >= len(state.payload):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(state.payload)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(state.payload) - 1}/{len(state.payload)}")
-        else:
-            self.send_response(200)
-        body = state.payload[start:]
-        self.send_header("Content-Length", str(len(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(state.payload)))
         self.end_headers()
         if state.connections_to_break:
             state.connections_to_break -= 1
             # Half the promised bytes, then the connection closes: a download broken half-way.
-            self.wfile.write(body[: len(body) // 2])
+            self.wfile.write(state.payload[: len(state.payload) // 2])
             self.close_connection = True
             return
-        self.wfile.write(body)
+        self.wfile.write(state.payload)
 
     def log_message(self, format: str, *args: object) -> None:
         """Keeps test output quiet."""
@@ -82,7 +71,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def tarball_server(synthetic_tarball: Path) -> Iterator[TarballServer]:
-    """An HTTP server on 127.0.0.1 serving the synthetic tarball, with Range support."""
+    """An HTTP server on 127.0.0.1 serving the synthetic tarball."""
     state = TarballServer(payload=synthetic_tarball.read_bytes())
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.state = state

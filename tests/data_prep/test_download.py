@@ -1,4 +1,4 @@
-"""The download path, against a local HTTP server on 127.0.0.1 that serves the synthetic tarball."""
+"""The download path (pooch), against a local HTTP server on 127.0.0.1 that serves the synthetic tarball."""
 
 from __future__ import annotations
 
@@ -31,39 +31,46 @@ def test_downloads_into_the_cache(tarball_server: TarballServer, tmp_path: Path)
 def test_a_cached_file_is_not_downloaded_again(tarball_server: TarballServer, tmp_path: Path) -> None:
     fetch(tarball_server, tmp_path)
     fetch(tarball_server, tmp_path)
-    assert tarball_server.range_requests == [None]
+    assert tarball_server.gets == 1
 
 
-def test_resumes_a_connection_broken_half_way(tarball_server: TarballServer, tmp_path: Path) -> None:
+def test_a_cached_file_with_another_md5_is_downloaded_again(
+    tarball_server: TarballServer, tmp_path: Path
+) -> None:
+    (tmp_path / "cifar-100-python.tar.gz").write_bytes(tarball_server.payload[:1000])
+    assert fetch(tarball_server, tmp_path).read_bytes() == tarball_server.payload
+    assert tarball_server.gets == 1
+
+
+def test_a_connection_broken_half_way_is_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
     tarball_server.connections_to_break = 1
     path = fetch(tarball_server, tmp_path)
     assert path.read_bytes() == tarball_server.payload
-    half = len(tarball_server.payload) // 2
-    assert tarball_server.range_requests == [None, f"bytes={half}-"]
+    assert tarball_server.gets == 2
+    assert [child.name for child in tmp_path.iterdir()] == [path.name]
 
 
-def test_resumes_a_partial_file_left_by_an_earlier_run(tarball_server: TarballServer, tmp_path: Path) -> None:
-    (tmp_path / "cifar-100-python.tar.gz.part").write_bytes(tarball_server.payload[:1000])
+def test_server_errors_are_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
+    tarball_server.error_statuses = [503, 500]
     assert fetch(tarball_server, tmp_path).read_bytes() == tarball_server.payload
-    assert tarball_server.range_requests == ["bytes=1000-"]
-
-
-def test_a_complete_partial_file_is_verified_and_kept(tarball_server: TarballServer, tmp_path: Path) -> None:
-    (tmp_path / "cifar-100-python.tar.gz.part").write_bytes(tarball_server.payload)
-    assert fetch(tarball_server, tmp_path).read_bytes() == tarball_server.payload
-
-
-def test_starts_again_when_the_server_ignores_ranges(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.honour_range = False
-    tarball_server.connections_to_break = 1
-    assert fetch(tarball_server, tmp_path).read_bytes() == tarball_server.payload
+    assert tarball_server.gets == 3
 
 
 def test_gives_up_after_the_last_attempt(tarball_server: TarballServer, tmp_path: Path) -> None:
     tarball_server.connections_to_break = 3
     with pytest.raises(DownloadError, match="failed after 3 attempts"):
         fetch(tarball_server, tmp_path, attempts=3)
-    assert not (tmp_path / "cifar-100-python.tar.gz").exists()
+    assert tarball_server.gets == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lasting_server_error_is_reported_with_its_status(
+    tarball_server: TarballServer, tmp_path: Path
+) -> None:
+    tarball_server.error_statuses = [503, 503]
+    with pytest.raises(DownloadError, match="HTTP 503 Service Unavailable"):
+        fetch(tarball_server, tmp_path, attempts=2)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_kept(tarball_server: TarballServer, tmp_path: Path) -> None:
@@ -72,15 +79,21 @@ def test_wrong_checksum_is_refused_and_nothing_is_kept(tarball_server: TarballSe
         fetch(tarball_server, tmp_path, expected_md5=wrong)
     assert wrong in str(raised.value) and file_md5_of(tarball_server) in str(raised.value)
     assert list(tmp_path.iterdir()) == []
+    assert tarball_server.gets == 1  # the same server would send the same bytes again
 
 
 def test_missing_file_is_not_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.status = 404
+    tarball_server.error_statuses = [404]
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(tarball_server, tmp_path)
-    assert len(tarball_server.range_requests) == 1
+    assert tarball_server.gets == 1
 
 
 def test_without_expected_checksum_any_file_is_kept(tarball_server: TarballServer, tmp_path: Path) -> None:
     path = fetch(tarball_server, tmp_path, expected_md5=None)
     assert file_md5(path) == file_md5_of(tarball_server)
+
+
+def test_a_url_without_a_file_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="does not end in a file name"):
+        download("http://127.0.0.1:9/", tmp_path, expected_md5=None, progress=False)

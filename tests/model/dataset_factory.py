@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from data_prep.lst import LstEntry, format_lst
 from data_prep.manifest import Manifest, content_hash
 
 CLASSES = ("bicycle", "motorcycle")
@@ -18,13 +19,13 @@ def write_dataset(
     splits: dict[str, dict[str, int]] = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         (directory / split).mkdir(exist_ok=True)
-        lines = []
+        entries = []
         for label, name in enumerate(CLASSES):
             for serial in range(per_class):
                 filename = f"{name}_s_{serial:06d}.png"
                 Image.new("RGB", (32, 32), (label * 200, serial * 10, 50)).save(directory / split / filename)
-                lines.append(f"{len(lines)}\t{label}\t{filename}")
-        (directory / f"{split}.lst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+                entries.append(LstEntry(index=len(entries), label=label, path=filename))
+        (directory / f"{split}.lst").write_text(format_lst(entries), encoding="utf-8")
         splits[split] = dict.fromkeys(CLASSES, per_class)
     write_manifest(directory, splits=splits, synthetic=synthetic)
     return directory

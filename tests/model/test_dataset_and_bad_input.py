@@ -8,23 +8,18 @@ import shutil
 import aws_cdk as cdk
 import pytest
 
+from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.errors import DatasetError
 from stacks.config import AppConfig, ConfigError
 from stacks.constructs.algorithm_image import AlgorithmImage, UnsupportedRegion, algorithm_registry
-from stacks.dataset_source import (
-    DemoDatasetRefused,
-    demo_dataset,
-    load_dataset,
-    require_real_dataset,
-    resolve_dataset,
-)
+from stacks.dataset_source import DemoDatasetRefused, require_real_dataset, resolve_dataset
 from tests.model.conftest import context_overrides
 from tests.model.dataset_factory import CLASSES, write_dataset, write_manifest
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    return demo_dataset(tmp_path_factory.mktemp("demo-cache"))
+    return demo_dataset(DemoSpec(), tmp_path_factory.mktemp("demo-cache"))
 
 
 def test_prepared_dataset_is_used_when_its_manifest_exists(dataset_dir, tmp_path):
@@ -44,9 +39,25 @@ def test_without_a_prepared_dataset_the_demo_is_used_and_announced(tmp_path, dem
 
 
 def test_demo_dataset_is_deterministic(tmp_path, demo):
-    rebuilt = demo_dataset(tmp_path)
+    rebuilt = demo_dataset(DemoSpec(), tmp_path)
     assert rebuilt.manifest.content_hash == demo.manifest.content_hash
     assert rebuilt.manifest.synthetic and rebuilt.manifest.num_classes == 2
+
+
+def test_each_demo_spec_is_built_once_into_the_one_cache(demo):
+    # The local demo's spec (larger, ambiguous images) next to the synth's: one builder, one cache folder.
+    spec = DemoSpec(
+        classes=("bicycle", "motorcycle", "bus"), train_per_class=3, test_per_class=1, ambiguity=0.5
+    )
+    built = demo_dataset(spec, demo.directory.parent)
+    manifest_written = (built.directory / "manifest.json").stat().st_mtime_ns
+
+    again = demo_dataset(spec, demo.directory.parent)
+
+    assert built.directory.parent == demo.directory.parent and built.directory != demo.directory
+    assert again.directory == built.directory
+    assert (again.directory / "manifest.json").stat().st_mtime_ns == manifest_written
+    assert again.manifest.classes == spec.classes and again.manifest.splits["train"]["bus"] == 3
 
 
 def test_deploy_refuses_the_demo_dataset_with_the_command_that_fixes_it(demo):

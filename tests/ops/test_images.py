@@ -28,6 +28,8 @@ def test_images_from_lst_name_their_key_under_the_prefix_and_their_true_class(s3
         (b"0\tbike.png\n", NoTestImages, "line 1: expected 'index TAB label TAB path'"),
         (b"0\t0\ta.png\n1\t7\tb.png\n", ClassNamesError, "line 2: label 7 but only 2 classes"),
         (b"\n", NoTestImages, "lists no images"),
+        (b"0\t0\t../../other/a.png\n", NoTestImages, "line 1: '../../other/a.png' is not a path inside"),
+        (b"0\t0\t\xff.png\n", NoTestImages, "is not UTF-8 text"),
     ],
 )
 def test_a_bad_lst_is_a_named_error_with_its_line(s3, bucket, lst, error, message):
