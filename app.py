@@ -33,18 +33,19 @@ def build_app(
         require_real_dataset(dataset)
 
     storage = StorageStack(app, f"{config.project_name}-Storage", config=config)
+    # Both consumers get the bucket object itself, one route: the model stack needs a full IBucket (dataset
+    # upload, grants), and a reference to its attributes makes CDK order the stacks, with no manual dependency.
     model = ModelStack(
         app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
     )
-    workflow = WorkflowStack(
+    WorkflowStack(
         app,
         f"{config.project_name}-Workflow",
         config=config,
-        bucket_name=storage.bucket_name,
+        bucket=storage.bucket,
         endpoint=model.endpoint,
         class_names=dataset.manifest.classes,
     )
-    workflow.add_stack_dependency(storage, "the workflow reads images from the project bucket")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
     return app
 
