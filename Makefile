@@ -39,7 +39,9 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps, CDK CLI and Node
+# The two installs share nothing, so they run side by side (most of their time is waiting on the registries).
+setup: ## Create .venv and install the pinned Python deps, CDK CLI and Node
+	@$(MAKE) --no-print-directory --silent --jobs=2 $(VENV)/.installed node_modules/.installed
 
 data: setup ## Prepare data/ from CIFAR-100 (downloads it once; SOURCE=<tarball> uses a local copy, CLASSES="a b")
 	@$(PY) -m data_prep --out data $(if $(SOURCE),--source "$(SOURCE)") $(if $(CLASSES),--classes $(CLASSES))
