@@ -33,8 +33,9 @@ def build_app(
         require_real_dataset(dataset)
 
     storage = StorageStack(app, f"{config.project_name}-Storage", config=config)
-    # Both consumers get the bucket object itself, one route: the model stack needs a full IBucket (dataset
-    # upload, grants), and a reference to its attributes makes CDK order the stacks, with no manual dependency.
+    # One route for the bucket: both consumers take the storage stack's IBucket. The model stack needs the object
+    # (dataset upload, grants); the workflow writes its own prefix-scoped statements on the bucket's ARN. Those
+    # references are what order the stacks: CDK derives the dependencies, none is added by hand.
     model = ModelStack(
         app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
     )
