@@ -33,18 +33,20 @@ def build_app(
         require_real_dataset(dataset)
 
     storage = StorageStack(app, f"{config.project_name}-Storage", config=config)
+    # One route for the bucket: both consumers take the storage stack's IBucket. The model stack needs the object
+    # (dataset upload, grants); the workflow writes its own prefix-scoped statements on the bucket's ARN. Those
+    # references are what order the stacks: CDK derives the dependencies, none is added by hand.
     model = ModelStack(
         app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
     )
-    workflow = WorkflowStack(
+    WorkflowStack(
         app,
         f"{config.project_name}-Workflow",
         config=config,
-        bucket_name=storage.bucket_name,
+        bucket=storage.bucket,
         endpoint=model.endpoint,
         class_names=dataset.manifest.classes,
     )
-    workflow.add_stack_dependency(storage, "the workflow reads images from the project bucket")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
     return app
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import os
@@ -11,8 +10,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data_prep.cli import DEFAULT_CLASSES
+
+if TYPE_CHECKING:
+    from data_prep.manifest import Manifest
+    from local_run.run import RunResult
+    from local_run.template import WorkflowTemplate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = PROJECT_ROOT / "node_modules" / ".bin"
@@ -116,78 +121,124 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, prepare the dataset, run the workflow on it, and report the outcome as the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        context = dict(_context_setting(text) for text in args.context)
+        context = _parse_context(args.context)
     except ValueError as error:
-        print(f"local_run: {error}", file=sys.stderr)
-        return EXIT_SETUP_ERROR
+        return _setup_error(error)
+    _prepare_process()
+
+    from data_prep.errors import DataPrepError
+    from local_run.template import TemplateError
+    from ops.errors import OpsError
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="scones-local-") as work_dir:
+            dataset_dir, template = _prepare(args, context, Path(work_dir))
+            result = _run_workflow(args, dataset_dir, template)
+    except (DataPrepError, TemplateError, OpsError) as error:
+        return _setup_error(error)
+    except KeyboardInterrupt:
+        print("local_run: interrupted; local services stopped and temporary files removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return _exit_status(result)
+
+
+def _parse_context(settings: Sequence[str]) -> dict[str, str]:
+    return dict(_context_setting(text) for text in settings)
+
+
+def _prepare_process() -> None:
     _prefer_project_node()
     # moto logs every failed state at ERROR; the table reports each failure once, with its error name.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
-    from data_prep.errors import DataPrepError
+
+def _prepare(
+    args: argparse.Namespace, context: dict[str, str], work_dir: Path
+) -> tuple[Path, WorkflowTemplate]:
+    """The dataset, and the workflow's templates: read from --cdk-out, or synthesized now for that dataset."""
     from local_run import run
-    from local_run.template import TemplateError, load_workflow_template
-    from ops.errors import OpsError
+    from local_run.template import load_workflow_template
 
-    try:
-        with contextlib.ExitStack() as stack:
-            work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scones-local-")))
-            # Templates read from cdk.out fix the classes (and their order) the classifier answers in.
-            template = load_workflow_template(args.cdk_out) if args.cdk_out is not None else None
-            if args.classes:
-                classes = tuple(args.classes)
-            else:
-                classes = template.class_names if template is not None else tuple(DEFAULT_CLASSES)
-            if args.command == "demo":
-                from data_prep.dataset import DemoSpec
+    template = load_workflow_template(args.cdk_out) if args.cdk_out is not None else None
+    classes = _class_names(args, template)
+    if args.command == "demo":
+        dataset_dir, manifest = _prepare_demo_dataset(args, classes)
+    else:
+        dataset_dir, manifest = _prepare_local_dataset(args, classes)
+    _report_dataset(dataset_dir, manifest)
+    if template is None:
+        print("Synthesizing the app ...", flush=True)
+        template = run.synthesized_workflow_template(
+            dataset_dir, synth_dir=work_dir / "cdk.out", context=context
+        )
+    return dataset_dir, template
 
-                print(
-                    "Generating a small CIFAR-100-format dataset (synthetic images, cached) ...", flush=True
-                )
-                dataset_dir, manifest = run.prepare_demo_dataset(
-                    DemoSpec(
-                        classes=classes,
-                        train_per_class=args.train_per_class,
-                        test_per_class=args.test_per_class,
-                        seed=args.seed,
-                        ambiguity=args.ambiguity,
-                    )
-                )
-            else:
-                dataset_dir = args.dataset_dir.resolve()
-                manifest = run.prepare_dataset(
-                    args.source, dataset_dir, classes=classes, verify_md5=not args.no_verify
-                )
-            print(
-                f"Dataset {dataset_dir}: classes {', '.join(manifest.classes)}; "
-                f"{sum(manifest.splits['train'].values())} train, {sum(manifest.splits['test'].values())} test images"
-                + (" (synthetic)" if manifest.synthetic else ""),
-                flush=True,
-            )
-            if template is None:
-                print("Synthesizing the app ...", flush=True)
-                template = run.synthesized_workflow_template(
-                    dataset_dir, synth_dir=work_dir / "cdk.out", context=context
-                )
-            handler_logs = stack.enter_context(run.handler_log_stream(args.handler_log))
-            result = run.run(
-                dataset_dir,
-                template,
-                limit=args.limit,
-                progress=not args.no_progress,
-                handler_logs=handler_logs,
-                out=sys.stdout,
-                plot_path=_plot_path(args),
-            )
-    except (DataPrepError, TemplateError, OpsError) as error:
-        print(f"local_run: {error}", file=sys.stderr)
-        return EXIT_SETUP_ERROR
-    except KeyboardInterrupt:
-        print("local_run: interrupted; local services stopped and temporary files removed", file=sys.stderr)
-        return EXIT_INTERRUPTED
+
+def _run_workflow(args: argparse.Namespace, dataset_dir: Path, template: WorkflowTemplate) -> RunResult:
+    from local_run import run
+
+    with run.handler_log_stream(args.handler_log) as handler_logs:
+        return run.run(
+            dataset_dir,
+            template,
+            limit=args.limit,
+            progress=not args.no_progress,
+            handler_logs=handler_logs,
+            out=sys.stdout,
+            plot_path=_plot_path(args),
+        )
+
+
+def _class_names(args: argparse.Namespace, template: WorkflowTemplate | None) -> tuple[str, ...]:
+    if args.classes:
+        return tuple(args.classes)
+    # Templates read from cdk.out fix the classes (and their order) the classifier answers in.
+    return template.class_names if template is not None else tuple(DEFAULT_CLASSES)
+
+
+def _prepare_demo_dataset(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Path, Manifest]:
+    from data_prep.dataset import DemoSpec
+    from local_run import run
+
+    print("Generating a small CIFAR-100-format dataset (synthetic images, cached) ...", flush=True)
+    return run.prepare_demo_dataset(
+        DemoSpec(
+            classes=classes,
+            train_per_class=args.train_per_class,
+            test_per_class=args.test_per_class,
+            seed=args.seed,
+            ambiguity=args.ambiguity,
+        )
+    )
+
+
+def _prepare_local_dataset(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Path, Manifest]:
+    from local_run import run
+
+    dataset_dir = args.dataset_dir.resolve()
+    manifest = run.prepare_dataset(args.source, dataset_dir, classes=classes, verify_md5=not args.no_verify)
+    return dataset_dir, manifest
+
+
+def _report_dataset(dataset_dir: Path, manifest: Manifest) -> None:
+    print(
+        f"Dataset {dataset_dir}: classes {', '.join(manifest.classes)}; "
+        f"{sum(manifest.splits['train'].values())} train, {sum(manifest.splits['test'].values())} test images"
+        + (" (synthetic)" if manifest.synthetic else ""),
+        flush=True,
+    )
+
+
+def _exit_status(result: RunResult) -> int:
     return EXIT_ALL_AS_DESIGNED if result.all_as_designed else EXIT_UNEXPECTED_OUTCOME
+
+
+def _setup_error(error: Exception) -> int:
+    print(f"local_run: {error}", file=sys.stderr)
+    return EXIT_SETUP_ERROR
 
 
 def _context_setting(text: str) -> tuple[str, str]:

@@ -78,6 +78,10 @@ class InProcessFunction:
         self._handler: Callable[[Any, Any], Any] | None = None
         self._module_name = f"local_run_lambda_{name}_{uuid.uuid4().hex}"
 
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self._environment)
+
     def invoke(self, payload: bytes | str) -> InvocationResult:
         context = LambdaContext(
             function_name=self.name,

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
-from local_run.lambda_runtime import InProcessFunction
+from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_lambda_seam import route_invocations
 from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
 from local_run.template import WorkflowTemplate
@@ -71,6 +71,19 @@ def local_workflow(
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
         }
         functions = _create_functions(template, runtime_environment, handler_logs)
+        # moto runs executions on threads of its own, whose boto3 clients read os.environ name by name (urllib's
+        # proxy lookup): a name an invocation removes mid-read is a KeyError there, and an execution failed with
+        # `Exception`. So every function's variable stays defined for the whole run, an invocation only changes
+        # values, and the names go when the run ends. A handler may thus see a sibling function's variables.
+        stack.enter_context(
+            environment_variables(
+                {
+                    name: value
+                    for function in functions.values()
+                    for name, value in function.environment.items()
+                }
+            )
+        )
         for function in functions.values():
             stack.callback(function.unload)
         stack.enter_context(route_invocations({function.name: function for function in functions.values()}))

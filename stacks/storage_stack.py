@@ -55,9 +55,8 @@ class StorageStack(Stack):
     """Owns the data that outlives any model: one bucket for dataset, artifacts and capture, plus its access logs.
 
     `cdk destroy` empties and deletes both buckets unless `removal_policy=retain`. The project bucket has a
-    derived name (project, account, region): operators find it without a lookup, and the workflow stack imports
-    it by that name, so its IAM policy names the bucket with pseudo parameters and its cdk-nag acknowledgements
-    can be exact (the model stack takes the bucket itself, through cross-stack references).
+    derived name (project, account, region), so operators find it without a lookup; the other stacks take
+    `bucket` itself, through cross-stack references.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
@@ -85,7 +84,6 @@ class StorageStack(Stack):
             ],
         )
         self.bucket: s3.IBucket = project.bucket
-        self.bucket_name = project_bucket_name(config)
         CfnOutput(self, "BucketName", value=self.bucket.bucket_name, description="The project bucket")
 
 

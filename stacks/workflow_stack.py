@@ -16,7 +16,7 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.log_group import project_log_group
-from stacks.nag import acknowledge_wildcards
+from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import EndpointRef
 
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
@@ -127,11 +127,13 @@ class InferenceFunctions(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{config.workflow_input_prefix}*"]}},
             )
         )
-        acknowledge_wildcards(
+        # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
+        acknowledge_wildcard_resources(
             self.serialize.role,
-            reason="Reads the objects under the workflow's input prefix of the project bucket: the object key is "
-            "the wildcard.",
-            resources=[input_objects],
+            {
+                f"/{config.workflow_input_prefix}*": "Reads the objects under the workflow's input prefix of the "
+                "project bucket: the object key is the wildcard."
+            },
         )
 
         self.classify = WorkflowFunction(
@@ -245,7 +247,10 @@ class InferenceStateMachine(Construct):
 
 
 class WorkflowStack(Stack):
-    """Deployment unit of the inference workflow; consumes the project bucket and the endpoint it calls."""
+    """Deployment unit of the inference workflow; consumes the project bucket and the endpoint it calls.
+
+    Both come in as references from the stacks that own them, so CDK derives the deployment order from them.
+    """
 
     def __init__(
         self,
@@ -253,13 +258,12 @@ class WorkflowStack(Stack):
         construct_id: str,
         *,
         config: AppConfig,
-        bucket_name: str,
+        bucket: s3.IBucket,
         endpoint: EndpointRef,
         class_names: Sequence[str],
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        bucket = s3.Bucket.from_bucket_name(self, "ProjectBucket", bucket_name)
         functions = InferenceFunctions(
             self, "Functions", config=config, bucket=bucket, endpoint=endpoint, class_names=class_names
         )

@@ -156,17 +156,49 @@ def test_functions_carry_no_managed_policies(template):
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
+def storage_bucket_arn_reference(synthesized_app) -> dict:
+    """What the workflow template holds for the project bucket's ARN: the storage stack's output of it."""
+    storage_template = synthesized_app.template("Storage")
+    (bucket_id,) = [
+        logical_id
+        for logical_id, bucket in resources_of_type(storage_template, "AWS::S3::Bucket").items()
+        if "LoggingConfiguration" in bucket["Properties"]
+    ]
+    (output_name,) = [
+        name
+        for name, output in storage_template["Outputs"].items()
+        if output["Value"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    ]
+    return {
+        "Fn::GetStackOutput": {
+            "OutputName": output_name,
+            "Region": {"Ref": "AWS::Region"},
+            "StackName": synthesized_app.stack("Storage").stack_name,
+        }
+    }
+
+
 def test_serializer_reads_only_the_input_prefix_of_the_project_bucket(template, synthesized_app):
     prefix = synthesized_app.config.workflow_input_prefix
+    bucket_arn = storage_bucket_arn_reference(synthesized_app)
     statements = policy_statements_of_role(template, "SerializeImage")
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
     by_action = {tuple(as_list(s["Action"])): s for s in s3_statements}
     assert set(by_action) == {("s3:GetObject",), ("s3:ListBucket",)}
     read = by_action[("s3:GetObject",)]
-    assert json.dumps(read["Resource"]).endswith(f'"/{prefix}*"]]}}'), read["Resource"]
+    assert read["Resource"] == {"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]}
     listing = by_action[("s3:ListBucket",)]
+    assert listing["Resource"] == bucket_arn
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
-    assert "/" not in json.dumps(listing["Resource"]).split(":s3:::")[-1]
+
+
+def test_workflow_is_deployed_after_the_stacks_it_references(synthesized_app):
+    # Derived from the bucket and endpoint references alone: app.py adds no dependency by hand.
+    workflow = synthesized_app.stack("Workflow")
+    assert {stack.stack_name for stack in workflow.dependencies} == {
+        synthesized_app.stack("Storage").stack_name,
+        synthesized_app.stack("Model").stack_name,
+    }
 
 
 def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesized_app):
