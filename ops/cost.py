@@ -36,7 +36,7 @@ LAMBDA_SECONDS_OTHER = 0.100
 # Step Functions' own time per state of an Express execution, on top of the tasks it waits for.
 EXPRESS_SECONDS_PER_STATE = 0.020
 SUMMARY_SECONDS = 2.0
-# ResultWriter writes manifest.json and one SUCCEEDED_/FAILED_/PENDING_ file each (files split at 5 GB):
+# ResultWriter writes manifest.json and one file per outcome, SUCCEEDED, FAILED and PENDING, at these sizes:
 # https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html
 RESULT_WRITER_FILES = 4
 # ListObjectsV2 returns at most 1,000 keys per request.
@@ -52,7 +52,7 @@ EXPRESS_DURATION_STEP_S = 0.1
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
 LAMBDA_DEFAULT_MB = 128
 # SageMaker Serverless Inference memory sizes
-# (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-create-config.html).
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
 SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 
 
@@ -639,7 +639,7 @@ def render(
             "  ".join(
                 cell.ljust(width) if i == 0 else cell.rjust(width)
                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-            )
+            ).rstrip()
             for row in [header, *rows]
         ),
         "",
