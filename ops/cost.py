@@ -80,6 +80,7 @@ class Prices:
 
     @classmethod
     def load(cls, path: Path = PRICES_FILE) -> Prices:
+        # The unit prices are the float fields (annotations are strings here: `from __future__ import annotations`).
         unit_names = [f.name for f in fields(cls) if f.type == "float"]
         try:
             table = json.loads(path.read_text())
@@ -197,7 +198,9 @@ def success_path(machine: Mapping[str, Any]) -> list[str]:
     return path
 
 
-def _lambda_steps(machine: Mapping[str, Any], path: Sequence[str], resources: Mapping[str, Any]):
+def _lambda_steps(
+    machine: Mapping[str, Any], path: Sequence[str], resources: Mapping[str, Any]
+) -> tuple[LambdaStep, ...]:
     steps = []
     for name in path:
         state = machine["States"][name]
@@ -268,6 +271,8 @@ class PathCost:
     path: str
     hourly: float
     parts: tuple[tuple[str, float], ...]
+    # Every workflow path invokes the endpoint once per image; Batch Transform and the endpoints themselves do not.
+    calls_endpoint: bool = True
 
     @property
     def per_1000(self) -> float:
@@ -398,6 +403,7 @@ def batch_transform(
             ("S3 GET", images * prices.s3_get_request * scale),
             ("S3 LIST + PUT", (lists + images) * prices.s3_put_list_request * scale),
         ),
+        calls_endpoint=False,
     )
 
 
@@ -417,6 +423,7 @@ def real_time_endpoint(
             (f"instance-hours shared by {per_day:,}/day", hourly * 24 * PER / per_day),
             ("data processed", data_processed_per_1000(prices, image_kb=image_kb)),
         ),
+        calls_endpoint=False,
     )
 
 
@@ -435,6 +442,7 @@ def serverless_endpoint(
             ),
             ("data processed", data_processed_per_1000(prices, image_kb=image_kb)),
         ),
+        calls_endpoint=False,
     )
 
 
@@ -616,12 +624,8 @@ def render(
             cost.path,
             _usd(cost.hourly),
             _usd(cost.per_1000),
-            "no endpoint"
-            if cost.path.startswith("Batch Transform")
-            else _usd(cost.per_1000 + real_time.per_1000),
-            "no endpoint"
-            if cost.path.startswith("Batch Transform")
-            else _usd(cost.per_1000 + serverless.per_1000),
+            _usd(cost.per_1000 + real_time.per_1000) if cost.calls_endpoint else "no endpoint",
+            _usd(cost.per_1000 + serverless.per_1000) if cost.calls_endpoint else "no endpoint",
         )
         for cost in costs
     ]
