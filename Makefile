@@ -23,7 +23,7 @@ CAPTURE_PREFIX ?=
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup data demo local synth test lint format bench-data preflight deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight deploy destroy executions monitor clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,11 @@ format: setup ## Apply ruff's safe fixes, then format the code
 
 bench-data: setup ## Time data_prep against gzip -dc and the seed's approach on a full-size synthetic tarball
 	@$(PY) -m benchmarks.data_prep
+
+# Offline: reads cdk.out/ when `make synth` wrote it, else uses the documented defaults. IMAGES: one batch's size,
+# PER_DAY: classifications a day sharing a real-time endpoint.
+cost: setup ## Print each path's cost per hour deployed and per 1,000 classifications ([IMAGES=1000] [PER_DAY=10000])
+	@$(PY) -m ops cost --cdk-out cdk.out $(if $(IMAGES),--images $(IMAGES)) $(if $(PER_DAY),--per-day $(PER_DAY)) $(CONTEXT)
 
 # Read-only: exits 1 when a check fails (each with its fix), 2 when it cannot run (no credentials, no cdk.out).
 preflight: synth ## Check credentials, region, CDK bootstrap, SageMaker quotas, bucket name and dataset for a deploy

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from ops import cost
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import load_class_names, parse_class_names
 from ops.deployment import (
@@ -283,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
     preflight.set_defaults(command=_preflight)
+
+    cost.register(commands, context_setting=_context_setting, positive_int=_positive_int)
     return parser
 
 
