@@ -56,7 +56,7 @@ class ModelEndpoint(Construct):
         )
         # Ref of an AWS::SageMaker::Endpoint is its ARN.
         self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
-        self.autoscaling = self._autoscaling(config)
+        self.autoscaling = self._autoscaling(config, endpoint)
 
     def _capture_key(self, config: AppConfig) -> kms.Key:
         return kms.Key(
@@ -159,9 +159,19 @@ class ModelEndpoint(Construct):
         stacks/algorithm.py), and on a serverless endpoint, which has no instance of yours to attach a volume to."""
         return self.capture_key.key_arn if _has_volume_key(config) else None
 
-    def _autoscaling(self, config: AppConfig) -> EndpointAutoscaling | None:
+    def _autoscaling(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> EndpointAutoscaling | None:
+        """Scaling owns the instance count once it is on: a deploy of a new model or config keeps the count it
+        reached instead of falling back to endpoint_instance_count under load (RetainAllVariantProperties, as in
+        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html), while weight and data
+        capture still come from the new config (ExcludeRetainedVariantProperties,
+        https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
         if not config.autoscaling_enabled:
             return None
+        endpoint.retain_all_variant_properties = True
+        endpoint.exclude_retained_variant_properties = [
+            sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=property_type)
+            for property_type in ("DesiredWeight", "DataCaptureConfig")
+        ]
         return EndpointAutoscaling(
             self,
             "Autoscaling",

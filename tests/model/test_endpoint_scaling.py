@@ -117,10 +117,25 @@ def test_scaling_acts_through_the_service_linked_role_not_a_role_of_ours(autosca
     assert "application-autoscaling" not in json.dumps(roles[0])
 
 
+def test_a_new_model_keeps_the_scaled_instance_count_but_not_weight_or_capture(autoscaled):
+    Template.from_json(autoscaled.template).has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "RetainAllVariantProperties": True,
+            "ExcludeRetainedVariantProperties": [
+                {"VariantPropertyType": "DesiredWeight"},
+                {"VariantPropertyType": "DataCaptureConfig"},
+            ],
+        },
+    )
+
+
 def test_fixed_size_endpoint_has_no_scaling(trained):
     template = Template.from_json(trained.template)
     template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
     template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 0)
+    (endpoint,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert "RetainAllVariantProperties" not in endpoint["Properties"]
 
 
 def test_serverless_variant_has_serverless_config_and_no_instances(serverless):
