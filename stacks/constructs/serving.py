@@ -52,7 +52,7 @@ class ModelEndpoint(Construct):
         model = self._model(image, model_data_url)
         endpoint_config = self._endpoint_config(config, bucket, model)
         endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint", endpoint_config_name=endpoint_config.attr_endpoint_config_name
+            self, _endpoint_id(config), endpoint_config_name=endpoint_config.attr_endpoint_config_name
         )
         # Ref of an AWS::SageMaker::Endpoint is its ARN.
         self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
@@ -216,3 +216,10 @@ def _key_description(config: AppConfig) -> str:
     if _has_volume_key(config):
         return "Encrypts the endpoint's captured requests/responses and its ML storage volume"
     return "Encrypts the endpoint's captured requests/responses (its instances encrypt their local storage)"
+
+
+def _endpoint_id(config: AppConfig) -> str:
+    """SageMaker refuses to update a real-time endpoint to serverless ("you receive a ValidationError",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): each mode has its own logical id,
+    so switching modes makes CloudFormation create a new endpoint and delete the old one instead."""
+    return "Endpoint" if config.endpoint_mode == "realtime" else "ServerlessEndpoint"

@@ -149,6 +149,17 @@ def test_serverless_variant_has_serverless_config_and_no_instances(serverless):
     assert "KmsKeyId" not in config
 
 
+def test_switching_to_serverless_replaces_the_endpoint_instead_of_updating_it(serverless, trained):
+    # SageMaker refuses an update from real-time to serverless: a new logical id makes CloudFormation replace it.
+    (realtime_id,) = Template.from_json(trained.template).find_resources("AWS::SageMaker::Endpoint")
+    (serverless_id,) = Template.from_json(serverless.template).find_resources("AWS::SageMaker::Endpoint")
+    assert realtime_id != serverless_id
+    # The workflow follows the new endpoint through the reference, whatever its id.
+    assert serverless.stack.resolve(serverless.stack.endpoint.name) == {
+        "Fn::GetAtt": [serverless_id, "EndpointName"]
+    }
+
+
 def test_serverless_without_capture_needs_no_key_and_no_capture_grants(serverless):
     template = Template.from_json(serverless.template)
     # The key only ever encrypted captured data and the instances' volume: with neither, it is gone.
