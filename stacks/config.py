@@ -206,6 +206,29 @@ def _as_key_prefix(key: str, value: Any) -> str:
     return text
 
 
+ENDPOINT_MODES = ("realtime", "serverless")
+# "Valid values are in 1 GB increments: 1024 MB, ... 6144 MB"; MaxConcurrency "Minimum value of 1. Maximum value of
+# 200" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+SERVERLESS_EXCLUSIONS_DOC = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+    "#serverless-endpoints-how-it-works-exclusions"
+)
+# The project's bound on an autoscaled variant's instances; the account's "<type> for endpoint usage" quota is the
+# real one, and `make preflight` checks autoscaling_max_instances against it.
+MAX_SCALED_INSTANCES = 20
+
+
+def _as_serverless_memory(key: str, value: Any) -> int:
+    memory = _as_int(key, value, low=SERVERLESS_MEMORY_MB[0], high=SERVERLESS_MEMORY_MB[-1])
+    if memory not in SERVERLESS_MEMORY_MB:
+        raise _fail(
+            key, value, f"expected one of SageMaker's serverless memory sizes (MB): {SERVERLESS_MEMORY_MB}"
+        )
+    return memory
+
+
 def _as_name(key: str, value: Any) -> str:
     text = str(value)
     # It prefixes stack names and the bucket name, whose 63-character limit also holds account and region.
@@ -238,6 +261,14 @@ class AppConfig:
     hyperparameter_overrides: Mapping[str, str | None]
     endpoint_instance_type: str
     endpoint_instance_count: int
+    endpoint_mode: str
+    data_capture_enabled: bool
+    serverless_memory_mb: int
+    serverless_max_concurrency: int
+    autoscaling_enabled: bool
+    autoscaling_min_instances: int
+    autoscaling_max_instances: int
+    autoscaling_target_invocations: int
     model_data_url: str | None
 
     @property
@@ -295,6 +326,42 @@ class AppConfig:
                 f"an EXPRESS workflow runs for at most {EXPRESS_MAX_MINUTES} minutes; lower it or use "
                 "workflow_type=STANDARD",
             )
+        self._reject_serving_contradictions()
+
+    def _reject_serving_contradictions(self) -> None:
+        """Serverless endpoints capture nothing and scale themselves; an autoscaled variant starts inside its range
+        (register-scalable-target: "min-capacity ... must be equal to or less than the value specified for
+        max-capacity", https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html)."""
+        if self.endpoint_mode == "serverless" and self.data_capture_enabled:
+            raise _fail(
+                "endpoint_mode",
+                self.endpoint_mode,
+                "SageMaker does not capture data on serverless endpoints (data capture and Model Monitor are "
+                f"among its feature exclusions: {SERVERLESS_EXCLUSIONS_DOC}); turn capture off explicitly with "
+                "-c data_capture_enabled=false (make monitor then has no data), or keep endpoint_mode=realtime",
+            )
+        if self.endpoint_mode == "serverless" and self.autoscaling_enabled:
+            raise _fail(
+                "autoscaling_enabled",
+                self.autoscaling_enabled,
+                "a serverless endpoint scales itself up to serverless_max_concurrency; autoscaling applies to "
+                "endpoint_mode=realtime only",
+            )
+        if self.autoscaling_min_instances > self.autoscaling_max_instances:
+            raise _fail(
+                "autoscaling_min_instances",
+                self.autoscaling_min_instances,
+                f"at most autoscaling_max_instances ({self.autoscaling_max_instances})",
+            )
+        if self.autoscaling_enabled and not (
+            self.autoscaling_min_instances <= self.endpoint_instance_count <= self.autoscaling_max_instances
+        ):
+            raise _fail(
+                "endpoint_instance_count",
+                self.endpoint_instance_count,
+                "an autoscaled endpoint starts within autoscaling_min_instances..autoscaling_max_instances "
+                f"({self.autoscaling_min_instances}..{self.autoscaling_max_instances})",
+            )
 
 
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
@@ -320,6 +387,14 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
         k, v, offered=algorithm.ENDPOINT_INSTANCE_TYPES, purpose="serves (CPU or GPU)"
     ),
     "endpoint_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
+    "endpoint_mode": lambda k, v: _as_choice(k, v, ENDPOINT_MODES, normalise=str.lower),
+    "data_capture_enabled": _as_bool,
+    "serverless_memory_mb": _as_serverless_memory,
+    "serverless_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=SERVERLESS_MAX_CONCURRENCY),
+    "autoscaling_enabled": _as_bool,
+    "autoscaling_min_instances": lambda k, v: _as_int(k, v, low=1, high=MAX_SCALED_INSTANCES),
+    "autoscaling_max_instances": lambda k, v: _as_int(k, v, low=1, high=MAX_SCALED_INSTANCES),
+    "autoscaling_target_invocations": lambda k, v: _as_int(k, v, low=1, high=100_000),
     "model_data_url": _as_optional_s3_url,
 }
 

@@ -1,4 +1,4 @@
-"""Serving: SageMaker model, endpoint config with data capture, and a real-time endpoint."""
+"""Serving: SageMaker model, endpoint config (data capture unless turned off), a real-time or serverless endpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from constructs import Construct
 from stacks.algorithm import has_local_storage
 from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.endpoint_scaling import EndpointAutoscaling
 from stacks.constructs.sagemaker_role import sagemaker_execution_role
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.refs import EndpointRef
@@ -24,12 +25,14 @@ CAPTURED_JSON_CONTENT_TYPES = ["application/json"]
 
 
 class ModelEndpoint(Construct):
-    """Serves a model.tar.gz of the built-in algorithm on a real-time endpoint and captures its traffic.
+    """Serves a model.tar.gz of the built-in algorithm on a real-time or serverless endpoint and captures its
+    traffic (unless `data_capture_enabled` is off: it must be for serverless, which captures nothing).
 
     Model -> EndpointConfig -> Endpoint are chained through their generated names, so a new artifact
-    replaces model and config and updates the endpoint in place. Attributes: `endpoint` (EndpointRef),
-    `role` (the SageMaker execution role), `capture_key` (the KMS key of captured data, and of the ML
-    volume unless the instance type has local storage).
+    replaces model and config and updates the endpoint in place. A real-time endpoint may follow demand
+    (`autoscaling_enabled`). Attributes: `endpoint` (EndpointRef), `role` (the SageMaker execution role),
+    `capture_key` (the KMS key of captured data, and of the ML volume unless the instance type has local
+    storage; None when it would encrypt nothing), `autoscaling` (EndpointAutoscaling or None).
     """
 
     def __init__(
@@ -44,33 +47,34 @@ class ModelEndpoint(Construct):
         model_data_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.capture_key = self._capture_key(config)
-        self.role = self._execution_role(bucket, image, model_data_arn)
+        self.capture_key = self._capture_key(config) if _needs_key(config) else None
+        self.role = self._execution_role(config, bucket, image, model_data_arn)
         model = self._model(image, model_data_url)
         endpoint_config = self._endpoint_config(config, bucket, model)
         endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint", endpoint_config_name=endpoint_config.attr_endpoint_config_name
+            self, _endpoint_id(config), endpoint_config_name=endpoint_config.attr_endpoint_config_name
         )
         # Ref of an AWS::SageMaker::Endpoint is its ARN.
         self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
+        self.autoscaling = self._autoscaling(config, endpoint)
 
     def _capture_key(self, config: AppConfig) -> kms.Key:
         return kms.Key(
             self,
             "CaptureKey",
-            description=(
-                "Encrypts the endpoint's captured requests/responses (its instances encrypt their local storage)"
-                if has_local_storage(config.endpoint_instance_type)
-                else "Encrypts the endpoint's captured requests/responses and its ML storage volume"
-            ),
+            description=_key_description(config),
             enable_key_rotation=True,
             # Retained data capture must stay readable, so the key lives as long as the bucket does.
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
 
-    def _execution_role(self, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str) -> iam.Role:
-        """Reads exactly the served artifact, writes data_capture/ and encrypts what it writes there."""
+    def _execution_role(
+        self, config: AppConfig, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
+    ) -> iam.Role:
+        """Reads exactly the served artifact; with capture on, writes data_capture/ and encrypts what it writes
+        there; with a volume key, may use it (CreateEndpointConfig, KmsKeyId: the execution role "must include
+        permissions to call kms:Encrypt")."""
         role = sagemaker_execution_role(
             self,
             "ExecutionRole",
@@ -80,19 +84,23 @@ class ModelEndpoint(Construct):
             metric_namespace="/aws/sagemaker/Endpoints",
         )
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]
+        if config.data_capture_enabled:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]
+                )
             )
-        )
-        self.capture_key.grant(role, "kms:Encrypt", "kms:GenerateDataKey")
-        acknowledge_wildcard_resources(
-            role,
-            {
+        if self.capture_key is not None:
+            self.capture_key.grant(role, "kms:Encrypt", "kms:GenerateDataKey")
+        reasons = {
+            "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name."
+        }
+        if config.data_capture_enabled:
+            reasons = {
                 f"/{DATA_CAPTURE_PREFIX}*": "SageMaker chooses the capture file keys under data_capture/<endpoint>/.",
-                "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name.",
-            },
-        )
+                **reasons,
+            }
+        acknowledge_wildcard_resources(role, reasons)
         return role
 
     def _model(self, image: AlgorithmImage, model_data_url: str) -> sagemaker.CfnModel:
@@ -114,25 +122,65 @@ class ModelEndpoint(Construct):
         return sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
-            kms_key_id=self._volume_key_arn(config.endpoint_instance_type),
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=VARIANT_NAME,
-                    model_name=model.attr_model_name,
-                    instance_type=config.endpoint_instance_type,
-                    initial_instance_count=config.endpoint_instance_count,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            data_capture_config=self._data_capture(config, bucket),
+            kms_key_id=self._volume_key_arn(config),
+            production_variants=[self._production_variant(config, model)],
+            data_capture_config=self._data_capture(config, bucket) if config.data_capture_enabled else None,
         )
 
-    def _volume_key_arn(self, instance_type: str) -> str | None:
-        """The ML storage volume's key, left out on instance types with local NVMe storage: CreateEndpointConfig
-        refuses a KmsKeyId for them, as a hardware module on the instance encrypts that storage itself
-        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html, KmsKeyId;
-        the families are listed in stacks/algorithm.py)."""
-        return None if has_local_storage(instance_type) else self.capture_key.key_arn
+    @staticmethod
+    def _production_variant(
+        config: AppConfig, model: sagemaker.CfnModel
+    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        """A serverless variant has a ServerlessConfig instead of an instance type and count
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
+        if config.endpoint_mode == "serverless":
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT_NAME,
+                model_name=model.attr_model_name,
+                initial_variant_weight=1.0,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=config.serverless_memory_mb,
+                    max_concurrency=config.serverless_max_concurrency,
+                ),
+            )
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=VARIANT_NAME,
+            model_name=model.attr_model_name,
+            instance_type=config.endpoint_instance_type,
+            initial_instance_count=config.endpoint_instance_count,
+            initial_variant_weight=1.0,
+        )
+
+    def _volume_key_arn(self, config: AppConfig) -> str | None:
+        """The ML storage volume's key: "the storage volume attached to the ML compute instance that hosts the
+        endpoint" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
+        KmsKeyId). Left out on instance types with local NVMe storage, where CreateEndpointConfig refuses it as a
+        hardware module on the instance encrypts that storage itself (the families are listed in
+        stacks/algorithm.py), and on a serverless endpoint, which has no instance of yours to attach a volume to."""
+        return self.capture_key.key_arn if _has_volume_key(config) else None
+
+    def _autoscaling(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> EndpointAutoscaling | None:
+        """Scaling owns the instance count once it is on: a deploy of a new model or config keeps the count it
+        reached instead of falling back to endpoint_instance_count under load (RetainAllVariantProperties, as in
+        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html), while weight and data
+        capture still come from the new config (ExcludeRetainedVariantProperties,
+        https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
+        if not config.autoscaling_enabled:
+            return None
+        endpoint.retain_all_variant_properties = True
+        endpoint.exclude_retained_variant_properties = [
+            sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=property_type)
+            for property_type in ("DesiredWeight", "DataCaptureConfig")
+        ]
+        return EndpointAutoscaling(
+            self,
+            "Autoscaling",
+            endpoint_name=self.endpoint.name,
+            variant_name=VARIANT_NAME,
+            min_instances=config.autoscaling_min_instances,
+            max_instances=config.autoscaling_max_instances,
+            target_invocations_per_instance=config.autoscaling_target_invocations,
+        )
 
     def _data_capture(
         self, config: AppConfig, bucket: s3.IBucket
@@ -151,3 +199,27 @@ class ModelEndpoint(Construct):
                 json_content_types=CAPTURED_JSON_CONTENT_TYPES
             ),
         )
+
+
+def _has_volume_key(config: AppConfig) -> bool:
+    return config.endpoint_mode == "realtime" and not has_local_storage(config.endpoint_instance_type)
+
+
+def _needs_key(config: AppConfig) -> bool:
+    """The key exists only where it encrypts something: captured data, or the instances' ML volume."""
+    return config.data_capture_enabled or _has_volume_key(config)
+
+
+def _key_description(config: AppConfig) -> str:
+    if not config.data_capture_enabled:
+        return "Encrypts the endpoint's ML storage volume (data capture is off)"
+    if _has_volume_key(config):
+        return "Encrypts the endpoint's captured requests/responses and its ML storage volume"
+    return "Encrypts the endpoint's captured requests/responses (its instances encrypt their local storage)"
+
+
+def _endpoint_id(config: AppConfig) -> str:
+    """SageMaker refuses to update a real-time endpoint to serverless ("you receive a ValidationError",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): each mode has its own logical id,
+    so switching modes makes CloudFormation create a new endpoint and delete the old one instead."""
+    return "Endpoint" if config.endpoint_mode == "realtime" else "ServerlessEndpoint"

@@ -296,3 +296,116 @@ def test_missing_setting_is_reported(defaults):
     context = {k: v for k, v in defaults.items() if k != "dataset_dir"}
     with pytest.raises(ConfigError, match="dataset_dir missing"):
         AppConfig.from_context(context)
+
+
+def test_serving_defaults_are_a_fixed_realtime_endpoint_that_captures(defaults):
+    config = AppConfig.from_context(defaults)
+    assert config.endpoint_mode == "realtime"
+    assert config.data_capture_enabled is True
+    assert config.autoscaling_enabled is False
+    assert (config.autoscaling_min_instances, config.autoscaling_max_instances) == (1, 4)
+    assert config.autoscaling_target_invocations == 70
+    assert (config.serverless_memory_mb, config.serverless_max_concurrency) == (2048, 5)
+
+
+def test_serving_options_from_the_command_line_are_parsed(defaults):
+    serverless = AppConfig.from_context(
+        {
+            **defaults,
+            "endpoint_mode": "Serverless",
+            "data_capture_enabled": "false",
+            "serverless_memory_mb": "6144",
+            "serverless_max_concurrency": "200",
+        }
+    )
+    assert serverless.endpoint_mode == "serverless" and serverless.data_capture_enabled is False
+    assert (serverless.serverless_memory_mb, serverless.serverless_max_concurrency) == (6144, 200)
+    scaled = AppConfig.from_context(
+        {
+            **defaults,
+            "autoscaling_enabled": "true",
+            "autoscaling_min_instances": "2",
+            "autoscaling_max_instances": "2",
+            "endpoint_instance_count": "2",
+            "autoscaling_target_invocations": "300",
+        }
+    )
+    assert scaled.autoscaling_enabled and scaled.autoscaling_target_invocations == 300
+    # Capture off on a real-time endpoint is allowed (Model Monitor plots then have no data).
+    assert AppConfig.from_context({**defaults, "data_capture_enabled": "false"}).endpoint_mode == "realtime"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("endpoint_mode", "async", "realtime, serverless"),
+        ("data_capture_enabled", "sometimes", "true or false"),
+        (
+            "serverless_memory_mb",
+            "1500",
+            "serverless memory sizes (MB): (1024, 2048, 3072, 4096, 5120, 6144)",
+        ),
+        ("serverless_memory_mb", "512", "[1024, 6144]"),
+        ("serverless_memory_mb", "8192", "[1024, 6144]"),
+        ("serverless_max_concurrency", "0", "[1, 200]"),
+        ("serverless_max_concurrency", "201", "[1, 200]"),
+        ("autoscaling_enabled", "on-demand", "true or false"),
+        ("autoscaling_min_instances", "0", "[1, 20]"),
+        ("autoscaling_max_instances", "21", "[1, 20]"),
+        ("autoscaling_target_invocations", "0", "[1, 100000]"),
+    ],
+)
+def test_bad_serving_value_names_key_value_and_what_is_allowed(defaults, key, value, allowed):
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**defaults, key: value})
+    message = str(raised.value)
+    assert message.startswith(f"context '{key}'={value!r} is invalid: ") and allowed in message, message
+
+
+def test_serverless_with_capture_is_refused_with_the_reason_and_the_fix(defaults):
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**defaults, "endpoint_mode": "serverless"})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("context 'endpoint_mode'='serverless' is invalid: ")
+    assert "SageMaker does not capture data on serverless endpoints" in message
+    assert "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html" in message
+    assert "-c data_capture_enabled=false" in message
+
+
+def test_serverless_with_autoscaling_is_refused(defaults):
+    context = {**defaults, "endpoint_mode": "serverless", "data_capture_enabled": "false"}
+    with pytest.raises(
+        ConfigError, match=r"^context 'autoscaling_enabled'=True is invalid: a serverless endpoint"
+    ):
+        AppConfig.from_context({**context, "autoscaling_enabled": "true"})
+    assert AppConfig.from_context(context).endpoint_mode == "serverless"
+
+
+def test_autoscaling_range_must_be_ordered(defaults):
+    with pytest.raises(
+        ConfigError,
+        match=r"^context 'autoscaling_min_instances'=5 is invalid: at most autoscaling_max_instances \(4\)",
+    ):
+        AppConfig.from_context({**defaults, "autoscaling_min_instances": "5"})
+
+
+@pytest.mark.parametrize("count", ["1", "4"])
+def test_autoscaled_endpoint_must_start_inside_its_range(defaults, count):
+    context = {
+        **defaults,
+        "autoscaling_enabled": "true",
+        "autoscaling_min_instances": "2",
+        "autoscaling_max_instances": "3",
+        "endpoint_instance_count": count,
+    }
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context(context)
+    assert str(raised.value) == (
+        f"context 'endpoint_instance_count'={int(count)!r} is invalid: an autoscaled endpoint starts within "
+        "autoscaling_min_instances..autoscaling_max_instances (2..3)"
+    )
+    # The same count is the fixed size of an endpoint that does not scale.
+    assert AppConfig.from_context({**context, "autoscaling_enabled": "false"}).endpoint_instance_count == int(
+        count
+    )

@@ -247,6 +247,20 @@ def test_required_quotas_follow_the_config():
     assert required_quotas(serving_only) == [QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1)]
 
 
+def test_an_autoscaled_endpoint_needs_its_maximum_and_a_serverless_one_no_instance_quota(stub):
+    scaled = AppConfig.from_context(
+        {**cdk_json_context(), "autoscaling_enabled": "true", "autoscaling_max_instances": "6"}
+    )
+    assert required_quotas(scaled)[-1] == QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 6)
+    serverless = {**cdk_json_context(), "endpoint_mode": "serverless", "data_capture_enabled": "false"}
+    assert required_quotas(AppConfig.from_context(serverless)) == [TRAINING]
+    brought = AppConfig.from_context({**serverless, "model_data_url": "s3://bucket/m/model.tar.gz"})
+    assert required_quotas(brought) == []
+    # Nothing to check: Service Quotas is not called (any call to the stub, with nothing queued, would raise).
+    service_quotas, _ = stub("service-quotas")
+    assert check_quotas(service_quotas, [], region=REGION) == []
+
+
 def test_quotas_at_least_the_instance_counts_pass_reading_every_page_needed(stub):
     quotas, stubber = stub("service-quotas")
     stubber.add_response(
