@@ -35,7 +35,7 @@ METRIC_UNITS = {TOP_CONFIDENCE_METRIC: "None", BELOW_THRESHOLD_METRIC: "Count"}
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html).
 MAX_DIMENSION_VALUE_LENGTH = 1024
 # CloudWatch namespaces: 1 to 255 characters, not starting with ':'
-# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html).
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Metric.html).
 MAX_NAMESPACE_LENGTH = 255
 
 
