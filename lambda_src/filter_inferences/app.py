@@ -130,7 +130,8 @@ def load_metrics_namespace(environ: Mapping[str, str]) -> str:
         raise ConfigurationError("environment variable METRICS_NAMESPACE is missing")
     if not 0 < len(namespace) <= MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
         raise ConfigurationError(
-            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not starting with ':', "
+            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not blank and not starting "
+            "with ':', "
             f"got {namespace!r}"
         )
     return namespace
