@@ -45,6 +45,7 @@ def build_app(
         config=config,
         bucket=storage.bucket,
         endpoint=model.endpoint,
+        model=model.model,
         class_names=dataset.manifest.classes,
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
