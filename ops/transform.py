@@ -246,16 +246,28 @@ def command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _threshold(text: str) -> float:
+def _confidence(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
+        return None
+    return value if 0 < value <= 1 else None
+
+
+def _threshold(text: str) -> float:
+    value = _confidence(text)
+    if value is None:
         raise OpsError(
             f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence in (0, 1]; "
             "give --threshold"
         )
+    return value
+
+
+def _threshold_argument(text: str) -> float:
+    value = _confidence(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a confidence in (0, 1], got {text}")
     return value
 
 
@@ -289,7 +301,7 @@ def register(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=_threshold_argument,
         help=f"confidence to count images below (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
     )
     add_polling(parser, default_timeout=3 * 3600)

@@ -2,7 +2,9 @@
 
 Input `{"prefix": "<key prefix of images>"}`; the job reads every object under that prefix of the project bucket,
 one image per request, with the model the endpoint serves, and writes one `<image key>.out` per image (the
-model's JSON probabilities) under `transform-results/<job name>/`. The task runs the job to its end (`.sync`).
+model's JSON probabilities) under `transform-results/<job name>/`, keyed by the image's path below the prefix
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html, S3OutputPath: one object that
+fails fails the whole job). The task runs the job to its end (`.sync`).
 API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html; integration:
 https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html.
 """
@@ -36,7 +38,8 @@ RESULT_CONTENT_TYPE = "application/json"
 INVALID_INPUT_ERROR = "InvalidTransformInput"
 # A transform of a whole archive runs for hours; a STANDARD execution may run for a year, this bounds it to a day.
 TRANSFORM_TIMEOUT = Duration.hours(24)
-# SageMaker names these after the job: logs under /aws/sagemaker/TransformJobs, metrics in that namespace.
+# Where SageMaker writes a transform job's logs (one stream per job and instance) and its metrics' namespace
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 
