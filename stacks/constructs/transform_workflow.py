@@ -108,24 +108,19 @@ class TransformStateMachine(Construct):
         )
         # A Choice's StringMatches treats '*' as a wildcard and '\' as its escape (States Language, Choice Rules).
         escaped_prefix = input_prefix.replace("\\", "\\\\").replace("*", "\\*")
+        prefix_rejected = sfn.Fail(
+            self,
+            "PrefixRejected",
+            error=INVALID_INPUT_ERROR,
+            cause=f"the input needs a 'prefix' under {input_prefix}, the only prefix the model may read",
+        )
+        # Rules are tried in order: the comparison is reached only with a string to compare.
         check_input = (
             sfn.Choice(self, "CheckPrefix")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.prefix"),
-                    sfn.Condition.is_string("$.prefix"),
-                    sfn.Condition.string_matches("$.prefix", f"{escaped_prefix}*"),
-                ),
-                name_job.next(transform),
-            )
-            .otherwise(
-                sfn.Fail(
-                    self,
-                    "PrefixRejected",
-                    error=INVALID_INPUT_ERROR,
-                    cause=f"the input needs a 'prefix' under {input_prefix}, the only prefix the model may read",
-                )
-            )
+            .when(sfn.Condition.not_(sfn.Condition.is_present("$.prefix")), prefix_rejected)
+            .when(sfn.Condition.not_(sfn.Condition.is_string("$.prefix")), prefix_rejected)
+            .when(sfn.Condition.string_matches("$.prefix", f"{escaped_prefix}*"), name_job.next(transform))
+            .otherwise(prefix_rejected)
         )
 
         self.log_group = project_log_group(self, "Logs", config=config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+import uuid
 from typing import Any
 
 import botocore.session
@@ -122,12 +124,15 @@ def test_job_name_is_the_md5_of_the_execution_arn_and_always_valid(definition, s
 def test_a_prefix_outside_the_input_area_fails_before_any_job(definition, synthesized_app):
     check = definition["States"][definition["StartAt"]]
     assert check["Type"] == "Choice"
-    (rule,) = check["Choices"]
-    assert {
-        "Variable": "$.prefix",
-        "StringMatches": f"{synthesized_app.config.workflow_input_prefix}*",
-    } in rule["And"]
-    assert rule["Next"] == "NameTransformJob"
+    assert check["Choices"] == [
+        {"Not": {"Variable": "$.prefix", "IsPresent": True}, "Next": "PrefixRejected"},
+        {"Not": {"Variable": "$.prefix", "IsString": True}, "Next": "PrefixRejected"},
+        {
+            "Variable": "$.prefix",
+            "StringMatches": f"{synthesized_app.config.workflow_input_prefix}*",
+            "Next": "NameTransformJob",
+        },
+    ]
     assert definition["States"][check["Default"]] == {
         "Type": "Fail",
         "Error": "InvalidTransformInput",
@@ -202,3 +207,96 @@ def test_transform_instance_types_are_what_create_transform_job_offers_in_the_se
 def test_config_refuses_what_batch_transform_cannot_run(default_context, key, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         AppConfig.from_context({**default_context, key: value})
+
+
+@pytest.fixture(scope="module")
+def variant(default_context, tmp_path_factory):
+    """GPU instances, several of them, a brought model and another input prefix: synthesized with cdk-nag on."""
+    from app import build_app
+
+    context = {
+        **default_context,
+        "transform_instance_type": "ml.g4dn.xlarge",
+        "transform_instance_count": "3",
+        "model_data_url": "s3://elsewhere/models/model.tar.gz",
+        "workflow_input_prefix": "incoming/",
+    }
+    app = build_app(context, outdir=str(tmp_path_factory.mktemp("transform-variant.out")))
+    return app.synth().get_stack_by_name("SconesVision-Workflow").template
+
+
+def test_a_variant_synthesizes_clean_and_carries_its_settings(variant):
+    from tests.cdk.test_cfn_lint import findings_of
+
+    assert findings_of(variant) == []
+    machine = variant["Resources"][variant["Outputs"][OUTPUT]["Value"]["Ref"]]
+    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
+    definition = json.loads(delimiter.join(_placeholder(part) for part in parts))
+    assert definition["States"]["TransformImages"]["Parameters"]["TransformResources"] == {
+        "InstanceType": "ml.g4dn.xlarge",
+        "InstanceCount": 3,
+    }
+    *_, rule = definition["States"]["CheckPrefix"]["Choices"]
+    assert rule == {"Variable": "$.prefix", "StringMatches": "incoming/*", "Next": "NameTransformJob"}
+    (policy,) = [
+        p
+        for logical_id, p in resources_of_type(variant, "AWS::IAM::Policy").items()
+        if "TransformJob" in logical_id
+    ]
+    reads = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
+    assert [s["Resource"]["Fn::Join"][1][-1] for s in reads] == ["/incoming/*"]
+
+
+@pytest.fixture
+def local_machine(definition, monkeypatch):
+    """The synthesized definition in moto's interpreter, with the SageMaker task (which moto cannot run) replaced
+    by a Pass state that outputs what the task would have been given."""
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    states = dict(definition["States"])
+    states["TransformImages"] = {"Type": "Pass", "End": True}
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = client.create_state_machine(
+            name=f"transform-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps({**definition, "States": states}),
+            roleArn="arn:aws:iam::123456789012:role/transform",
+        )["stateMachineArn"]
+        yield client, arn
+
+
+def _run_locally(client, arn, state_input):
+    execution_arn = client.start_execution(
+        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(state_input)
+    )["executionArn"]
+    for _ in range(200):
+        description = client.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still running")
+
+
+def test_locally_the_job_name_is_the_one_ops_derives_from_the_execution_arn(local_machine):
+    from ops.transform import transform_job_name
+
+    description = _run_locally(*local_machine, {"prefix": "dataset/validation/"})
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"]) == {
+        "prefix": "dataset/validation/",
+        "job_name": transform_job_name(description["executionArn"]),
+    }
+
+
+@pytest.mark.parametrize(
+    "state_input", [{}, {"prefix": 3}, {"prefix": "model-artifacts/"}, {"prefix": "dataset"}]
+)
+def test_locally_a_missing_or_outside_prefix_fails_as_invalid_input(local_machine, state_input):
+    description = _run_locally(*local_machine, state_input)
+
+    assert description["status"] == "FAILED"
+    assert description["error"] == "InvalidTransformInput"
