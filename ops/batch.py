@@ -219,7 +219,9 @@ def register(commands) -> argparse.ArgumentParser:
     return parser
 
 
-def add_polling(parser: argparse.ArgumentParser, *, default_timeout: float) -> None:
+def add_polling(
+    parser: argparse.ArgumentParser, *, default_timeout: float, default_poll: float = 5.0
+) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
@@ -227,6 +229,9 @@ def add_polling(parser: argparse.ArgumentParser, *, default_timeout: float) -> N
         help="seconds to wait for the execution; it is left running after that (default: %(default)s)",
     )
     parser.add_argument(
-        "--poll", type=float, default=5.0, help="seconds between status checks (default: %(default)s)"
+        "--poll",
+        type=float,
+        default=default_poll,
+        help="seconds between status checks (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress shown on stderr")

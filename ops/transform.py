@@ -120,15 +120,17 @@ def run_transform(
     )["executionArn"]
     job_name = transform_job_name(execution_arn)
     report(f"started {execution_arn}; transform job {job_name}")
-    last_status: list[str] = []
+    statuses: list[str] = []
+    latest_job: list[dict[str, Any] | None] = [None]
 
     def report_job_status() -> None:
-        job = job_status(sagemaker_client, job_name)
+        latest_job[0] = job = job_status(sagemaker_client, job_name)
         status = job["TransformJobStatus"] if job else "waiting for the job to be created"
-        if last_status[-1:] != [status]:
-            last_status.append(status)
+        if statuses[-1:] != [status]:
+            statuses.append(status)
             report(f"job {job_name}: {status}")
 
+    # The job is described once more after the execution has ended, so its final status and reason are known.
     description = wait_for_execution(
         sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status, sleep=sleep
     )
@@ -141,14 +143,17 @@ def run_transform(
         return TransformRun(execution_arn, output.get("job_name", job_name), output["output_uri"])
     if description.get("error") == INVALID_INPUT_ERROR:
         raise OpsError(f"the transform state machine refused the input: {description.get('cause')}")
-    job = job_status(sagemaker_client, job_name)
+    job = latest_job[0]
     if job and job.get("FailureReason"):
         raise TransformJobFailed(
             f"transform job {job_name} {job['TransformJobStatus']}: {job['FailureReason']} "
             f"(execution {execution_arn} {description['status']})"
         )
+    job_state = (
+        f"transform job {job_name} is {job['TransformJobStatus']}" if job else "no transform job was created"
+    )
     raise ExecutionDidNotSucceed(
-        f"execution {execution_arn} ended {description['status']} before transform job {job_name} ran: "
+        f"execution {execution_arn} ended {description['status']} ({job_state}): "
         f"{description.get('error', 'no error name')}: {description.get('cause', 'no cause given')}"
     )
 
@@ -304,6 +309,7 @@ def register(commands) -> argparse.ArgumentParser:
         type=_threshold_argument,
         help=f"confidence to count images below (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
     )
-    add_polling(parser, default_timeout=3 * 3600)
+    # A job takes minutes to start and hours on an archive: a status check every 30 s is plenty.
+    add_polling(parser, default_timeout=3 * 3600, default_poll=30)
     parser.set_defaults(command=command)
     return parser

@@ -137,12 +137,23 @@ def test_a_failed_job_raises_with_sagemakers_failure_reason(stubbed):
         final=_execution("FAILED", error="States.TaskFailed", cause="{}"),
         final_job=_job("Failed", FailureReason=reason),
     )
-    # The job status is read once more after the execution ended, for the reason.
-    stubbers["sagemaker"].add_response(
-        "describe_transform_job", _job("Failed", FailureReason=reason), {"TransformJobName": JOB_NAME}
+    with pytest.raises(transform.TransformJobFailed, match=f"transform job {JOB_NAME} Failed: {reason}"):
+        _run(clients, [])
+
+
+def test_an_aborted_execution_says_what_became_of_the_job(stubbed):
+    clients, stubbers = stubbed
+    _expect_run(
+        stubbers["stepfunctions"],
+        stubbers["sagemaker"],
+        job_statuses=["InProgress"],
+        final=_execution("ABORTED"),
+        final_job=_job("Stopping"),
     )
 
-    with pytest.raises(transform.TransformJobFailed, match=f"transform job {JOB_NAME} Failed: {reason}"):
+    with pytest.raises(
+        transform.ExecutionDidNotSucceed, match=f"ended ABORTED \\(transform job {JOB_NAME} is Stopping\\)"
+    ):
         _run(clients, [])
 
 
@@ -295,7 +306,6 @@ def test_cli_exits_1_with_the_failure_reason_when_the_job_failed(cli_clients, s3
         final=_execution("FAILED", error="States.TaskFailed", cause="{}"),
         final_job=failed,
     )
-    cli_clients["sagemaker"].add_response("describe_transform_job", failed, {"TransformJobName": JOB_NAME})
 
     code = main(["transform", "--prefix", PREFIX, "--poll", "0", "--no-progress"])
 
