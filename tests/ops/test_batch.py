@@ -255,3 +255,12 @@ def test_cli_exits_2_when_the_state_machine_does_not_exist(stubbed_session, caps
 
     assert code == 2
     assert "StateMachineDoesNotExist" in capsys.readouterr().err
+
+
+def test_help_names_batch_and_transform(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "batch " in out and "transform" in out
