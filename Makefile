@@ -18,12 +18,14 @@ CDK_FLAGS := --no-notices
 # machine, the capture prefix and the threshold; BUCKET= or CAPTURE_PREFIX= override them. LIMIT: test images to run.
 STACK_PREFIX ?= SconesVision
 LIMIT ?= 20
+# make batch / make transform: the key prefix of the images to classify or re-score.
+PREFIX ?=
 BUCKET ?=
 CAPTURE_PREFIX ?=
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight deploy destroy executions monitor batch transform clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -99,6 +101,16 @@ executions: setup ## Run the workflow on test images and tabulate the outcomes (
 monitor: setup ## Summarize the endpoint's captured data and draw plots/monitoring.png ([STACK_PREFIX=...])
 	@$(PY) -m ops monitor --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(CAPTURE_PREFIX),--prefix $(CAPTURE_PREFIX)) --manifest data/manifest.json --out plots/monitoring.png
+
+# Both start one execution on a deployed app over every image under PREFIX (inside workflow_input_prefix).
+batch: setup ## Classify every image under PREFIX in one batch execution, print its summary (PREFIX=...)
+	@test -n "$(PREFIX)" || { echo "usage: make batch PREFIX=dataset/validation/ [STACK_PREFIX=...]"; exit 2; }
+	@$(PY) -m ops batch --prefix "$(PREFIX)" --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET))
+
+transform: setup ## Re-score every image under PREFIX with Batch Transform, no endpoint needed (PREFIX=...)
+	@test -n "$(PREFIX)" || { echo "usage: make transform PREFIX=dataset/validation/ [STACK_PREFIX=...]"; exit 2; }
+	@$(PY) -m ops transform --prefix "$(PREFIX)" --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
+		$(if $(wildcard data/manifest.json),--manifest data/manifest.json)
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -46,6 +46,7 @@ def build_app(
         config=config,
         bucket=storage.bucket,
         endpoint=model.endpoint,
+        model=model.model,
         class_names=dataset.manifest.classes,
     )
     MonitoringStack(

@@ -116,7 +116,13 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         template = json.loads(template_path.read_text())
         if WORKFLOW_OUTPUT not in template.get("Outputs", {}):
             continue
-        machines = [r for r in template.get("Resources", {}).values() if r.get("Type") == STATE_MACHINE_TYPE]
+        # The stack holds other state machines too (Batch Transform): the workflow is the one its output names.
+        workflow_ref = template["Outputs"][WORKFLOW_OUTPUT].get("Value")
+        machines = [
+            resource
+            for logical_id, resource in template.get("Resources", {}).items()
+            if resource.get("Type") == STATE_MACHINE_TYPE and workflow_ref == {"Ref": logical_id}
+        ]
         candidates.extend((template_path, template, machine) for machine in machines)
     if len(candidates) != 1:
         raise TemplateError(

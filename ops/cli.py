@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ops import cost
+from ops import batch, cost, transform
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import load_class_names, parse_class_names
 from ops.deployment import (
@@ -181,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ops",
         description="Run the workflow on test images; monitor the endpoint from its data capture; check an "
-        "account before a deploy.",
+        "account before a deploy; classify or re-score a whole prefix (batch, transform).",
         epilog="Exit status: 0 all as designed, 1 unexpected outcomes, skipped capture lines or a failed "
         "preflight check, 2 bad input.",
     )
@@ -286,6 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     preflight.set_defaults(command=_preflight)
 
     cost.register(commands, context_setting=_context_setting, positive_int=_positive_int)
+    batch.register(commands)
+    _add_common(transform.register(commands))
     return parser
 
 

@@ -366,6 +366,20 @@ ENDPOINT_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
     ),
     **TRAINING_INSTANCE_TYPES,
 }
+# Batch Transform runs the same inference image on the sizes CreateTransformJob accepts (TransformInstanceType in
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformResources.html): the serving families
+# above less t2, m5d, c5d, r5 and r5d, and less the `large` size of c4 and c5, which it does not offer.
+# tests/cdk/test_transform_workflow.py checks that against botocore's SageMaker service model.
+TRANSFORM_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
+    "m4": ENDPOINT_INSTANCE_TYPES["m4"],
+    "m5": ENDPOINT_INSTANCE_TYPES["m5"],
+    "c4": ("xlarge", "2xlarge", "4xlarge", "8xlarge"),
+    "c5": ("xlarge", "2xlarge", "4xlarge", "9xlarge", "18xlarge"),
+    "m6i": ENDPOINT_INSTANCE_TYPES["m6i"],
+    "c6i": ENDPOINT_INSTANCE_TYPES["c6i"],
+    "r6i": ENDPOINT_INSTANCE_TYPES["r6i"],
+    **TRAINING_INSTANCE_TYPES,
+}
 # Families with local NVMe instance storage among those SageMaker hosts. CreateEndpointConfig fails when KmsKeyId
 # is given for them: "You can't request a KmsKeyId when using an instance type with local storage"
 # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html, KmsKeyId; the storage

@@ -289,6 +289,8 @@ class AppConfig:
     training_instance_count: int
     training_max_runtime_minutes: int
     use_spot_training: bool
+    transform_instance_type: str
+    transform_instance_count: int
     hyperparameters: Mapping[str, str]
     hyperparameter_overrides: Mapping[str, str | None]
     endpoint_instance_type: str
@@ -420,6 +422,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "training_instance_count": lambda k, v: _as_int(k, v, low=1, high=20),
     "training_max_runtime_minutes": _as_training_minutes,
     "use_spot_training": _as_bool,
+    "transform_instance_type": lambda k, v: _as_algorithm_instance_type(
+        k, v, offered=algorithm.TRANSFORM_INSTANCE_TYPES, purpose="runs Batch Transform (CPU or GPU)"
+    ),
+    "transform_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
     "hyperparameters": _as_hyperparameters,
     "hyperparameter_overrides": _as_hyperparameters,
     "endpoint_instance_type": lambda k, v: _as_algorithm_instance_type(

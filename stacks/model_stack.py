@@ -13,15 +13,16 @@ from stacks.constructs.log_group import project_log_group
 from stacks.constructs.serving import ModelEndpoint
 from stacks.constructs.training_job import TrainingJob
 from stacks.dataset_source import DatasetSource
-from stacks.refs import EndpointRef
+from stacks.refs import EndpointRef, ModelRef
 
 
 class ModelStack(Stack):
     """Uploads the dataset, trains the built-in image-classification algorithm and serves the result.
 
     With `config.model_data_url` set, no training resource exists and the endpoint serves that artifact.
-    Attributes: `endpoint` (EndpointRef for the workflow stack), `model_data_url` (S3 URI of the served
-    model.tar.gz; a deploy-time token when trained here) and `training_job` (None with a brought model).
+    Attributes: `endpoint` and `model` (EndpointRef and ModelRef for the workflow stack), `model_data_url`
+    (S3 URI of the served model.tar.gz; a deploy-time token when trained here) and `training_job` (None with a
+    brought model).
     """
 
     def __init__(
@@ -72,12 +73,19 @@ class ModelStack(Stack):
             model_data_arn=model_data_arn,
         )
         self.endpoint: EndpointRef = serving.endpoint
+        self.model: ModelRef = serving.model
 
         CfnOutput(
             self,
             "EndpointName",
             value=self.endpoint.name,
             description="SageMaker endpoint the workflow calls",
+        )
+        CfnOutput(
+            self,
+            "ModelName",
+            value=self.model.name,
+            description="SageMaker model the endpoint serves and Batch Transform jobs run",
         )
         CfnOutput(
             self, "ModelDataUrl", value=self.model_data_url, description="The model.tar.gz being served"

@@ -11,3 +11,11 @@ class EndpointRef:
 
     name: str
     arn: str
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A SageMaker model a Batch Transform job runs, and the execution role its jobs run under (tokens)."""
+
+    name: str
+    execution_role_name: str

@@ -8,6 +8,8 @@ TRAIN_LST_CHANNEL_PREFIX = "dataset/train_lst/"
 VALIDATION_LST_CHANNEL_PREFIX = "dataset/validation_lst/"
 MODEL_ARTIFACTS_PREFIX = "model-artifacts/"
 DATA_CAPTURE_PREFIX = "data_capture/"
+# Batch Transform results: transform-results/<job name>/<input key relative to its prefix>.out
+TRANSFORM_RESULTS_PREFIX = "transform-results/"
 
 
 def project_bucket_name(project_name: str, account: str, region: str) -> str:

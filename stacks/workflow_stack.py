@@ -16,8 +16,9 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.log_group import project_log_group
+from stacks.constructs.transform_workflow import TransformStateMachine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
-from stacks.refs import EndpointRef
+from stacks.refs import EndpointRef, ModelRef
 
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -264,6 +265,7 @@ class WorkflowStack(Stack):
         config: AppConfig,
         bucket: s3.IBucket,
         endpoint: EndpointRef,
+        model: ModelRef,
         class_names: Sequence[str],
         **kwargs,
     ) -> None:
@@ -281,3 +283,5 @@ class WorkflowStack(Stack):
             value=repr(config.confidence_threshold),
             description="Executions whose top confidence is below this fail with ThresholdConfidenceNotMet",
         )
+        transform = TransformStateMachine(self, "Transform", config=config, bucket=bucket, model=model)
+        CfnOutput(self, "TransformStateMachineArn", value=transform.state_machine.state_machine_arn)

@@ -15,7 +15,7 @@ from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.endpoint_scaling import EndpointAutoscaling
 from stacks.constructs.sagemaker_role import sagemaker_execution_role
 from stacks.nag import acknowledge_wildcard_resources
-from stacks.refs import EndpointRef
+from stacks.refs import EndpointRef, ModelRef
 from stacks.s3_layout import DATA_CAPTURE_PREFIX
 
 VARIANT_NAME = "AllTraffic"
@@ -50,6 +50,7 @@ class ModelEndpoint(Construct):
         self.capture_key = self._capture_key(config) if _needs_key(config) else None
         self.role = self._execution_role(config, bucket, image, model_data_arn)
         model = self._model(image, model_data_url)
+        self.model = ModelRef(name=model.attr_model_name, execution_role_name=self.role.role_name)
         endpoint_config = self._endpoint_config(config, bucket, model)
         endpoint = sagemaker.CfnEndpoint(
             self, _endpoint_id(config), endpoint_config_name=endpoint_config.attr_endpoint_config_name

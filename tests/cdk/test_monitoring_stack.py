@@ -37,7 +37,8 @@ def references(synthesized_app) -> dict[str, Any]:
     """What the monitoring template's cross-stack values point at, keyed by the resources they must name."""
     workflow = synthesized_app.template("Workflow")
     model = synthesized_app.template("Model")
-    (machine,) = resources_of_type(workflow, "AWS::StepFunctions::StateMachine")
+    # The single-image state machine: the one the Workflow stack's StateMachineArn output names.
+    machine = workflow["Outputs"]["StateMachineArn"]["Value"]["Ref"]
     (endpoint,) = resources_of_type(model, "AWS::SageMaker::Endpoint")
     functions = {
         step: next(

@@ -145,7 +145,7 @@ def test_function_environments_carry_threshold_endpoint_and_class_names(template
 
 def test_function_log_groups_expire(template, synthesized_app):
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
-    assert len(log_groups) == 4  # three functions and the state machine
+    assert len(log_groups) == 5  # three functions, the workflow and the transform state machine
     for log_group in log_groups.values():
         assert log_group["Properties"]["RetentionInDays"] == synthesized_app.config.log_retention_days
         assert log_group["DeletionPolicy"] == "Delete"
@@ -227,10 +227,20 @@ def test_filter_has_no_data_access(template):
 
 
 def test_only_xray_and_log_delivery_use_a_star_resource(template):
+    """Besides those, the transform's sagemaker:ListTags, and its job's metrics held to their namespace."""
     for policy in resources_of_type(template, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if statement["Resource"] == "*":
-                assert all(a.startswith(("xray:", "logs:")) for a in as_list(statement["Action"])), statement
+            if statement["Resource"] != "*":
+                continue
+            if statement["Action"] == "cloudwatch:PutMetricData":
+                assert statement["Condition"] == {
+                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TransformJobs"}
+                }
+                continue
+            assert all(
+                a.startswith(("xray:", "logs:")) or a == "sagemaker:ListTags"
+                for a in as_list(statement["Action"])
+            ), statement
 
 
 def test_classifier_outlives_its_endpoint_call(template):

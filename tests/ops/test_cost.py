@@ -341,7 +341,7 @@ def test_an_unknown_endpoint_instance_type_exits_2_naming_the_known_ones(capsys,
 
     assert code == 2
     assert out == ""
-    assert "no us-east-1 Batch Transform price for ml.m5.4xlarge" in err
+    assert "no us-east-1 real-time inference price for ml.m5.4xlarge" in err
     assert "ml.m5.large" in err and "--price ml.m5.4xlarge=USD_PER_HOUR" in err
 
 

@@ -1,0 +1,315 @@
+"""`python -m ops transform`: re-score every image under a prefix with a SageMaker Batch Transform job.
+
+Starts the Workflow stack's `TransformStateMachineArn` with `{"prefix": ...}`, follows the job it creates (its name
+is derived from the execution's ARN, as the state machine derives it: stacks/constructs/transform_workflow.py),
+then reads the result files, one `<image key>.out` per image holding the model's JSON probabilities, and prints how
+many images each class got and how many of them fall below the Workflow stack's `ConfidenceThreshold`.
+Exit status: 0 the job completed, 1 it failed (with SageMaker's FailureReason), timed out or wrote no results,
+2 bad input (no images under the prefix, a prefix outside the model's input area, a missing stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ops.batch import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ExecutionDidNotSucceed,
+    StillRunning,
+    add_polling,
+    deployed_output,
+    execution_name,
+    wait_for_execution,
+)
+from ops.classes import load_class_names, parse_class_names
+from ops.deployment import (
+    BUCKET_NAME_OUTPUT,
+    CONFIDENCE_THRESHOLD_OUTPUT,
+    STORAGE_STACK,
+    WORKFLOW_STACK,
+)
+from ops.errors import OpsError
+
+TRANSFORM_STATE_MACHINE_ARN_OUTPUT = "TransformStateMachineArn"
+# The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
+# "transform-" + the MD5 of the execution ARN in hex; tests/cdk/test_transform_workflow.py holds both together.
+TRANSFORM_JOB_NAME_PREFIX = "transform-"
+# The state machine's Fail state for a prefix outside the model's input area.
+INVALID_INPUT_ERROR = "InvalidTransformInput"
+RESULT_SUFFIX = ".out"
+
+
+class NoImagesUnderPrefix(OpsError):
+    """Nothing to transform: the prefix holds no object."""
+
+
+class TransformJobFailed(OpsError):
+    """The Batch Transform job failed or was stopped; the message carries SageMaker's FailureReason."""
+
+
+class TransformResultsMissing(OpsError):
+    """The job completed but its output location holds no result file, or the execution output no location."""
+
+
+@dataclass(frozen=True)
+class TransformRun:
+    execution_arn: str
+    job_name: str
+    output_uri: str
+
+
+@dataclass
+class ResultSummary:
+    threshold: float
+    per_class: dict[str, int] = field(default_factory=dict)
+    below_threshold: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return sum(self.per_class.values())
+
+
+def transform_job_name(execution_arn: str) -> str:
+    return TRANSFORM_JOB_NAME_PREFIX + hashlib.md5(execution_arn.encode()).hexdigest()
+
+
+def require_images(s3_client, bucket: str, prefix: str) -> None:
+    listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    if not listing.get("KeyCount"):
+        raise NoImagesUnderPrefix(f"no object under s3://{bucket}/{prefix}: nothing to transform")
+
+
+def job_status(sagemaker_client, job_name: str) -> dict[str, Any] | None:
+    """DescribeTransformJob, or None while the state machine has not created the job yet."""
+    try:
+        return sagemaker_client.describe_transform_job(TransformJobName=job_name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":
+            return None
+        raise
+
+
+def run_transform(
+    sfn_client,
+    sagemaker_client,
+    state_machine_arn: str,
+    prefix: str,
+    *,
+    timeout_s: float,
+    poll_s: float,
+    report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    sleep: Callable[[float], None] = time.sleep,
+) -> TransformRun:
+    """Start the transform, report each change of the job's status, and return where its results are."""
+    execution_arn = sfn_client.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=execution_name("transform"),
+        input=json.dumps({"prefix": prefix}),
+    )["executionArn"]
+    job_name = transform_job_name(execution_arn)
+    report(f"started {execution_arn}; transform job {job_name}")
+    statuses: list[str] = []
+    latest_job: list[dict[str, Any] | None] = [None]
+
+    def report_job_status() -> None:
+        latest_job[0] = job = job_status(sagemaker_client, job_name)
+        status = job["TransformJobStatus"] if job else "waiting for the job to be created"
+        if statuses[-1:] != [status]:
+            statuses.append(status)
+            report(f"job {job_name}: {status}")
+
+    # The job is described once more after the execution has ended, so its final status and reason are known.
+    description = wait_for_execution(
+        sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status, sleep=sleep
+    )
+    if description["status"] == "SUCCEEDED":
+        output = json.loads(description.get("output") or "{}")
+        if not output.get("output_uri"):
+            raise TransformResultsMissing(
+                f"execution {execution_arn} succeeded without an output_uri in its output: {output!r}"
+            )
+        return TransformRun(execution_arn, output.get("job_name", job_name), output["output_uri"])
+    if description.get("error") == INVALID_INPUT_ERROR:
+        raise OpsError(f"the transform state machine refused the input: {description.get('cause')}")
+    job = latest_job[0]
+    if job and job.get("FailureReason"):
+        raise TransformJobFailed(
+            f"transform job {job_name} {job['TransformJobStatus']}: {job['FailureReason']} "
+            f"(execution {execution_arn} {description['status']})"
+        )
+    job_state = (
+        f"transform job {job_name} is {job['TransformJobStatus']}" if job else "no transform job was created"
+    )
+    raise ExecutionDidNotSucceed(
+        f"execution {execution_arn} ended {description['status']} ({job_state}): "
+        f"{description.get('error', 'no error name')}: {description.get('cause', 'no cause given')}"
+    )
+
+
+def iter_result_keys(s3_client, output_uri: str) -> Iterator[tuple[str, str]]:
+    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(RESULT_SUFFIX):
+                yield bucket, item["Key"]
+
+
+def summarize_results(
+    s3_client, output_uri: str, *, threshold: float, class_names: Sequence[str] | None
+) -> ResultSummary:
+    """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
+    summary = ResultSummary(threshold=threshold)
+    for bucket, key in iter_result_keys(s3_client, output_uri):
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        probabilities = _probabilities(body, class_names)
+        if probabilities is None:
+            summary.unreadable.append(key)
+            continue
+        top = max(range(len(probabilities)), key=probabilities.__getitem__)
+        name = class_names[top] if class_names else f"class {top}"
+        summary.per_class[name] = summary.per_class.get(name, 0) + 1
+        if probabilities[top] < threshold:
+            summary.below_threshold[name] = summary.below_threshold.get(name, 0) + 1
+    if not summary.per_class and not summary.unreadable:
+        raise TransformResultsMissing(f"no result file (*{RESULT_SUFFIX}) under {output_uri}")
+    return summary
+
+
+def _probabilities(body: bytes, class_names: Sequence[str] | None) -> list[float] | None:
+    """The JSON list of probabilities the classifier answers; None when the file is anything else."""
+    try:
+        values = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    if class_names is not None and len(values) != len(class_names):
+        return None
+    return [float(v) for v in values]
+
+
+def render_results(run: TransformRun, summary: ResultSummary) -> str:
+    lines = [
+        f"transform job {run.job_name}: {summary.images} images scored",
+        f"{'class':<16}{'images':>8}  below {summary.threshold:g}",
+    ]
+    lines += [
+        f"{name:<16}{count:>8}  {summary.below_threshold.get(name, 0)}"
+        for name, count in sorted(summary.per_class.items())
+    ]
+    if summary.unreadable:
+        lines.append(
+            f"{len(summary.unreadable)} result files were not a list of probabilities, e.g. {summary.unreadable[0]}"
+        )
+    lines.append(f"results: {run.output_uri}")
+    return "\n".join(lines)
+
+
+def command(args: argparse.Namespace) -> int:
+    session = boto3.Session(region_name=args.region)
+    state_machine_arn = args.state_machine_arn or deployed_output(
+        session, args.stack_prefix, WORKFLOW_STACK, TRANSFORM_STATE_MACHINE_ARN_OUTPUT
+    )
+    bucket = args.bucket or deployed_output(session, args.stack_prefix, STORAGE_STACK, BUCKET_NAME_OUTPUT)
+    threshold = args.threshold
+    if threshold is None:
+        threshold = _threshold(
+            deployed_output(session, args.stack_prefix, WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT)
+        )
+    class_names = _class_names(args)
+    s3_client = session.client("s3")
+    require_images(s3_client, bucket, args.prefix)
+    try:
+        run = run_transform(
+            session.client("stepfunctions"),
+            session.client("sagemaker"),
+            state_machine_arn,
+            args.prefix,
+            timeout_s=args.timeout,
+            poll_s=args.poll,
+            report=(lambda line: None) if args.no_progress else lambda line: print(line, file=sys.stderr),
+        )
+        summary = summarize_results(s3_client, run.output_uri, threshold=threshold, class_names=class_names)
+    except (TransformJobFailed, TransformResultsMissing, ExecutionDidNotSucceed, StillRunning) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(render_results(run, summary))
+    return EXIT_OK
+
+
+def _confidence(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value <= 1 else None
+
+
+def _threshold(text: str) -> float:
+    value = _confidence(text)
+    if value is None:
+        raise OpsError(
+            f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence in (0, 1]; "
+            "give --threshold"
+        )
+    return value
+
+
+def _threshold_argument(text: str) -> float:
+    value = _confidence(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a confidence in (0, 1], got {text}")
+    return value
+
+
+def _class_names(args: argparse.Namespace) -> list[str] | None:
+    if args.classes:
+        return parse_class_names(args.classes)
+    if args.manifest:
+        return load_class_names(args.manifest)
+    return None
+
+
+def register(commands) -> argparse.ArgumentParser:
+    """The `transform` subcommand; ops/cli.py adds the class-name, stack-prefix and region options."""
+    parser = commands.add_parser(
+        "transform",
+        help="re-score every image under a prefix with a Batch Transform job (no endpoint needed) and summarize",
+        description="Start the Batch Transform state machine on a prefix of the project bucket, follow the job, "
+        "then count the predicted classes in its result files and how many fall below the threshold.",
+        epilog="Exit status: 0 the job completed, 1 it failed (SageMaker's reason is printed), timed out or wrote "
+        "no results, 2 bad input.",
+    )
+    parser.add_argument(
+        "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
+    )
+    parser.add_argument(
+        "--bucket", help=f"the project's bucket (default: the Storage stack's {BUCKET_NAME_OUTPUT})"
+    )
+    parser.add_argument(
+        "--state-machine-arn",
+        help=f"the transform state machine (default: the Workflow stack's {TRANSFORM_STATE_MACHINE_ARN_OUTPUT})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold_argument,
+        help=f"confidence to count images below (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
+    )
+    # A job takes minutes to start and hours on an archive: a status check every 30 s is plenty.
+    add_polling(parser, default_timeout=3 * 3600, default_poll=30)
+    parser.set_defaults(command=command)
+    return parser

@@ -1,0 +1,209 @@
+"""Bulk re-scoring without an endpoint: a state machine running one SageMaker Batch Transform job over a prefix.
+
+Input `{"prefix": "<key prefix of images>"}`; the job reads every object under that prefix of the project bucket,
+one image per request, with the model the endpoint serves, and writes one `<image key>.out` per image (the
+model's JSON probabilities) under `transform-results/<job name>/`, keyed by the image's path below the prefix
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html, S3OutputPath: one object that
+fails fails the whole job). The task runs the job to its end (`.sync`).
+API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html; integration:
+https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.log_group import project_log_group
+from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
+from stacks.refs import ModelRef
+from stacks.s3_layout import TRANSFORM_RESULTS_PREFIX
+
+# TransformJobName: 1-63 characters matching [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, unique in the account and region
+# (CreateTransformJob, above). An execution name may be up to 80 characters and hold '_', so it cannot be the job
+# name as it is; the MD5 of the execution's ARN (32 hex digits) is unique per execution of any state machine and
+# always valid: "transform-" + 32 = 42 characters. ops/transform.py derives the same name from the ARN.
+TRANSFORM_JOB_NAME_PREFIX = "transform-"
+TRANSFORM_JOB_NAME = f"States.Format('{TRANSFORM_JOB_NAME_PREFIX}{{}}', States.Hash($$.Execution.Id, 'MD5'))"
+# The built-in algorithm takes one encoded image per request (`application/x-image`) and answers with a JSON list
+# of probabilities (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html, inference).
+IMAGE_CONTENT_TYPE = "application/x-image"
+RESULT_CONTENT_TYPE = "application/json"
+INVALID_INPUT_ERROR = "InvalidTransformInput"
+# A transform of a whole archive runs for hours; a STANDARD execution may run for a year, this bounds it to a day.
+TRANSFORM_TIMEOUT = Duration.hours(24)
+# Where SageMaker writes a transform job's logs (one stream per job and instance) and its metrics' namespace
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+
+
+class TransformStateMachine(Construct):
+    """Checks the input prefix, then runs one Batch Transform job and outputs its name, status and output URI.
+
+    The job runs under the model's execution role (SageMaker uses the role of CreateModel for batch transform jobs,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html, ExecutionRoleArn): this
+    construct grants that role what the job needs, in this stack, next to the job. Attribute: `state_machine`.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, bucket: s3.IBucket, model: ModelRef
+    ) -> None:
+        super().__init__(scope, construct_id)
+        input_prefix = config.workflow_input_prefix
+        # By name: cfn-lint cannot follow the role name CDK would split out of an imported ARN.
+        model_role = iam.Role.from_role_name(self, "ModelRole", model.execution_role_name)
+        self._grant_job_access(model_role, bucket, input_prefix)
+
+        name_job = sfn.Pass(
+            self,
+            "NameTransformJob",
+            parameters={"prefix.$": "$.prefix", "job_name.$": TRANSFORM_JOB_NAME},
+        )
+        transform = tasks.SageMakerCreateTransformJob(
+            self,
+            "TransformImages",
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            transform_job_name=sfn.JsonPath.string_at("$.job_name"),
+            model_name=model.name,
+            # The construct grants the state machine iam:PassRole on this role, and without one it creates a role
+            # with AmazonSageMakerFullAccess; the job runs under the model's role anyway.
+            role=model_role,
+            transform_input=tasks.TransformInput(
+                transform_data_source=tasks.TransformDataSource(
+                    s3_data_source=tasks.TransformS3DataSource(
+                        s3_uri=sfn.JsonPath.format(
+                            f"s3://{bucket.bucket_name}/{{}}", sfn.JsonPath.string_at("$.prefix")
+                        ),
+                        s3_data_type=tasks.S3DataType.S3_PREFIX,
+                    )
+                ),
+                content_type=IMAGE_CONTENT_TYPE,
+                split_type=tasks.SplitType.NONE,
+            ),
+            transform_output=tasks.TransformOutput(
+                s3_output_path=sfn.JsonPath.format(
+                    f"s3://{bucket.bucket_name}/{TRANSFORM_RESULTS_PREFIX}{{}}/",
+                    sfn.JsonPath.string_at("$.job_name"),
+                ),
+                accept=RESULT_CONTENT_TYPE,
+                assemble_with=tasks.AssembleWith.NONE,
+            ),
+            transform_resources=tasks.TransformResources(
+                instance_count=config.transform_instance_count,
+                instance_type=ec2.InstanceType(config.transform_instance_type.removeprefix("ml.")),
+            ),
+            # The .sync result is DescribeTransformJob's response; the execution outputs what ops needs of it.
+            result_selector={
+                "job_name.$": "$.TransformJobName",
+                "status.$": "$.TransformJobStatus",
+                "input_uri.$": "$.TransformInput.DataSource.S3DataSource.S3Uri",
+                "output_uri.$": "$.TransformOutput.S3OutputPath",
+            },
+        )
+        # A Choice's StringMatches treats '*' as a wildcard and '\' as its escape (States Language, Choice Rules).
+        escaped_prefix = input_prefix.replace("\\", "\\\\").replace("*", "\\*")
+        prefix_rejected = sfn.Fail(
+            self,
+            "PrefixRejected",
+            error=INVALID_INPUT_ERROR,
+            cause=f"the input needs a 'prefix' under {input_prefix}, the only prefix the model may read",
+        )
+        # Rules are tried in order: the comparison is reached only with a string to compare.
+        check_input = (
+            sfn.Choice(self, "CheckPrefix")
+            .when(sfn.Condition.not_(sfn.Condition.is_present("$.prefix")), prefix_rejected)
+            .when(sfn.Condition.not_(sfn.Condition.is_string("$.prefix")), prefix_rejected)
+            .when(sfn.Condition.string_matches("$.prefix", f"{escaped_prefix}*"), name_job.next(transform))
+            .otherwise(prefix_rejected)
+        )
+
+        self.log_group = project_log_group(self, "Logs", config=config)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(check_input),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=TRANSFORM_TIMEOUT,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+        stack = Stack.of(self)
+        acknowledge_wildcards(
+            self.state_machine.role,
+            reason="SageMakerCreateTransformJob's generated policy: the job's name is made per execution, so "
+            "Create/Describe/Stop/AddTags are on transform-job/*; sagemaker:ListTags, X-Ray and CloudWatch Logs "
+            "delivery actions take no resource-level permissions.",
+            resources=[
+                "*",
+                stack.format_arn(service="sagemaker", resource="transform-job", resource_name="*"),
+            ],
+        )
+
+    def _grant_job_access(self, role: iam.IRole, bucket: s3.IBucket, input_prefix: str) -> None:
+        """Read the input prefix, write transform-results/, and the job's own logs and metrics."""
+        stack = Stack.of(self)
+        policy = iam.Policy(
+            self,
+            "JobPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{input_prefix}*")]
+                ),
+                # An S3Prefix data source lists the prefix (ListObjectsV2) before reading its objects.
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{input_prefix}*"]}},
+                ),
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[bucket.arn_for_objects(f"{TRANSFORM_RESULTS_PREFIX}*")],
+                ),
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    resources=[
+                        stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"{TRANSFORM_LOG_GROUP}:*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                ),
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": TRANSFORM_LOG_GROUP}},
+                ),
+            ],
+        )
+        acknowledge_wildcards(
+            policy,
+            reason="cloudwatch:PutMetricData has no resource-level permissions; the namespace condition holds the "
+            "job to SageMaker's TransformJobs namespace.",
+            resources=["*"],
+        )
+        acknowledge_wildcard_resources(
+            self,
+            {
+                f"/{input_prefix}*": "The job reads every image under the input prefix it is given: the key is the "
+                "wildcard.",
+                f"/{TRANSFORM_RESULTS_PREFIX}*": "SageMaker names each result after its input image, under "
+                "transform-results/<job name>/.",
+                f"{TRANSFORM_LOG_GROUP}:*": "SageMaker creates one log stream per job and instance in this group.",
+            },
+        )

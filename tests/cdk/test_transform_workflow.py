@@ -1,0 +1,302 @@
+"""The Batch Transform state machine: the job it creates, the name it gives it, and who may do what."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import botocore.session
+import pytest
+
+from stacks import algorithm
+from stacks.config import AppConfig, ConfigError
+from stacks.constructs.transform_workflow import TRANSFORM_JOB_NAME_PREFIX
+from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type
+
+OUTPUT = "TransformStateMachineArn"
+
+
+def _placeholder(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if "Fn::GetStackOutput" in part:
+        return f"<{part['Fn::GetStackOutput']['StackName']}.{part['Fn::GetStackOutput']['OutputName']}>"
+    if "Ref" in part:
+        return f"<{part['Ref']}>"
+    raise AssertionError(f"unexpected intrinsic in the transform definition: {part}")
+
+
+@pytest.fixture(scope="module")
+def template(synthesized_app):
+    return synthesized_app.template("Workflow")
+
+
+@pytest.fixture(scope="module")
+def machine(template):
+    return template["Resources"][template["Outputs"][OUTPUT]["Value"]["Ref"]]
+
+
+@pytest.fixture(scope="module")
+def definition(machine):
+    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
+    return json.loads(delimiter.join(_placeholder(part) for part in parts))
+
+
+@pytest.fixture(scope="module")
+def job_parameters(definition):
+    return definition["States"]["TransformImages"]["Parameters"]
+
+
+@pytest.fixture(scope="module")
+def sagemaker_model():
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def test_the_task_runs_the_job_to_its_end_with_the_served_model(definition, job_parameters):
+    task = definition["States"]["TransformImages"]
+    assert task["Resource"].endswith(":states:::sagemaker:createTransformJob.sync")
+    # The model stack's CfnModel name, through the cross-stack reference CDK makes of ModelRef.name.
+    assert re.fullmatch(
+        r"<SconesVision-Model\.PublishOutputFnGetAttServingModel\w+ModelName\w+>", job_parameters["ModelName"]
+    )
+
+
+def test_the_model_stack_outputs_the_model_name(synthesized_app):
+    template = synthesized_app.template("Model")
+    (model_id,) = resources_of_type(template, "AWS::SageMaker::Model")
+    assert template["Outputs"]["ModelName"]["Value"] == {"Fn::GetAtt": [model_id, "ModelName"]}
+
+
+def test_input_is_every_image_under_the_prefix_one_per_request(job_parameters):
+    transform_input = job_parameters["TransformInput"]
+    source = transform_input["DataSource"]["S3DataSource"]
+    assert source["S3DataType"] == "S3Prefix"
+    assert re.fullmatch(
+        r"States\.Format\('s3://<SconesVision-Storage\.[^>]+>/\{\}', \$\.prefix\)", source["S3Uri.$"]
+    )
+    assert transform_input["ContentType"] == "application/x-image"
+    assert transform_input["SplitType"] == "None"
+
+
+def test_output_goes_to_transform_results_under_the_job_name_as_json(job_parameters):
+    output = job_parameters["TransformOutput"]
+    assert re.fullmatch(
+        r"States\.Format\('s3://<SconesVision-Storage\.[^>]+>/transform-results/\{\}/', \$\.job_name\)",
+        output["S3OutputPath.$"],
+    )
+    assert output["Accept"] == "application/json"
+    assert output["AssembleWith"] == "None"
+    assert job_parameters["TransformJobName.$"] == "$.job_name"
+
+
+def test_instances_come_from_config(job_parameters, synthesized_app):
+    assert job_parameters["TransformResources"] == {
+        "InstanceType": synthesized_app.config.transform_instance_type,
+        "InstanceCount": synthesized_app.config.transform_instance_count,
+    }
+
+
+def test_job_name_is_the_md5_of_the_execution_arn_and_always_valid(definition, sagemaker_model):
+    """The definition's rule and ops' derivation of it agree, and any execution ARN gives a valid, unique name."""
+    from ops.transform import transform_job_name
+
+    expression = definition["States"]["NameTransformJob"]["Parameters"]["job_name.$"]
+    assert (
+        expression == f"States.Format('{TRANSFORM_JOB_NAME_PREFIX}{{}}', States.Hash($$.Execution.Id, 'MD5'))"
+    )
+    shape = sagemaker_model.shape_for("TransformJobName").metadata
+    longest_arn = "arn:aws:states:us-east-1:123456789012:execution:" + "m" * 80 + ":" + "n_" * 40
+    assert (
+        transform_job_name(longest_arn)
+        == TRANSFORM_JOB_NAME_PREFIX + hashlib.md5(longest_arn.encode()).hexdigest()
+    )
+    names = {transform_job_name(arn) for arn in (longest_arn, longest_arn[:-1] + "x", "arn:short:x")}
+    assert len(names) == 3
+    for name in names:
+        assert shape["min"] <= len(name) <= shape["max"]
+        assert re.fullmatch(shape["pattern"], name), name
+
+
+def test_a_prefix_outside_the_input_area_fails_before_any_job(definition, synthesized_app):
+    check = definition["States"][definition["StartAt"]]
+    assert check["Type"] == "Choice"
+    assert check["Choices"] == [
+        {"Not": {"Variable": "$.prefix", "IsPresent": True}, "Next": "PrefixRejected"},
+        {"Not": {"Variable": "$.prefix", "IsString": True}, "Next": "PrefixRejected"},
+        {
+            "Variable": "$.prefix",
+            "StringMatches": f"{synthesized_app.config.workflow_input_prefix}*",
+            "Next": "NameTransformJob",
+        },
+    ]
+    assert definition["States"][check["Default"]] == {
+        "Type": "Fail",
+        "Error": "InvalidTransformInput",
+        "Cause": "the input needs a 'prefix' under dataset/, the only prefix the model may read",
+    }
+
+
+def test_execution_output_names_the_job_and_where_its_results_are(definition):
+    assert definition["States"]["TransformImages"]["ResultSelector"] == {
+        "job_name.$": "$.TransformJobName",
+        "status.$": "$.TransformJobStatus",
+        "input_uri.$": "$.TransformInput.DataSource.S3DataSource.S3Uri",
+        "output_uri.$": "$.TransformOutput.S3OutputPath",
+    }
+
+
+def test_logs_everything_and_traces(machine):
+    properties = machine["Properties"]
+    assert properties["StateMachineType"] == "STANDARD"
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    assert properties["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_state_machine_passes_only_the_model_role_and_has_no_managed_policy(template):
+    statements = policy_statements_of_role(template, "Transform/StateMachine/Role")
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    # arn:...:role/<the model stack's execution role name>
+    *_, role_name = pass_role["Resource"]["Fn::Join"][1]
+    assert role_name["Fn::GetStackOutput"]["OutputName"].startswith("PublishOutputRefServingExecutionRole")
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    roles = resources_of_type(template, "AWS::IAM::Role")
+    assert not any("ManagedPolicyArns" in role["Properties"] for role in roles.values())
+    job_actions = next(s for s in statements if "sagemaker:CreateTransformJob" in as_list(s["Action"]))
+    assert job_actions["Resource"]["Fn::Join"][1][-1] == ":transform-job/*"
+
+
+def test_the_model_role_reads_the_input_prefix_and_writes_transform_results_only(template):
+    (policy,) = [
+        p
+        for logical_id, p in resources_of_type(template, "AWS::IAM::Policy").items()
+        if "TransformJobPolicy" in logical_id
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    s3_statements = {s["Action"]: s for s in statements if str(s["Action"]).startswith("s3:")}
+    assert set(s3_statements) == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    assert s3_statements["s3:GetObject"]["Resource"]["Fn::Join"][1][-1] == "/dataset/*"
+    assert s3_statements["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["dataset/*"]}}
+    assert s3_statements["s3:PutObject"]["Resource"]["Fn::Join"][1][-1] == "/transform-results/*"
+    (role,) = policy["Properties"]["Roles"]
+    assert role["Fn::GetStackOutput"]["OutputName"].startswith("PublishOutputRefServingExecutionRole")
+
+
+def test_transform_instance_types_are_what_create_transform_job_offers_in_the_serving_families(
+    sagemaker_model,
+):
+    offered = set(sagemaker_model.shape_for("TransformInstanceType").enum)
+    listed = set(algorithm.offered_types(algorithm.TRANSFORM_INSTANCE_TYPES))
+    assert listed <= offered
+    assert set(algorithm.TRANSFORM_INSTANCE_TYPES) <= set(algorithm.ENDPOINT_INSTANCE_TYPES)
+    serving = set(algorithm.offered_types(algorithm.ENDPOINT_INSTANCE_TYPES))
+    assert listed == offered & serving
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("transform_instance_type", "ml.t2.medium", "runs Batch Transform (CPU or GPU) on the families"),
+        ("transform_instance_type", "ml.c5.large", "SageMaker offers ml.c5 as xlarge"),
+        ("transform_instance_count", "0", "[1, 10]"),
+    ],
+)
+def test_config_refuses_what_batch_transform_cannot_run(default_context, key, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        AppConfig.from_context({**default_context, key: value})
+
+
+@pytest.fixture(scope="module")
+def variant(default_context, tmp_path_factory):
+    """GPU instances, several of them, a brought model and another input prefix: synthesized with cdk-nag on."""
+    from app import build_app
+
+    context = {
+        **default_context,
+        "transform_instance_type": "ml.g4dn.xlarge",
+        "transform_instance_count": "3",
+        "model_data_url": "s3://elsewhere/models/model.tar.gz",
+        "workflow_input_prefix": "incoming/",
+    }
+    app = build_app(context, outdir=str(tmp_path_factory.mktemp("transform-variant.out")))
+    return app.synth().get_stack_by_name("SconesVision-Workflow").template
+
+
+def test_a_variant_synthesizes_clean_and_carries_its_settings(variant):
+    from tests.cdk.test_cfn_lint import findings_of
+
+    assert findings_of(variant) == []
+    machine = variant["Resources"][variant["Outputs"][OUTPUT]["Value"]["Ref"]]
+    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
+    definition = json.loads(delimiter.join(_placeholder(part) for part in parts))
+    assert definition["States"]["TransformImages"]["Parameters"]["TransformResources"] == {
+        "InstanceType": "ml.g4dn.xlarge",
+        "InstanceCount": 3,
+    }
+    *_, rule = definition["States"]["CheckPrefix"]["Choices"]
+    assert rule == {"Variable": "$.prefix", "StringMatches": "incoming/*", "Next": "NameTransformJob"}
+    (policy,) = [
+        p
+        for logical_id, p in resources_of_type(variant, "AWS::IAM::Policy").items()
+        if "TransformJob" in logical_id
+    ]
+    reads = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
+    assert [s["Resource"]["Fn::Join"][1][-1] for s in reads] == ["/incoming/*"]
+
+
+@pytest.fixture
+def local_machine(definition, monkeypatch):
+    """The synthesized definition in moto's interpreter, with the SageMaker task (which moto cannot run) replaced
+    by a Pass state that outputs what the task would have been given."""
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    states = dict(definition["States"])
+    states["TransformImages"] = {"Type": "Pass", "End": True}
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = client.create_state_machine(
+            name=f"transform-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps({**definition, "States": states}),
+            roleArn="arn:aws:iam::123456789012:role/transform",
+        )["stateMachineArn"]
+        yield client, arn
+
+
+def _run_locally(client, arn, state_input):
+    execution_arn = client.start_execution(
+        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(state_input)
+    )["executionArn"]
+    for _ in range(200):
+        description = client.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still running")
+
+
+def test_locally_the_job_name_is_the_one_ops_derives_from_the_execution_arn(local_machine):
+    from ops.transform import transform_job_name
+
+    description = _run_locally(*local_machine, {"prefix": "dataset/validation/"})
+
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"]) == {
+        "prefix": "dataset/validation/",
+        "job_name": transform_job_name(description["executionArn"]),
+    }
+
+
+@pytest.mark.parametrize(
+    "state_input", [{}, {"prefix": 3}, {"prefix": "model-artifacts/"}, {"prefix": "dataset"}]
+)
+def test_locally_a_missing_or_outside_prefix_fails_as_invalid_input(local_machine, state_input):
+    description = _run_locally(*local_machine, state_input)
+
+    assert description["status"] == "FAILED"
+    assert description["error"] == "InvalidTransformInput"

@@ -1,0 +1,266 @@
+"""`python -m ops batch` against a stubbed Step Functions: progress from the map run, the summary, the failures."""
+
+import datetime
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from ops import batch
+from ops.cli import main
+from tests.ops.builders import stack_description
+from tests.ops.conftest import REGION
+
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Batch"
+EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:SconesVision-Batch:batch-1"
+MAP_RUN_ARN = "arn:aws:states:us-east-1:123456789012:mapRun:SconesVision-Batch/Map:run-1"
+STARTED = datetime.datetime(2026, 11, 29, 12, 0, tzinfo=datetime.UTC)
+SUMMARY = {
+    "images": 4,
+    "succeeded": 2,
+    "below_threshold": 1,
+    "failed": {"ImageNotFound": 1},
+    "per_class": {"bicycle": 2, "motorcycle": 1},
+    "results_uri": "s3://bucket/batch-results/run-1/",
+    "summary_uri": "s3://bucket/batch-results/run-1/summary.json",
+}
+
+
+@pytest.fixture
+def sfn(aws_credentials):
+    client = boto3.client("stepfunctions", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _execution(status, **extra):
+    return {
+        "executionArn": EXECUTION_ARN,
+        "stateMachineArn": STATE_MACHINE_ARN,
+        "status": status,
+        "startDate": STARTED,
+        **extra,
+    }
+
+
+def _counts(done, total):
+    return {
+        "pending": total - done,
+        "running": 0,
+        "succeeded": done,
+        "failed": 0,
+        "timedOut": 0,
+        "aborted": 0,
+        "total": total,
+        "resultsWritten": done,
+    }
+
+
+def _expect_start(stubber, prefix="dataset/validation/"):
+    stubber.add_response(
+        "start_execution",
+        {"executionArn": EXECUTION_ARN, "startDate": STARTED},
+        {
+            "stateMachineArn": STATE_MACHINE_ARN,
+            "name": ANY,
+            "input": json.dumps({"s3_bucket": "bucket", "prefix": prefix}),
+        },
+    )
+
+
+def _expect_poll(stubber, status, *, done=None, total=None, **extra):
+    stubber.add_response("describe_execution", _execution(status, **extra), {"executionArn": EXECUTION_ARN})
+    if done is None:
+        stubber.add_response("list_map_runs", {"mapRuns": []}, {"executionArn": EXECUTION_ARN})
+        return
+    stubber.add_response(
+        "list_map_runs",
+        {
+            "mapRuns": [
+                {
+                    "executionArn": EXECUTION_ARN,
+                    "mapRunArn": MAP_RUN_ARN,
+                    "stateMachineArn": STATE_MACHINE_ARN,
+                    "startDate": STARTED,
+                }
+            ]
+        },
+        {"executionArn": EXECUTION_ARN},
+    )
+    stubber.add_response(
+        "describe_map_run",
+        {
+            "mapRunArn": MAP_RUN_ARN,
+            "executionArn": EXECUTION_ARN,
+            "status": "RUNNING" if status == "RUNNING" else "SUCCEEDED",
+            "startDate": STARTED,
+            "maxConcurrency": 10,
+            "toleratedFailurePercentage": 100.0,
+            "toleratedFailureCount": 0,
+            "itemCounts": _counts(done, total),
+            "executionCounts": _counts(done, total),
+        },
+        {"mapRunArn": MAP_RUN_ARN},
+    )
+
+
+def _run(client, **options):
+    return batch.run_batch(
+        client,
+        STATE_MACHINE_ARN,
+        "bucket",
+        "dataset/validation/",
+        timeout_s=options.pop("timeout_s", 60),
+        poll_s=0,
+        sleep=lambda seconds: None,
+        **options,
+    )
+
+
+def test_progress_follows_the_map_run_then_the_summary_is_the_execution_output(sfn, capsys):
+    client, stubber = sfn
+    _expect_start(stubber)
+    _expect_poll(stubber, "RUNNING")  # the map run has not started yet
+    _expect_poll(stubber, "RUNNING", done=1, total=4)
+    _expect_poll(stubber, "SUCCEEDED", done=4, total=4, output=json.dumps(SUMMARY))
+
+    summary = _run(client)
+
+    assert summary == SUMMARY
+    progress = capsys.readouterr().err
+    assert "1/4" in progress and "4/4" in progress
+    assert batch.render_summary(summary).splitlines() == [
+        "4 images: 2 classified, 1 below the threshold, 1 failed",
+        "  predicted bicycle: 2",
+        "  predicted motorcycle: 1",
+        "  failed with ImageNotFound: 1",
+        "results: s3://bucket/batch-results/run-1/",
+        "summary: s3://bucket/batch-results/run-1/summary.json",
+    ]
+
+
+def test_a_failed_execution_raises_with_its_error_and_cause(sfn):
+    client, stubber = sfn
+    _expect_start(stubber)
+    _expect_poll(
+        stubber,
+        "FAILED",
+        done=1,
+        total=4,
+        error="States.ExceedToleratedFailureThreshold",
+        cause="too many failed",
+    )
+
+    with pytest.raises(
+        batch.ExecutionDidNotSucceed, match="ended FAILED: States.ExceedToleratedFailureThreshold: too"
+    ):
+        _run(client)
+
+
+def test_a_success_without_the_summary_names_what_is_missing(sfn):
+    client, stubber = sfn
+    _expect_start(stubber)
+    _expect_poll(stubber, "SUCCEEDED", done=4, total=4, output=json.dumps({"images": 4}))
+
+    with pytest.raises(
+        batch.BatchSummaryMissing, match="lacks succeeded, below_threshold, failed, per_class"
+    ):
+        _run(client)
+
+
+def test_an_execution_still_running_at_the_timeout_is_left_running_and_said_so(sfn):
+    client, stubber = sfn
+    _expect_start(stubber)
+    _expect_poll(stubber, "RUNNING", done=1, total=4)
+
+    with pytest.raises(batch.StillRunning, match="still running after 0 s; it was left running"):
+        _run(client, timeout_s=0)
+
+
+@pytest.fixture
+def stubbed_session(aws_credentials, monkeypatch):
+    """boto3 sessions hand out these stubbed clients, so the CLI runs against them."""
+    clients = {
+        service: boto3.client(service, region_name=REGION) for service in ("cloudformation", "stepfunctions")
+    }
+    monkeypatch.setattr(boto3.Session, "client", lambda session, service, *args, **kwargs: clients[service])
+    stubbers = {service: Stubber(client) for service, client in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def test_cli_reads_the_deployed_outputs_and_exits_0_when_the_batch_ran(stubbed_session, capsys):
+    cloudformation = stubbed_session["cloudformation"]
+    cloudformation.add_response(
+        "describe_stacks",
+        stack_description("SconesVision-Workflow", {"BatchStateMachineArn": STATE_MACHINE_ARN}),
+        {"StackName": "SconesVision-Workflow"},
+    )
+    cloudformation.add_response(
+        "describe_stacks",
+        stack_description("SconesVision-Storage", {"BucketName": "bucket"}),
+        {"StackName": "SconesVision-Storage"},
+    )
+    _expect_start(stubbed_session["stepfunctions"])
+    _expect_poll(stubbed_session["stepfunctions"], "SUCCEEDED", done=4, total=4, output=json.dumps(SUMMARY))
+
+    code = main(["batch", "--prefix", "dataset/validation/", "--poll", "0", "--no-progress"])
+
+    assert code == 0
+    assert "results: s3://bucket/batch-results/run-1/" in capsys.readouterr().out
+
+
+def test_cli_exits_1_when_the_execution_failed(stubbed_session, capsys):
+    _expect_start(stubbed_session["stepfunctions"])
+    _expect_poll(stubbed_session["stepfunctions"], "TIMED_OUT", done=2, total=4)
+
+    code = main(
+        [
+            "batch",
+            "--prefix",
+            "dataset/validation/",
+            "--bucket",
+            "bucket",
+            "--state-machine-arn",
+            STATE_MACHINE_ARN,
+        ]
+    )
+
+    assert code == 1
+    assert "ended TIMED_OUT" in capsys.readouterr().err
+
+
+def test_cli_exits_2_when_the_state_machine_does_not_exist(stubbed_session, capsys):
+    stubbed_session["stepfunctions"].add_client_error(
+        "start_execution", "StateMachineDoesNotExist", "State Machine Does Not Exist", 400
+    )
+
+    code = main(
+        [
+            "batch",
+            "--prefix",
+            "dataset/validation/",
+            "--bucket",
+            "bucket",
+            "--state-machine-arn",
+            STATE_MACHINE_ARN,
+        ]
+    )
+
+    assert code == 2
+    assert "StateMachineDoesNotExist" in capsys.readouterr().err
+
+
+def test_help_names_batch_and_transform(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "batch " in out and "transform" in out
