@@ -21,7 +21,7 @@ from ops.assembly import CloudAssembly
 from ops.errors import OpsError
 
 if TYPE_CHECKING:
-    from stacks.config import AppConfig
+    pass
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices_us_east_1.json")
 HOURS_PER_MONTH = 730
@@ -492,7 +492,7 @@ def register(
     )
     cost.add_argument(
         "--transform-instance-type",
-        help="Batch Transform instance type (default: the setting transform_instance_type, else the endpoint's)",
+        help="Batch Transform instance type (default: the setting transform_instance_type)",
     )
     cost.add_argument(
         "--transform-images-per-second",
@@ -510,7 +510,7 @@ def register(
         "--serverless-memory-mb",
         type=int,
         choices=SERVERLESS_MEMORY_SIZES_MB,
-        help="serverless endpoint memory (default: the setting serverless_memory_mb, else 2048)",
+        help="serverless endpoint memory (default: the setting serverless_memory_mb)",
     )
     cost.add_argument(
         "--inference-seconds",
@@ -553,9 +553,7 @@ def run(args: argparse.Namespace) -> int:
     single, batch, source = _shapes(args.cdk_out, config.project_name)
     if args.items_per_child:
         batch = replace(batch, items_per_child=args.items_per_child)
-    transform_type = args.transform_instance_type or _setting(
-        config, "transform_instance_type", config.endpoint_instance_type
-    )
+    transform_type = args.transform_instance_type or config.transform_instance_type
     costs = [
         standard_single(single, prices),
         express_single(single, prices),
@@ -564,7 +562,7 @@ def run(args: argparse.Namespace) -> int:
             prices,
             images=args.images,
             instance_type=transform_type,
-            instance_count=_setting(config, "transform_instance_count", 1),
+            instance_count=config.transform_instance_count,
             images_per_second=args.transform_images_per_second,
             startup_minutes=args.transform_startup_minutes,
         ),
@@ -577,17 +575,12 @@ def run(args: argparse.Namespace) -> int:
     )
     serverless = serverless_endpoint(
         prices,
-        memory_mb=args.serverless_memory_mb or _setting(config, "serverless_memory_mb", 2048),
+        memory_mb=args.serverless_memory_mb or config.serverless_memory_mb,
         inference_seconds=args.inference_seconds,
     )
     print(render(costs, real_time, serverless, prices=prices, images=args.images, source=source))
     print(render_target(costs[2], batch, prices, images=args.images))
     return 0
-
-
-def _setting(config: AppConfig, name: str, fallback: Any) -> Any:
-    """A setting another part of the app adds (batch, transform, serverless keys); its fallback until it exists."""
-    return getattr(config, name, fallback)
 
 
 def _shapes(cdk_out: Path, project_name: str) -> tuple[WorkflowShape, BatchShape, str]:
