@@ -23,7 +23,7 @@ CAPTURE_PREFIX ?=
 # Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
 
-.PHONY: help setup data demo local synth test lint format bench-data preflight deploy destroy executions monitor clean
+.PHONY: help setup data demo local synth test lint format bench-data preflight deploy destroy executions monitor dashboard clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,9 +91,12 @@ executions: setup ## Run the workflow on test images and tabulate the outcomes (
 	@$(PY) -m ops run --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		--lst dataset/validation_lst/validation.lst --manifest data/manifest.json --limit $(LIMIT)
 
-monitor: setup ## Summarize the endpoint's captured data and draw plots/monitoring.png ([STACK_PREFIX=...])
+monitor: setup ## Summarize the endpoint's captured data into plots/monitoring.png and .json ([STACK_PREFIX=...])
 	@$(PY) -m ops monitor --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(CAPTURE_PREFIX),--prefix $(CAPTURE_PREFIX)) --manifest data/manifest.json --out plots/monitoring.png
+
+dashboard: synth ## Draw the synthesized CloudWatch dashboard's layout into docs/dashboard.png (offline)
+	@$(PY) -m ops.dashboard_png --cdk-out cdk.out --out docs/dashboard.png
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -154,9 +154,10 @@ def _widget(entry: Any, where: str) -> Widget:
         raise DashboardError(f"{where}: x={x} y={y} width={width} height={height} is off CloudWatch's grid")
     properties = entry.get("properties", {})
     kind = entry.get("type", "metric")
-    return Widget(
-        kind, x, y, width, height, str(properties.get("title", "")), tuple(_contents(kind, properties))
-    )
+    title, lines = str(properties.get("title", "")), _contents(kind, properties)
+    if kind == "text" and not title and lines:
+        title, lines = lines[0], lines[1:]  # a text widget's first line is its heading
+    return Widget(kind, x, y, width, height, title, tuple(lines))
 
 
 # CloudWatch's defaults for a widget without them (the dashboard body structure page): width 6, height 6.

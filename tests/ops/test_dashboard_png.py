@@ -56,7 +56,7 @@ def test_widgets_are_read_with_their_position_title_and_metrics(tmp_path: Path):
         ("metric", 0, 2, 12, 6),
         ("metric", 12, 2, 12, 6),
     ]
-    assert widgets[0].lines == ("Scones",)
+    assert (widgets[0].title, widgets[0].lines) == ("Scones", ())
     assert widgets[1].title == "Filter errors"
     assert widgets[1].lines == ("AWS/Lambda Errors by FunctionName [Sum]",)
     assert widgets[2].lines == (
