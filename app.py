@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The scones-vision CDK app: storage -> model -> workflow, checked by cdk-nag's AwsSolutions pack."""
+"""The scones-vision CDK app: storage -> model -> workflow -> monitoring, checked by cdk-nag's AwsSolutions pack."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from data_prep.errors import DatasetError
 from stacks.config import AppConfig, ConfigError
 from stacks.dataset_source import require_real_dataset, resolve_dataset
 from stacks.model_stack import ModelStack
+from stacks.monitoring_stack import MonitoringStack
 from stacks.storage_stack import StorageStack
 from stacks.workflow_stack import WorkflowStack
 
@@ -39,12 +40,21 @@ def build_app(
     model = ModelStack(
         app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
     )
-    WorkflowStack(
+    workflow = WorkflowStack(
         app,
         f"{config.project_name}-Workflow",
         config=config,
         bucket=storage.bucket,
         endpoint=model.endpoint,
+        class_names=dataset.manifest.classes,
+    )
+    MonitoringStack(
+        app,
+        f"{config.project_name}-Monitoring",
+        config=config,
+        endpoint=model.endpoint,
+        state_machine=workflow.state_machine,
+        functions={handler.node.id: handler.function for handler in workflow.functions.all},
         class_names=dataset.manifest.classes,
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())

@@ -55,6 +55,17 @@ _RETENTION_BY_DAYS = dict(
     )
 )
 S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+# One address: no spaces, one '@', a dot in the domain. SNS confirms the address by mail; this only catches typos.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# The alarms' short period (stacks/constructs/alarms.py). With a period under an hour, PutMetricAlarm allows an
+# evaluation range (period x evaluation periods) of at most one day; with an hour, seven days
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+ALARM_PERIOD_MINUTES = 5
+MAX_SHORT_ALARM_RANGE_MINUTES = 24 * 60
+MAX_HOURLY_ALARM_RANGE_HOURS = 7 * 24
+# InvokeEndpoint gives a model 60 seconds to answer
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+MAX_MODEL_LATENCY_MS = 60_000
 
 
 # CloudFormation waits at most one hour for a custom resource such as the training job; training itself gets
@@ -199,6 +210,20 @@ def _as_log_retention(key: str, value: Any) -> int:
     return days
 
 
+def _as_optional_email(key: str, value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if text and not EMAIL_PATTERN.match(text):
+        raise _fail(key, value, "expected one e-mail address such as ops@example.com, or empty for none")
+    return text
+
+
+def _as_alarm_minutes(key: str, value: Any) -> int:
+    minutes = _as_int(key, value, low=ALARM_PERIOD_MINUTES, high=MAX_SHORT_ALARM_RANGE_MINUTES)
+    if minutes % ALARM_PERIOD_MINUTES:
+        raise _fail(key, value, f"expected a multiple of the alarms' {ALARM_PERIOD_MINUTES}-minute period")
+    return minutes
+
+
 def _as_key_prefix(key: str, value: Any) -> str:
     text = str(value)
     if not re.fullmatch(r"([A-Za-z0-9!_.*'()-]+/)+", text):
@@ -228,6 +253,13 @@ class AppConfig:
     workflow_input_prefix: str
     removal_policy: str
     log_retention_days: int
+    alarm_email: str
+    alarm_unexpected_failures: int
+    alarm_endpoint_5xx_errors: int
+    alarm_latency_p90_ms: int
+    alarm_below_threshold_share: float
+    alarm_below_threshold_minutes: int
+    alarm_idle_hours: int
     capture_sampling_percentage: int
     capture_retention_days: int
     training_instance_type: str
@@ -306,6 +338,13 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "workflow_input_prefix": _as_key_prefix,
     "removal_policy": lambda k, v: _as_choice(k, v, REMOVAL_POLICIES, normalise=str.lower),
     "log_retention_days": _as_log_retention,
+    "alarm_email": _as_optional_email,
+    "alarm_unexpected_failures": lambda k, v: _as_int(k, v, low=1, high=100_000),
+    "alarm_endpoint_5xx_errors": lambda k, v: _as_int(k, v, low=1, high=100_000),
+    "alarm_latency_p90_ms": lambda k, v: _as_int(k, v, low=1, high=MAX_MODEL_LATENCY_MS),
+    "alarm_below_threshold_share": lambda k, v: _as_float(k, v, low=0.0, high=1.0, low_open=True),
+    "alarm_below_threshold_minutes": _as_alarm_minutes,
+    "alarm_idle_hours": lambda k, v: _as_int(k, v, low=1, high=MAX_HOURLY_ALARM_RANGE_HOURS),
     "capture_sampling_percentage": lambda k, v: _as_int(k, v, low=1, high=100),
     "capture_retention_days": lambda k, v: _as_int(k, v, low=1, high=3653),
     "training_instance_type": lambda k, v: _as_algorithm_instance_type(

@@ -156,7 +156,11 @@ class InferenceFunctions(Construct):
             "FilterInferences",
             source_folder="filter_inferences",
             description="Fails the execution when the top confidence is below the threshold",
-            environment={"THRESHOLD": repr(config.confidence_threshold)},
+            # METRICS_NAMESPACE: the handler's EMF lines become metrics there (docs/CONTRACTS.md, "Metrics").
+            environment={
+                "THRESHOLD": repr(config.confidence_threshold),
+                "METRICS_NAMESPACE": config.project_name,
+            },
             timeout=Duration.seconds(10),
             memory_size=128,
             config=config,
@@ -267,6 +271,7 @@ class WorkflowStack(Stack):
         functions = InferenceFunctions(
             self, "Functions", config=config, bucket=bucket, endpoint=endpoint, class_names=class_names
         )
+        self.functions = functions
         workflow = InferenceStateMachine(self, "Workflow", config=config, functions=functions)
         self.state_machine = workflow.state_machine
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)

@@ -4,7 +4,11 @@ Input: the classify task's output (``inferences``, ``predicted_class``). Output:
 ``max(inferences) >= THRESHOLD``; otherwise ThresholdConfidenceNotMet fails the execution. Every failure is
 an exception whose class name is the Step Functions error name (docs/CONTRACTS.md).
 
-Environment: ``THRESHOLD``, a number in (0, 1] as text.
+Every evaluation also prints one CloudWatch Embedded Metric Format document to stdout (``TopConfidence``,
+``BelowThreshold``, per ``PredictedClass`` too), which CloudWatch Logs turns into metrics: no PutMetricData
+call, no permission, no latency (docs/CONTRACTS.md, "Metrics").
+
+Environment: ``THRESHOLD``, a number in (0, 1] as text; ``METRICS_NAMESPACE``, the metrics' namespace.
 """
 
 from __future__ import annotations
@@ -13,15 +17,30 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # Decimals of the confidence in the rejection's sentence; more only when needed to stay below the threshold.
 MESSAGE_DECIMALS = 3
 
+# The metrics (docs/CONTRACTS.md, "Metrics"). CloudWatch units:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
+TOP_CONFIDENCE_METRIC = "TopConfidence"
+BELOW_THRESHOLD_METRIC = "BelowThreshold"
+PREDICTED_CLASS_DIMENSION = "PredictedClass"
+METRIC_UNITS = {TOP_CONFIDENCE_METRIC: "None", BELOW_THRESHOLD_METRIC: "Count"}
+# A dimension value is 1 to 1024 ASCII characters, not all whitespace, no control characters
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html).
+MAX_DIMENSION_VALUE_LENGTH = 1024
+# CloudWatch namespaces: 1 to 255 characters, not starting with ':'
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html).
+MAX_NAMESPACE_LENGTH = 255
+
 
 class ConfigurationError(Exception):
-    """The function's environment lacks THRESHOLD or holds an invalid one."""
+    """The function's environment lacks THRESHOLD or METRICS_NAMESPACE, or holds an invalid one."""
 
 
 class MalformedEvent(Exception):
@@ -63,8 +82,30 @@ def _log(message: str, **fields: Any) -> None:
     _LOGGER.info(message, extra=fields)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What the filter found: the top inference, its class and whether it falls below the threshold."""
+
+    top_confidence: float
+    predicted_class: str | None
+    predicted_index: int
+    threshold: float
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.top_confidence < self.threshold
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return filter_inferences(event, load_threshold(os.environ))
+    threshold = load_threshold(os.environ)
+    namespace = load_metrics_namespace(os.environ)
+    evaluation = evaluate(event, threshold)
+    # One line, printed rather than logged: Lambda sends a print to CloudWatch Logs as it is, without the JSON
+    # log format's wrapper (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html), and a log event
+    # that is one EMF object becomes metrics; CloudWatch Logs needs no agent for a Lambda's stdout
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Libraries.html).
+    print(json.dumps(metrics_document(evaluation, namespace=namespace, timestamp_ms=_now_ms())), flush=True)
+    return verdict(event, evaluation)
 
 
 def load_threshold(environ: Mapping[str, str]) -> float:
@@ -82,29 +123,98 @@ def load_threshold(environ: Mapping[str, str]) -> float:
     return threshold
 
 
+def load_metrics_namespace(environ: Mapping[str, str]) -> str:
+    """Read METRICS_NAMESPACE; raise ConfigurationError when it is missing or no CloudWatch namespace."""
+    namespace = environ.get("METRICS_NAMESPACE")
+    if namespace is None:
+        raise ConfigurationError("environment variable METRICS_NAMESPACE is missing")
+    if not 0 < len(namespace) <= MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
+        raise ConfigurationError(
+            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not starting with ':', "
+            f"got {namespace!r}"
+        )
+    return namespace
+
+
 def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
     """Return ``event`` unchanged when its top inference reaches ``threshold``; raise otherwise."""
+    return verdict(event, evaluate(event, threshold))
+
+
+def evaluate(event: Any, threshold: float) -> Evaluation:
+    """The event's top inference against ``threshold``; MalformedEvent when the event has no usable inferences."""
     inferences = _inferences(event)
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
-    confidence = inferences[best_index]
-    predicted_class = _predicted_class(event)
+    return Evaluation(
+        top_confidence=inferences[best_index],
+        predicted_class=_predicted_class(event),
+        predicted_index=best_index,
+        threshold=threshold,
+    )
+
+
+def verdict(event: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
+    """``event`` unchanged when the evaluation reaches the threshold; ThresholdConfidenceNotMet otherwise."""
     fields = {
         "s3_key": event.get("s3_key"),
-        "predicted_class": predicted_class,
-        "predicted_index": best_index,
-        "confidence": confidence,
-        "threshold": threshold,
+        "predicted_class": evaluation.predicted_class,
+        "predicted_index": evaluation.predicted_index,
+        "confidence": evaluation.top_confidence,
+        "threshold": evaluation.threshold,
     }
-    if confidence < threshold:
+    if evaluation.below_threshold:
         _log("confidence below threshold", **fields)
         raise ThresholdConfidenceNotMet(
-            top_confidence=confidence,
-            predicted_class=predicted_class,
-            predicted_index=best_index,
-            threshold=threshold,
+            top_confidence=evaluation.top_confidence,
+            predicted_class=evaluation.predicted_class,
+            predicted_index=evaluation.predicted_index,
+            threshold=evaluation.threshold,
         )
     _log("confidence meets threshold", **fields)
     return event
+
+
+def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: int) -> dict[str, Any]:
+    """One CloudWatch Embedded Metric Format document for this evaluation.
+
+    The specification
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+    ``_aws`` holds ``Timestamp`` (milliseconds since the epoch) and ``CloudWatchMetrics``, each directive a
+    ``Namespace``, ``Dimensions`` (an array of dimension sets) and ``Metrics`` (``Name``, ``Unit``); every
+    name a directive references is a member of the root whose value is a number (metric) or a string
+    (dimension). A dimension set MAY be empty: the empty set gives the all-classes series, the
+    ``PredictedClass`` set one series per class (bounded: the class names). A predicted class that is no
+    valid dimension value (or none at all) is counted in the all-classes series only, so it never invalidates
+    the document.
+    """
+    dimension_sets: list[list[str]] = [[]]
+    document: dict[str, Any] = {
+        TOP_CONFIDENCE_METRIC: evaluation.top_confidence,
+        BELOW_THRESHOLD_METRIC: int(evaluation.below_threshold),
+    }
+    if _is_dimension_value(evaluation.predicted_class):
+        dimension_sets.append([PREDICTED_CLASS_DIMENSION])
+        document[PREDICTED_CLASS_DIMENSION] = evaluation.predicted_class
+    directive = {
+        "Namespace": namespace,
+        "Dimensions": dimension_sets,
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
+    }
+    return {"_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [directive]}, **document}
+
+
+def _is_dimension_value(value: str | None) -> bool:
+    return (
+        value is not None
+        and 0 < len(value) <= MAX_DIMENSION_VALUE_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and bool(value.strip())
+    )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _inferences(event: Any) -> list[float]:

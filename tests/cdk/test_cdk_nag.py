@@ -16,10 +16,11 @@ def test_app_has_the_stacks_nag_checks(synthesized_app):
         "Storage",
         "Model",
         "Workflow",
+        "Monitoring",
     }
 
 
-@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow"])
+@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow", "Monitoring"])
 def test_stack_has_no_unacknowledged_aws_solutions_findings(synthesized_app, suffix):
     report = AwsSolutionsChecks().validate_scope(synthesized_app.stack(suffix))
     findings = [

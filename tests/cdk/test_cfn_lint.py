@@ -17,7 +17,7 @@ def findings_of(template: dict) -> list:
     return lint(json.dumps(template), config=LINT_CONFIG)
 
 
-@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow"])
+@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow", "Monitoring"])
 def test_template_has_no_cfn_lint_findings(synthesized_app, suffix):
     findings = findings_of(synthesized_app.template(suffix))
     assert findings == [], "\n".join(f"{m.rule.id} {m.path}: {m.message}" for m in findings)

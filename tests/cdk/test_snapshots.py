@@ -24,7 +24,7 @@ def json_snapshot(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow"])
+@pytest.mark.parametrize("suffix", ["Storage", "Model", "Workflow", "Monitoring"])
 def test_template_matches_snapshot(synthesized_app, json_snapshot, suffix):
     assert normalised(synthesized_app.template(suffix)) == json_snapshot
 

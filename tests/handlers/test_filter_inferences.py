@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
+from tests.handlers.emf import emf_problems
 from tests.lambda_handlers import load_handler_module
 
 app = load_handler_module("filter_inferences")
+NAMESPACE = "SconesVisionTest"
+
+
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("METRICS_NAMESPACE", NAMESPACE)
+    return NAMESPACE
 
 
 @pytest.fixture
@@ -174,3 +183,192 @@ def test_threshold_is_read_at_each_call(monkeypatch, load_event, lambda_context)
     monkeypatch.setenv("THRESHOLD", "0.99")
     with pytest.raises(app.ThresholdConfidenceNotMet):
         app.handler(event, lambda_context)
+
+
+# --- Embedded Metric Format lines (docs/CONTRACTS.md, "Metrics") ---
+
+
+def emf_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().out.splitlines()
+
+
+def test_a_passing_evaluation_prints_one_valid_emf_line(threshold, load_event, lambda_context, capsys):
+    before_ms = time.time_ns() // 1_000_000
+    app.handler(load_event("filter_input"), lambda_context)
+    after_ms = time.time_ns() // 1_000_000
+
+    [line] = emf_lines(capsys)
+    assert emf_problems(line) == []
+    document = json.loads(line)
+    assert document == {
+        "_aws": {
+            "Timestamp": document["_aws"]["Timestamp"],
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[], ["PredictedClass"]],
+                    "Metrics": [
+                        {"Name": "TopConfidence", "Unit": "None"},
+                        {"Name": "BelowThreshold", "Unit": "Count"},
+                    ],
+                }
+            ],
+        },
+        "TopConfidence": 0.9712,
+        "BelowThreshold": 0,
+        "PredictedClass": "bicycle",
+    }
+    assert before_ms <= document["_aws"]["Timestamp"] <= after_ms
+
+
+def test_a_rejected_evaluation_prints_its_emf_line_before_failing(
+    threshold, load_event, lambda_context, capsys
+):
+    event = {**load_event("filter_input"), "inferences": [0.4, 0.6], "predicted_class": "motorcycle"}
+
+    with pytest.raises(app.ThresholdConfidenceNotMet):
+        app.handler(event, lambda_context)
+
+    [line] = emf_lines(capsys)
+    assert emf_problems(line) == []
+    document = json.loads(line)
+    assert (document["TopConfidence"], document["BelowThreshold"], document["PredictedClass"]) == (
+        0.6,
+        1,
+        "motorcycle",
+    )
+
+
+def test_the_emf_line_stays_out_of_the_json_log_records(threshold, load_event, lambda_context, log_lines):
+    # The log records carry the evaluation for people; the metrics are their own stdout line.
+    app.handler(load_event("filter_input"), lambda_context)
+
+    assert all("_aws" not in record for record in log_lines())
+
+
+@pytest.mark.parametrize(
+    "predicted_class",
+    [None, "", "   ", "v\u00e9lo", "bi\ncycle", "x" * 1025],
+    ids=["absent", "empty", "blank", "non-ascii", "control-character", "too-long"],
+)
+def test_a_class_that_is_no_dimension_value_counts_in_the_all_classes_series_only(
+    threshold, lambda_context, capsys, predicted_class
+):
+    event = {"inferences": [0.97, 0.03]}
+    if predicted_class is not None:
+        event["predicted_class"] = predicted_class
+
+    app.handler(event, lambda_context)
+
+    [line] = emf_lines(capsys)
+    assert emf_problems(line) == []
+    document = json.loads(line)
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert "PredictedClass" not in document
+    assert (document["TopConfidence"], document["BelowThreshold"]) == (0.97, 0)
+
+
+def test_a_longest_valid_class_name_is_a_dimension(threshold, lambda_context, capsys):
+    app.handler({"inferences": [0.97, 0.03], "predicted_class": "x" * 1024}, lambda_context)
+
+    document = json.loads(emf_lines(capsys)[0])
+    assert document["PredictedClass"] == "x" * 1024
+
+
+def test_no_evaluation_prints_no_metrics(threshold, lambda_context, capsys):
+    with pytest.raises(app.MalformedEvent):
+        app.handler({"inferences": []}, lambda_context)
+
+    assert emf_lines(capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        (None, "METRICS_NAMESPACE is missing"),
+        ("", "METRICS_NAMESPACE must be 1 to 255 characters"),
+        ("   ", "METRICS_NAMESPACE must be 1 to 255 characters"),
+        (":Scones", "not starting with ':'"),
+        ("N" * 256, "METRICS_NAMESPACE must be 1 to 255 characters"),
+    ],
+)
+def test_bad_metrics_namespace_raises_configuration_error(
+    threshold, monkeypatch, load_event, lambda_context, capsys, value, found
+):
+    if value is None:
+        monkeypatch.delenv("METRICS_NAMESPACE")
+    else:
+        monkeypatch.setenv("METRICS_NAMESPACE", value)
+
+    with pytest.raises(app.ConfigurationError) as raised:
+        app.handler(load_event("filter_input"), lambda_context)
+
+    assert found in str(raised.value)
+    assert emf_lines(capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ("START RequestId: 1 {}", "not one JSON object"),
+        ('{"_aws": {"CloudWatchMetrics": []}}', "'Timestamp' is a required property"),
+        ('{"_aws": {"Timestamp": 1.5, "CloudWatchMetrics": []}}', "is not of type 'integer'"),
+        (
+            '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Metrics": []}]}}',
+            "'Dimensions' is a required property",
+        ),
+        (
+            '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["C"]], '
+            '"Metrics": [{"Name": "M", "Unit": "None"}]}]}, "M": 1}',
+            "dimension 'C' has no string target member",
+        ),
+        (
+            '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [[]], '
+            '"Metrics": [{"Name": "M", "Unit": "None"}]}]}, "M": "1"}',
+            "metric 'M' has no numeric target member",
+        ),
+        (
+            '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [[]], '
+            '"Metrics": [{"Name": "M", "Unit": "Ratio"}]}]}, "M": 1}',
+            "does not match",
+        ),
+        (
+            '{"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [[]], '
+            '"Metrics": [{"Name": "M"}]}]}, "M": [' + ", ".join(["1"] * 101) + "]}",
+            "metric 'M' has no numeric target member",
+        ),
+    ],
+    ids=[
+        "prefixed",
+        "no-timestamp",
+        "float-timestamp",
+        "no-dimensions",
+        "dimension-target",
+        "metric-target",
+        "unit",
+        "too-many-values",
+    ],
+)
+def test_the_emf_check_refuses_what_the_specification_refuses(line, found):
+    assert any(found in problem for problem in emf_problems(line)), emf_problems(line)
+
+
+def test_the_emf_check_enforces_the_metric_and_dimension_limits():
+    dimensions = [f"D{i}" for i in range(31)]
+    document = {
+        "_aws": {
+            "Timestamp": 1,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "N",
+                    "Dimensions": [dimensions],
+                    "Metrics": [{"Name": f"M{i}"} for i in range(101)],
+                }
+            ],
+        },
+        **{name: "v" for name in dimensions},
+        **{f"M{i}": 1 for i in range(101)},
+    }
+    problems = emf_problems(json.dumps(document))
+    assert any("Dimensions/0" in problem for problem in problems), problems
+    assert any("Metrics" in problem for problem in problems), problems

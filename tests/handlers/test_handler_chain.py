@@ -25,6 +25,7 @@ def workflow_environment(aws_credentials, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "scones-vision-endpoint")
     monkeypatch.setenv("CLASS_NAMES", '["bicycle", "motorcycle"]')
     monkeypatch.setenv("THRESHOLD", "0.93")
+    monkeypatch.setenv("METRICS_NAMESPACE", "SconesVision")
     serialize_app._s3_client.cache_clear()
     yield
     serialize_app._s3_client.cache_clear()

@@ -1,0 +1,184 @@
+"""The alarm topic (KMS-encrypted, TLS-only) and the workflow's alarms, every threshold from the config.
+
+Shapes the local evaluator reads (docs/CONTRACTS.md, "Metrics"): one metric with a Statistic or an
+ExtendedStatistic, or metric math with one `+ - * /` expression; EvaluationPeriods, DatapointsToAlarm, Threshold,
+ComparisonOperator, TreatMissingData, and the topic as alarm and OK action.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import ALARM_PERIOD_MINUTES, AppConfig
+from stacks.constructs.workflow_metrics import (
+    BELOW_THRESHOLD_METRIC,
+    MICROSECONDS_PER_MILLISECOND,
+    WorkflowMetrics,
+)
+
+# A period shorter than this would miss the idle endpoint's hours; SageMaker publishes every minute.
+IDLE_PERIOD = Duration.hours(1)
+# Latency: p90 above the bound in 2 of the last 3 periods, so one slow burst does not page anyone.
+LATENCY_EVALUATION_PERIODS = 3
+LATENCY_DATAPOINTS_TO_ALARM = 2
+
+
+class AlarmTopic(Construct):
+    """The SNS topic every alarm notifies: encrypted with its own KMS key, publishing over TLS only.
+
+    The key is customer managed because CloudWatch can publish to an encrypted topic only when the key's policy
+    lets cloudwatch.amazonaws.com use it, which the AWS-managed aws/sns key's policy cannot
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+    `enforce_ssl` adds the topic policy that denies any publish without aws:SecureTransport (cdk-nag SNS3).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig) -> None:
+        super().__init__(scope, construct_id)
+        account = Stack.of(self).account
+        from_this_account = {"StringEquals": {"aws:SourceAccount": account}}
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.project_name} alarm notifications",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsEncryptNotifications",
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=from_this_account,
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name=f"{config.project_name} alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        # The topic policy replaces SNS's default one, so CloudWatch's publishing is allowed in writing.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_this_account,
+            )
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+
+class WorkflowAlarms(Construct):
+    """Five alarms on the topic: unexpected failures, endpoint 5xx, slow model, drifting confidence, idle endpoint.
+
+    Attributes: `topic` (the AlarmTopic's sns.Topic) and `alarms` (name -> cw.Alarm).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, metrics: WorkflowMetrics
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = AlarmTopic(self, "Notifications", config=config).topic
+        project = config.project_name
+        below_threshold_periods = config.alarm_below_threshold_minutes // ALARM_PERIOD_MINUTES
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        self._add(
+            "UnexpectedFailures",
+            alarm_name=f"{project}-UnexpectedExecutionFailures",
+            metric=metrics.unexpected_failures(),
+            threshold=config.alarm_unexpected_failures,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                f"At least {config.alarm_unexpected_failures} execution(s) in {ALARM_PERIOD_MINUTES} minutes "
+                "failed with an error other than ThresholdConfidenceNotMet (ImageNotFound, EndpointError, "
+                "ConfigurationError, a timeout...). Open the state machine's failed executions: the error name "
+                "says which step and why."
+            ),
+        )
+        self._add(
+            "Endpoint5xx",
+            alarm_name=f"{project}-Endpoint5xxErrors",
+            metric=metrics.endpoint_metric("Invocation5XXErrors", statistic="Sum"),
+            threshold=config.alarm_endpoint_5xx_errors,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                f"The endpoint answered at least {config.alarm_endpoint_5xx_errors} request(s) in "
+                f"{ALARM_PERIOD_MINUTES} minutes with a 5xx: the model container failed. Read the endpoint's "
+                "log group /aws/sagemaker/Endpoints/<name>."
+            ),
+        )
+        self._add(
+            "ModelLatencyP90",
+            alarm_name=f"{project}-ModelLatencyP90",
+            metric=metrics.endpoint_metric("ModelLatency", statistic="p90"),
+            threshold=config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=LATENCY_EVALUATION_PERIODS,
+            datapoints_to_alarm=LATENCY_DATAPOINTS_TO_ALARM,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                f"The model's p90 latency was above {config.alarm_latency_p90_ms} ms (ModelLatency is in "
+                f"microseconds) in {LATENCY_DATAPOINTS_TO_ALARM} of the last {LATENCY_EVALUATION_PERIODS} "
+                f"{ALARM_PERIOD_MINUTES}-minute periods. Check the endpoint's CPU and invocations per instance; "
+                "add instances or choose a larger endpoint_instance_type."
+            ),
+        )
+        self._add(
+            "BelowThresholdShare",
+            alarm_name=f"{project}-BelowThresholdShare",
+            metric=metrics.inference(BELOW_THRESHOLD_METRIC, statistic="Average"),
+            threshold=config.alarm_below_threshold_share,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=below_threshold_periods,
+            datapoints_to_alarm=below_threshold_periods,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                f"More than {config.alarm_below_threshold_share:.0%} of the evaluations fell below the "
+                f"confidence threshold in every {ALARM_PERIOD_MINUTES}-minute period for "
+                f"{config.alarm_below_threshold_minutes} minutes: the traffic has drifted away from what the "
+                "model learned. Look at the captured images (make monitor); retrain on data like them."
+            ),
+        )
+        self._add(
+            "IdleEndpoint",
+            alarm_name=f"{project}-IdleEndpoint",
+            metric=metrics.endpoint_metric("Invocations", statistic="Sum", period=IDLE_PERIOD),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=config.alarm_idle_hours,
+            datapoints_to_alarm=config.alarm_idle_hours,
+            # An endpoint nobody calls publishes no Invocations datapoints at all: missing data is idleness.
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description=(
+                f"The endpoint served no request for {config.alarm_idle_hours} hour(s) but is billed for every "
+                "hour it exists. If nobody needs it, run make destroy (or delete the Model stack)."
+            ),
+        )
+
+    def _add(self, construct_id: str, *, metric: cw.IMetric, **props) -> None:
+        alarm = cw.Alarm(self, construct_id, metric=metric, **props)
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms[construct_id] = alarm
