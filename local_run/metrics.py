@@ -150,7 +150,7 @@ def collect_from_workflow(workflow: Any, outcomes: Sequence[Any], log: TeeStream
         )
     stack = workflow.template.stack_name
     local_names = {(stack, logical_id): logical_id for logical_id in workflow.functions}
-    local_names[(stack, _state_machine_logical_id(workflow.template))] = workflow.state_machine_arn
+    local_names[(stack, state_machine_logical_id(workflow.template))] = workflow.state_machine_arn
     return collect(
         handler_log_lines=log.lines(),
         executions=executions,
@@ -315,7 +315,7 @@ class LocalResolver:
         return self._templates[stack]
 
 
-def _state_machine_logical_id(template: Any) -> str:
+def state_machine_logical_id(template: Any) -> str:
     """The workflow's state machine's logical id: the resource its StateMachineArn output refers to."""
     if template.assembly_dir is None:
         raise TemplateError(f"{template.stack_name}: no cloud assembly to read the state machine from")

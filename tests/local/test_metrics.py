@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +24,20 @@ from local_run.alarms import (
 )
 from local_run.emf import Datapoint, EmfFormatError, parse_emf_line, read_emf_log
 from local_run.lambda_runtime import InvocationRecord
-from local_run.metrics import ExecutionTimes, collect, evaluate_alarms, report, summary_lines
+from local_run.metrics import (
+    ALARM_TYPE,
+    ExecutionTimes,
+    collect,
+    evaluate_alarms,
+    report,
+    state_machine_logical_id,
+    summary_lines,
+)
 from local_run.sagemaker_emulator import EndpointRequest
 from local_run.template import load_monitoring_template
+from tests.lambda_handlers import load_handler_module
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "SconesVision"
 # The end of a 5-minute period, so that every offset below lands in a known period.
 RUN_END = datetime(2026, 11, 29, 12, 4, 59, tzinfo=UTC)
@@ -517,3 +531,146 @@ def test_without_a_monitoring_stack_the_report_says_so(tmp_path: Path):
     assert report(tmp_path, metrics, out) == []
     assert "EMF lines             1" in out.getvalue()
     assert "no <project>-Monitoring stack" in out.getvalue()
+
+
+# --- the synthesized Monitoring stack's own alarms, on crafted runs ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitoring(synthesized_app):
+    template = load_monitoring_template(Path(synthesized_app.assembly.directory))
+    assert template is not None, "the app synthesizes no <project>-Monitoring stack"
+    return template
+
+
+@pytest.fixture(scope="module")
+def machine_arn(workflow_template) -> str:
+    return f"arn:aws:states:us-east-1:123456789012:stateMachine:{workflow_template.stack_name}"
+
+
+def crafted_run(
+    workflow_template,
+    machine_arn: str,
+    *,
+    minutes_ago: list[int],
+    below: bool = False,
+    unexpected_failures: int = 0,
+    latency_us: float = 2_000,
+    model_status: int = 200,
+):
+    """One execution per entry of `minutes_ago`, each through the filter and the endpoint; plus failures."""
+    lines, executions, requests = [], [], []
+    for minutes in minutes_ago:
+        at = RUN_END - timedelta(minutes=minutes)
+        lines.append(filter_emf_line(0.6 if below else 0.99, at=at))
+        executions.append(ExecutionTimes("FAILED" if below else "SUCCEEDED", at, at))
+        requests.append(EndpointRequest(workflow_template.endpoint_name, at, latency_us, model_status))
+    executions += [ExecutionTimes("FAILED", RUN_END, RUN_END)] * unexpected_failures
+    return collect(
+        handler_log_lines=lines,
+        executions=executions,
+        state_machine_arn=machine_arn,
+        endpoint_requests=requests,
+        lambda_invocations={},
+        local_names={
+            (workflow_template.stack_name, state_machine_logical_id(workflow_template)): machine_arn
+        },
+        ended=RUN_END,
+    )
+
+
+def filter_emf_line(top_confidence: float, *, at: datetime) -> str:
+    """The EMF line the synthesized filter prints for this evaluation (its own metrics_document)."""
+    filter_app = load_handler_module("filter_inferences")
+    evaluation = filter_app.Evaluation(top_confidence, "bicycle", 0, 0.93)
+    return json.dumps(
+        filter_app.metrics_document(evaluation, namespace=NAMESPACE, timestamp_ms=int(at.timestamp() * 1000))
+    )
+
+
+def states(monitoring, metrics) -> dict[str, str]:
+    return {e.alarm.name.split("-", 1)[1]: e.state for e in evaluate_alarms(monitoring, metrics)}
+
+
+def test_the_synthesized_alarms_stay_ok_on_a_healthy_run(monitoring, workflow_template, machine_arn):
+    healthy = crafted_run(workflow_template, machine_arn, minutes_ago=[0, 1, 2, 6, 11])
+
+    assert states(monitoring, healthy) == {
+        "BelowThresholdShare": OK,
+        "Endpoint5xxErrors": OK,
+        "IdleEndpoint": OK,
+        "ModelLatencyP90": OK,
+        "UnexpectedExecutionFailures": OK,
+    }
+
+
+def test_unexpected_failures_fire_and_below_threshold_ones_do_not(monitoring, workflow_template, machine_arn):
+    below_only = crafted_run(workflow_template, machine_arn, minutes_ago=[0, 1], below=True)
+    with_unexpected = crafted_run(
+        workflow_template, machine_arn, minutes_ago=[0, 1], below=True, unexpected_failures=1
+    )
+
+    assert states(monitoring, below_only)["UnexpectedExecutionFailures"] == OK
+    assert states(monitoring, with_unexpected)["UnexpectedExecutionFailures"] == ALARM
+
+
+def test_a_sustained_below_threshold_share_fires_a_short_one_does_not(
+    monitoring, workflow_template, machine_arn
+):
+    sustained = crafted_run(workflow_template, machine_arn, minutes_ago=[0, 5, 10], below=True)
+    short = crafted_run(workflow_template, machine_arn, minutes_ago=[0, 5], below=True)
+
+    assert states(monitoring, sustained)["BelowThresholdShare"] == ALARM
+    assert states(monitoring, short)["BelowThresholdShare"] == OK
+
+
+def test_endpoint_5xx_and_slow_model_fire(monitoring, workflow_template, machine_arn):
+    failing = crafted_run(workflow_template, machine_arn, minutes_ago=[0], model_status=500)
+    slow = crafted_run(workflow_template, machine_arn, minutes_ago=[0, 5], latency_us=2_000_000)
+    slow_once = crafted_run(workflow_template, machine_arn, minutes_ago=[0], latency_us=2_000_000)
+
+    assert states(monitoring, failing)["Endpoint5xxErrors"] == ALARM
+    assert states(monitoring, slow)["ModelLatencyP90"] == ALARM  # 2 of 3 periods
+    assert states(monitoring, slow_once)["ModelLatencyP90"] == OK
+
+
+def test_an_endpoint_without_requests_is_idle(monitoring, workflow_template, machine_arn):
+    idle = crafted_run(workflow_template, machine_arn, minutes_ago=[])
+    served_a_day_ago = crafted_run(workflow_template, machine_arn, minutes_ago=[25 * 60])
+
+    assert states(monitoring, idle)["IdleEndpoint"] == ALARM
+    assert states(monitoring, served_a_day_ago)["IdleEndpoint"] == ALARM
+
+
+def test_the_demo_shows_the_emitted_metrics_and_evaluates_every_synthesized_alarm(
+    synthesized_app, monitoring, tmp_path
+):
+    completed = subprocess.run(
+        [sys.executable, "-m", "local_run", "demo", "--no-progress", "--no-plot", "--test-per-class", "5",
+         "--cdk-out", synthesized_app.assembly.directory],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    out = completed.stdout
+    rejected = sum("FAILED ThresholdConfidenceNotMet" in line for line in out.splitlines())
+    assert "Metrics the filter emitted (EMF, namespace SconesVision)" in out
+    assert "EMF lines             10" in out
+    assert f"BelowThreshold        {rejected} of 10" in out
+    assert re.search(r"TopConfidence         p10 0\.\d{3}, p50 (0\.\d{3}|1\.000)", out)
+    assert (
+        "An evaluation of the synthesized alarms of SconesVision-Monitoring on this local run's metrics"
+        in out
+    )
+    table = {
+        line.split()[0]: line.split()[-1] for line in out.splitlines() if line.startswith("  SconesVision-")
+    }
+    alarm_names = {
+        resource["Properties"]["AlarmName"] for resource in monitoring.resources_of_type(ALARM_TYPE).values()
+    }
+    assert set(table) >= alarm_names and len(alarm_names) == 5
+    assert {table[name] for name in alarm_names} == {OK}
