@@ -60,7 +60,14 @@ def load_dashboard(assembly_dir: Path) -> tuple[str, list[Widget]]:
         )
     path, logical_id, resource = dashboards[0]
     properties = resource.get("Properties", {})
-    body_text = placeholder_text(properties.get("DashboardBody"))
+    # An alarm widget holds its alarms' ARNs, references in the template: shown by the alarms' names.
+    alarm_names = {
+        alarm_id: alarm["Properties"]["AlarmName"]
+        for alarm_id, alarm in json.loads(path.read_text())["Resources"].items()
+        if alarm.get("Type") == "AWS::CloudWatch::Alarm"
+        and isinstance(alarm["Properties"].get("AlarmName"), str)
+    }
+    body_text = placeholder_text(properties.get("DashboardBody"), alarm_names)
     try:
         body = json.loads(body_text)
     except ValueError as error:
@@ -72,17 +79,20 @@ def load_dashboard(assembly_dir: Path) -> tuple[str, list[Widget]]:
     ]
 
 
-def placeholder_text(node: Any) -> str:
-    """A template value as text: strings as they are, `Fn::Join` joined, any other intrinsic as `<...>`."""
+def placeholder_text(node: Any, alarm_names: dict[str, str] | None = None) -> str:
+    """A template value as text: strings as they are, `Fn::Join` joined, an alarm's ARN as its name (from
+    `alarm_names`, by logical id), any other intrinsic as `<...>`."""
     if isinstance(node, str):
         return node
     if isinstance(node, dict) and len(node) == 1:
         ((function, argument),) = node.items()
         if function == "Fn::Join":
             separator, parts = argument
-            return separator.join(placeholder_text(part) for part in parts)
+            return separator.join(placeholder_text(part, alarm_names) for part in parts)
         if function == "Ref":
             return f"<{argument}>"
+        if function == "Fn::GetAtt" and argument[0] in (alarm_names or {}):
+            return alarm_names[argument[0]]
         if function == "Fn::GetAtt":
             return f"<{'.'.join(argument) if isinstance(argument, list) else argument}>"
         if function == "Fn::GetStackOutput":
@@ -126,7 +136,8 @@ def _draw_widget(axes, widget: Widget) -> None:
             edgecolor="#8a99a8",
         )
     )
-    characters = max(int(widget.width * 5.2), 12)
+    # Characters that fit across the box at the fonts below (bold 10 pt title, 8 pt lines, 80 dpi).
+    characters = max(int(widget.width * 6.5), 12)
     axes.text(
         widget.x + 0.3,
         widget.y + 0.35,
@@ -136,7 +147,7 @@ def _draw_widget(axes, widget: Widget) -> None:
         va="top",
     )
     room = max(int((widget.height - 0.9) / 0.42), 1)
-    lines = [textwrap.shorten(line, characters + 6) for line in widget.lines]
+    lines = [textwrap.shorten(line, int(widget.width * 10)) for line in widget.lines]
     if len(lines) > room:
         lines = [*lines[: room - 1], f"... and {len(lines) - room + 1} more"]
     for index, line in enumerate(lines):

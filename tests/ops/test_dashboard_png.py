@@ -99,3 +99,29 @@ def test_the_command_draws_the_dashboard(tmp_path: Path, capsys):
 
     assert main(["--cdk-out", str(tmp_path), "--out", str(tmp_path / "d.png")]) == 0
     assert capsys.readouterr().out == f"dashboard Board: 3 widgets drawn to {tmp_path / 'd.png'}\n"
+
+
+def test_an_alarm_arn_reference_shows_the_alarm_name():
+    assert placeholder_text({"Fn::GetAtt": ["AlarmA", "Arn"]}, {"AlarmA": "X-Unexpected"}) == "X-Unexpected"
+    assert placeholder_text({"Fn::GetAtt": ["Other", "Arn"]}, {"AlarmA": "X-Unexpected"}) == "<Other.Arn>"
+
+
+def test_the_synthesized_dashboard_is_drawn_with_every_alarm(synthesized_app, tmp_path: Path):
+    assembly = Path(synthesized_app.assembly.directory)
+    name, widgets = load_dashboard(assembly)
+    monitoring = synthesized_app.template("Monitoring")
+    alarm_names = {
+        resource["Properties"]["AlarmName"]
+        for resource in monitoring["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+    shown = {
+        line.removeprefix("alarm ")
+        for widget in widgets
+        for line in widget.lines
+        if line.startswith("alarm ")
+    }
+    assert shown == alarm_names
+    assert all(widget.x + widget.width <= 24 for widget in widgets)
+    assert draw_dashboard(name, widgets, tmp_path / "dashboard.png").stat().st_size > 20_000
