@@ -224,7 +224,7 @@ def _state(alarm: AlarmDefinition, values: Sequence[float | None]) -> AlarmEvalu
             how = f"{len(real)} real datapoint(s), missing ones not considered ({alarm.treat_missing_data})"
     breaching = sum(evaluated)
     state = ALARM if breaching >= m else OK
-    return AlarmEvaluation(alarm, state, latest, last_n, f"{breaching} of {m} needed breaching, from {how}")
+    return AlarmEvaluation(alarm, state, latest, last_n, f"{breaching} breaching, {m} needed, of {how}")
 
 
 def _period_start(moment: datetime, period_s: int) -> datetime:

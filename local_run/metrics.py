@@ -219,21 +219,22 @@ def alarm_table(evaluations: Sequence[AlarmEvaluation]) -> list[str]:
     rows = [("alarm", "value", "threshold", "state")]
     for evaluation in evaluations:
         alarm = evaluation.alarm
-        value = "missing" if evaluation.value is None else f"{evaluation.value:.4g}"
+        value = "missing" if evaluation.value is None else f"{evaluation.value:.6g}"
         rows.append((alarm.name, value, _condition(alarm), evaluation.state))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [
         f"  {name:<{widths[0]}}  {value:>{widths[1]}}  {cond:<{widths[2]}}  {state}"
         for name, value, cond, state in rows
     ]
-    lines += [f"  {evaluation.alarm.name}: {evaluation.reason}" for evaluation in evaluations]
+    lines.append("  why:")
+    lines += [f"    {evaluation.alarm.name}: {evaluation.reason}" for evaluation in evaluations]
     return lines
 
 
 def _condition(alarm: AlarmDefinition) -> str:
     m, n = alarm.datapoints_to_alarm, alarm.evaluation_periods
     return (
-        f"{_COMPARISON_SYMBOLS[alarm.comparison]} {alarm.threshold:g}, {m} of {n} x {alarm.period_s}s, "
+        f"{_COMPARISON_SYMBOLS[alarm.comparison]} {alarm.threshold:.10g}, {m} of {n} x {alarm.period_s}s, "
         f"missing={alarm.treat_missing_data}"
     )
 
