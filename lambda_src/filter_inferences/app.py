@@ -35,7 +35,7 @@ METRIC_UNITS = {TOP_CONFIDENCE_METRIC: "None", BELOW_THRESHOLD_METRIC: "Count"}
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html).
 MAX_DIMENSION_VALUE_LENGTH = 1024
 # CloudWatch namespaces: 1 to 255 characters, not starting with ':'
-# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html).
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Metric.html).
 MAX_NAMESPACE_LENGTH = 255
 
 
@@ -130,7 +130,8 @@ def load_metrics_namespace(environ: Mapping[str, str]) -> str:
         raise ConfigurationError("environment variable METRICS_NAMESPACE is missing")
     if not 0 < len(namespace) <= MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
         raise ConfigurationError(
-            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not starting with ':', "
+            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not blank and not starting "
+            "with ':', "
             f"got {namespace!r}"
         )
     return namespace

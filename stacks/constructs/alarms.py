@@ -172,7 +172,8 @@ class WorkflowAlarms(Construct):
             treat_missing_data=cw.TreatMissingData.BREACHING,
             alarm_description=(
                 f"The endpoint served no request for {config.alarm_idle_hours} hour(s) but is billed for every "
-                "hour it exists. If nobody needs it, run make destroy (or delete the Model stack)."
+                "hour it exists. If nobody needs it, run make destroy (or delete the Model stack). Right after "
+                "a deploy it is in ALARM too, until the endpoint's first request."
             ),
         )
 

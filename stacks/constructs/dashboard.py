@@ -40,9 +40,7 @@ class WorkflowDashboard(Construct):
         alarms: Sequence[cw.IAlarm],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dashboard = cw.Dashboard(
-            self, "Dashboard", dashboard_name=config.project_name, default_interval=None
-        )
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=config.project_name)
         self.dashboard.add_widgets(
             _graph(
                 "Executions",
