@@ -9,8 +9,10 @@ and how this module does it:
   without datapoints is *missing*. Percentiles here are nearest-rank over the period's values (CloudWatch's
   own are estimates; on a few values both pick an observed value).
 - A metric math alarm (`Metrics`) aggregates each `MetricStat` the same way, then computes its one
-  `Expression` (`+ - * /`, parentheses, numbers and metric ids) per period where every id it names has a value;
-  elsewhere, and on a division by zero, the period is missing.
+  `Expression` (`+ - * /`, parentheses, numbers and metric ids) per period. In such arithmetic CloudWatch takes a
+  missing value as 0 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html,
+  as docs/CONTRACTS.md "Metrics" records it), so a period is missing only when none of its metrics has a value
+  there, or on a division by zero.
 - Each present value is compared with `Threshold` by `ComparisonOperator`.
 - The alarm looks at the last `EvaluationPeriods` (N) periods up to the evaluation time, and goes to ALARM when
   `DatapointsToAlarm` (M, default N) of them breach. It retrieves more periods than N (the *evaluation range*;
@@ -318,14 +320,22 @@ def _tokens(expression: str, where: str) -> list[tuple[str, str]]:
 
 def _compute(expression: str, series: Mapping[str, list[float | None]], length: int) -> list[float | None]:
     tokens = [token for _, token in _tokens(expression, f"expression {expression!r}")]
-    return [_evaluate_at(tokens, series, index, expression) for index in range(length)]
+    values = []
+    for index in range(length):
+        present = {metric_id: column[index] for metric_id, column in series.items()}
+        if all(value is None for value in present.values()):
+            values.append(None)
+            continue
+        filled = {metric_id: [0.0 if value is None else value] for metric_id, value in present.items()}
+        values.append(_evaluate_at(tokens, filled, 0, expression))
+    return values
 
 
 def _evaluate_at(
     tokens: list[str], series: Mapping[str, list[float | None]], index: int, expression: str
 ) -> float | None:
     """Recursive descent over `expr := term (('+'|'-') term)*`, `term := factor (('*'|'/') factor)*`,
-    `factor := number | id | '-' factor | '(' expr ')'`; None when an id has no value there, or on x/0."""
+    `factor := number | id | '-' factor | '(' expr ')'`; None on x/0."""
     position = 0
 
     def peek() -> str | None:

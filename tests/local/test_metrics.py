@@ -292,6 +292,10 @@ def test_math_alarm_fires_only_on_failures_other_than_below_threshold():
 
     assert state_of(math_alarm("failed - below"), failures + below_two) == ALARM  # 3 - 2 = 1 unexpected
     assert state_of(math_alarm("failed - below"), failures + below_three) == OK  # all as designed
+    # A metric without a value in the period counts as 0 there: failures before any filter ran still fire.
+    assert state_of(math_alarm("failed - below"), failures) == ALARM
+    # With no value of any of its metrics, the period is missing (here: not breaching).
+    assert state_of(math_alarm("failed - below", threshold=-1), []) == OK
 
 
 def test_math_expression_operators_precedence_and_division_by_zero():
@@ -612,6 +616,9 @@ def test_unexpected_failures_fire_and_below_threshold_ones_do_not(monitoring, wo
 
     assert states(monitoring, below_only)["UnexpectedExecutionFailures"] == OK
     assert states(monitoring, with_unexpected)["UnexpectedExecutionFailures"] == ALARM
+    # Executions that failed before the filter ran (ImageNotFound, say) emit no EMF line at all.
+    no_filter = crafted_run(workflow_template, machine_arn, minutes_ago=[], unexpected_failures=2)
+    assert states(monitoring, no_filter)["UnexpectedExecutionFailures"] == ALARM
 
 
 def test_a_sustained_below_threshold_share_fires_a_short_one_does_not(
