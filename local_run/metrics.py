@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from local_run.alarms import (
     AlarmDefinition,
@@ -37,8 +37,14 @@ from local_run.alarms import (
     statistic,
 )
 from local_run.emf import Datapoint, EmfDocument, read_emf_log
+from local_run.lambda_runtime import InvocationRecord
 from local_run.sagemaker_emulator import VARIANT_NAME, EndpointRequest
-from local_run.template import MonitoringTemplate, TemplateError, load_monitoring_template
+from local_run.template import MonitoringTemplate, TemplateError, WorkflowTemplate, load_monitoring_template
+from local_run.workflow import ACCOUNT_ID, REGION
+
+if TYPE_CHECKING:
+    from local_run.workflow import LocalWorkflow
+    from ops.executions import ExecutionOutcome
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 TOP_CONFIDENCE, BELOW_THRESHOLD, CLASS_DIMENSION = "TopConfidence", "BelowThreshold", "PredictedClass"
@@ -100,11 +106,11 @@ def collect(
     executions: Sequence[ExecutionTimes],
     state_machine_arn: str,
     endpoint_requests: Sequence[EndpointRequest],
-    lambda_invocations: Mapping[str, Sequence[Any]],
+    lambda_invocations: Mapping[str, Sequence[InvocationRecord]],
     local_names: Mapping[tuple[str, str], str],
     ended: datetime | None = None,
 ) -> RunMetrics:
-    """Every datapoint of the run; `lambda_invocations` maps a function name to its InvocationRecords."""
+    """Every datapoint of the run; `lambda_invocations` maps a function name to its invocations."""
     emf = read_emf_log(handler_log_lines)
     points = [point for document in emf for point in document.datapoints]
     arn = (("StateMachineArn", state_machine_arn),)
@@ -140,7 +146,9 @@ def collect(
     return RunMetrics(emf, points, ended or datetime.now(UTC), dict(local_names))
 
 
-def collect_from_workflow(workflow: Any, outcomes: Sequence[Any], log: TeeStream) -> RunMetrics:
+def collect_from_workflow(
+    workflow: LocalWorkflow, outcomes: Sequence[ExecutionOutcome], log: TeeStream
+) -> RunMetrics:
     """The metrics of a run of `local_run.workflow.LocalWorkflow`, while it is still up."""
     executions = []
     for outcome in outcomes:
@@ -272,8 +280,6 @@ class LocalResolver:
         return node if handler is None else handler(argument, stack)
 
     def _ref(self, name: str, stack: str) -> str:
-        from local_run.workflow import ACCOUNT_ID, REGION
-
         pseudo = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
@@ -316,7 +322,7 @@ class LocalResolver:
         return self._templates[stack]
 
 
-def state_machine_logical_id(template: Any) -> str:
+def state_machine_logical_id(template: WorkflowTemplate) -> str:
     """The workflow's state machine's logical id: the resource its StateMachineArn output refers to."""
     if template.assembly_dir is None:
         raise TemplateError(f"{template.stack_name}: no cloud assembly to read the state machine from")
