@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _prepare_process()
 
     from data_prep.errors import DataPrepError
+    from local_run.alarms import AlarmDefinitionError
+    from local_run.emf import EmfFormatError
     from local_run.template import TemplateError
     from ops.errors import OpsError
 
@@ -137,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="scones-local-") as work_dir:
             dataset_dir, template = _prepare(args, context, Path(work_dir))
             result = _run_workflow(args, dataset_dir, template)
-    except (DataPrepError, TemplateError, OpsError) as error:
+    except (DataPrepError, TemplateError, OpsError, EmfFormatError, AlarmDefinitionError) as error:
         return _setup_error(error)
     except KeyboardInterrupt:
         print("local_run: interrupted; local services stopped and temporary files removed", file=sys.stderr)

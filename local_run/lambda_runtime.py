@@ -10,6 +10,7 @@
 - A raised exception becomes the Lambda runtime's error payload, `{"errorType": <class name>,
   "errorMessage": ..., "stackTrace": [...]}`: Step Functions matches Retry and Catch on `errorType`.
   A result that is not JSON becomes `Runtime.MarshalError`, as on Lambda.
+- `invocations` records each one (start, duration, failed), from which the local run derives Lambda's metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +40,13 @@ _PROCESS_STATE_LOCK = threading.Lock()
 class InvocationResult:
     payload: bytes
     failed: bool  # True: payload is an error object, sent with the x-amz-function-error header
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    started: datetime
+    duration_ms: float
+    failed: bool
 
 
 @dataclass
@@ -77,12 +86,21 @@ class InProcessFunction:
         self._log_stream = log_stream
         self._handler: Callable[[Any, Any], Any] | None = None
         self._module_name = f"local_run_lambda_{name}_{uuid.uuid4().hex}"
+        self.invocations: list[InvocationRecord] = []
 
     @property
     def environment(self) -> dict[str, str]:
         return dict(self._environment)
 
     def invoke(self, payload: bytes | str) -> InvocationResult:
+        started, clock = datetime.now(UTC), time.perf_counter()
+        result = self._invoke(payload)
+        self.invocations.append(
+            InvocationRecord(started, (time.perf_counter() - clock) * 1000, result.failed)
+        )
+        return result
+
+    def _invoke(self, payload: bytes | str) -> InvocationResult:
         context = LambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,

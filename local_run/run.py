@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from data_prep.build import build_dataset
 from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.manifest import Manifest
+from local_run import metrics
 from local_run.standin_model import read_split, train_standin
 from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
@@ -92,7 +93,8 @@ def run(
     print(f"Training the local stand-in model on {dataset_dir / 'train'} ...", file=out, flush=True)
     model = train_standin(dataset_dir, manifest.classes)
     print(STANDIN_DESCRIPTION, file=out, flush=True)
-    with local_workflow(template, model.predict, bucket=LOCAL_BUCKET, handler_logs=handler_logs) as workflow:
+    handler_log = metrics.TeeStream(handler_logs)  # the EMF lines in it are read back after the executions
+    with local_workflow(template, model.predict, bucket=LOCAL_BUCKET, handler_logs=handler_log) as workflow:
         test_images = _upload_test_images(workflow, dataset_dir)
         images = pick_images(
             images_from_lst(
@@ -116,6 +118,7 @@ def run(
         )
         capture_prefix = f"{DATA_CAPTURE_PREFIX}{template.endpoint_name}/"
         capture_records = list(iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+        run_metrics = metrics.collect_from_workflow(workflow, outcomes, handler_log)
     monitoring = summarize(capture_records, manifest.classes, threshold) if capture_records else None
     drawn_plot = None
     if monitoring is not None and plot_path is not None:
@@ -131,6 +134,7 @@ def run(
     )
     print(render_table(outcomes, class_names=manifest.classes), file=out)
     print(_summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}"), file=out)
+    metrics.report(template.assembly_dir, run_metrics, out)
     return result
 
 

@@ -18,6 +18,8 @@ through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`:
 Every successful invocation is written as one data capture record in SageMaker's format and key layout
 (docs/CONTRACTS.md), one object per invocation; SageMaker buffers several records per object, readers
 handle both. Failed invocations are not captured, as on SageMaker. `faults` injects failures for tests.
+`requests` lists every request that reached an endpoint (time, the model's latency, status), from which the local
+run derives the endpoint's CloudWatch metrics.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import base64
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,6 +86,16 @@ class FaultPlan:
     def _plan(self, fault: Fault, count: int) -> None:
         with self._lock:
             self._planned.extend([fault] * count)
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """One InvokeEndpoint request that reached an endpoint, as SageMaker's CloudWatch metrics count it."""
+
+    endpoint_name: str
+    received: datetime
+    latency_us: float  # time spent answering it, the local stand-in for ModelLatency (microseconds)
+    model_status: int  # 200; a ModelError's OriginalStatusCode (the model's 4xx or 5xx); else the HTTP status
 
 
 class CaptureWriter:
@@ -156,7 +170,7 @@ class SageMakerRuntimeEmulator:
         self.faults = FaultPlan()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._invocations = 0
+        self._requests: list[EndpointRequest] = []
         self._lock = threading.Lock()
 
     @property
@@ -170,7 +184,12 @@ class SageMakerRuntimeEmulator:
     def invocations(self) -> int:
         """Requests that reached an endpoint (faulted or not); each is one call a client made."""
         with self._lock:
-            return self._invocations
+            return len(self._requests)
+
+    @property
+    def requests(self) -> list[EndpointRequest]:
+        with self._lock:
+            return list(self._requests)
 
     def __enter__(self) -> SageMakerRuntimeEmulator:
         handler = type("BoundHandler", (_InvokeEndpointHandler,), {"emulator": self})
@@ -197,8 +216,22 @@ class SageMakerRuntimeEmulator:
             return _error(
                 400, "ValidationError", f"Endpoint {endpoint_name} of account {self._account_id} not found."
             )
+        received = datetime.now(UTC)
+        started = time.perf_counter()
+        status, headers, response_body = self._answer(endpoint_name, predictor, body, content_type)
+        model_status = (
+            json.loads(response_body).get("OriginalStatusCode", status) if status != 200 else status
+        )
+        request = EndpointRequest(
+            endpoint_name, received, (time.perf_counter() - started) * 1e6, model_status
+        )
         with self._lock:
-            self._invocations += 1
+            self._requests.append(request)
+        return status, headers, response_body
+
+    def _answer(
+        self, endpoint_name: str, predictor: Predictor, body: bytes, content_type: str
+    ) -> tuple[int, dict[str, str], bytes]:
         fault = self.faults.take()
         if fault is Fault.THROTTLE:
             return _error(400, "ThrottlingException", "Rate exceeded")

@@ -26,6 +26,8 @@ ENDPOINT_NAME_VARIABLE = "ENDPOINT_NAME"
 CLASS_NAMES_VARIABLE = "CLASS_NAMES"
 # The filter's setting: the confidence below which an execution fails with ThresholdConfidenceNotMet.
 THRESHOLD_VARIABLE = "THRESHOLD"
+# WAVE2 contract: the monitoring stack is `<project>-Monitoring`.
+MONITORING_STACK_SUFFIX = "Monitoring"
 
 
 class TemplateError(Exception):
@@ -47,6 +49,7 @@ class WorkflowTemplate:
     stack_name: str
     definition_string: Any  # as in the template: a string, or an Fn::Join of strings and references
     functions: Mapping[str, FunctionSpec]  # by logical id: the functions the definition calls
+    assembly_dir: Path | None = None  # the cloud assembly it was read from, holding its sibling stacks
 
     def definition(self, function_arns: Mapping[str, str], *, region: str, account_id: str) -> str:
         """The definition with every function reference replaced by the given local ARN (by logical id)."""
@@ -138,7 +141,12 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), Path(assembly_dir))
         for logical_id in sorted(_referenced_logical_ids(definition_string))
     }
-    return WorkflowTemplate(stack_name=stack_name, definition_string=definition_string, functions=functions)
+    return WorkflowTemplate(
+        stack_name=stack_name,
+        definition_string=definition_string,
+        functions=functions,
+        assembly_dir=Path(assembly_dir),
+    )
 
 
 def resolve(value: Any, attributes: Mapping[tuple[str, str], str], *, region: str, account_id: str) -> Any:
@@ -238,3 +246,34 @@ def _local_environment_value(value: Any, assembly_dir: Path, *, where: str) -> s
             if isinstance(attribute, list) and len(attribute) == 2:
                 return f"{reference['StackName']}-{attribute[0]}".lower()
     raise TemplateError(f"{where} is {json.dumps(value)}, which has no local value")
+
+
+@dataclass(frozen=True)
+class MonitoringTemplate:
+    """The monitoring stack as synthesized: its alarms and dashboard, plus the folder of its sibling stacks."""
+
+    stack_name: str
+    resources: Mapping[str, Any]  # by logical id, as in the template
+    assembly_dir: Path
+
+    def resources_of_type(self, resource_type: str) -> dict[str, Mapping[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") == resource_type
+        }
+
+
+def load_monitoring_template(assembly_dir: Path) -> MonitoringTemplate | None:
+    """The `<project>-Monitoring` stack of a cloud assembly (cdk.out); None when the app has none."""
+    paths = sorted(Path(assembly_dir).glob(f"*-{MONITORING_STACK_SUFFIX}.template.json"))
+    if len(paths) > 1:
+        raise TemplateError(f"more than one monitoring stack under {assembly_dir}: {[p.name for p in paths]}")
+    if not paths:
+        return None
+    template = json.loads(paths[0].read_text())
+    return MonitoringTemplate(
+        stack_name=paths[0].name.removesuffix(".template.json"),
+        resources=template.get("Resources", {}),
+        assembly_dir=Path(assembly_dir),
+    )

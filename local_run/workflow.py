@@ -44,6 +44,7 @@ class LocalWorkflow:
     emulator: SageMakerRuntimeEmulator
     capture: CaptureWriter
     template: WorkflowTemplate
+    functions: Mapping[str, InProcessFunction]  # by logical id, which is also the function's local name
 
 
 @contextlib.contextmanager
@@ -106,6 +107,7 @@ def local_workflow(
             emulator=emulator,
             capture=capture,
             template=template,
+            functions=functions,
         )
 
 

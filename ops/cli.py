@@ -30,7 +30,7 @@ from ops.deployment import (
 from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
-from ops.plots import plot_monitoring, summarize
+from ops.plots import plot_monitoring, summarize, write_summary_json
 from ops.preflight import (
     PreflightCannotRun,
     any_failed,
@@ -110,6 +110,14 @@ def _monitor(args: argparse.Namespace) -> int:
         title=f"Endpoint monitoring: s3://{bucket}/{prefix}",
     )
     print(f"plot: {path}")
+    summary_path = write_summary_json(
+        summary,
+        args.out.with_suffix(".json"),
+        source=f"s3://{bucket}/{prefix}",
+        plot=path,
+        skipped_lines=len(problems),
+    )
+    print(f"summary: {summary_path}")
     if problems:
         print(f"{len(problems)} malformed capture lines were skipped (listed above)", file=sys.stderr)
         return EXIT_UNEXPECTED
@@ -232,7 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     monitor = commands.add_parser(
         "monitor",
         help="read the endpoint's captured data, print a summary and draw the monitoring plots",
-        description="Read every capture record under the prefix, print a JSON summary and write one PNG.",
+        description="Read every capture record under the prefix, print a JSON summary and write one PNG, and the "
+        "summary as JSON next to it (--out with .json; its shape is in docs/CONTRACTS.md).",
     )
     monitor.add_argument(
         "--bucket",

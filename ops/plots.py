@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from matplotlib.ticker import MaxNLocator
 from ops.capture import CaptureRecord
 from ops.errors import ClassNamesError, NoCaptureRecords
 
+# The shape of make monitor's JSON summary (docs/CONTRACTS.md); raised when a key changes meaning or goes.
+SUMMARY_JSON_VERSION = 1
 ABOVE_COLOR = "tab:blue"
 BELOW_COLOR = "tab:red"
 DAY = timedelta(days=1)
@@ -47,6 +50,22 @@ def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], thre
         "first_inference": min(times),
         "last_inference": max(times),
     }
+
+
+def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> Path:
+    """`summarize`'s summary as the JSON document docs/CONTRACTS.md describes ("make monitor's summary")."""
+    document = {
+        "version": SUMMARY_JSON_VERSION,
+        "source": source,
+        **summary,
+        "first_inference": summary["first_inference"].isoformat(),
+        "last_inference": summary["last_inference"].isoformat(),
+        "plot": str(plot),
+        "skipped_lines": skipped_lines,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(document, indent=2) + "\n")
+    return out_path
 
 
 def plot_monitoring(

@@ -127,7 +127,7 @@ def test_monitor_prints_the_summary_and_writes_the_png(s3, bucket, tmp_path, cap
     code = main(_monitor_args(bucket, tmp_path))
 
     out = capsys.readouterr().out
-    summary_text, plot_line = out.rsplit("\n", 2)[0], out.splitlines()[-1]
+    summary_text, plot_line, summary_line = out.rsplit("\n", 3)[0], *out.splitlines()[-2:]
     assert code == 0
     assert json.loads(summary_text) == {
         "records": 2,
@@ -140,6 +140,7 @@ def test_monitor_prints_the_summary_and_writes_the_png(s3, bucket, tmp_path, cap
         "last_inference": "2026-11-26T10:00:00+00:00",
     }
     assert plot_line == f"plot: {tmp_path / 'plots' / 'monitoring.png'}"
+    assert summary_line == f"summary: {tmp_path / 'plots' / 'monitoring.json'}"
     assert (tmp_path / "plots" / "monitoring.png").stat().st_size > 10_000
 
 
@@ -293,7 +294,7 @@ def test_monitor_takes_bucket_capture_prefix_and_threshold_from_the_deployed_sta
     code = main(["monitor", "--classes", "bicycle", "motorcycle", "--out", str(out_png)])
 
     out = capsys.readouterr().out
-    summary = json.loads(out.rsplit("\n", 2)[0])
+    summary = json.loads(out.rsplit("\n", 3)[0])
     assert code == 0
     assert (summary["records"], summary["threshold"], summary["below_threshold"]) == (1, 0.8, 0)
     assert out_png.exists()
@@ -309,7 +310,7 @@ def test_monitor_asks_the_stacks_only_for_what_is_not_given(cloudformation, s3, 
     code = main([*args, "--out", str(tmp_path / "monitoring.png")])
 
     assert code == 0
-    assert json.loads(capsys.readouterr().out.rsplit("\n", 2)[0])["below_threshold"] == 1
+    assert json.loads(capsys.readouterr().out.rsplit("\n", 3)[0])["below_threshold"] == 1
 
 
 def test_monitor_refuses_a_threshold_output_that_is_no_confidence(cloudformation, tmp_path, capsys):
