@@ -9,10 +9,11 @@ and how this module does it:
   without datapoints is *missing*. Percentiles here are nearest-rank over the period's values (CloudWatch's
   own are estimates; on a few values both pick an observed value).
 - A metric math alarm (`Metrics`) aggregates each `MetricStat` the same way, then computes its one
-  `Expression` (`+ - * /`, parentheses, numbers and metric ids) per period. In such arithmetic CloudWatch takes a
-  missing value as 0 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html,
-  as docs/CONTRACTS.md "Metrics" records it), so a period is missing only when none of its metrics has a value
-  there, or on a division by zero.
+  `Expression` (`+ - * /`, parentheses, numbers, metric ids and `FILL(id, number)`) per period. An operand
+  without a value leaves the result without one (the period is missing), as does a division by zero; `FILL`
+  gives a metric's missing periods a constant
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html, "FILL"), which is how
+  the stack's expressions say what a missing metric means rather than relying on how arithmetic treats gaps.
 - Each present value is compared with `Threshold` by `ComparisonOperator`.
 - The alarm looks at the last `EvaluationPeriods` (N) periods up to the evaluation time, and goes to ALARM when
   `DatapointsToAlarm` (M, default N) of them breach. It retrieves more periods than N (the *evaluation range*;
@@ -296,8 +297,10 @@ def _math_metrics(
     return metrics, expression
 
 
-# The expression language this evaluator implements: numbers, metric ids, + - * / and parentheses.
-_TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d*)?|\.\d+)|(?P<id>[a-z][A-Za-z0-9_]*)|(?P<op>[-+*/()]))")
+# The expression language this evaluator implements: numbers, metric ids, + - * /, parentheses and FILL(id, n).
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+(?:\.\d*)?|\.\d+)|(?P<id>[a-z][A-Za-z0-9_]*)|(?P<function>FILL)|(?P<op>[-+*/(),]))"
+)
 _OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
 
@@ -311,7 +314,7 @@ def _tokens(expression: str, where: str) -> list[tuple[str, str]]:
         if match is None:
             raise AlarmDefinitionError(
                 f"{where}: expression {expression!r} has {text[position:].strip()!r}, which is not a number, "
-                "a metric id, + - * / or a parenthesis"
+                "a metric id, + - * /, a parenthesis or FILL(id, number)"
             )
         tokens.append((match.lastgroup, match.group(match.lastgroup)))
         position = match.end()
@@ -322,12 +325,7 @@ def _compute(expression: str, series: Mapping[str, list[float | None]], length: 
     tokens = [token for _, token in _tokens(expression, f"expression {expression!r}")]
     values = []
     for index in range(length):
-        present = {metric_id: column[index] for metric_id, column in series.items()}
-        if all(value is None for value in present.values()):
-            values.append(None)
-            continue
-        filled = {metric_id: [0.0 if value is None else value] for metric_id, value in present.items()}
-        values.append(_evaluate_at(tokens, filled, 0, expression))
+        values.append(_evaluate_at(tokens, series, index, expression))
     return values
 
 
@@ -335,7 +333,8 @@ def _evaluate_at(
     tokens: list[str], series: Mapping[str, list[float | None]], index: int, expression: str
 ) -> float | None:
     """Recursive descent over `expr := term (('+'|'-') term)*`, `term := factor (('*'|'/') factor)*`,
-    `factor := number | id | '-' factor | '(' expr ')'`; None on x/0."""
+    `factor := number | id | FILL '(' id ',' number ')' | '-' factor | '(' expr ')'`; None where an operand has
+    no value, and on x/0."""
     position = 0
 
     def peek() -> str | None:
@@ -377,12 +376,27 @@ def _evaluate_at(
             if take() != ")":
                 raise AlarmDefinitionError(f"expression {expression!r}: a parenthesis is not closed")
             return value
+        if token == "FILL":
+            return fill()
         if token in series:
             return series[token][index]
         try:
             return float(token)
         except ValueError:
             raise AlarmDefinitionError(f"expression {expression!r}: unexpected {token!r}") from None
+
+    def fill() -> float:
+        opening, metric_id, comma, constant, closing = (take() for _ in range(5))
+        if (opening, comma, closing) != ("(", ",", ")") or metric_id not in series:
+            raise AlarmDefinitionError(f"expression {expression!r}: expected FILL(metric id, number)")
+        try:
+            replacement = float(constant)
+        except ValueError:
+            raise AlarmDefinitionError(
+                f"expression {expression!r}: expected FILL(metric id, number)"
+            ) from None
+        value = series[metric_id][index]
+        return replacement if value is None else value
 
     value = expr()
     if position != len(tokens):

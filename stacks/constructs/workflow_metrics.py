@@ -106,10 +106,13 @@ class WorkflowMetrics:
     def unexpected_failures(self) -> cw.MathExpression:
         """Failed executions less those that failed as designed (ThresholdConfidenceNotMet).
 
-        One expression of the `+ - * /` kind the local evaluator reads (docs/CONTRACTS.md, "Metrics").
+        A period with failures but no filter evaluation (a burst of ImageNotFound) has no `below` datapoint:
+        FILL makes that 0, so the failures still count, whatever arithmetic does with a gap
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html, "FILL").
+        The local evaluator reads this expression too (docs/CONTRACTS.md, "Metrics").
         """
         return cw.MathExpression(
-            expression="failed - below",
+            expression="failed - FILL(below, 0)",
             using_metrics={
                 "failed": self.execution("ExecutionsFailed", label="failed executions"),
                 "below": self.below_threshold_executions(),

@@ -158,7 +158,7 @@ def test_failures_by_error_split_below_threshold_from_the_rest(widgets, referenc
         "Sum",
         "below",
     )
-    assert unexpected["expression"] == "failed - below"
+    assert unexpected["expression"] == "failed - FILL(below, 0)"
     assert (failed["name"], failed["stat"], failed["id"], failed["visible"]) == (
         "ExecutionsFailed",
         "Sum",
@@ -313,7 +313,7 @@ def test_unexpected_failures_are_failed_executions_less_the_below_threshold_ones
     alarm = alarms[f"{config.project_name}-UnexpectedExecutionFailures"]
     expressions = [query for query in alarm["Metrics"] if "Expression" in query]
     stats = {query["Id"]: query["MetricStat"] for query in alarm["Metrics"] if "MetricStat" in query}
-    assert [(e["Expression"], e["ReturnData"]) for e in expressions] == [("failed - below", True)]
+    assert [(e["Expression"], e["ReturnData"]) for e in expressions] == [("failed - FILL(below, 0)", True)]
     assert stats == {
         "failed": {
             "Metric": {

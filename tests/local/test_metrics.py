@@ -290,12 +290,15 @@ def test_math_alarm_fires_only_on_failures_other_than_below_threshold():
     below_two = [point("BelowThreshold", v, seconds_before_end=s) for s, v in enumerate([1, 1, 0, 0])]
     below_three = [point("BelowThreshold", 1, seconds_before_end=s) for s in range(3)]
 
-    assert state_of(math_alarm("failed - below"), failures + below_two) == ALARM  # 3 - 2 = 1 unexpected
-    assert state_of(math_alarm("failed - below"), failures + below_three) == OK  # all as designed
-    # A metric without a value in the period counts as 0 there: failures before any filter ran still fire.
-    assert state_of(math_alarm("failed - below"), failures) == ALARM
+    unexpected = "failed - FILL(below, 0)"
+    assert state_of(math_alarm(unexpected), failures + below_two) == ALARM  # 3 - 2 = 1 unexpected
+    assert state_of(math_alarm(unexpected), failures + below_three) == OK  # all as designed
+    # FILL gives the period without a filter evaluation a 0: failures before any filter ran still fire.
+    assert state_of(math_alarm(unexpected), failures) == ALARM
+    # Without FILL, an operand without a value leaves the period without one (here: not breaching).
+    assert state_of(math_alarm("failed - below"), failures) == OK
     # With no value of any of its metrics, the period is missing (here: not breaching).
-    assert state_of(math_alarm("failed - below", threshold=-1), []) == OK
+    assert state_of(math_alarm(unexpected, threshold=-1), []) == OK
 
 
 def test_math_expression_operators_precedence_and_division_by_zero():
@@ -320,6 +323,10 @@ def test_math_expression_operators_precedence_and_division_by_zero():
         ("RATE(failed)", "not a number, a metric id"),
         ("failed - below)", "unexpected ')'"),
         ("(failed - below", "ends too early"),
+        ("failed - FILL(below)", "ends too early"),
+        ("failed - FILL(below, 0, 1)", "expected FILL(metric id, number)"),
+        ("failed - FILL(unknown, 0)", "unknown metric ids ['unknown']"),
+        ("failed - FILL(below, zero)", "unknown metric ids ['zero']"),
     ],
 )
 def test_math_expressions_beyond_the_contract_are_refused(expression: str, message: str):
