@@ -116,8 +116,11 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         template = json.loads(template_path.read_text())
         if WORKFLOW_OUTPUT not in template.get("Outputs", {}):
             continue
-        machines = [r for r in template.get("Resources", {}).values() if r.get("Type") == STATE_MACHINE_TYPE]
-        candidates.extend((template_path, template, machine) for machine in machines)
+        # The stack holds other state machines too (the batch's); the output names the single-image one.
+        reference = template["Outputs"][WORKFLOW_OUTPUT].get("Value", {}).get("Ref")
+        machine = template.get("Resources", {}).get(reference, {})
+        if machine.get("Type") == STATE_MACHINE_TYPE:
+            candidates.append((template_path, template, machine))
     if len(candidates) != 1:
         raise TemplateError(
             f"expected one {STATE_MACHINE_TYPE} in the stack that outputs {WORKFLOW_OUTPUT} under {assembly_dir}, "

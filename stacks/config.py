@@ -62,6 +62,10 @@ S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 MAX_TRAINING_MINUTES = 40
 # Step Functions ends an EXPRESS execution after five minutes, whatever the definition's timeout says.
 EXPRESS_MAX_MINUTES = 5
+# How many images in flight one endpoint instance is asked to serve during a batch. Not an AWS limit (SageMaker
+# publishes no per-instance concurrency for the built-in algorithm): a design bound, so a batch adds a steady
+# load rather than a burst; EndpointThrottled retries absorb what it still overshoots.
+BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE = 10
 
 
 class ConfigError(ValueError):
@@ -226,6 +230,8 @@ class AppConfig:
     workflow_type: str
     workflow_timeout_minutes: int
     workflow_input_prefix: str
+    batch_max_concurrency: int
+    batch_tolerated_failure_percentage: float
     removal_policy: str
     log_retention_days: int
     capture_sampling_percentage: int
@@ -295,6 +301,15 @@ class AppConfig:
                 f"an EXPRESS workflow runs for at most {EXPRESS_MAX_MINUTES} minutes; lower it or use "
                 "workflow_type=STANDARD",
             )
+        batch_concurrency_bound = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE * self.endpoint_instance_count
+        if self.batch_max_concurrency > batch_concurrency_bound:
+            raise _fail(
+                "batch_max_concurrency",
+                self.batch_max_concurrency,
+                f"the endpoint's {self.endpoint_instance_count} instance(s) serve at most "
+                f"{batch_concurrency_bound} batch images at once ({BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} per "
+                "instance); lower it or raise endpoint_instance_count",
+            )
 
 
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
@@ -304,6 +319,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "workflow_type": lambda k, v: _as_choice(k, v, WORKFLOW_TYPES, normalise=str.upper),
     "workflow_timeout_minutes": lambda k, v: _as_int(k, v, low=1, high=60),
     "workflow_input_prefix": _as_key_prefix,
+    # A Distributed Map runs at most 10,000 child executions at once
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
+    "batch_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=10_000),
+    "batch_tolerated_failure_percentage": lambda k, v: _as_float(k, v, low=0.0, high=100.0),
     "removal_policy": lambda k, v: _as_choice(k, v, REMOVAL_POLICIES, normalise=str.lower),
     "log_retention_days": _as_log_retention,
     "capture_sampling_percentage": lambda k, v: _as_int(k, v, low=1, high=100),

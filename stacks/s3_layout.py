@@ -8,6 +8,8 @@ TRAIN_LST_CHANNEL_PREFIX = "dataset/train_lst/"
 VALIDATION_LST_CHANNEL_PREFIX = "dataset/validation_lst/"
 MODEL_ARTIFACTS_PREFIX = "model-artifacts/"
 DATA_CAPTURE_PREFIX = "data_capture/"
+# A batch's ResultWriter files and summary: batch-results/<map run id>/{manifest.json, *.jsonl, summary.json}.
+BATCH_RESULTS_PREFIX = "batch-results/"
 
 
 def project_bucket_name(project_name: str, account: str, region: str) -> str:

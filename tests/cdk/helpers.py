@@ -10,9 +10,9 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
-def state_machine_definition(template: dict[str, Any]) -> dict[str, Any]:
-    """The ASL of the template's only state machine, with intrinsic functions flattened to `<LogicalId.Arn>`."""
-    (machine,) = resources_of_type(template, "AWS::StepFunctions::StateMachine").values()
+def state_machine_definition(template: dict[str, Any], output: str = "StateMachineArn") -> dict[str, Any]:
+    """The ASL of the state machine the output names, with intrinsic functions flattened to `<LogicalId.Arn>`."""
+    machine = template["Resources"][template["Outputs"][output]["Value"]["Ref"]]
     delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
     return json.loads(delimiter.join(_placeholder(part) for part in parts))
 
@@ -24,6 +24,8 @@ def _placeholder(part: Any) -> str:
         return "<{}.{}>".format(*part["Fn::GetAtt"])
     if "Ref" in part:
         return f"<{part['Ref']}>"
+    if "Fn::GetStackOutput" in part:
+        return "<{StackName}.{OutputName}>".format(**part["Fn::GetStackOutput"])
     raise AssertionError(f"unexpected intrinsic in the state machine definition: {part}")
 
 
