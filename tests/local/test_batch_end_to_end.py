@@ -13,6 +13,7 @@ from PIL import Image
 
 from local_run.batch import local_definition, run_batch
 from local_run.standin_model import read_split
+from local_run.template import TemplateError
 from tests.local.conftest import execute
 
 BATCH_TIMEOUT_S = 60
@@ -171,3 +172,16 @@ def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
     original["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
     local_map["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
     assert local_map == original
+
+
+def test_the_batch_template_reads_the_bucket_name_only_from_the_storage_stacks_bucket(workflow_template):
+    batch_template = workflow_template.batch
+    arns = {logical_id: f"arn:{logical_id}" for logical_id in batch_template.functions}
+    (stack_name, _) = next(iter(batch_template.bucket_outputs))
+
+    assert stack_name.endswith("-Storage")
+    assert "local-bucket" in batch_template.definition(
+        arns, region="r", account_id="1", bucket="local-bucket"
+    )
+    with pytest.raises(TemplateError, match="no local value"):
+        batch_template.definition(arns, region="r", account_id="1")
