@@ -1,18 +1,17 @@
 """The batch state machine `cdk synth` wrote, run locally in moto: one execution over a prefix, then its summary.
 
 moto 5.2.5's interpreter runs a Distributed Map with an S3 ItemReader, but not the synthesized definition as it
-is (checked on these machines; /work/shared/README.md and the README's "Scaling" section):
+is (checked on these machines; README, "Scaling"):
 
 - its parser refuses `"ExecutionType": "EXPRESS"` in ProcessorConfig (STANDARD only) and an integer
-  `ToleratedFailurePercentage` (it wants a float literal), and it does not know `WriterConfig`;
-- it does not enforce the tolerated percentage (a failed child becomes a null item, the map still succeeds);
-- with a `ResultWriter` it writes only `manifest.json`, with empty `ResultFiles`.
+  `ToleratedFailurePercentage` (it wants a float literal), and it does not know the ResultWriter's `WriterConfig`;
+- it does not enforce the tolerated percentage (a failed child becomes a null result, the map still succeeds);
+- its ResultWriter writes only `manifest.json`, with empty `ResultFiles` (completed by
+  `local_run/moto_result_writer_seam.py`, which writes the JSON Lines result files WriterConfig asks for).
 
 `local_definition` therefore rewrites exactly three things, and nothing else: EXPRESS children become STANDARD,
-the percentage a float, and the ResultWriter is dropped, so the map returns its children's outputs inline. The
-summary Lambda accepts that inline form (a list instead of ResultWriterDetails) and writes the rows itself as
-`results.jsonl` next to `summary.json`. The children's type, the writer and the percentage are checked by
-template assertions instead (tests/cdk/test_batch_workflow.py).
+the percentage a float, and `WriterConfig` is dropped. The children's type, the writer's configuration and the
+percentage are checked by template assertions instead (tests/cdk/test_batch_workflow.py).
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ def _rewrite_distributed_maps(states: dict[str, Any]) -> None:
             config["ExecutionType"] = "STANDARD"
             if "ToleratedFailurePercentage" in state:
                 state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
-            state.pop("ResultWriter", None)
+            state.get("ResultWriter", {}).pop("WriterConfig", None)
         _rewrite_distributed_maps(processor.get("States", {}))
 
 
@@ -93,13 +92,13 @@ def run_batch(
 
 
 def _rows(s3: Any, results_uri: str) -> list[dict[str, Any]]:
+    """The outcome records of the SUCCEEDED result files the run's manifest lists."""
     bucket, _, folder = results_uri.removeprefix("s3://").partition("/")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
     rows = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(".jsonl"):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"]
-                rows.extend(json.loads(line) for line in body.iter_lines() if line.strip())
+    for entry in manifest["ResultFiles"]["SUCCEEDED"]:
+        body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"]
+        rows.extend(json.loads(line) for line in body.iter_lines() if line.strip())
     return rows
 
 

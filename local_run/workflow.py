@@ -21,6 +21,7 @@ from moto import mock_aws
 from local_run.batch import local_definition
 from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_lambda_seam import route_invocations
+from local_run.moto_result_writer_seam import write_result_files
 from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
 from local_run.template import FunctionSpec, WorkflowTemplate
 
@@ -91,6 +92,7 @@ def local_workflow(
         for function in functions.values():
             stack.callback(function.unload)
         stack.enter_context(route_invocations({function.name: function for function in functions.values()}))
+        stack.enter_context(write_result_files())
         sfn = boto3.client("stepfunctions", region_name=REGION)
         function_arns = {logical_id: function.arn for logical_id, function in functions.items()}
         definition = template.definition(function_arns, region=REGION, account_id=ACCOUNT_ID)

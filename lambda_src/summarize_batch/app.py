@@ -8,10 +8,6 @@ Input (the batch state machine's last step): ``{"s3_bucket", "prefix", "executio
 children's outputs, one JSON object per line (JSONL, COMPACT): the outcome records of docs/CONTRACTS.md; FAILED
 and PENDING files hold Step Functions' execution records, with ``Error`` for the failed ones.
 
-Without a ResultWriter, ``map_run`` is the list of the children's outputs itself (``null`` for a failed child);
-the local run uses that form because moto's interpreter writes no result files. The records are then written
-as ``results.jsonl`` under ``<RESULTS_PREFIX><execution_name>/``, so the summary always sits next to its rows.
-
 Output: the summary (docs/CONTRACTS.md, "Batch classification"). Environment: ``RESULTS_PREFIX`` (the only
 key prefix this function may read or write, e.g. ``batch-results/``).
 """
@@ -30,9 +26,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 SUMMARY_NAME = "summary.json"
-INLINE_RESULTS_NAME = "results.jsonl"
 OUTCOMES = ("succeeded", "below_threshold", "failed")
-# A child that failed outright (uncaught error, timeout) and left no record: the inline form gives only null.
+# A failed entry that names no error (the local run's stand-in for moto's null results).
 UNRECORDED_FAILURE = "ChildExecutionFailed"
 # PENDING result files list children that never ran (the map stopped first).
 NOT_RUN = "NotRun"
@@ -79,30 +74,26 @@ def summarize_batch(event: Any, results_prefix: str, s3_client: Any) -> dict[str
     if not isinstance(event, dict) or "map_run" not in event:
         raise MalformedEvent("the event must be a JSON object with 'map_run' (the Distributed Map's output)")
     map_run = event["map_run"]
-    if isinstance(map_run, list):
-        bucket = _text(event, "s3_bucket")
-        folder = f"{results_prefix}{_text(event, 'execution_name')}/"
-        _write_inline_results(s3_client, bucket, f"{folder}{INLINE_RESULTS_NAME}", map_run)
-        records: Iterable[tuple[str, dict[str, Any] | None]] = (("SUCCEEDED", record) for record in map_run)
-    elif isinstance(map_run, dict) and isinstance(map_run.get("ResultWriterDetails"), dict):
-        details = map_run["ResultWriterDetails"]
-        bucket, manifest_key = _text(details, "Bucket"), _text(details, "Key")
-        if not manifest_key.startswith(results_prefix):
-            raise MalformedEvent(f"the manifest {manifest_key!r} is not under {results_prefix!r}")
-        folder = manifest_key.rpartition("/")[0] + "/"
-        records = _manifest_records(s3_client, bucket, manifest_key, results_prefix)
-    else:
-        raise MalformedEvent("'map_run' must be the map's ResultWriterDetails or the list of its outputs")
+    details = map_run.get("ResultWriterDetails") if isinstance(map_run, dict) else None
+    if not isinstance(details, dict):
+        raise MalformedEvent("'map_run' must be the map's output with ResultWriterDetails")
+    bucket, manifest_key = _text(details, "Bucket"), _text(details, "Key")
+    if not manifest_key.startswith(results_prefix):
+        raise MalformedEvent(f"the manifest {manifest_key!r} is not under {results_prefix!r}")
+    folder = manifest_key.rpartition("/")[0] + "/"
+    records = _manifest_records(s3_client, bucket, manifest_key, results_prefix)
 
     summary = count(records)
     summary["results_uri"] = f"s3://{bucket}/{folder}"
     summary["summary_uri"] = f"s3://{bucket}/{folder}{SUMMARY_NAME}"
     _put(s3_client, bucket, f"{folder}{SUMMARY_NAME}", json.dumps(summary, indent=2).encode())
-    _log("batch summarized", prefix=event.get("prefix"), **summary)
+    _log(
+        "batch summarized", prefix=event.get("prefix"), execution_name=event.get("execution_name"), **summary
+    )
     return summary
 
 
-def count(records: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+def count(records: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """The summary of (result status, record) pairs: a child's outcome record, or Step Functions' own entry."""
     outcomes: collections.Counter[str] = collections.Counter()
     failed: collections.Counter[str] = collections.Counter()
@@ -113,8 +104,8 @@ def count(records: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, Any
         if status == "PENDING":
             failed[NOT_RUN] += 1
             continue
-        if status == "FAILED" or record is None:
-            failed[(record or {}).get("Error") or UNRECORDED_FAILURE] += 1
+        if status == "FAILED":
+            failed[record.get("Error") or UNRECORDED_FAILURE] += 1
             continue
         outcome = record.get("outcome")
         if outcome not in OUTCOMES:
@@ -135,7 +126,7 @@ def count(records: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, Any
 
 def _manifest_records(
     s3_client: Any, bucket: str, manifest_key: str, results_prefix: str
-) -> Iterator[tuple[str, dict[str, Any] | None]]:
+) -> Iterator[tuple[str, dict[str, Any]]]:
     manifest = _json(_get(s3_client, bucket, manifest_key).read(), f"s3://{bucket}/{manifest_key}")
     result_files = manifest.get("ResultFiles") if isinstance(manifest, dict) else None
     if not isinstance(result_files, dict):
@@ -160,11 +151,6 @@ def _result_line(line: bytes, where: str) -> dict[str, Any]:
     if "ExecutionArn" in entry and isinstance(entry.get("Output"), str):
         return _json(entry["Output"], f"{where} Output")
     return entry
-
-
-def _write_inline_results(s3_client: Any, bucket: str, key: str, records: list[Any]) -> None:
-    body = "".join(json.dumps(record) + "\n" for record in records if record is not None)
-    _put(s3_client, bucket, key, body.encode())
 
 
 def _get(s3_client: Any, bucket: str, key: str) -> Any:

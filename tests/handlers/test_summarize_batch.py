@@ -106,14 +106,15 @@ def test_a_succeeded_line_in_the_none_transformation_is_read_from_its_output(s3)
     assert (summary["succeeded"], summary["per_class"]) == (1, {"bicycle": 1})
 
 
-def test_inline_outputs_are_written_as_results_and_a_null_child_counts_as_failed(s3):
-    summary = summarize_batch.summarize_batch(event_for([*SUCCEEDED_RECORDS, None]), RESULTS, s3)
+def test_a_failed_entry_without_an_error_name_counts_as_a_failed_child(s3):
+    manifest_key = write_result_writer_output(
+        s3, succeeded=SUCCEEDED_RECORDS[:1], failed=[{"Status": "FAILED"}]
+    )
+    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
-    assert summary["images"] == 5
-    assert summary["failed"] == {"ChildExecutionFailed": 1, "NotAnImage": 1}
-    assert summary["results_uri"] == f"s3://{BUCKET}/{RESULTS}run-1/"
-    rows = s3.get_object(Bucket=BUCKET, Key=f"{RESULTS}run-1/results.jsonl")["Body"].read().splitlines()
-    assert [json.loads(row) for row in rows] == SUCCEEDED_RECORDS
+    summary = summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
+
+    assert (summary["images"], summary["failed"]) == (2, {"ChildExecutionFailed": 1})
 
 
 def test_a_missing_manifest_is_named(s3):
@@ -131,11 +132,16 @@ def test_a_manifest_outside_the_results_prefix_is_refused(s3):
 
 
 def test_a_record_with_an_unknown_outcome_is_refused(s3):
+    manifest_key = write_result_writer_output(s3, succeeded=[record("k", "maybe")], failed=[])
+    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
+
     with pytest.raises(summarize_batch.ResultsUnreadable, match="'maybe'"):
-        summarize_batch.summarize_batch(event_for([record("k", "maybe")]), RESULTS, s3)
+        summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
 
 
-@pytest.mark.parametrize("event", [None, {}, {"map_run": "x"}, {"map_run": []}])
+@pytest.mark.parametrize(
+    "event", [None, {}, {"map_run": "x"}, {"map_run": []}, {"map_run": {"MapRunArn": "x"}}]
+)
 def test_malformed_events_are_named(s3, event):
     with pytest.raises(summarize_batch.MalformedEvent):
         summarize_batch.summarize_batch(event, RESULTS, s3)

@@ -116,7 +116,7 @@ def test_the_summary_is_written_next_to_the_results(local, batch):
     summary = batch.summary
     bucket, _, key = summary["summary_uri"].removeprefix("s3://").partition("/")
     assert summary["summary_uri"] == f"{summary['results_uri']}summary.json"
-    assert key.startswith(f"batch-results/{batch.execution_name}/")
+    assert key.startswith("batch-results/") and key.endswith("/summary.json")
     assert json.loads(local.s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == summary
 
 
@@ -163,12 +163,11 @@ def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
     assert local_map["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == "STANDARD"
     assert isinstance(local_map["ToleratedFailurePercentage"], float)
     assert local_map["ToleratedFailurePercentage"] == original["ToleratedFailurePercentage"]
-    assert "ResultWriter" in original and "ResultWriter" not in local_map
-    del (
-        original["ResultWriter"],
-        original["ToleratedFailurePercentage"],
-        local_map["ToleratedFailurePercentage"],
-    )
+    assert original["ResultWriter"].pop("WriterConfig") == {
+        "OutputType": "JSONL",
+        "Transformation": "COMPACT",
+    }
+    del original["ToleratedFailurePercentage"], local_map["ToleratedFailurePercentage"]
     original["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
     local_map["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
     assert local_map == original
@@ -185,3 +184,21 @@ def test_the_batch_template_reads_the_bucket_name_only_from_the_storage_stacks_b
     )
     with pytest.raises(TemplateError, match="no local value"):
         batch_template.definition(arns, region="r", account_id="1")
+
+
+def test_the_result_writer_seam_refuses_a_changed_moto(monkeypatch):
+    from local_run import moto_result_writer_seam as seam
+
+    seam.check_seam()  # the installed moto has the shape the seam expects
+    monkeypatch.setattr(seam.ResourceEvalS3, "_handle_put_object", staticmethod(lambda env: None))
+    with pytest.raises(seam.MotoSeamChanged, match="moto changed"):
+        seam.check_seam()
+
+
+def test_the_result_files_list_every_image_of_the_prefix(local, batch, batch_prefix):
+    bucket, _, folder = batch.summary["results_uri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(local.s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
+
+    assert [entry["Key"] for entry in manifest["ResultFiles"]["SUCCEEDED"]] == [f"{folder}SUCCEEDED_0.json"]
+    assert manifest["ResultFiles"]["FAILED"] == manifest["ResultFiles"]["PENDING"] == []
+    assert len(batch.rows) == batch.summary["images"]
