@@ -38,7 +38,7 @@ from stacks.s3_layout import BATCH_RESULTS_PREFIX
 if TYPE_CHECKING:
     from stacks.workflow_stack import InferenceFunctions, WorkflowFunction
 
-# Step Functions' own error for a batch input the state machine refuses before listing anything.
+# The error of a batch input this state machine refuses before listing anything.
 BATCH_INPUT_ERROR = "BatchInputRejected"
 # A batch of thousands of images at batch_max_concurrency takes a while; STANDARD executions run up to a year.
 BATCH_TIMEOUT = Duration.hours(24)
@@ -130,7 +130,11 @@ class BatchClassification(Construct):
             errors=list(TRANSIENT_LAMBDA_ERRORS), interval=Duration.seconds(2), max_attempts=4, backoff_rate=2
         )
 
+        # IsPresent before the comparisons on the same keys, the Choice state's pattern for a field that may be
+        # absent (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html); tested in moto only.
         project_prefix = sfn.Condition.and_(
+            sfn.Condition.is_present("$.s3_bucket"),
+            sfn.Condition.is_present("$.prefix"),
             sfn.Condition.is_string("$.s3_bucket"),
             sfn.Condition.is_string("$.prefix"),
             sfn.Condition.string_equals("$.s3_bucket", bucket.bucket_name),

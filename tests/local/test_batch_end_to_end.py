@@ -126,10 +126,11 @@ def test_the_summary_is_written_next_to_the_results(local, batch):
         {"prefix": "model-artifacts/"},
         {"prefix": "dataset/validation/", "s3_bucket": "someone-elses-bucket"},
         {"prefix": "dataset/validation/", "s3_bucket": None},
+        {"s3_key": "dataset/validation/a.png"},
     ],
 )
 def test_an_input_outside_the_projects_input_prefix_is_refused(local, batch_input):
-    batch_input = {"s3_bucket": local.bucket, **batch_input}
+    batch_input = {"s3_bucket": local.bucket, **batch_input}  # the last case has no prefix at all
     arn = local.sfn.start_execution(
         stateMachineArn=local.batch_state_machine_arn,
         name=f"refused-{uuid.uuid4().hex[:12]}",
