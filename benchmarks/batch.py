@@ -1,6 +1,6 @@
 """The batch path's local cost per image next to the single-image path's, over growing prefixes.
 
-Run from the repository root:  python -m benchmarks.batch [--sizes 100 1000 5000]
+Run from the repository root:  python -m benchmarks.batch [--sizes 100 1000] [--paths single batch]
 
 Both paths run the synthesized state machines in moto, with the three handlers in-process and the endpoint
 emulator on 127.0.0.1, as `make demo` does; the model is a fixed function of the image bytes (the benchmark
@@ -8,7 +8,9 @@ measures the orchestration, not a model). The single-image path runs one executi
 other; the batch path one execution of the Distributed Map over the prefix. Each (path, size) runs in its own
 process, so its peak resident memory (ru_maxrss) is its own. It prints seconds per image and peak memory for
 each, and the ratios: batch / single per image at each size, and each path's per-image time and peak memory at
-the largest size against the smallest (flat per image is 1.0).
+the largest size against the smallest (flat per image is 1.0). moto's ItemReader reads at most 1,000 keys of a
+prefix (local_run/batch.py), so the batch path runs locally up to 1,000 images; the single-image path takes any
+size (`--paths single --sizes 5000`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "dataset/validation/bench/"
 BUCKET = "scones-vision-bench"
-DEFAULT_SIZES = (100, 1000, 5000)
+DEFAULT_SIZES = (100, 1000)
 TIMEOUT_S = 24 * 3600
 
 
@@ -119,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 completed = subprocess.run(
                     [sys.executable, "-m", "benchmarks.batch", "--one", path, str(size), str(cdk_out)],
                     cwd=REPO_ROOT,
-                    check=True,
                     capture_output=True,
                     text=True,
                 )
+                if completed.returncode != 0:
+                    print(completed.stderr, file=sys.stderr)
+                    return completed.returncode
                 results[path, size] = json.loads(completed.stdout.strip().splitlines()[-1])
     print(render(results, args.sizes, args.paths))
     return 0

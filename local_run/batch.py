@@ -7,7 +7,10 @@ is (checked on these machines; README, "Scaling"):
   `ToleratedFailurePercentage` (it wants a float literal), and it does not know the ResultWriter's `WriterConfig`;
 - it does not enforce the tolerated percentage (a failed child becomes a null result, the map still succeeds);
 - its ResultWriter writes only `manifest.json`, with empty `ResultFiles` (completed by
-  `local_run/moto_result_writer_seam.py`, which writes the JSON Lines result files WriterConfig asks for).
+  `local_run/moto_result_writer_seam.py`, which writes the JSON Lines result files WriterConfig asks for);
+- its S3 ItemReader makes one `ListObjectsV2` call, so it reads at most the first 1,000 keys of a prefix (and
+  fails on an empty one): `run_batch` compares the summary's image count with the prefix and stops with
+  `BatchRunError` rather than report a silently shortened batch.
 
 `local_definition` therefore rewrites exactly three things, and nothing else: EXPRESS children become STANDARD,
 the percentage a float, and `WriterConfig` is dropped. The children's type, the writer's configuration and the
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DISTRIBUTED = "DISTRIBUTED"
+# One ListObjectsV2 page: all moto 5.2.5's ItemReader reads (Step Functions itself reads every page).
+MOTO_ITEM_READER_KEYS = 1000
 
 
 class BatchRunError(Exception):
@@ -88,6 +93,15 @@ def run_batch(
             f"batch execution {name} ended {execution['status']}: {execution.get('error')} {execution.get('cause')}"
         )
     summary = json.loads(execution["output"])
+    listed = sum(
+        page.get("KeyCount", 0)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    )
+    if summary["images"] != listed:
+        raise BatchRunError(
+            f"batch execution {name} classified {summary['images']} of the {listed} objects under {prefix}: "
+            f"moto's ItemReader lists only the first {MOTO_ITEM_READER_KEYS:,} keys of a prefix"
+        )
     return BatchResult(name, summary, _rows(s3, summary["results_uri"]), seconds)
 
 
