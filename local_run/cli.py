@@ -34,8 +34,9 @@ Run the workflow `cdk synth` produces, on this machine, with no AWS account: the
 definition in moto's Step Functions interpreter, the three synthesized Lambda handlers in-process, and a
 SageMaker-runtime emulator on 127.0.0.1 serving a small scikit-learn stand-in model (not the SageMaker
 algorithm) that writes data capture into the local bucket. One execution per test image, then the monitoring
-summary and figure of the captured inferences. Exit status 0 when every execution ended as designed
-(succeeded, or failed with ThresholdConfidenceNotMet), 1 otherwise, 2 when the run could not be set up.
+summary and figure of the captured inferences, then the same images in one execution of the batch state machine
+and its summary. Exit status 0 when every execution ended as designed (succeeded, or failed with
+ThresholdConfidenceNotMet) and no batch image failed, 1 otherwise, 2 when the run could not be set up.
 """
 
 

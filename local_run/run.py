@@ -14,6 +14,7 @@ from data_prep.build import build_dataset
 from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.manifest import Manifest
 from local_run import metrics
+from local_run.batch import BatchResult, BatchRunError, render_summary, run_batch
 from local_run.standin_model import read_split, train_standin
 from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
@@ -42,10 +43,16 @@ class RunResult:
     # ops.plots.summarize of the capture records against the synthesized filter's threshold; None without records
     monitoring: dict[str, Any] | None
     monitoring_plot: Path | None  # None when not asked for, or with no capture records to draw
+    batch: BatchResult | None = None  # the same images in one batch execution, when the template has one
+    batch_error: str | None = None  # why that batch execution did not succeed
 
     @property
     def all_as_designed(self) -> bool:
-        return all(outcome.as_designed for outcome in self.outcomes)
+        # As for single images, a batch image that failed (rather than scored below threshold) is unexpected.
+        batch_as_designed = self.batch_error is None and (
+            self.batch is None or not self.batch.summary["failed"]
+        )
+        return batch_as_designed and all(outcome.as_designed for outcome in self.outcomes)
 
 
 def prepare_dataset(
@@ -118,7 +125,9 @@ def run(
         )
         capture_prefix = f"{DATA_CAPTURE_PREFIX}{template.endpoint_name}/"
         capture_records = list(iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+        # The metrics of the single-image executions, taken before the batch adds its own invocations.
         run_metrics = metrics.collect_from_workflow(workflow, outcomes, handler_log)
+        batch, batch_error = _run_batch(workflow, out)
     monitoring = summarize(capture_records, manifest.classes, threshold) if capture_records else None
     drawn_plot = None
     if monitoring is not None and plot_path is not None:
@@ -130,12 +139,45 @@ def run(
             title=f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)",
         )
     result = RunResult(
-        outcomes, model.test_accuracy, test_images, len(capture_records), monitoring, drawn_plot
+        outcomes,
+        model.test_accuracy,
+        test_images,
+        len(capture_records),
+        monitoring,
+        drawn_plot,
+        batch,
+        batch_error,
     )
     print(render_table(outcomes, class_names=manifest.classes), file=out)
     print(_summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}"), file=out)
     metrics.report(template.assembly_dir, run_metrics, out)
+    if batch is not None:
+        print(render_summary(batch, prefix_uri=f"s3://{LOCAL_BUCKET}/{VALIDATION_CHANNEL_PREFIX}"), file=out)
+    if batch_error is not None:
+        print(f"\nBatch classification did NOT succeed: {batch_error}", file=out)
     return result
+
+
+def _run_batch(workflow: LocalWorkflow, out: TextIO) -> tuple[BatchResult | None, str | None]:
+    """The validation prefix in one execution of the batch state machine (after the single-image ones, so the
+    data capture above holds only theirs)."""
+    if workflow.batch_state_machine_arn is None:
+        return None, None
+    print(
+        f"Classifying s3://{workflow.bucket}/{VALIDATION_CHANNEL_PREFIX} in one batch execution ...", file=out
+    )
+    try:
+        batch = run_batch(
+            workflow.sfn,
+            workflow.s3,
+            workflow.batch_state_machine_arn,
+            bucket=workflow.bucket,
+            prefix=VALIDATION_CHANNEL_PREFIX,
+            timeout_s=EXECUTION_TIMEOUT_S,
+        )
+    except BatchRunError as error:
+        return None, str(error)
+    return batch, None
 
 
 def _upload_test_images(workflow: LocalWorkflow, dataset_dir: Path) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from stacks.config import cdk_json_context
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
 WORKFLOW_OUTPUT = "StateMachineArn"
+BATCH_OUTPUT = "BatchStateMachineArn"
+BUCKET_TYPE = "AWS::S3::Bucket"
 FUNCTION_TYPE = "AWS::Lambda::Function"
 ASSET_PATH_METADATA = "aws:asset:path"
 ASSET_METADATA_CONTEXT = {"aws:cdk:enable-asset-metadata": True}
@@ -50,10 +52,19 @@ class WorkflowTemplate:
     definition_string: Any  # as in the template: a string, or an Fn::Join of strings and references
     functions: Mapping[str, FunctionSpec]  # by logical id: the functions the definition calls
     assembly_dir: Path | None = None  # the cloud assembly it was read from, holding its sibling stacks
+    # (stack, output) pairs the definition reads through Fn::GetStackOutput: each the project bucket's name
+    bucket_outputs: frozenset[tuple[str, str]] = frozenset()
+    # The batch state machine of the same stack (its BatchStateMachineArn output), when it has one
+    batch: WorkflowTemplate | None = None
 
-    def definition(self, function_arns: Mapping[str, str], *, region: str, account_id: str) -> str:
-        """The definition with every function reference replaced by the given local ARN (by logical id)."""
+    def definition(
+        self, function_arns: Mapping[str, str], *, region: str, account_id: str, bucket: str | None = None
+    ) -> str:
+        """The definition with every function reference replaced by the given local ARN (by logical id), and
+        the project bucket's name by `bucket`."""
         attributes = {(logical_id, "Arn"): arn for logical_id, arn in function_arns.items()}
+        if bucket is not None:
+            attributes.update(dict.fromkeys(self.bucket_outputs, bucket))
         return resolve(self.definition_string, attributes, region=region, account_id=account_id)
 
     @property
@@ -119,14 +130,11 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         template = json.loads(template_path.read_text())
         if WORKFLOW_OUTPUT not in template.get("Outputs", {}):
             continue
-        # The stack holds other state machines too (Batch Transform): the workflow is the one its output names.
-        workflow_ref = template["Outputs"][WORKFLOW_OUTPUT].get("Value")
-        machines = [
-            resource
-            for logical_id, resource in template.get("Resources", {}).items()
-            if resource.get("Type") == STATE_MACHINE_TYPE and workflow_ref == {"Ref": logical_id}
-        ]
-        candidates.extend((template_path, template, machine) for machine in machines)
+        # The stack holds other state machines too (the batch's); the output names the single-image one.
+        reference = template["Outputs"][WORKFLOW_OUTPUT].get("Value", {}).get("Ref")
+        machine = template.get("Resources", {}).get(reference, {})
+        if machine.get("Type") == STATE_MACHINE_TYPE:
+            candidates.append((template_path, template, machine))
     if len(candidates) != 1:
         raise TemplateError(
             f"expected one {STATE_MACHINE_TYPE} in the stack that outputs {WORKFLOW_OUTPUT} under {assembly_dir}, "
@@ -134,11 +142,24 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
             "synthesize the app first (make synth)"
         )
     template_path, template, machine = candidates[0]
+    workflow = _machine_template(template_path, template, machine, Path(assembly_dir))
+    batch_reference = template["Outputs"].get(BATCH_OUTPUT, {}).get("Value", {}).get("Ref")
+    if batch_reference is None:
+        return workflow
+    batch_machine = template["Resources"][batch_reference]
+    return replace(
+        workflow, batch=_machine_template(template_path, template, batch_machine, Path(assembly_dir))
+    )
+
+
+def _machine_template(
+    template_path: Path, template: dict[str, Any], machine: dict[str, Any], assembly_dir: Path
+) -> WorkflowTemplate:
     stack_name = template_path.name.removesuffix(".template.json")
     definition_string = machine["Properties"]["DefinitionString"]
     resources = template["Resources"]
     functions = {
-        logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), Path(assembly_dir))
+        logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), assembly_dir)
         for logical_id in sorted(_referenced_logical_ids(definition_string))
     }
     return WorkflowTemplate(
@@ -146,13 +167,35 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         definition_string=definition_string,
         functions=functions,
         assembly_dir=Path(assembly_dir),
+        bucket_outputs=_bucket_outputs(stack_name, definition_string, assembly_dir),
     )
+
+
+def _bucket_outputs(stack_name: str, node: Any, assembly_dir: Path) -> frozenset[tuple[str, str]]:
+    """The definition's Fn::GetStackOutput references; each must be a bucket's name (its Ref) in its stack."""
+    if isinstance(node, list):
+        return frozenset().union(*(_bucket_outputs(stack_name, item, assembly_dir) for item in node))
+    if not isinstance(node, dict):
+        return frozenset()
+    reference = node.get("Fn::GetStackOutput")
+    if not isinstance(reference, dict):
+        return frozenset().union(*(_bucket_outputs(stack_name, item, assembly_dir) for item in node.values()))
+    producer_path = assembly_dir / f"{reference.get('StackName')}.template.json"
+    producer = json.loads(producer_path.read_text()) if producer_path.is_file() else {}
+    value = producer.get("Outputs", {}).get(reference.get("OutputName"), {}).get("Value")
+    logical_id = value.get("Ref") if isinstance(value, dict) else None
+    if producer.get("Resources", {}).get(logical_id, {}).get("Type") != BUCKET_TYPE:
+        raise TemplateError(
+            f"{stack_name}: the definition reads {json.dumps(node)}, which is no bucket's name"
+        )
+    return frozenset({(reference["StackName"], reference["OutputName"])})
 
 
 def resolve(value: Any, attributes: Mapping[tuple[str, str], str], *, region: str, account_id: str) -> Any:
     """Evaluate the intrinsic functions CDK puts in a definition: Fn::Join, Fn::GetAtt and Ref.
 
-    `attributes` maps (logical id, attribute) to its local value; Ref reads (logical id, "Ref").
+    `attributes` maps (logical id, attribute) to its local value; Ref reads (logical id, "Ref"),
+    Fn::GetStackOutput (stack name, output name).
     """
     pseudo_parameters = {
         "AWS::Partition": "aws",
@@ -179,6 +222,8 @@ def resolve(value: Any, attributes: Mapping[tuple[str, str], str], *, region: st
             if argument in pseudo_parameters:
                 return pseudo_parameters[argument]
             return _lookup(attributes, (argument, "Ref"), node)
+        if function == "Fn::GetStackOutput":
+            return _lookup(attributes, (argument.get("StackName"), argument.get("OutputName")), node)
         raise TemplateError(f"the local run cannot evaluate {function}: {json.dumps(node)}")
 
     return evaluate(value)

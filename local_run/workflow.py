@@ -18,10 +18,12 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
+from local_run.batch import local_definition
 from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_lambda_seam import route_invocations
+from local_run.moto_result_writer_seam import write_result_files
 from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
-from local_run.template import WorkflowTemplate
+from local_run.template import FunctionSpec, WorkflowTemplate
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -45,6 +47,7 @@ class LocalWorkflow:
     capture: CaptureWriter
     template: WorkflowTemplate
     functions: Mapping[str, InProcessFunction]  # by logical id, which is also the function's local name
+    batch_state_machine_arn: str | None = None  # the template's batch state machine, when it has one
 
 
 @contextlib.contextmanager
@@ -71,7 +74,9 @@ def local_workflow(
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": emulator.url,
         }
-        functions = _create_functions(template, runtime_environment, handler_logs)
+        batch = template.batch
+        specs = {**template.functions, **(batch.functions if batch is not None else {})}
+        functions = _create_functions(specs, runtime_environment, handler_logs)
         # moto runs executions on threads of its own, whose boto3 clients read os.environ name by name (urllib's
         # proxy lookup): a name an invocation removes mid-read is a KeyError there, and an execution failed with
         # `Exception`. So every function's variable stays defined for the whole run, an invocation only changes
@@ -88,17 +93,25 @@ def local_workflow(
         for function in functions.values():
             stack.callback(function.unload)
         stack.enter_context(route_invocations({function.name: function for function in functions.values()}))
+        stack.enter_context(write_result_files())
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        definition = template.definition(
-            {logical_id: function.arn for logical_id, function in functions.items()},
-            region=REGION,
-            account_id=ACCOUNT_ID,
-        )
+        function_arns = {logical_id: function.arn for logical_id, function in functions.items()}
+        definition = template.definition(function_arns, region=REGION, account_id=ACCOUNT_ID)
         state_machine_arn = sfn.create_state_machine(
             name=template.stack_name,
             definition=definition,
             roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{template.stack_name}-StateMachine",
         )["stateMachineArn"]
+        batch_state_machine_arn = None
+        if batch is not None:
+            batch_definition = batch.definition(
+                function_arns, region=REGION, account_id=ACCOUNT_ID, bucket=bucket
+            )
+            batch_state_machine_arn = sfn.create_state_machine(
+                name=f"{template.stack_name}-Batch",
+                definition=local_definition(batch_definition),
+                roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{template.stack_name}-BatchStateMachine",
+            )["stateMachineArn"]
         yield LocalWorkflow(
             s3=s3,
             sfn=sfn,
@@ -108,11 +121,12 @@ def local_workflow(
             capture=capture,
             template=template,
             functions=functions,
+            batch_state_machine_arn=batch_state_machine_arn,
         )
 
 
 def _create_functions(
-    template: WorkflowTemplate, runtime_environment: Mapping[str, str], handler_logs: TextIO
+    specs: Mapping[str, FunctionSpec], runtime_environment: Mapping[str, str], handler_logs: TextIO
 ) -> dict[str, InProcessFunction]:
     """Register each function with moto's Lambda (so the definition's ARNs exist) and build its runner."""
     lambda_client = boto3.client("lambda", region_name=REGION)
@@ -120,7 +134,7 @@ def _create_functions(
         RoleName="local-run-lambda", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY)
     )["Role"]["Arn"]
     functions = {}
-    for logical_id, spec in template.functions.items():
+    for logical_id, spec in specs.items():
         arn = lambda_client.create_function(
             FunctionName=logical_id,
             Runtime=LAMBDA_RUNTIME,

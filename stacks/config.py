@@ -14,8 +14,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from aws_cdk import aws_logs as logs
-
 from stacks import algorithm
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -47,13 +45,6 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
-_RETENTION_BY_DAYS = dict(
-    zip(
-        LOG_RETENTION_DAYS,
-        [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE],
-        strict=True,
-    )
-)
 S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 # One address: no spaces, one '@', a dot in the domain. SNS confirms the address by mail; this only catches typos.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
@@ -73,6 +64,10 @@ MAX_MODEL_LATENCY_MS = 60_000
 MAX_TRAINING_MINUTES = 40
 # Step Functions ends an EXPRESS execution after five minutes, whatever the definition's timeout says.
 EXPRESS_MAX_MINUTES = 5
+# How many images in flight one endpoint instance is asked to serve during a batch. Not an AWS limit (SageMaker
+# publishes no per-instance concurrency for the built-in algorithm): a design bound, so a batch adds a steady
+# load rather than a burst; EndpointThrottled retries absorb what it still overshoots.
+BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE = 10
 
 
 class ConfigError(ValueError):
@@ -274,6 +269,8 @@ class AppConfig:
     workflow_type: str
     workflow_timeout_minutes: int
     workflow_input_prefix: str
+    batch_max_concurrency: int
+    batch_tolerated_failure_percentage: float
     removal_policy: str
     log_retention_days: int
     alarm_email: str
@@ -311,10 +308,6 @@ class AppConfig:
         rendered as the algorithm documents them; `from_context` has checked how they combine."""
         merged = {**self.hyperparameters, **self.hyperparameter_overrides}
         return MappingProxyType({name: value for name, value in sorted(merged.items()) if value is not None})
-
-    @property
-    def log_retention(self) -> logs.RetentionDays:
-        return _RETENTION_BY_DAYS[self.log_retention_days]
 
     @property
     def retain_data(self) -> bool:
@@ -361,6 +354,7 @@ class AppConfig:
                 "workflow_type=STANDARD",
             )
         self._reject_serving_contradictions()
+        self._reject_batch_overload()
 
     def _reject_serving_contradictions(self) -> None:
         """Serverless endpoints capture nothing and scale themselves; an autoscaled variant starts inside its range
@@ -397,6 +391,28 @@ class AppConfig:
                 f"({self.autoscaling_min_instances}..{self.autoscaling_max_instances})",
             )
 
+    def _reject_batch_overload(self) -> None:
+        """A batch keeps at most what the endpoint can serve in flight: a serverless endpoint its own concurrency
+        limit, an instance endpoint BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE per instance it may have."""
+        if self.endpoint_mode == "serverless":
+            bound, capacity = self.serverless_max_concurrency, "serverless_max_concurrency"
+        else:
+            instances = (
+                self.autoscaling_max_instances if self.autoscaling_enabled else self.endpoint_instance_count
+            )
+            bound = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE * instances
+            capacity = (
+                f"{instances} instance(s) x {BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} images each "
+                f"({'autoscaling_max_instances' if self.autoscaling_enabled else 'endpoint_instance_count'})"
+            )
+        if self.batch_max_concurrency > bound:
+            raise _fail(
+                "batch_max_concurrency",
+                self.batch_max_concurrency,
+                f"the endpoint serves at most {bound} batch images at once ({capacity}); lower it or give the "
+                "endpoint more capacity",
+            )
+
 
 _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "project_name": _as_name,
@@ -405,6 +421,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "workflow_type": lambda k, v: _as_choice(k, v, WORKFLOW_TYPES, normalise=str.upper),
     "workflow_timeout_minutes": lambda k, v: _as_int(k, v, low=1, high=60),
     "workflow_input_prefix": _as_key_prefix,
+    # A Distributed Map runs at most 10,000 child executions at once
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
+    "batch_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=10_000),
+    "batch_tolerated_failure_percentage": lambda k, v: _as_float(k, v, low=0.0, high=100.0),
     "removal_policy": lambda k, v: _as_choice(k, v, REMOVAL_POLICIES, normalise=str.lower),
     "log_retention_days": _as_log_retention,
     "alarm_email": _as_optional_email,

@@ -10,6 +10,8 @@ MODEL_ARTIFACTS_PREFIX = "model-artifacts/"
 DATA_CAPTURE_PREFIX = "data_capture/"
 # Batch Transform results: transform-results/<job name>/<input key relative to its prefix>.out
 TRANSFORM_RESULTS_PREFIX = "transform-results/"
+# A batch's ResultWriter files and summary: batch-results/<map run id>/{manifest.json, *.jsonl, summary.json}.
+BATCH_RESULTS_PREFIX = "batch-results/"
 
 
 def project_bucket_name(project_name: str, account: str, region: str) -> str:

@@ -11,10 +11,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.batch_workflow import BatchClassification
+from stacks.constructs.inference_chain import UNCAUGHT_ERRORS, ChainEnd, InferenceChain
 from stacks.constructs.log_group import project_log_group
 from stacks.constructs.transform_workflow import TransformStateMachine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
@@ -23,25 +24,15 @@ from stacks.refs import EndpointRef, ModelRef
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
-# Error names raised by the handlers (docs/CONTRACTS.md); each family ends in its own named Fail state, and
-# each task catches only names its own handler raises (tests/cdk/test_error_names.py holds both ways).
-MALFORMED_EVENT_ERROR = "MalformedEvent"
-INPUT_ERRORS = (MALFORMED_EVENT_ERROR, "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge")
-# Retried; when the retries run out the execution fails under this name (no Fail state pretends otherwise).
-TRANSIENT_STORAGE_ERRORS = ("StorageUnavailable",)
-ENDPOINT_ERRORS = ("EndpointError", "EndpointThrottled", "MalformedEndpointResponse")
-TRANSIENT_ENDPOINT_ERRORS = ("EndpointThrottled",)
-LOW_CONFIDENCE_ERROR = "ThresholdConfidenceNotMet"
-# Raised by a handler and caught by no Catch, on purpose: the execution fails under the error's own name.
-UNCAUGHT_ERRORS = {
-    "StorageUnavailable": "serialize, after its retries: S3 was unavailable, nothing is wrong with the image, so "
-    "no ImageRejected state may call it a rejection",
-    "ConfigurationError": "classify, filter: a missing or invalid environment variable is a deployment defect, "
-    "not a verdict on the image or the endpoint; it must stand out under its own name",
-}
+# Re-exported: the chain's error names live with the chain (stacks/constructs/inference_chain.py).
+__all__ = [
+    "UNCAUGHT_ERRORS",
+    "InferenceFunctions",
+    "InferenceStateMachine",
+    "WorkflowFunction",
+    "WorkflowStack",
+]
 XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
-# Lambda's own throttling is not in LambdaInvoke's default service-exception retry.
-TRANSIENT_LAMBDA_ERRORS = ("Lambda.TooManyRequestsException",)
 
 
 class WorkflowFunction(Construct):
@@ -180,55 +171,8 @@ class InferenceStateMachine(Construct):
     ):
         super().__init__(scope, construct_id)
 
-        def invoke(
-            state_id: str, function: WorkflowFunction, *, transient_errors: tuple[str, ...] = ()
-        ) -> tasks.LambdaInvoke:
-            """A task returning the handler's payload, retrying Lambda's own hiccups and `transient_errors`."""
-            task = tasks.LambdaInvoke(
-                self,
-                state_id,
-                lambda_function=function.function,
-                payload_response_only=True,
-                retry_on_service_exceptions=True,
-            )
-            task.add_retry(
-                errors=list(TRANSIENT_LAMBDA_ERRORS),
-                interval=Duration.seconds(2),
-                max_attempts=4,
-                backoff_rate=2,
-            )
-            if transient_errors:
-                task.add_retry(
-                    errors=list(transient_errors),
-                    interval=Duration.seconds(1),
-                    max_attempts=3,
-                    backoff_rate=2,
-                )
-            return task
-
-        serialize = invoke("SerializeImage", functions.serialize, transient_errors=TRANSIENT_STORAGE_ERRORS)
-        classify = invoke("ClassifyImage", functions.classify, transient_errors=TRANSIENT_ENDPOINT_ERRORS)
-        filter_inferences = invoke("FilterInferences", functions.filter)
-
-        # Catch keeps the original input and adds the error under $.failure, so the Fail state can name it.
-        input_rejected = sfn.Fail(
-            self, "ImageRejected", error_path="$.failure.Error", cause_path="$.failure.Cause"
-        )
-        endpoint_failed = sfn.Fail(
-            self, "EndpointFailed", error_path="$.failure.Error", cause_path="$.failure.Cause"
-        )
-        low_confidence = sfn.Fail(
-            self, "ConfidenceBelowThreshold", error=LOW_CONFIDENCE_ERROR, cause_path="$.failure.Cause"
-        )
-        serialize.add_catch(input_rejected, errors=list(INPUT_ERRORS), result_path="$.failure")
-        for task in (classify, filter_inferences):
-            task.add_catch(input_rejected, errors=[MALFORMED_EVENT_ERROR], result_path="$.failure")
-        classify.add_catch(endpoint_failed, errors=list(ENDPOINT_ERRORS), result_path="$.failure")
-        filter_inferences.add_catch(low_confidence, errors=[LOW_CONFIDENCE_ERROR], result_path="$.failure")
-
-        definition = (
-            serialize.next(classify).next(filter_inferences).next(sfn.Succeed(self, "VehicleClassified"))
-        )
+        chain = InferenceChain(self, "Chain", functions=functions, end=ChainEnd.FAIL_EXECUTION)
+        definition = chain.definition
 
         self.log_group = project_log_group(self, "Logs", config=config)
         self.state_machine = sfn.StateMachine(
@@ -277,6 +221,15 @@ class WorkflowStack(Stack):
         workflow = InferenceStateMachine(self, "Workflow", config=config, functions=functions)
         self.state_machine = workflow.state_machine
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        self.batch_state_machine = BatchClassification(
+            self, "Batch", config=config, bucket=bucket, functions=functions
+        ).state_machine
+        CfnOutput(
+            self,
+            "BatchStateMachineArn",
+            value=self.batch_state_machine.state_machine_arn,
+            description='Classifies every image under a prefix: input {"s3_bucket": ..., "prefix": ...}',
+        )
         CfnOutput(
             self,
             "ConfidenceThreshold",

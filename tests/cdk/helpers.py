@@ -24,6 +24,8 @@ def _placeholder(part: Any) -> str:
         return "<{}.{}>".format(*part["Fn::GetAtt"])
     if "Ref" in part:
         return f"<{part['Ref']}>"
+    if "Fn::GetStackOutput" in part:
+        return "<{StackName}.{OutputName}>".format(**part["Fn::GetStackOutput"])
     raise AssertionError(f"unexpected intrinsic in the state machine definition: {part}")
 
 

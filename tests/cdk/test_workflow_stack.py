@@ -121,7 +121,7 @@ def test_execution_timeout_comes_from_config(definition, synthesized_app):
 
 def test_functions_run_newest_python_on_arm_with_tracing_and_json_logs(template):
     functions = resources_of_type(template, "AWS::Lambda::Function")
-    assert len(functions) == 3
+    assert len(functions) == 4  # the chain's three and the batch's summary
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -145,7 +145,7 @@ def test_function_environments_carry_threshold_endpoint_and_class_names(template
 
 def test_function_log_groups_expire(template, synthesized_app):
     log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
-    assert len(log_groups) == 5  # three functions, the workflow and the transform state machine
+    assert len(log_groups) == 7  # four functions and three state machines (single image, batch, transform)
     for log_group in log_groups.values():
         assert log_group["Properties"]["RetentionInDays"] == synthesized_app.config.log_retention_days
         assert log_group["DeletionPolicy"] == "Delete"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 EVENTS_DIR = Path(__file__).parent / "events"
-HANDLER_LOGGERS = frozenset({"serialize_image", "classify_image", "filter_inferences"})
+HANDLER_LOGGERS = frozenset({"serialize_image", "classify_image", "filter_inferences", "summarize_batch"})
 # Attributes every LogRecord has; any other attribute came in through ``extra``.
 _STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

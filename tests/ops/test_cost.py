@@ -325,7 +325,7 @@ def test_cost_reads_states_and_memory_from_the_synthesized_templates(capsys, tmp
     code, out, _ = _cost(capsys, cdk_out=cdk_out)
 
     assert code == 0
-    assert f"states and memory from {cdk_out}/ {stack} (single image; defaults for the rest)" in out
+    assert f"states and memory from {cdk_out}/ {stack} (single image, batch; defaults for the rest)" in out
 
 
 def test_bad_images_is_refused_by_name(capsys, tmp_path):

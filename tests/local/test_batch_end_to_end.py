@@ -1,0 +1,205 @@
+"""The synthesized batch state machine over a prefix, in moto: its rows agree with single-image executions."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_run.batch import local_definition, run_batch
+from local_run.standin_model import read_split
+from local_run.template import TemplateError
+from tests.local.conftest import execute
+
+BATCH_TIMEOUT_S = 60
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def batch_prefix(local, dataset, standin, workflow_template) -> str:
+    """A prefix of every test image, one blend the stand-in is unsure of, and an object that is no image."""
+    dataset_dir, _ = dataset
+    paths, labels = read_split(dataset_dir, "test")
+    prefix = f"dataset/validation/batch-{uuid.uuid4().hex[:8]}/"
+    images = {f"{prefix}{path.name}": path.read_bytes() for path in paths}
+    first, second = (_pixels(paths[list(labels).index(label)].read_bytes()) for label in (0, 1))
+    blends = [_png((1 - alpha) * first + alpha * second) for alpha in np.linspace(0, 1, 41)]
+    least_confident = min(blends, key=lambda png: max(standin.predict(png)))
+    assert max(standin.predict(least_confident)) < workflow_template.threshold
+    images[f"{prefix}blend.png"] = least_confident
+    images[f"{prefix}notes.txt"] = b"not an image"
+    for key, body in images.items():
+        local.s3.put_object(Bucket=local.bucket, Key=key, Body=body)
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def batch(local, batch_prefix):
+    return run_batch(
+        local.sfn,
+        local.s3,
+        local.batch_state_machine_arn,
+        bucket=local.bucket,
+        prefix=batch_prefix,
+        timeout_s=BATCH_TIMEOUT_S,
+    )
+
+
+def _single_image_outcome(local, key: str) -> dict:
+    """What one execution of the single-image state machine says about the key, in the batch row's terms."""
+    execution = execute(local, key)
+    if execution.status == "SUCCEEDED":
+        output = json.loads(execution.description["output"])
+        return {
+            "outcome": "succeeded",
+            "error": None,
+            "predicted_class": output["predicted_class"],
+            "top": max(output["inferences"]),
+        }
+    error = execution.description["error"]
+    if error == "ThresholdConfidenceNotMet":
+        details = json.loads(json.loads(execution.description["cause"])["errorMessage"])
+        return {
+            "outcome": "below_threshold",
+            "error": error,
+            "predicted_class": details["predicted_class"],
+            "top": details["top_confidence"],
+        }
+    return {"outcome": "failed", "error": error, "predicted_class": None, "top": None}
+
+
+def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, batch, batch_prefix):
+    listed = local.s3.list_objects_v2(Bucket=local.bucket, Prefix=batch_prefix)["Contents"]
+    rows = {row["s3_key"]: row for row in batch.rows}
+
+    assert set(rows) == {item["Key"] for item in listed}
+    for key, row in rows.items():
+        assert "image_data" not in row
+        inferences = row.get("inferences")
+        batch_outcome = {
+            "outcome": row["outcome"],
+            "error": row.get("error"),
+            "predicted_class": row.get("predicted_class"),
+            "top": max(inferences) if inferences else None,
+        }
+        assert batch_outcome == _single_image_outcome(local, key), key
+
+
+def test_the_rows_cover_every_outcome_and_the_summary_counts_them(batch, batch_prefix):
+    outcomes = [row["outcome"] for row in batch.rows]
+    summary = batch.summary
+
+    assert {"succeeded", "below_threshold", "failed"} <= set(outcomes)
+    assert summary["images"] == len(batch.rows)
+    assert summary["succeeded"] == outcomes.count("succeeded")
+    assert summary["below_threshold"] == outcomes.count("below_threshold")
+    assert summary["failed"] == {"NotAnImage": 1}
+    predicted = [row["predicted_class"] for row in batch.rows if row["outcome"] != "failed"]
+    assert summary["per_class"] == {name: predicted.count(name) for name in sorted(set(predicted))}
+
+
+def test_the_summary_is_written_next_to_the_results(local, batch):
+    summary = batch.summary
+    bucket, _, key = summary["summary_uri"].removeprefix("s3://").partition("/")
+    assert summary["summary_uri"] == f"{summary['results_uri']}summary.json"
+    assert key.startswith("batch-results/") and key.endswith("/summary.json")
+    assert json.loads(local.s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == summary
+
+
+@pytest.mark.parametrize(
+    "batch_input",
+    [
+        {"prefix": "model-artifacts/"},
+        {"prefix": "dataset/validation/", "s3_bucket": "someone-elses-bucket"},
+        {"prefix": "dataset/validation/", "s3_bucket": None},
+        {"s3_key": "dataset/validation/a.png"},
+    ],
+)
+def test_an_input_outside_the_projects_input_prefix_is_refused(local, batch_input):
+    batch_input = {"s3_bucket": local.bucket, **batch_input}  # the last case has no prefix at all
+    arn = local.sfn.start_execution(
+        stateMachineArn=local.batch_state_machine_arn,
+        name=f"refused-{uuid.uuid4().hex[:12]}",
+        input=json.dumps(batch_input),
+    )["executionArn"]
+    deadline = time.monotonic() + BATCH_TIMEOUT_S
+    while (description := local.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert (description["status"], description["error"]) == ("FAILED", "BatchInputRejected")
+    assert not local.s3.list_objects_v2(
+        Bucket=local.bucket, Prefix=f"batch-results/{description['name']}/"
+    ).get("Contents")
+
+
+def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
+    arns = {
+        logical_id: f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
+        for logical_id in workflow_template.batch.functions
+    }
+    synthesized = json.loads(
+        workflow_template.batch.definition(arns, region="us-east-1", account_id="123456789012", bucket="b")
+    )
+    rewritten = json.loads(local_definition(json.dumps(synthesized)))
+
+    (name,) = [name for name, state in synthesized["States"].items() if state["Type"] == "Map"]
+    original, local_map = synthesized["States"].pop(name), rewritten["States"].pop(name)
+    assert rewritten == synthesized
+    assert original["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == "EXPRESS"
+    assert local_map["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == "STANDARD"
+    assert isinstance(local_map["ToleratedFailurePercentage"], float)
+    assert local_map["ToleratedFailurePercentage"] == original["ToleratedFailurePercentage"]
+    assert original["ResultWriter"].pop("WriterConfig") == {
+        "OutputType": "JSONL",
+        "Transformation": "COMPACT",
+    }
+    del original["ToleratedFailurePercentage"], local_map["ToleratedFailurePercentage"]
+    original["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
+    local_map["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
+    assert local_map == original
+
+
+def test_the_batch_template_reads_the_bucket_name_only_from_the_storage_stacks_bucket(workflow_template):
+    batch_template = workflow_template.batch
+    arns = {logical_id: f"arn:{logical_id}" for logical_id in batch_template.functions}
+    (stack_name, _) = next(iter(batch_template.bucket_outputs))
+
+    assert stack_name.endswith("-Storage")
+    assert "local-bucket" in batch_template.definition(
+        arns, region="r", account_id="1", bucket="local-bucket"
+    )
+    with pytest.raises(TemplateError, match="no local value"):
+        batch_template.definition(arns, region="r", account_id="1")
+
+
+def test_the_result_writer_seam_refuses_a_changed_moto(monkeypatch):
+    from local_run import moto_result_writer_seam as seam
+
+    seam.check_seam()  # the installed moto has the shape the seam expects
+    monkeypatch.setattr(seam.ResourceEvalS3, "_handle_put_object", staticmethod(lambda env: None))
+    with pytest.raises(seam.MotoSeamChanged, match="moto changed"):
+        seam.check_seam()
+
+
+def test_the_result_files_list_every_image_of_the_prefix(local, batch, batch_prefix):
+    bucket, _, folder = batch.summary["results_uri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(local.s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
+
+    assert [entry["Key"] for entry in manifest["ResultFiles"]["SUCCEEDED"]] == [f"{folder}SUCCEEDED_0.json"]
+    assert manifest["ResultFiles"]["FAILED"] == manifest["ResultFiles"]["PENDING"] == []
+    assert len(batch.rows) == batch.summary["images"]
