@@ -12,6 +12,35 @@ from stacks.nag import IAM5
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
 
+def logs_and_metrics_statements(
+    stack: Stack, log_group_name: str, metric_namespace: str
+) -> list[iam.PolicyStatement]:
+    """What a SageMaker job or endpoint writes under its role: its log streams, and metrics in its namespace."""
+    return [
+        iam.PolicyStatement(
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=[
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"{log_group_name}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        ),
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        ),
+    ]
+
+
 def sagemaker_execution_role(
     scope: Construct,
     construct_id: str,
@@ -37,31 +66,8 @@ def sagemaker_execution_role(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-    role.add_to_policy(
-        iam.PolicyStatement(
-            actions=[
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
-            ],
-            resources=[
-                stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=f"{log_group_name}:*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-        )
-    )
-    role.add_to_policy(
-        iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
-        )
-    )
+    for statement in logs_and_metrics_statements(stack, log_group_name, metric_namespace):
+        role.add_to_policy(statement)
     Validations.of(role).acknowledge(
         Acknowledgment(
             id=f"{IAM5}[Resource::*]",

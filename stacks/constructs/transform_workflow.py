@@ -11,7 +11,7 @@ https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -21,6 +21,7 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.log_group import project_log_group
+from stacks.constructs.sagemaker_role import logs_and_metrics_statements
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import ModelRef
 from stacks.s3_layout import TRANSFORM_RESULTS_PREFIX
@@ -168,27 +169,7 @@ class TransformStateMachine(Construct):
                     actions=["s3:PutObject"],
                     resources=[bucket.arn_for_objects(f"{TRANSFORM_RESULTS_PREFIX}*")],
                 ),
-                iam.PolicyStatement(
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[
-                        stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name=f"{TRANSFORM_LOG_GROUP}:*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    ],
-                ),
-                iam.PolicyStatement(
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": TRANSFORM_LOG_GROUP}},
-                ),
+                *logs_and_metrics_statements(stack, TRANSFORM_LOG_GROUP, TRANSFORM_LOG_GROUP),
             ],
         )
         acknowledge_wildcards(
