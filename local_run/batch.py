@@ -8,13 +8,18 @@ is (checked on these machines; README, "Scaling"):
 - it does not enforce the tolerated percentage (a failed child becomes a null result, the map still succeeds);
 - its ResultWriter writes only `manifest.json`, with empty `ResultFiles` (completed by
   `local_run/moto_result_writer_seam.py`, which writes the JSON Lines result files WriterConfig asks for);
+- it does not know `ItemBatcher` (its lexer has no such key), so it cannot hand a child a batch of
+  `{"Items": [...]}`;
 - its S3 ItemReader makes one `ListObjectsV2` call, so it reads at most the first 1,000 keys of a prefix (and
   fails on an empty one): `run_batch` compares the summary's image count with the prefix and stops with
   `BatchRunError` rather than report a silently shortened batch.
 
-`local_definition` therefore rewrites exactly three things, and nothing else: EXPRESS children become STANDARD,
-the percentage a float, and `WriterConfig` is dropped. The children's type, the writer's configuration and the
-percentage are checked by template assertions instead (tests/cdk/test_batch_workflow.py).
+`local_definition` therefore rewrites exactly four things, and nothing else: EXPRESS children become STANDARD,
+the percentage a float, `WriterConfig` is dropped, and `ItemBatcher` is dropped with the ItemSelector wrapped
+into `{"Items": [<selector>]}`: every child gets a batch of one image, in the shape Step Functions gives a
+batched child, and runs the same inner map and chain over it. Locally there is therefore one child per image,
+never a batch of several; the batch size is the template's, checked by template assertions
+with the children's type, the writer's configuration and the percentage (tests/cdk/test_batch_workflow.py).
 """
 
 from __future__ import annotations
@@ -38,12 +43,12 @@ class BatchRunError(Exception):
 class BatchResult:
     execution_name: str
     summary: dict[str, Any]
-    rows: list[dict[str, Any]]  # the outcome records, one per image, from results_uri
+    rows: list[dict[str, Any]]  # the outcome records, one per image (the children's lists flattened)
     seconds: float
 
 
 def local_definition(definition: str) -> str:
-    """The synthesized batch definition with the three rewrites moto's interpreter needs (module docstring)."""
+    """The synthesized batch definition with the four rewrites moto's interpreter needs (module docstring)."""
     document = json.loads(definition)
     _rewrite_distributed_maps(document["States"])
     return json.dumps(document)
@@ -58,6 +63,8 @@ def _rewrite_distributed_maps(states: dict[str, Any]) -> None:
             if "ToleratedFailurePercentage" in state:
                 state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
             state.get("ResultWriter", {}).pop("WriterConfig", None)
+            if state.pop("ItemBatcher", None) is not None:
+                state["ItemSelector"] = {"Items": [state["ItemSelector"]]}
         _rewrite_distributed_maps(processor.get("States", {}))
 
 
@@ -106,13 +113,16 @@ def run_batch(
 
 
 def _rows(s3: Any, results_uri: str) -> list[dict[str, Any]]:
-    """The outcome records of the SUCCEEDED result files the run's manifest lists."""
+    """The outcome records of the SUCCEEDED result files the run's manifest lists: a line per child, each its
+    list of outcome records."""
     bucket, _, folder = results_uri.removeprefix("s3://").partition("/")
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
     rows = []
     for entry in manifest["ResultFiles"]["SUCCEEDED"]:
         body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"]
-        rows.extend(json.loads(line) for line in body.iter_lines() if line.strip())
+        for line in body.iter_lines():
+            if line.strip():
+                rows.extend(json.loads(line))
     return rows
 
 

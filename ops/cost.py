@@ -225,6 +225,19 @@ def _distributed_map(machine: Mapping[str, Any]) -> tuple[str, dict[str, Any]] |
     return None
 
 
+def _per_image_processor(processor: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The states a child runs per image: its own, or, when the child is one inline Map over its batch's
+    items (an ItemBatcher's child), that map's."""
+    path = success_path(processor)
+    only = processor["States"][path[0]] if len(path) == 1 else {}
+    if (
+        only.get("Type") == "Map"
+        and only.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "INLINE"
+    ):
+        return only["ItemProcessor"]
+    return processor
+
+
 def workflow_shapes(template: Mapping[str, Any]) -> tuple[WorkflowShape | None, BatchShape | None]:
     """The single-image workflow (a state machine of Lambda tasks and no Map) and the batch workflow (one with a
     Distributed Map) of a synthesized Workflow template; None for either one it does not hold."""
@@ -244,7 +257,7 @@ def workflow_shapes(template: Mapping[str, Any]) -> tuple[WorkflowShape | None, 
             continue
         if batch is None:
             map_name, map_state = found
-            processor = map_state["ItemProcessor"]
+            processor = _per_image_processor(map_state["ItemProcessor"])
             child_path = success_path(processor)
             child = WorkflowShape(
                 len(child_path),

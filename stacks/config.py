@@ -68,6 +68,12 @@ EXPRESS_MAX_MINUTES = 5
 # publishes no per-instance concurrency for the built-in algorithm): a design bound, so a batch adds a steady
 # load rather than a burst; EndpointThrottled retries absorb what it still overshoots.
 BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE = 10
+# Images one batch child classifies, one after the other, within EXPRESS_MAX_MINUTES. A design bound: 20 leave
+# each image 15 s, many times its three Lambda calls (well under a second each when warm) and room for a few short
+# retries; a child that still overruns (one task's full Lambda service-error backoff alone, 6 retries from 2 s
+# doubling, is 126 s: stacks/constructs/inference_chain.py) fails as a whole batch, which
+# ToleratedFailurePercentage counts.
+MAX_BATCH_IMAGES_PER_CHILD = 20
 
 
 class ConfigError(ValueError):
@@ -271,6 +277,7 @@ class AppConfig:
     workflow_input_prefix: str
     batch_max_concurrency: int
     batch_tolerated_failure_percentage: float
+    batch_images_per_child: int
     removal_policy: str
     log_retention_days: int
     alarm_email: str
@@ -425,6 +432,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
     "batch_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=10_000),
     "batch_tolerated_failure_percentage": lambda k, v: _as_float(k, v, low=0.0, high=100.0),
+    # A child runs its images one after the other inside an EXPRESS execution's five minutes
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html): see
+    # MAX_BATCH_IMAGES_PER_CHILD.
+    "batch_images_per_child": lambda k, v: _as_int(k, v, low=1, high=MAX_BATCH_IMAGES_PER_CHILD),
     "removal_policy": lambda k, v: _as_choice(k, v, REMOVAL_POLICIES, normalise=str.lower),
     "log_retention_days": _as_log_retention,
     "alarm_email": _as_optional_email,

@@ -5,8 +5,11 @@ Input (the batch state machine's last step): ``{"s3_bucket", "prefix", "executio
 ``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``, the key naming ``manifest.json``, whose
 ``ResultFiles`` list the SUCCEEDED, FAILED and PENDING result files
 (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). SUCCEEDED files hold the
-children's outputs, one JSON object per line (JSONL, COMPACT): the outcome records of docs/CONTRACTS.md; FAILED
-and PENDING files hold Step Functions' execution records, with ``Error`` for the failed ones.
+children's outputs, one JSON value per line (JSONL, COMPACT): each child classifies a batch of images (the map's
+ItemBatcher, https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html) and returns the
+list of their outcome records of docs/CONTRACTS.md, flattened here. FAILED and PENDING files hold Step Functions'
+execution records, with ``Error`` for the failed ones: each stands for every image of its batch, counted from the
+``Items`` of its ``Input`` (one image when the record carries no input).
 
 Output: the summary (docs/CONTRACTS.md, "Batch classification"). Environment: ``RESULTS_PREFIX`` (the only
 key prefix this function may read or write, e.g. ``batch-results/``).
@@ -140,17 +143,26 @@ def _manifest_records(
                 )
             for line_number, line in enumerate(_get(s3_client, bucket, key).iter_lines(), start=1):
                 if line.strip():
-                    yield status, _result_line(line, f"s3://{bucket}/{key} line {line_number}")
+                    where = f"s3://{bucket}/{key} line {line_number}"
+                    yield from (
+                        (status, record) for record in _image_records(status, _json(line, where), where)
+                    )
 
 
-def _result_line(line: bytes, where: str) -> dict[str, Any]:
-    """One line of a result file: an outcome record, or an execution entry whose Output holds one as text."""
-    entry = _json(line, where)
+def _image_records(status: str, entry: Any, where: str) -> list[dict[str, Any]]:
+    """One record per image of a result file's line: a child's list of outcome records (or an execution entry
+    whose Output holds it as text), or a failed or pending child's execution entry once per image of its batch."""
+    if status == "SUCCEEDED":
+        if isinstance(entry, dict) and "ExecutionArn" in entry and isinstance(entry.get("Output"), str):
+            entry = _json(entry["Output"], f"{where} Output")
+        if not isinstance(entry, list) or not all(isinstance(record, dict) for record in entry):
+            raise ResultsUnreadable(f"{where} is not a child's list of outcome records")
+        return entry
     if not isinstance(entry, dict):
         raise ResultsUnreadable(f"{where} is not a JSON object")
-    if "ExecutionArn" in entry and isinstance(entry.get("Output"), str):
-        return _json(entry["Output"], f"{where} Output")
-    return entry
+    batch = _json(entry["Input"], f"{where} Input") if isinstance(entry.get("Input"), str) else None
+    items = batch.get("Items") if isinstance(batch, dict) else None
+    return [entry] * (len(items) if isinstance(items, list) and items else 1)
 
 
 def _get(s3_client: Any, bucket: str, key: str) -> Any:

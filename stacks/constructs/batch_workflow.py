@@ -12,6 +12,8 @@ classification"). AWS behaviour this relies on, by page:
 - ResultWriter: `manifest.json` under `<prefix><map run id>/` listing SUCCEEDED, FAILED and PENDING result
   files; the map state's output is then `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}`:
   https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html
+- ItemBatcher: each child receives `{"Items": [...]}`, at most MaxItemsPerBatch items, each already shaped by
+  the ItemSelector: https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html
 - ToleratedFailurePercentage (beyond it the map fails with States.ExceedToleratedFailureThreshold):
   https://docs.aws.amazon.com/step-functions/latest/dg/maprun-fail-threshold.html
 - IAM for a Distributed Map (StartExecution on the state machine itself, DescribeExecution/StopExecution on
@@ -82,7 +84,17 @@ class BatchClassification(Construct):
                 "summary, all under batch-results/ of the project bucket: the object key is the wildcard."
             },
         )
-        child = InferenceChain(self, "Child", functions=functions, end=ChainEnd.RECORD_OUTCOME)
+        chain = InferenceChain(self, "Child", functions=functions, end=ChainEnd.RECORD_OUTCOME)
+        # A child runs the chain once per image of its batch, one image at a time: with batch_max_concurrency
+        # children at once, at most batch_max_concurrency images are in flight, the bound config.py holds to
+        # what the endpoint can serve. Its output is the list of the images' outcome records, in order.
+        each_image = sfn.Map(
+            self,
+            "ClassifyEachImage",
+            items_path=sfn.JsonPath.string_at("$.Items"),
+            max_concurrency=1,
+        )
+        each_image.item_processor(chain.definition)
 
         classify_prefix = sfn.DistributedMap(
             self,
@@ -94,10 +106,13 @@ class BatchClassification(Construct):
                 "s3_key": sfn.JsonPath.string_at("$$.Map.Item.Value.Key"),
             },
             map_execution_type=sfn.StateMachineType.EXPRESS,
+            # One child per batch_images_per_child images: the map's one STANDARD state transition per child is
+            # most of the batch's cost (docs/COST.md). ToleratedFailurePercentage then counts failed batches.
+            item_batcher=sfn.ItemBatcher(max_items_per_batch=config.batch_images_per_child),
             max_concurrency=config.batch_max_concurrency,
             tolerated_failure_percentage=config.batch_tolerated_failure_percentage,
-            # JSONL of the children's own outputs (the outcome records): the summary reads them a line at a
-            # time, so its memory does not grow with the prefix.
+            # JSONL of the children's own outputs (a list of outcome records each): the summary reads them a
+            # line at a time, so its memory grows with a batch, not with the prefix.
             result_writer_v2=sfn.ResultWriterV2(
                 bucket=bucket,
                 prefix=BATCH_RESULTS_PREFIX,
@@ -109,7 +124,7 @@ class BatchClassification(Construct):
         )
         # DistributedMap renders ProcessorConfig itself (Mode DISTRIBUTED, ExecutionType from
         # map_execution_type); a config passed here would be ignored.
-        classify_prefix.item_processor(child.definition)
+        classify_prefix.item_processor(each_image)
 
         summary = tasks.LambdaInvoke(
             self,

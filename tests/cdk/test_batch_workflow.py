@@ -1,6 +1,8 @@
-"""The batch state machine: Distributed Map reader, writer, child type, concurrency, tolerated failures, IAM scope.
+"""The batch state machine: Distributed Map reader, batcher, writer, child type and inner map, concurrency,
+tolerated failures, IAM scope.
 
-What moto's interpreter cannot run (EXPRESS children, the WriterConfig, the tolerated percentage) is checked here.
+What moto's interpreter cannot run (EXPRESS children, the ItemBatcher, the WriterConfig, the tolerated
+percentage) is checked here.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ def single(template):
 def classify_prefix(batch):
     (state,) = [s for s in batch["States"].values() if s["Type"] == "Map"]
     return state
+
+
+@pytest.fixture(scope="module")
+def each_image(classify_prefix):
+    """The inline map a child runs over the images of its batch."""
+    child = classify_prefix["ItemProcessor"]
+    return child["States"][child["StartAt"]]
 
 
 def test_input_outside_the_project_prefix_is_refused_before_anything_is_listed(batch, synthesized_app):
@@ -69,6 +78,26 @@ def test_concurrency_and_tolerated_failures_come_from_config(classify_prefix, sy
     assert classify_prefix["ToleratedFailurePercentage"] == config.batch_tolerated_failure_percentage
 
 
+def test_each_child_gets_a_batch_of_images_from_config(classify_prefix, synthesized_app):
+    assert classify_prefix["ItemBatcher"] == {
+        "MaxItemsPerBatch": synthesized_app.config.batch_images_per_child
+    }
+    assert synthesized_app.config.batch_images_per_child == 10
+
+
+def test_a_child_classifies_its_batch_one_image_at_a_time_and_returns_the_records(
+    classify_prefix, each_image
+):
+    # The only state of the child: its output (the list of the images' outcome records) is the child's output.
+    assert list(classify_prefix["ItemProcessor"]["States"]) == ["ClassifyEachImage"]
+    assert each_image["Type"] == "Map" and each_image.get("End") is True
+    assert each_image["ItemsPath"] == "$.Items"
+    assert each_image["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    # One image at a time: batch_max_concurrency children keep at most batch_max_concurrency images in flight.
+    assert each_image["MaxConcurrency"] == 1
+    assert not {"ResultPath", "ResultSelector", "OutputPath", "ItemSelector"} & set(each_image)
+
+
 def test_results_are_written_as_jsonl_of_the_childrens_outputs_under_batch_results(classify_prefix):
     writer = classify_prefix["ResultWriter"]
     assert writer["Resource"].endswith(":states:::s3:putObject")
@@ -88,8 +117,8 @@ def test_the_summary_step_follows_the_map_and_ends_the_execution(batch, classify
     }
 
 
-def test_the_child_runs_the_same_tasks_as_the_single_image_workflow(classify_prefix, single):
-    child = classify_prefix["ItemProcessor"]
+def test_the_child_runs_the_same_tasks_as_the_single_image_workflow(each_image, single):
+    child = each_image["ItemProcessor"]
     assert child["StartAt"] == single["StartAt"] == "SerializeImage"
     for name in CHAIN_STATES:
         ours, theirs = child["States"][name], single["States"][name]
@@ -98,8 +127,8 @@ def test_the_child_runs_the_same_tasks_as_the_single_image_workflow(classify_pre
         assert [c["ErrorEquals"] for c in ours["Catch"]] == [c["ErrorEquals"] for c in theirs["Catch"]], name
 
 
-def test_designed_outcomes_end_the_child_with_a_record_without_the_image(classify_prefix):
-    states = classify_prefix["ItemProcessor"]["States"]
+def test_designed_outcomes_end_the_child_with_a_record_without_the_image(each_image):
+    states = each_image["ItemProcessor"]["States"]
     records = {name: state for name, state in states.items() if state["Type"] == "Pass"}
     assert {state["Parameters"]["outcome"] for state in records.values()} == {
         "succeeded",

@@ -261,6 +261,8 @@ def test_config_is_frozen(defaults):
         ("model_data_url", "https://example.com/model.tar.gz", "s3://bucket/key"),
         ("model_data_url", "s3://bucket/model.zip", "model.tar.gz"),
         ("workflow_input_prefix", "dataset", "ending in '/'"),
+        ("batch_images_per_child", "0", "[1, 20]"),
+        ("batch_images_per_child", "21", "[1, 20]"),
         ("project_name", "scones vision", "letters, digits"),
     ],
 )

@@ -35,7 +35,15 @@ SUCCEEDED_RECORDS = [
 ]
 FAILED_ENTRY = {
     "ExecutionArn": f"arn:aws:states:us-east-1:123456789012:express:Batch/{RUN}:x",
-    "Input": json.dumps({"s3_bucket": BUCKET, "s3_key": "dataset/validation/e.png"}),
+    # A batch of two images (the map's ItemBatcher): both count as failed.
+    "Input": json.dumps(
+        {
+            "Items": [
+                {"s3_bucket": BUCKET, "s3_key": "dataset/validation/e.png"},
+                {"s3_bucket": BUCKET, "s3_key": "dataset/validation/f.png"},
+            ]
+        }
+    ),
     "Status": "FAILED",
     "Error": "StorageUnavailable",
     "Cause": "S3 was unavailable",
@@ -52,8 +60,9 @@ def s3(aws_credentials):
         summarize_batch._s3_client.cache_clear()
 
 
-def write_result_writer_output(s3, *, succeeded: list[dict], failed: list[dict]) -> str:
-    """What Step Functions writes with WriterConfig JSONL/COMPACT: the manifest and one file per status."""
+def write_result_writer_output(s3, *, succeeded: list, failed: list[dict]) -> str:
+    """What Step Functions writes with WriterConfig JSONL/COMPACT: the manifest and one file per status, a line
+    per child (a succeeded child's line is its list of outcome records)."""
     files = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
     for status, rows in (("SUCCEEDED", succeeded), ("FAILED", failed)):
         if rows:
@@ -77,17 +86,18 @@ def event_for(map_run) -> dict:
 
 
 def test_counts_the_result_files_and_writes_the_summary_next_to_the_manifest(s3, monkeypatch, lambda_context):
-    manifest_key = write_result_writer_output(s3, succeeded=SUCCEEDED_RECORDS, failed=[FAILED_ENTRY])
+    batches = [SUCCEEDED_RECORDS[:3], SUCCEEDED_RECORDS[3:]]
+    manifest_key = write_result_writer_output(s3, succeeded=batches, failed=[FAILED_ENTRY])
     monkeypatch.setenv("RESULTS_PREFIX", RESULTS)
     map_run = {"MapRunArn": "arn:...", "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
     summary = summarize_batch.handler(event_for(map_run), lambda_context)
 
     assert summary == {
-        "images": 5,
+        "images": 6,
         "succeeded": 2,
         "below_threshold": 1,
-        "failed": {"NotAnImage": 1, "StorageUnavailable": 1},
+        "failed": {"NotAnImage": 1, "StorageUnavailable": 2},
         "per_class": {"bicycle": 2, "motorcycle": 1},
         "results_uri": f"s3://{BUCKET}/{RESULTS}{RUN}/",
         "summary_uri": f"s3://{BUCKET}/{RESULTS}{RUN}/summary.json",
@@ -97,18 +107,26 @@ def test_counts_the_result_files_and_writes_the_summary_next_to_the_manifest(s3,
 
 
 def test_a_succeeded_line_in_the_none_transformation_is_read_from_its_output(s3):
-    wrapped = {"ExecutionArn": "arn:x", "Status": "SUCCEEDED", "Output": json.dumps(SUCCEEDED_RECORDS[0])}
+    wrapped = {"ExecutionArn": "arn:x", "Status": "SUCCEEDED", "Output": json.dumps(SUCCEEDED_RECORDS[:2])}
     manifest_key = write_result_writer_output(s3, succeeded=[wrapped], failed=[])
     map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
     summary = summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
 
-    assert (summary["succeeded"], summary["per_class"]) == (1, {"bicycle": 1})
+    assert (summary["succeeded"], summary["per_class"]) == (2, {"bicycle": 1, "motorcycle": 1})
+
+
+def test_a_succeeded_line_that_is_no_list_of_records_is_refused(s3):
+    manifest_key = write_result_writer_output(s3, succeeded=[SUCCEEDED_RECORDS[0]], failed=[])
+    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
+
+    with pytest.raises(summarize_batch.ResultsUnreadable, match="list of outcome records"):
+        summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
 
 
 def test_a_failed_entry_without_an_error_name_counts_as_a_failed_child(s3):
     manifest_key = write_result_writer_output(
-        s3, succeeded=SUCCEEDED_RECORDS[:1], failed=[{"Status": "FAILED"}]
+        s3, succeeded=[SUCCEEDED_RECORDS[:1]], failed=[{"Status": "FAILED"}]
     )
     map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
@@ -132,7 +150,7 @@ def test_a_manifest_outside_the_results_prefix_is_refused(s3):
 
 
 def test_a_record_with_an_unknown_outcome_is_refused(s3):
-    manifest_key = write_result_writer_output(s3, succeeded=[record("k", "maybe")], failed=[])
+    manifest_key = write_result_writer_output(s3, succeeded=[[record("k", "maybe")]], failed=[])
     map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
     with pytest.raises(summarize_batch.ResultsUnreadable, match="'maybe'"):

@@ -168,6 +168,9 @@ def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
         "OutputType": "JSONL",
         "Transformation": "COMPACT",
     }
+    # No ItemBatcher locally: each child gets a batch of one image, in the {"Items": [...]} shape of a batch.
+    assert original.pop("ItemBatcher") == {"MaxItemsPerBatch": 10}
+    assert local_map.pop("ItemSelector") == {"Items": [original.pop("ItemSelector")]}
     del original["ToleratedFailurePercentage"], local_map["ToleratedFailurePercentage"]
     original["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")
     local_map["ItemProcessor"]["ProcessorConfig"].pop("ExecutionType")

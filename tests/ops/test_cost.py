@@ -195,6 +195,18 @@ def test_the_synthesized_single_image_workflow_matches_the_documented_defaults(s
     assert 1 < single.definition_kb < 16
 
 
+def test_the_synthesized_batch_costs_under_one_cent_per_1000_at_the_default_batch_size(synthesized_app):
+    single, batch = workflow_shapes(synthesized_app.template("Workflow"))
+
+    # The ItemBatcher's size, and per image the inner map's chain: the same Lambda steps as the single path.
+    assert batch.items_per_child == synthesized_app.config.batch_images_per_child == 10
+    assert batch.child.lambda_steps == single.lambda_steps
+    per_1000 = distributed_map(batch, cost.Prices.load(), images=1000).per_1000
+    assert per_1000 <= 0.01
+    one_per_child = distributed_map(replace(batch, items_per_child=1), cost.Prices.load(), images=1000)
+    assert one_per_child.per_1000 > 0.01
+
+
 def _function(memory):
     return {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": memory}}
 
