@@ -198,15 +198,8 @@ def register(commands) -> argparse.ArgumentParser:
         epilog="Exit status: 0 the batch ran (images below the threshold are results), 1 the execution failed, "
         "timed out or gave no summary, 2 bad input.",
     )
-    parser.add_argument(
-        "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
-    )
-    parser.add_argument(
-        "--bucket", help=f"the project's bucket (default: the Storage stack's {BUCKET_NAME_OUTPUT})"
-    )
-    parser.add_argument(
-        "--state-machine-arn",
-        help=f"the batch state machine (default: the Workflow stack's {BATCH_STATE_MACHINE_ARN_OUTPUT})",
+    add_prefix_target(
+        parser, machine="the batch state machine", machine_output=BATCH_STATE_MACHINE_ARN_OUTPUT
     )
     add_polling(parser, default_timeout=3600)
     parser.add_argument(
@@ -217,6 +210,19 @@ def register(commands) -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
     parser.set_defaults(command=command)
     return parser
+
+
+def add_prefix_target(parser: argparse.ArgumentParser, *, machine: str, machine_output: str) -> None:
+    """What `ops batch` and `ops transform` run on: a prefix of the project bucket, through one state machine."""
+    parser.add_argument(
+        "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
+    )
+    parser.add_argument(
+        "--bucket", help=f"the project's bucket (default: the Storage stack's {BUCKET_NAME_OUTPUT})"
+    )
+    parser.add_argument(
+        "--state-machine-arn", help=f"{machine} (default: the Workflow stack's {machine_output})"
+    )
 
 
 def add_polling(

@@ -28,6 +28,7 @@ from ops.batch import (
     ExecutionDidNotSucceed,
     StillRunning,
     add_polling,
+    add_prefix_target,
     deployed_output,
     execution_name,
     wait_for_execution,
@@ -294,15 +295,8 @@ def register(commands) -> argparse.ArgumentParser:
         epilog="Exit status: 0 the job completed, 1 it failed (SageMaker's reason is printed), timed out or wrote "
         "no results, 2 bad input.",
     )
-    parser.add_argument(
-        "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
-    )
-    parser.add_argument(
-        "--bucket", help=f"the project's bucket (default: the Storage stack's {BUCKET_NAME_OUTPUT})"
-    )
-    parser.add_argument(
-        "--state-machine-arn",
-        help=f"the transform state machine (default: the Workflow stack's {TRANSFORM_STATE_MACHINE_ARN_OUTPUT})",
+    add_prefix_target(
+        parser, machine="the transform state machine", machine_output=TRANSFORM_STATE_MACHINE_ARN_OUTPUT
     )
     parser.add_argument(
         "--threshold",
