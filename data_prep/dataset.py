@@ -127,11 +127,12 @@ class DemoSpec:
 
 def demo_dataset(spec: DemoSpec = DemoSpec(), cache_dir: Path = DEMO_CACHE_DIR) -> DatasetSource:
     """Build (once per spec and data_prep version) and load a generated demo dataset, cached in `cache_dir`."""
-    from data_prep.build import build_dataset
-    from data_prep.synthetic import write_synthetic_tarball
-
     target = Path(cache_dir) / spec.cache_key()
     if not (target / Manifest.FILENAME).is_file():
+        # Imported only to build: they bring numpy, which a synth over the cached dataset does not need.
+        from data_prep.build import build_dataset
+        from data_prep.synthetic import write_synthetic_tarball
+
         target.parent.mkdir(parents=True, exist_ok=True)
         # Built aside and renamed into place, so a concurrent build (pytest -n, a synth during a demo) never
         # sees half a dataset.
