@@ -15,6 +15,7 @@ import pickle
 import tarfile
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -200,26 +201,37 @@ def _parse_split(member: str, fields: dict[str, object]) -> Split:
 
 
 class _HashingReader(io.RawIOBase):
-    """The compressed file as the decompressor reads it: md5-hashed on the way, each read reported."""
+    """The compressed file as the decompressor reads it: each read reported, and md5-hashed in a thread of its
+    own. The decompressor calls `readinto` from its worker thread; hashing there would serialize the two
+    (hashing is about a third of decompressing), so each block is handed to a one-thread executor, whose queue
+    keeps the blocks in order. md5 outruns decompression, so at most a few blocks wait."""
 
     def __init__(self, raw: io.BufferedReader, on_read: Callable[[int], object]) -> None:
         self._raw = raw
         self._on_read = on_read
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         count = self._raw.readinto(buffer)
-        self.md5.update(memoryview(buffer)[:count])
+        if count:
+            self._hasher.submit(self._md5.update, bytes(memoryview(buffer)[:count]))
         self._on_read(count)
         return count
 
-    def read_to_end(self) -> None:
-        """Hash what the decompressor left unread (bytes after the gzip stream), so the md5 is the file's."""
+    def md5_of_all(self) -> str:
+        """The file's md5: what the decompressor left unread (bytes after the gzip stream) is hashed too."""
         while self.read(_READ_BLOCK):
             pass
+        self._hasher.shutdown(wait=True)
+        return self._md5.hexdigest()
+
+    def close(self) -> None:
+        self._hasher.shutdown(wait=False, cancel_futures=True)
+        super().close()
 
 
 class _BlockReader(io.RawIOBase):
@@ -267,15 +279,14 @@ def read_tarball(
             magic = raw.read(len(_GZIP_MAGIC))
         if magic != _GZIP_MAGIC:
             raise SourceError(f"{path}: not a gzip file (it starts with {magic!r})")
-        with path.open("rb") as raw:
-            compressed = _HashingReader(raw, on_compressed_bytes)
-            # The threaded reader decompresses (and so hashes) in a worker thread that releases the GIL, while
-            # this thread walks the tar and unpickles.
+        with path.open("rb") as raw, _HashingReader(raw, on_compressed_bytes) as compressed:
+            # The threaded reader decompresses in a worker thread that releases the GIL, the hasher hashes in
+            # another, while this thread walks the tar and unpickles.
             with igzip_threaded.open(compressed, "rb", block_size=_READ_BLOCK) as gz:
                 loaded = _unpickled_members(gz, wanted)
                 # Reading to the end makes the gzip layer check its CRC and length trailer.
                 _drain(gz)
-            compressed.read_to_end()
+            md5 = compressed.md5_of_all()
     except SourceError:
         raise
     except EOFError:
@@ -300,4 +311,4 @@ def read_tarball(
                 f"{SPLIT_MEMBERS[split]}: fine label {outside[0]} has no name in meta "
                 f"({len(fine_label_names)} fine_label_names)"
             )
-    return Cifar100(fine_label_names=fine_label_names, splits=splits), compressed.md5.hexdigest()
+    return Cifar100(fine_label_names=fine_label_names, splits=splits), md5
