@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ops import batch, cost, transform
 from ops.capture import CaptureProblem, iter_capture_records
-from ops.classes import load_class_names, parse_class_names
+from ops.classes import chosen_class_names
 from ops.deployment import (
     BUCKET_NAME_OUTPUT,
     CONFIDENCE_THRESHOLD_OUTPUT,
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     deployed = _DeployedApp(session, args.stack_prefix)
     state_machine_arn = args.state_machine_arn or deployed.output(WORKFLOW_STACK, STATE_MACHINE_ARN_OUTPUT)
     bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _monitor(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     deployed = _DeployedApp(session, args.stack_prefix)
     bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
     prefix = args.prefix or f"{DATA_CAPTURE_PREFIX}{deployed.output(MODEL_STACK, ENDPOINT_NAME_OUTPUT)}/"
@@ -175,14 +175,6 @@ def _context_setting(text: str) -> tuple[str, str]:
     if not key or not equals:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
-
-
-def _class_names(args: argparse.Namespace) -> list[str] | None:
-    if args.classes:
-        return parse_class_names(args.classes)
-    if args.manifest:
-        return load_class_names(args.manifest)
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:

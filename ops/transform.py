@@ -33,7 +33,7 @@ from ops.batch import (
     execution_name,
     wait_for_execution,
 )
-from ops.classes import load_class_names, parse_class_names
+from ops.classes import chosen_class_names
 from ops.deployment import (
     BUCKET_NAME_OUTPUT,
     CONFIDENCE_THRESHOLD_OUTPUT,
@@ -231,7 +231,7 @@ def command(args: argparse.Namespace) -> int:
         threshold = _threshold(
             deployed_output(session, args.stack_prefix, WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT)
         )
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     s3_client = session.client("s3")
     require_images(s3_client, bucket, args.prefix)
     try:
@@ -275,14 +275,6 @@ def _threshold_argument(text: str) -> float:
     if value is None:
         raise argparse.ArgumentTypeError(f"expected a confidence in (0, 1], got {text}")
     return value
-
-
-def _class_names(args: argparse.Namespace) -> list[str] | None:
-    if args.classes:
-        return parse_class_names(args.classes)
-    if args.manifest:
-        return load_class_names(args.manifest)
-    return None
 
 
 def register(commands) -> argparse.ArgumentParser:
