@@ -31,15 +31,11 @@ from ops.batch import (
     add_prefix_target,
     deployed_output,
     execution_name,
+    prefix_target,
     wait_for_execution,
 )
 from ops.classes import chosen_class_names
-from ops.deployment import (
-    BUCKET_NAME_OUTPUT,
-    CONFIDENCE_THRESHOLD_OUTPUT,
-    STORAGE_STACK,
-    WORKFLOW_STACK,
-)
+from ops.deployment import CONFIDENCE_THRESHOLD_OUTPUT, WORKFLOW_STACK
 from ops.errors import OpsError
 
 TRANSFORM_STATE_MACHINE_ARN_OUTPUT = "TransformStateMachineArn"
@@ -222,10 +218,9 @@ def render_results(run: TransformRun, summary: ResultSummary) -> str:
 
 def command(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    state_machine_arn = args.state_machine_arn or deployed_output(
-        session, args.stack_prefix, WORKFLOW_STACK, TRANSFORM_STATE_MACHINE_ARN_OUTPUT
+    state_machine_arn, bucket = prefix_target(
+        session, args, machine_output=TRANSFORM_STATE_MACHINE_ARN_OUTPUT
     )
-    bucket = args.bucket or deployed_output(session, args.stack_prefix, STORAGE_STACK, BUCKET_NAME_OUTPUT)
     threshold = args.threshold
     if threshold is None:
         threshold = _threshold(
