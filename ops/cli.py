@@ -38,6 +38,7 @@ from ops.preflight import (
     render_checks,
     run_preflight,
 )
+from ops.settings import add_settings_options, app_config
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
@@ -125,13 +126,7 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    # Imported here: the app's config module starts the CDK's jsii runtime, which run and monitor do not need.
-    from stacks.config import AppConfig, ConfigError, cdk_json_context
-
-    try:
-        config = AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
-    except ConfigError as error:
-        raise OpsError(str(error)) from error
+    config = app_config(args)
     session = boto3.Session(
         profile_name=args.profile, region_name=args.region or deploy_region_from_environment()
     )
@@ -168,13 +163,6 @@ def _threshold_from_stack(text: str) -> float:
             f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence "
             "between 0 and 1; give --threshold"
         ) from error
-
-
-def _context_setting(text: str) -> tuple[str, str]:
-    key, equals, value = text.partition("=")
-    if not key or not equals:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -264,21 +252,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ready to deploy (warnings allowed), 1 a check failed, "
         "2 cannot run (no credentials or region, no cdk.out, a bad setting).",
     )
-    preflight.add_argument(
-        "-c",
-        "--context",
-        action="append",
-        default=[],
-        type=_context_setting,
-        metavar="KEY=VALUE",
-        help="a setting over cdk.json's, as `cdk deploy -c` takes it (repeatable)",
-    )
-    preflight.add_argument(
-        "--cdk-out",
-        type=Path,
-        default=Path("cdk.out"),
-        help="the cloud assembly `make synth` wrote (default: %(default)s)",
-    )
+    add_settings_options(preflight, cdk_command="deploy", cdk_out_use="the cloud assembly `make synth` wrote")
     preflight.add_argument(
         "--region",
         help="AWS region (default: AWS_REGION, else the AWS configuration's, as cdk deploy picks it)",
@@ -286,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
     preflight.set_defaults(command=_preflight)
 
-    cost.register(commands, context_setting=_context_setting, positive_int=_positive_int)
+    cost.register(commands, positive_int=_positive_int)
     batch.register(commands)
     _add_common(transform.register(commands))
     return parser
