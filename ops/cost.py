@@ -15,14 +15,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ops.assembly import CloudAssembly
 from ops.errors import OpsError
 from ops.settings import add_settings_options, app_config
-
-if TYPE_CHECKING:
-    pass
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices_us_east_1.json")
 HOURS_PER_MONTH = 730
