@@ -14,7 +14,7 @@ from data_prep.build import build_dataset
 from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.manifest import Manifest
 from local_run import metrics
-from local_run.batch import BatchResult, BatchRunError, render_summary, run_batch
+from local_run.batch import BatchResult, BatchRunError, render_summary
 from local_run.standin_model import read_split, train_standin
 from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
@@ -167,14 +167,7 @@ def _run_batch(workflow: LocalWorkflow, out: TextIO) -> tuple[BatchResult | None
         f"Classifying s3://{workflow.bucket}/{VALIDATION_CHANNEL_PREFIX} in one batch execution ...", file=out
     )
     try:
-        batch = run_batch(
-            workflow.sfn,
-            workflow.s3,
-            workflow.batch_state_machine_arn,
-            bucket=workflow.bucket,
-            prefix=VALIDATION_CHANNEL_PREFIX,
-            timeout_s=EXECUTION_TIMEOUT_S,
-        )
+        batch = workflow.run_batch(VALIDATION_CHANNEL_PREFIX, timeout_s=EXECUTION_TIMEOUT_S)
     except BatchRunError as error:
         return None, str(error)
     return batch, None

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
-from local_run.batch import local_definition
+from local_run.batch import BatchResult, BatchRunError, local_definition, run_batch
 from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_lambda_seam import route_invocations
 from local_run.moto_result_writer_seam import write_result_files
@@ -48,6 +48,19 @@ class LocalWorkflow:
     template: WorkflowTemplate
     functions: Mapping[str, InProcessFunction]  # by logical id, which is also the function's local name
     batch_state_machine_arn: str | None = None  # the template's batch state machine, when it has one
+
+    def run_batch(self, prefix: str, *, timeout_s: float) -> BatchResult:
+        """One execution of the batch state machine over s3://<bucket>/<prefix> (local_run.batch.run_batch)."""
+        if self.batch_state_machine_arn is None:
+            raise BatchRunError(f"{self.template.stack_name} has no batch state machine")
+        return run_batch(
+            self.sfn,
+            self.s3,
+            self.batch_state_machine_arn,
+            bucket=self.bucket,
+            prefix=prefix,
+            timeout_s=timeout_s,
+        )
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from local_run.batch import local_definition, run_batch
+from local_run.batch import local_definition
 from local_run.standin_model import read_split
 from local_run.template import TemplateError
 from tests.local.conftest import execute
@@ -32,14 +32,7 @@ def batch_prefix(local, dataset, ambiguous_image) -> str:
 
 @pytest.fixture(scope="module")
 def batch(local, batch_prefix):
-    return run_batch(
-        local.sfn,
-        local.s3,
-        local.batch_state_machine_arn,
-        bucket=local.bucket,
-        prefix=batch_prefix,
-        timeout_s=BATCH_TIMEOUT_S,
-    )
+    return local.run_batch(batch_prefix, timeout_s=BATCH_TIMEOUT_S)
 
 
 def _single_image_outcome(local, key: str) -> dict:
