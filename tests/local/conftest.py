@@ -19,7 +19,7 @@ from data_prep.build import build_dataset
 from data_prep.manifest import Manifest
 from data_prep.synthetic import write_synthetic_tarball
 from local_run.standin_model import StandInModel, read_split, train_standin
-from local_run.template import WorkflowTemplate, load_workflow_template
+from local_run.template import WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
 
 POLL_S = 0.02
@@ -49,6 +49,13 @@ class FinishedExecution:
 @pytest.fixture(scope="session")
 def workflow_template(synthesized_app) -> WorkflowTemplate:
     return load_workflow_template(Path(synthesized_app.assembly.directory))
+
+
+@pytest.fixture(scope="session")
+def capture_off_template(default_context, tmp_path_factory: pytest.TempPathFactory) -> WorkflowTemplate:
+    """The app as `-c data_capture_enabled=false` synthesizes it: an endpoint config without data capture."""
+    outdir = tmp_path_factory.mktemp("capture-off.out")
+    return load_workflow_template(synthesize(outdir, {**default_context, "data_capture_enabled": "false"}))
 
 
 @pytest.fixture(scope="session")
