@@ -19,7 +19,7 @@ from local_run.template import (
     ENDPOINT_NAME_VARIABLE,
     TemplateError,
     WorkflowTemplate,
-    _bucket_outputs,
+    bucket_name_outputs,
     resolve,
 )
 
@@ -49,7 +49,7 @@ def declared_data_capture(
     if not modes or not modes <= CAPTURE_MODES:
         raise TemplateError(f"{where}: CaptureOptions {capture.get('CaptureOptions')!r} are not Input/Output")
     destination = capture.get("DestinationS3Uri")
-    local_buckets = dict.fromkeys(_bucket_outputs(stack_name, destination, template.assembly_dir), bucket)
+    local_buckets = dict.fromkeys(bucket_name_outputs(stack_name, destination, template.assembly_dir), bucket)
     uri = resolve(destination, local_buckets, region=region, account_id=account_id)
     if not isinstance(uri, str) or not (uri == f"s3://{bucket}" or uri.startswith(f"s3://{bucket}/")):
         raise TemplateError(
