@@ -1,9 +1,14 @@
-"""Reading synthesized templates the way a reviewer would: by resource properties, never by hashed logical ids."""
+"""Reading synthesized templates the way a reviewer would: by resource properties, never by hashed logical ids;
+and how a bad setting must be refused."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import pytest
+
+from stacks.config import AppConfig, ConfigError
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -47,3 +52,12 @@ def policy_statements_of_role(template: dict[str, Any], role_path_fragment: str)
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def assert_refused_in_one_line(context: dict[str, Any], key: str, value: str, allowed: str) -> None:
+    """`-c key=value` fails synth with one line naming the key, the value as given, and what is allowed."""
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**context, key: value})
+    message = str(raised.value)
+    assert message.startswith(f"context '{key}'={value!r} is invalid: ") and allowed in message, message
+    assert "\n" not in message, message
