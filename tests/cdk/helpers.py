@@ -10,6 +10,23 @@ import pytest
 
 from stacks.config import AppConfig, ConfigError
 
+# cdk.json's training hyperparameters, rendered as the algorithm's reference writes its values (True, not JSON's
+# true); the model stack adds num_classes and num_training_samples from the dataset manifest.
+CDK_JSON_TRAINING_HYPERPARAMETERS = {
+    "augmentation_type": "crop_color_transform",
+    "early_stopping": "True",
+    "early_stopping_min_epochs": "10",
+    "early_stopping_patience": "5",
+    "epochs": "30",
+    "image_shape": "3,224,224",
+    "learning_rate": "0.001",
+    "mini_batch_size": "32",
+    "num_layers": "18",
+    "optimizer": "adam",
+    "resize": "224",
+    "use_pretrained_model": "1",
+}
+
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}

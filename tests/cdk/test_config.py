@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stacks.config import AppConfig, ConfigError, cdk_json_context
-from tests.cdk.helpers import assert_refused_in_one_line
+from tests.cdk.helpers import CDK_JSON_TRAINING_HYPERPARAMETERS, assert_refused_in_one_line
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +48,9 @@ def test_command_line_text_values_are_parsed_to_types(defaults):
 
 
 def test_default_hyperparameters_are_rendered_as_the_algorithm_documents_them(defaults):
-    assert dict(AppConfig.from_context(defaults).training_hyperparameters) == {
-        "augmentation_type": "crop_color_transform",
-        "early_stopping": "True",
-        "early_stopping_min_epochs": "10",
-        "early_stopping_patience": "5",
-        "epochs": "30",
-        "image_shape": "3,224,224",
-        "learning_rate": "0.001",
-        "mini_batch_size": "32",
-        "num_layers": "18",
-        "optimizer": "adam",
-        "resize": "224",
-        "use_pretrained_model": "1",
-    }
+    assert (
+        dict(AppConfig.from_context(defaults).training_hyperparameters) == CDK_JSON_TRAINING_HYPERPARAMETERS
+    )
 
 
 @pytest.mark.parametrize(
