@@ -278,7 +278,10 @@ def test_dataset_is_uploaded_to_the_four_channels(trained):
     template.has_output("DatasetSource", {"Value": Match.string_like_regexp("^prepared dataset: 2 classes")})
 
 
-@pytest.mark.parametrize("model", ["trained", "brought", "local_storage_endpoint"])
+MODEL_VARIANTS = ["trained", "brought", "local_storage_endpoint", "autoscaled", "serverless", "uncaptured"]
+
+
+@pytest.mark.parametrize("model", MODEL_VARIANTS)
 def test_cdk_nag_finds_nothing(model, request):
     stack = request.getfixturevalue(model).stack
     # After synthesis: wildcard acknowledgments are computed once cross-stack references are resolved.
@@ -291,7 +294,7 @@ def test_cdk_nag_finds_nothing(model, request):
     assert report.success, "cdk-nag findings:\n" + "\n".join(findings)
 
 
-@pytest.mark.parametrize("model", ["trained", "brought", "local_storage_endpoint"])
+@pytest.mark.parametrize("model", MODEL_VARIANTS)
 def test_cfn_lint_finds_nothing(model, request):
     template = json.dumps(request.getfixturevalue(model).template)
     # W3005: CDK itself adds DependsOn on a Lambda's role next to a GetAtt of it; harmless and not ours to change.
