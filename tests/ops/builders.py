@@ -1,6 +1,7 @@
 """Test data in the project's real formats: a workflow stand-in and SageMaker data capture lines."""
 
 import base64
+import datetime
 import json
 
 from data_prep.manifest import Manifest
@@ -116,4 +117,17 @@ def stack_description(stack_name: str, outputs: dict[str, str]) -> dict:
                 "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
             }
         ]
+    }
+
+
+def execution_description(
+    status: str, *, execution_arn: str, state_machine_arn: str, started: datetime.datetime, **extra
+) -> dict:
+    """A DescribeExecution response; `extra` adds output, error, cause or a map run as the status calls for."""
+    return {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "status": status,
+        "startDate": started,
+        **extra,
     }

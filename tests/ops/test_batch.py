@@ -3,14 +3,12 @@
 import datetime
 import json
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from ops import batch
 from ops.cli import main
-from tests.ops.builders import stack_description
-from tests.ops.conftest import REGION
+from tests.ops.builders import execution_description, stack_description
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Batch"
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:SconesVision-Batch:batch-1"
@@ -28,21 +26,14 @@ SUMMARY = {
 
 
 @pytest.fixture
-def sfn(aws_credentials):
-    client = boto3.client("stepfunctions", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def sfn(stub):
+    return stub("stepfunctions")
 
 
 def _execution(status, **extra):
-    return {
-        "executionArn": EXECUTION_ARN,
-        "stateMachineArn": STATE_MACHINE_ARN,
-        "status": status,
-        "startDate": STARTED,
-        **extra,
-    }
+    return execution_description(
+        status, execution_arn=EXECUTION_ARN, state_machine_arn=STATE_MACHINE_ARN, started=STARTED, **extra
+    )
 
 
 def _counts(done, total):
@@ -180,19 +171,9 @@ def test_an_execution_still_running_at_the_timeout_is_left_running_and_said_so(s
 
 
 @pytest.fixture
-def stubbed_session(aws_credentials, monkeypatch):
+def stubbed_session(stubbed_sessions):
     """boto3 sessions hand out these stubbed clients, so the CLI runs against them."""
-    clients = {
-        service: boto3.client(service, region_name=REGION) for service in ("cloudformation", "stepfunctions")
-    }
-    monkeypatch.setattr(boto3.Session, "client", lambda session, service, *args, **kwargs: clients[service])
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    return stubbed_sessions(("cloudformation", "stepfunctions"))
 
 
 def test_cli_reads_the_deployed_outputs_and_exits_0_when_the_batch_ran(stubbed_session, capsys):
