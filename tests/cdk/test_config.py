@@ -251,6 +251,22 @@ def test_config_is_frozen(defaults):
         ("batch_images_per_child", "0", "[1, 20]"),
         ("batch_images_per_child", "21", "[1, 20]"),
         ("project_name", "scones vision", "letters, digits"),
+        # Serving: the endpoint's mode, its data capture and its scaling.
+        ("endpoint_mode", "async", "realtime, serverless"),
+        ("data_capture_enabled", "sometimes", "true or false"),
+        (
+            "serverless_memory_mb",
+            "1500",
+            "serverless memory sizes (MB): (1024, 2048, 3072, 4096, 5120, 6144)",
+        ),
+        ("serverless_memory_mb", "512", "[1024, 6144]"),
+        ("serverless_memory_mb", "8192", "[1024, 6144]"),
+        ("serverless_max_concurrency", "0", "[1, 200]"),
+        ("serverless_max_concurrency", "201", "[1, 200]"),
+        ("autoscaling_enabled", "on-demand", "true or false"),
+        ("autoscaling_min_instances", "0", "[1, 20]"),
+        ("autoscaling_max_instances", "21", "[1, 20]"),
+        ("autoscaling_target_invocations", "0", "[1, 100000]"),
     ],
 )
 def test_bad_value_names_key_value_and_what_is_allowed(defaults, key, value, allowed):
@@ -319,30 +335,6 @@ def test_serving_options_from_the_command_line_are_parsed(defaults):
     assert scaled.autoscaling_enabled and scaled.autoscaling_target_invocations == 300
     # Capture off on a real-time endpoint is allowed (Model Monitor plots then have no data).
     assert AppConfig.from_context({**defaults, "data_capture_enabled": "false"}).endpoint_mode == "realtime"
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "allowed"),
-    [
-        ("endpoint_mode", "async", "realtime, serverless"),
-        ("data_capture_enabled", "sometimes", "true or false"),
-        (
-            "serverless_memory_mb",
-            "1500",
-            "serverless memory sizes (MB): (1024, 2048, 3072, 4096, 5120, 6144)",
-        ),
-        ("serverless_memory_mb", "512", "[1024, 6144]"),
-        ("serverless_memory_mb", "8192", "[1024, 6144]"),
-        ("serverless_max_concurrency", "0", "[1, 200]"),
-        ("serverless_max_concurrency", "201", "[1, 200]"),
-        ("autoscaling_enabled", "on-demand", "true or false"),
-        ("autoscaling_min_instances", "0", "[1, 20]"),
-        ("autoscaling_max_instances", "21", "[1, 20]"),
-        ("autoscaling_target_invocations", "0", "[1, 100000]"),
-    ],
-)
-def test_bad_serving_value_names_key_value_and_what_is_allowed(defaults, key, value, allowed):
-    assert_refused_in_one_line(defaults, key, value, allowed)
 
 
 def test_serverless_with_capture_is_refused_with_the_reason_and_the_fix(defaults):
