@@ -57,7 +57,6 @@ def measure(path: str, size: int, cdk_out: Path) -> dict[str, float]:
     """Run one path over `size` generated images in this process; seconds and peak RSS of the process."""
     import logging
 
-    from local_run.batch import run_batch
     from local_run.template import load_workflow_template
     from local_run.workflow import local_workflow
 
@@ -72,14 +71,7 @@ def measure(path: str, size: int, cdk_out: Path) -> dict[str, float]:
             wf.s3.put_object(Bucket=wf.bucket, Key=key, Body=generated_png(index))
         start = time.perf_counter()
         if path == "batch":
-            result = run_batch(
-                wf.sfn,
-                wf.s3,
-                wf.batch_state_machine_arn,
-                bucket=wf.bucket,
-                prefix=PREFIX,
-                timeout_s=TIMEOUT_S,
-            )
+            result = wf.run_batch(PREFIX, timeout_s=TIMEOUT_S)
             assert result.summary["images"] == size, result.summary
         else:
             for key in keys:

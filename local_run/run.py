@@ -14,7 +14,7 @@ from data_prep.build import build_dataset
 from data_prep.dataset import DemoSpec, demo_dataset, load_dataset
 from data_prep.manifest import Manifest
 from local_run import metrics
-from local_run.batch import BatchResult, BatchRunError, render_summary, run_batch
+from local_run.batch import BatchResult, BatchRunError, render_summary
 from local_run.standin_model import read_split, train_standin
 from local_run.template import TemplateError, WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
@@ -22,7 +22,7 @@ from ops.capture import iter_capture_records
 from ops.executions import ExecutionOutcome, render_table, run_executions
 from ops.images import images_from_lst, pick_images
 from ops.plots import plot_monitoring, summarize
-from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
+from stacks.s3_layout import VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 LOCAL_BUCKET = "scones-vision-local"
 VALIDATION_LST_KEY = f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst"
@@ -123,8 +123,15 @@ def run(
             poll_s=0.05,
             progress=progress,
         )
-        capture_prefix = f"{DATA_CAPTURE_PREFIX}{template.endpoint_name}/"
-        capture_records = list(iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+        # The endpoint config may declare no data capture (data_capture_enabled=false): then there is none to read.
+        capture_prefix = (
+            workflow.capture.endpoint_prefix(template.endpoint_name) if workflow.capture is not None else None
+        )
+        capture_records = (
+            list(iter_capture_records(workflow.s3, workflow.bucket, capture_prefix))
+            if capture_prefix is not None
+            else []
+        )
         # The metrics of the single-image executions, taken before the batch adds its own invocations.
         run_metrics = metrics.collect_from_workflow(workflow, outcomes, handler_log)
         batch, batch_error = _run_batch(workflow, out)
@@ -149,7 +156,10 @@ def run(
         batch_error,
     )
     print(render_table(outcomes, class_names=manifest.classes), file=out)
-    print(_summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}"), file=out)
+    print(
+        _summary(result, f"s3://{LOCAL_BUCKET}/{capture_prefix}" if capture_prefix is not None else None),
+        file=out,
+    )
     metrics.report(template.assembly_dir, run_metrics, out)
     if batch is not None:
         print(render_summary(batch, prefix_uri=f"s3://{LOCAL_BUCKET}/{VALIDATION_CHANNEL_PREFIX}"), file=out)
@@ -167,14 +177,7 @@ def _run_batch(workflow: LocalWorkflow, out: TextIO) -> tuple[BatchResult | None
         f"Classifying s3://{workflow.bucket}/{VALIDATION_CHANNEL_PREFIX} in one batch execution ...", file=out
     )
     try:
-        batch = run_batch(
-            workflow.sfn,
-            workflow.s3,
-            workflow.batch_state_machine_arn,
-            bucket=workflow.bucket,
-            prefix=VALIDATION_CHANNEL_PREFIX,
-            timeout_s=EXECUTION_TIMEOUT_S,
-        )
+        batch = workflow.run_batch(VALIDATION_CHANNEL_PREFIX, timeout_s=EXECUTION_TIMEOUT_S)
     except BatchRunError as error:
         return None, str(error)
     return batch, None
@@ -197,7 +200,8 @@ def _upload_test_images(workflow: LocalWorkflow, dataset_dir: Path) -> int:
     return len(paths)
 
 
-def _summary(result: RunResult, capture_location: str) -> str:
+def _summary(result: RunResult, capture_location: str | None) -> str:
+    """The run's summary; `capture_location` is where the data capture was read, None when the endpoint has none."""
     outcomes = result.outcomes
     succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
     as_designed_failures = sum(outcome.as_designed and outcome.status != "SUCCEEDED" for outcome in outcomes)
@@ -215,7 +219,9 @@ def _summary(result: RunResult, capture_location: str) -> str:
         f"  failed as designed    {as_designed_failures} (ThresholdConfidenceNotMet)",
         f"  unexpected            {unexpected}",
         f"  stand-in accuracy     {accuracy} (local scikit-learn stand-in, not the SageMaker model)",
-        f"  data capture records  {result.capture_records} under {capture_location}",
+        f"  data capture records  {result.capture_records} under {capture_location}"
+        if capture_location is not None
+        else "  data capture          off (the synthesized endpoint config declares none)",
         *_monitoring_lines(result),
         "",
         "Every execution ended as designed."

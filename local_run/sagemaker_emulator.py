@@ -15,9 +15,11 @@ through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`:
   the predictor refuses the body (ValueError), 500 when it fails in any other way. The connection is never
   dropped, so the classifier's EndpointError path runs here as it would on AWS.
 
-Every successful invocation is written as one data capture record in SageMaker's format and key layout
-(docs/CONTRACTS.md), one object per invocation; SageMaker buffers several records per object, readers
-handle both. Failed invocations are not captured, as on SageMaker. `faults` injects failures for tests.
+Data capture follows the endpoint's DataCaptureConfig (`DataCaptureSettings`, read from the synthesized
+EndpointConfig by local_run/endpoint_config.py): none without one; otherwise the sampled share of successful
+invocations, each written as one record of the configured modes in SageMaker's format and key layout
+(docs/CONTRACTS.md), one object per invocation; SageMaker buffers several records per object, readers handle
+both. Failed invocations are not captured, as on SageMaker. `faults` injects failures for tests.
 `requests` lists every request that reached an endpoint (time, the model's latency, status), from which the local
 run derives the endpoint's CloudWatch metrics.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -38,8 +41,6 @@ from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
-
-from stacks.s3_layout import DATA_CAPTURE_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -98,15 +99,38 @@ class EndpointRequest:
     model_status: int  # 200; a ModelError's OriginalStatusCode (the model's 4xx or 5xx); else the HTTP status
 
 
-class CaptureWriter:
-    """Writes data capture records where SageMaker would: `data_capture/<endpoint>/AllTraffic/yyyy/mm/dd/hh/`."""
+@dataclass(frozen=True)
+class DataCaptureSettings:
+    """What an endpoint config's DataCaptureConfig declares, with capture enabled
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html)."""
 
-    def __init__(self, s3_client: Any, bucket: str, *, prefix: str = DATA_CAPTURE_PREFIX) -> None:
+    sampling_percentage: int  # InitialSamplingPercentage, 0 to 100: the share of requests captured
+    key_prefix: str  # the key part of DestinationS3Uri: "" or ending in "/"
+    modes: frozenset[str]  # the CaptureOptions' CaptureMode values: "Input", "Output" or both
+
+
+class CaptureWriter:
+    """Writes data capture records where SageMaker would: `<key prefix><endpoint>/AllTraffic/yyyy/mm/dd/hh/`
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html)."""
+
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        settings: DataCaptureSettings,
+        *,
+        sample: Callable[[], float] = random.random,
+    ) -> None:
         self._s3 = s3_client
         self._bucket = bucket
-        self._prefix = prefix
+        self._settings = settings
+        self._sample = sample  # uniform in [0, 1): a request is captured when it falls in the sampled share
         self._count = 0
         self._lock = threading.Lock()
+
+    def endpoint_prefix(self, endpoint_name: str) -> str:
+        """The key prefix of one endpoint's capture records."""
+        return f"{self._settings.key_prefix}{endpoint_name}/"
 
     @property
     def records_written(self) -> int:
@@ -122,28 +146,33 @@ class CaptureWriter:
         response_body: bytes,
         response_content_type: str,
         when: datetime,
-    ) -> str:
+    ) -> str | None:
+        """Write the record of one invocation, if it falls in the sampled share; its key, else None."""
+        if self._sample() * 100 >= self._settings.sampling_percentage:
+            return None
         event_id = str(uuid.uuid4())
+        captured = {}
+        if "Input" in self._settings.modes:
+            captured["endpointInput"] = {
+                "observedContentType": request_content_type,
+                "mode": "INPUT",
+                "data": base64.b64encode(request_body).decode("ascii"),
+                "encoding": "BASE64",
+            }
+        if "Output" in self._settings.modes:
+            captured["endpointOutput"] = {
+                "observedContentType": response_content_type,
+                "mode": "OUTPUT",
+                "data": response_body.decode("utf-8"),
+                "encoding": "JSON",
+            }
         record = {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": request_content_type,
-                    "mode": "INPUT",
-                    "data": base64.b64encode(request_body).decode("ascii"),
-                    "encoding": "BASE64",
-                },
-                "endpointOutput": {
-                    "observedContentType": response_content_type,
-                    "mode": "OUTPUT",
-                    "data": response_body.decode("utf-8"),
-                    "encoding": "JSON",
-                },
-            },
+            "captureData": captured,
             "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
             "eventVersion": "0",
         }
         key = (
-            f"{self._prefix}{endpoint_name}/{VARIANT_NAME}/{when:%Y/%m/%d/%H}/"
+            f"{self.endpoint_prefix(endpoint_name)}{VARIANT_NAME}/{when:%Y/%m/%d/%H}/"
             f"{when:%M-%S}-{when.microsecond // 1000:03d}-{event_id}.jsonl"
         )
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
@@ -172,6 +201,11 @@ class SageMakerRuntimeEmulator:
         self._thread: threading.Thread | None = None
         self._requests: list[EndpointRequest] = []
         self._lock = threading.Lock()
+
+    @property
+    def capture(self) -> CaptureWriter | None:
+        """Where successful invocations are captured; None when the endpoint captures nothing."""
+        return self._capture
 
     @property
     def url(self) -> str:

@@ -167,19 +167,21 @@ def _machine_template(
         definition_string=definition_string,
         functions=functions,
         assembly_dir=Path(assembly_dir),
-        bucket_outputs=_bucket_outputs(stack_name, definition_string, assembly_dir),
+        bucket_outputs=bucket_name_outputs(stack_name, definition_string, assembly_dir),
     )
 
 
-def _bucket_outputs(stack_name: str, node: Any, assembly_dir: Path) -> frozenset[tuple[str, str]]:
+def bucket_name_outputs(stack_name: str, node: Any, assembly_dir: Path) -> frozenset[tuple[str, str]]:
     """The definition's Fn::GetStackOutput references; each must be a bucket's name (its Ref) in its stack."""
     if isinstance(node, list):
-        return frozenset().union(*(_bucket_outputs(stack_name, item, assembly_dir) for item in node))
+        return frozenset().union(*(bucket_name_outputs(stack_name, item, assembly_dir) for item in node))
     if not isinstance(node, dict):
         return frozenset()
     reference = node.get("Fn::GetStackOutput")
     if not isinstance(reference, dict):
-        return frozenset().union(*(_bucket_outputs(stack_name, item, assembly_dir) for item in node.values()))
+        return frozenset().union(
+            *(bucket_name_outputs(stack_name, item, assembly_dir) for item in node.values())
+        )
     producer_path = assembly_dir / f"{reference.get('StackName')}.template.json"
     producer = json.loads(producer_path.read_text()) if producer_path.is_file() else {}
     value = producer.get("Outputs", {}).get(reference.get("OutputName"), {}).get("Value")

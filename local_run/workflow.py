@@ -18,7 +18,8 @@ from typing import Any, TextIO
 import boto3
 from moto import mock_aws
 
-from local_run.batch import local_definition
+from local_run.batch import BatchResult, BatchRunError, local_definition, run_batch
+from local_run.endpoint_config import declared_data_capture
 from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_lambda_seam import route_invocations
 from local_run.moto_result_writer_seam import write_result_files
@@ -44,10 +45,23 @@ class LocalWorkflow:
     bucket: str
     state_machine_arn: str
     emulator: SageMakerRuntimeEmulator
-    capture: CaptureWriter
+    capture: CaptureWriter | None  # None when the template's endpoint config captures nothing
     template: WorkflowTemplate
     functions: Mapping[str, InProcessFunction]  # by logical id, which is also the function's local name
     batch_state_machine_arn: str | None = None  # the template's batch state machine, when it has one
+
+    def run_batch(self, prefix: str, *, timeout_s: float) -> BatchResult:
+        """One execution of the batch state machine over s3://<bucket>/<prefix> (local_run.batch.run_batch)."""
+        if self.batch_state_machine_arn is None:
+            raise BatchRunError(f"{self.template.stack_name} has no batch state machine")
+        return run_batch(
+            self.sfn,
+            self.s3,
+            self.batch_state_machine_arn,
+            bucket=self.bucket,
+            prefix=prefix,
+            timeout_s=timeout_s,
+        )
 
 
 @contextlib.contextmanager
@@ -63,12 +77,7 @@ def local_workflow(
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=bucket)
-        capture = CaptureWriter(s3, bucket)
-        emulator = stack.enter_context(
-            SageMakerRuntimeEmulator(
-                {template.endpoint_name: predictor}, capture=capture, account_id=ACCOUNT_ID, region=REGION
-            )
-        )
+        emulator = stack.enter_context(endpoint_emulator(template, predictor, s3, bucket))
         runtime_environment = {
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
@@ -118,11 +127,25 @@ def local_workflow(
             bucket=bucket,
             state_machine_arn=state_machine_arn,
             emulator=emulator,
-            capture=capture,
+            capture=emulator.capture,
             template=template,
             functions=functions,
             batch_state_machine_arn=batch_state_machine_arn,
         )
+
+
+def endpoint_emulator(
+    template: WorkflowTemplate, predictor: Predictor, s3: Any, bucket: str
+) -> SageMakerRuntimeEmulator:
+    """The emulator of the endpoint the classifier calls, capturing into `bucket` as the template's endpoint config
+    declares (none, when it declares no data capture)."""
+    settings = declared_data_capture(template, bucket=bucket, region=REGION, account_id=ACCOUNT_ID)
+    return SageMakerRuntimeEmulator(
+        {template.endpoint_name: predictor},
+        capture=CaptureWriter(s3, bucket, settings) if settings is not None else None,
+        account_id=ACCOUNT_ID,
+        region=REGION,
+    )
 
 
 def _create_functions(

@@ -168,10 +168,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
 
 def command(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    state_machine_arn = args.state_machine_arn or deployed_output(
-        session, args.stack_prefix, WORKFLOW_STACK, BATCH_STATE_MACHINE_ARN_OUTPUT
-    )
-    bucket = args.bucket or deployed_output(session, args.stack_prefix, STORAGE_STACK, BUCKET_NAME_OUTPUT)
+    state_machine_arn, bucket = prefix_target(session, args, machine_output=BATCH_STATE_MACHINE_ARN_OUTPUT)
     try:
         summary = run_batch(
             session.client("stepfunctions"),
@@ -223,6 +220,18 @@ def add_prefix_target(parser: argparse.ArgumentParser, *, machine: str, machine_
     parser.add_argument(
         "--state-machine-arn", help=f"{machine} (default: the Workflow stack's {machine_output})"
     )
+
+
+def prefix_target(
+    session: boto3.Session, args: argparse.Namespace, *, machine_output: str
+) -> tuple[str, str]:
+    """The state machine and bucket `add_prefix_target`'s options name; the deployed stacks' outputs stand in for
+    whichever was not given."""
+    state_machine_arn = args.state_machine_arn or deployed_output(
+        session, args.stack_prefix, WORKFLOW_STACK, machine_output
+    )
+    bucket = args.bucket or deployed_output(session, args.stack_prefix, STORAGE_STACK, BUCKET_NAME_OUTPUT)
+    return state_machine_arn, bucket
 
 
 def add_polling(

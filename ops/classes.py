@@ -29,3 +29,12 @@ def parse_class_names(values: Sequence[str]) -> list[str]:
             f"--classes {given!r}: expected distinct non-empty names, separated by spaces or commas"
         )
     return names
+
+
+def chosen_class_names(classes: Sequence[str] | None, manifest: Path | None) -> list[str] | None:
+    """The names `--classes` or `--manifest` give (the two exclude each other); None when neither is given."""
+    if classes:
+        return parse_class_names(classes)
+    if manifest:
+        return load_class_names(manifest)
+    return None

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ops import batch, cost, transform
 from ops.capture import CaptureProblem, iter_capture_records
-from ops.classes import load_class_names, parse_class_names
+from ops.classes import chosen_class_names
 from ops.deployment import (
     BUCKET_NAME_OUTPUT,
     CONFIDENCE_THRESHOLD_OUTPUT,
@@ -38,6 +38,7 @@ from ops.preflight import (
     render_checks,
     run_preflight,
 )
+from ops.settings import add_settings_options, app_config
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     deployed = _DeployedApp(session, args.stack_prefix)
     state_machine_arn = args.state_machine_arn or deployed.output(WORKFLOW_STACK, STATE_MACHINE_ARN_OUTPUT)
     bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
@@ -84,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _monitor(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     deployed = _DeployedApp(session, args.stack_prefix)
     bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
     prefix = args.prefix or f"{DATA_CAPTURE_PREFIX}{deployed.output(MODEL_STACK, ENDPOINT_NAME_OUTPUT)}/"
@@ -125,13 +126,7 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    # Imported here: the app's config module starts the CDK's jsii runtime, which run and monitor do not need.
-    from stacks.config import AppConfig, ConfigError, cdk_json_context
-
-    try:
-        config = AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
-    except ConfigError as error:
-        raise OpsError(str(error)) from error
+    config = app_config(args)
     session = boto3.Session(
         profile_name=args.profile, region_name=args.region or deploy_region_from_environment()
     )
@@ -168,21 +163,6 @@ def _threshold_from_stack(text: str) -> float:
             f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence "
             "between 0 and 1; give --threshold"
         ) from error
-
-
-def _context_setting(text: str) -> tuple[str, str]:
-    key, equals, value = text.partition("=")
-    if not key or not equals:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _class_names(args: argparse.Namespace) -> list[str] | None:
-    if args.classes:
-        return parse_class_names(args.classes)
-    if args.manifest:
-        return load_class_names(args.manifest)
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -272,21 +252,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ready to deploy (warnings allowed), 1 a check failed, "
         "2 cannot run (no credentials or region, no cdk.out, a bad setting).",
     )
-    preflight.add_argument(
-        "-c",
-        "--context",
-        action="append",
-        default=[],
-        type=_context_setting,
-        metavar="KEY=VALUE",
-        help="a setting over cdk.json's, as `cdk deploy -c` takes it (repeatable)",
-    )
-    preflight.add_argument(
-        "--cdk-out",
-        type=Path,
-        default=Path("cdk.out"),
-        help="the cloud assembly `make synth` wrote (default: %(default)s)",
-    )
+    add_settings_options(preflight, cdk_command="deploy", cdk_out_use="the cloud assembly `make synth` wrote")
     preflight.add_argument(
         "--region",
         help="AWS region (default: AWS_REGION, else the AWS configuration's, as cdk deploy picks it)",
@@ -294,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
     preflight.set_defaults(command=_preflight)
 
-    cost.register(commands, context_setting=_context_setting, positive_int=_positive_int)
+    cost.register(commands, positive_int=_positive_int)
     batch.register(commands)
     _add_common(transform.register(commands))
     return parser

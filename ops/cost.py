@@ -15,13 +15,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ops.assembly import CloudAssembly
 from ops.errors import OpsError
-
-if TYPE_CHECKING:
-    pass
+from ops.settings import add_settings_options, app_config
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices_us_east_1.json")
 HOURS_PER_MONTH = 730
@@ -475,10 +473,9 @@ def items_per_child_within(
 def register(
     commands: argparse._SubParsersAction,
     *,
-    context_setting: Callable[[str], tuple[str, str]],
     positive_int: Callable[[str], int],
 ) -> None:
-    """Adds `cost` to `python -m ops`, with the CLI's own parsers for `-c KEY=VALUE` and counts."""
+    """Adds `cost` to `python -m ops`, with the CLI's own parser for counts."""
     cost = commands.add_parser(
         "cost",
         help="print what each path costs per hour deployed and per 1,000 classifications (offline)",
@@ -536,32 +533,16 @@ def register(
         type=positive_int,
         help="images per child execution of the batch (default: the template's ItemBatcher, else 1)",
     )
-    cost.add_argument(
-        "-c",
-        "--context",
-        action="append",
-        default=[],
-        type=context_setting,
-        metavar="KEY=VALUE",
-        help="a setting over cdk.json's, as `cdk synth -c` takes it (repeatable)",
-    )
-    cost.add_argument(
-        "--cdk-out",
-        type=Path,
-        default=Path("cdk.out"),
-        help="the cloud assembly to read states and memory from, when present (default: %(default)s)",
+    add_settings_options(
+        cost,
+        cdk_command="synth",
+        cdk_out_use="the cloud assembly to read states and memory from, when present",
     )
     cost.set_defaults(command=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: the app's config module starts the CDK's jsii runtime, which the other commands do not need.
-    from stacks.config import AppConfig, ConfigError, cdk_json_context
-
-    try:
-        config = AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
-    except ConfigError as error:
-        raise OpsError(str(error)) from error
+    config = app_config(args)
     prices = Prices.load().with_hourly(dict(args.price))
     single, batch, source = _shapes(args.cdk_out, config.project_name)
     if args.items_per_child:

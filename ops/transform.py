@@ -31,15 +31,11 @@ from ops.batch import (
     add_prefix_target,
     deployed_output,
     execution_name,
+    prefix_target,
     wait_for_execution,
 )
-from ops.classes import load_class_names, parse_class_names
-from ops.deployment import (
-    BUCKET_NAME_OUTPUT,
-    CONFIDENCE_THRESHOLD_OUTPUT,
-    STORAGE_STACK,
-    WORKFLOW_STACK,
-)
+from ops.classes import chosen_class_names
+from ops.deployment import CONFIDENCE_THRESHOLD_OUTPUT, WORKFLOW_STACK
 from ops.errors import OpsError
 
 TRANSFORM_STATE_MACHINE_ARN_OUTPUT = "TransformStateMachineArn"
@@ -222,16 +218,15 @@ def render_results(run: TransformRun, summary: ResultSummary) -> str:
 
 def command(args: argparse.Namespace) -> int:
     session = boto3.Session(region_name=args.region)
-    state_machine_arn = args.state_machine_arn or deployed_output(
-        session, args.stack_prefix, WORKFLOW_STACK, TRANSFORM_STATE_MACHINE_ARN_OUTPUT
+    state_machine_arn, bucket = prefix_target(
+        session, args, machine_output=TRANSFORM_STATE_MACHINE_ARN_OUTPUT
     )
-    bucket = args.bucket or deployed_output(session, args.stack_prefix, STORAGE_STACK, BUCKET_NAME_OUTPUT)
     threshold = args.threshold
     if threshold is None:
         threshold = _threshold(
             deployed_output(session, args.stack_prefix, WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT)
         )
-    class_names = _class_names(args)
+    class_names = chosen_class_names(args.classes, args.manifest)
     s3_client = session.client("s3")
     require_images(s3_client, bucket, args.prefix)
     try:
@@ -275,14 +270,6 @@ def _threshold_argument(text: str) -> float:
     if value is None:
         raise argparse.ArgumentTypeError(f"expected a confidence in (0, 1], got {text}")
     return value
-
-
-def _class_names(args: argparse.Namespace) -> list[str] | None:
-    if args.classes:
-        return parse_class_names(args.classes)
-    if args.manifest:
-        return load_class_names(args.manifest)
-    return None
 
 
 def register(commands) -> argparse.ArgumentParser:

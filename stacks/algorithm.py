@@ -319,6 +319,18 @@ TRAINING_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
     "g4dn": ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
     "g5": ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge"),
 }
+# m6i, c6i and r6i come in the same nine sizes.
+_SIXTH_GENERATION_INTEL_SIZES = (
+    "large",
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+    "32xlarge",
+)
 # CPU serving: the x86 families SageMaker offers for real-time endpoints (the algorithm's image is built for x86;
 # Graviton, Inferentia and Trainium families need other images); GPU serving: the families the algorithm trains on.
 ENDPOINT_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
@@ -331,39 +343,9 @@ ENDPOINT_INSTANCE_TYPES: dict[str, tuple[str, ...]] = {
     "c5d": ("large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "18xlarge"),
     "r5": ("large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge"),
     "r5d": ("large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge"),
-    "m6i": (
-        "large",
-        "xlarge",
-        "2xlarge",
-        "4xlarge",
-        "8xlarge",
-        "12xlarge",
-        "16xlarge",
-        "24xlarge",
-        "32xlarge",
-    ),
-    "c6i": (
-        "large",
-        "xlarge",
-        "2xlarge",
-        "4xlarge",
-        "8xlarge",
-        "12xlarge",
-        "16xlarge",
-        "24xlarge",
-        "32xlarge",
-    ),
-    "r6i": (
-        "large",
-        "xlarge",
-        "2xlarge",
-        "4xlarge",
-        "8xlarge",
-        "12xlarge",
-        "16xlarge",
-        "24xlarge",
-        "32xlarge",
-    ),
+    "m6i": _SIXTH_GENERATION_INTEL_SIZES,
+    "c6i": _SIXTH_GENERATION_INTEL_SIZES,
+    "r6i": _SIXTH_GENERATION_INTEL_SIZES,
     **TRAINING_INSTANCE_TYPES,
 }
 # Batch Transform runs the same inference image on the sizes CreateTransformJob accepts (TransformInstanceType in

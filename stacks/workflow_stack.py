@@ -17,6 +17,7 @@ from stacks.config import AppConfig
 from stacks.constructs.batch_workflow import BatchClassification
 from stacks.constructs.inference_chain import UNCAUGHT_ERRORS, ChainEnd, InferenceChain
 from stacks.constructs.log_group import project_log_group
+from stacks.constructs.state_machine import traced_state_machine
 from stacks.constructs.transform_workflow import TransformStateMachine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import EndpointRef, ModelRef
@@ -174,18 +175,14 @@ class InferenceStateMachine(Construct):
         chain = InferenceChain(self, "Chain", functions=functions, end=ChainEnd.FAIL_EXECUTION)
         definition = chain.definition
 
-        self.log_group = project_log_group(self, "Logs", config=config)
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = traced_state_machine(
             self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            config=config,
+            definition=definition,
             state_machine_type=sfn.StateMachineType[config.workflow_type],
             timeout=Duration.minutes(config.workflow_timeout_minutes),
-            tracing_enabled=True,
             # Execution data holds the base64 image: it stays out of the logs, the history keeps it.
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
+            include_execution_data=False,
         )
         acknowledge_wildcards(
             self.state_machine.role,

@@ -33,7 +33,7 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.inference_chain import TRANSIENT_LAMBDA_ERRORS, ChainEnd, InferenceChain
-from stacks.constructs.log_group import project_log_group
+from stacks.constructs.state_machine import traced_state_machine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.s3_layout import BATCH_RESULTS_PREFIX
 
@@ -168,7 +168,6 @@ class BatchClassification(Construct):
             .otherwise(rejected)
         )
 
-        self.log_group = project_log_group(self, "Logs", config=config)
         # Written out rather than granted by CDK: its ResultWriter grant covers every object of the bucket and its
         # ItemReader grant every key. CDK's own additions go to an immutable view of the role and are dropped.
         self.role = iam.Role(
@@ -177,18 +176,15 @@ class BatchClassification(Construct):
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
             description="Runs the batch: lists the input prefix, runs the children, writes under batch-results/",
         )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = traced_state_machine(
             self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            config=config,
+            definition=definition,
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=BATCH_TIMEOUT,
-            tracing_enabled=True,
             role=self.role.without_policy_updates(),
             # The children's state holds base64 images: it stays out of the logs.
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
+            include_execution_data=False,
         )
         # CDK's own grant for the map's children, made for the immutable view of the role; ours replaces it.
         self.state_machine.node.try_remove_child("DistributedMapPolicy")

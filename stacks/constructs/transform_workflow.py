@@ -20,8 +20,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import AppConfig
-from stacks.constructs.log_group import project_log_group
 from stacks.constructs.sagemaker_role import logs_and_metrics_statements
+from stacks.constructs.state_machine import traced_state_machine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import ModelRef
 from stacks.s3_layout import TRANSFORM_RESULTS_PREFIX
@@ -124,17 +124,13 @@ class TransformStateMachine(Construct):
             .otherwise(prefix_rejected)
         )
 
-        self.log_group = project_log_group(self, "Logs", config=config)
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = traced_state_machine(
             self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(check_input),
+            config=config,
+            definition=check_input,
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=TRANSFORM_TIMEOUT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
+            include_execution_data=True,
         )
         stack = Stack.of(self)
         acknowledge_wildcards(

@@ -1,9 +1,31 @@
-"""Reading synthesized templates the way a reviewer would: by resource properties, never by hashed logical ids."""
+"""Reading synthesized templates the way a reviewer would: by resource properties, never by hashed logical ids;
+and how a bad setting must be refused."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import pytest
+
+from stacks.config import AppConfig, ConfigError
+
+# cdk.json's training hyperparameters, rendered as the algorithm's reference writes its values (True, not JSON's
+# true); the model stack adds num_classes and num_training_samples from the dataset manifest.
+CDK_JSON_TRAINING_HYPERPARAMETERS = {
+    "augmentation_type": "crop_color_transform",
+    "early_stopping": "True",
+    "early_stopping_min_epochs": "10",
+    "early_stopping_patience": "5",
+    "epochs": "30",
+    "image_shape": "3,224,224",
+    "learning_rate": "0.001",
+    "mini_batch_size": "32",
+    "num_layers": "18",
+    "optimizer": "adam",
+    "resize": "224",
+    "use_pretrained_model": "1",
+}
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -47,3 +69,12 @@ def policy_statements_of_role(template: dict[str, Any], role_path_fragment: str)
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def assert_refused_in_one_line(context: dict[str, Any], key: str, value: str, allowed: str) -> None:
+    """`-c key=value` fails synth with one line naming the key, the value as given, and what is allowed."""
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**context, key: value})
+    message = str(raised.value)
+    assert message.startswith(f"context '{key}'={value!r} is invalid: ") and allowed in message, message
+    assert "\n" not in message, message

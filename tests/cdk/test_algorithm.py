@@ -13,20 +13,25 @@ def sagemaker_model():
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-def test_every_training_type_is_one_sagemaker_trains_on(sagemaker_model):
-    offered = set(sagemaker_model.shape_for("TrainingInstanceType").enum)
-    listed = set(algorithm.offered_types(algorithm.TRAINING_INSTANCE_TYPES))
+@pytest.mark.parametrize(
+    ("sagemaker_shape", "families"),
+    [
+        pytest.param(
+            "TrainingInstanceType", algorithm.TRAINING_INSTANCE_TYPES, id="training-types-sagemaker-trains-on"
+        ),
+        pytest.param(
+            "ProductionVariantInstanceType",
+            algorithm.ENDPOINT_INSTANCE_TYPES,
+            id="endpoint-types-sagemaker-hosts",
+        ),
+    ],
+)
+def test_every_listed_type_is_one_sagemaker_offers(sagemaker_model, sagemaker_shape, families):
+    offered = set(sagemaker_model.shape_for(sagemaker_shape).enum)
+    listed = set(algorithm.offered_types(families))
     assert listed <= offered, sorted(listed - offered)
-    # Every size SageMaker offers in the algorithm's training families is listed.
-    in_families = {t for t in offered if algorithm.family_of(t) in algorithm.TRAINING_INSTANCE_TYPES}
-    assert in_families == listed
-
-
-def test_every_endpoint_type_is_one_sagemaker_hosts(sagemaker_model):
-    offered = set(sagemaker_model.shape_for("ProductionVariantInstanceType").enum)
-    listed = set(algorithm.offered_types(algorithm.ENDPOINT_INSTANCE_TYPES))
-    assert listed <= offered, sorted(listed - offered)
-    in_families = {t for t in offered if algorithm.family_of(t) in algorithm.ENDPOINT_INSTANCE_TYPES}
+    # Every size SageMaker offers in the algorithm's families is listed.
+    in_families = {t for t in offered if algorithm.family_of(t) in families}
     assert in_families == listed
 
 

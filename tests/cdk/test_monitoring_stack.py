@@ -350,87 +350,56 @@ def single_metric(alarm: dict[str, Any]) -> tuple:
     )
 
 
-def test_endpoint_5xx_alarm(alarms, references, synthesized_app):
-    config = synthesized_app.config
-    alarm = alarms[f"{config.project_name}-Endpoint5xxErrors"]
-    assert single_metric(alarm) == (
-        "AWS/SageMaker",
-        "Invocation5XXErrors",
-        [
-            {"Name": "EndpointName", "Value": references["endpoint_name"]},
-            {"Name": "VariantName", "Value": "AllTraffic"},
-        ],
-        "Sum",
-        300,
-    )
-    assert evaluation(alarm) == (
-        "GreaterThanOrEqualToThreshold",
-        config.alarm_endpoint_5xx_errors,
-        1,
-        1,
-        "notBreaching",
-    )
+def expected_single_metric_alarms(config: AppConfig, references: dict[str, Any]) -> dict[str, tuple]:
+    """Each single-metric alarm by name: what single_metric() and evaluation() must read from it."""
+    variant = [
+        {"Name": "EndpointName", "Value": references["endpoint_name"]},
+        {"Name": "VariantName", "Value": "AllTraffic"},
+    ]
+    every_period_of_the_window = config.alarm_below_threshold_minutes // 5
+    return {
+        "Endpoint5xxErrors": (
+            ("AWS/SageMaker", "Invocation5XXErrors", variant, "Sum", 300),
+            ("GreaterThanOrEqualToThreshold", config.alarm_endpoint_5xx_errors, 1, 1, "notBreaching"),
+        ),
+        # SageMaker's ModelLatency is in microseconds; the setting is in milliseconds.
+        "ModelLatencyP90": (
+            ("AWS/SageMaker", "ModelLatency", variant, "p90", 300),
+            ("GreaterThanThreshold", config.alarm_latency_p90_ms * 1000, 3, 2, "notBreaching"),
+        ),
+        # The share alarms only when every 5-minute period of the window is above it.
+        "BelowThresholdShare": (
+            (config.project_name, "BelowThreshold", [], "Average", 300),
+            (
+                "GreaterThanThreshold",
+                config.alarm_below_threshold_share,
+                every_period_of_the_window,
+                every_period_of_the_window,
+                "notBreaching",
+            ),
+        ),
+        # An idle endpoint publishes no Invocations at all: missing data counts as breaching.
+        "IdleEndpoint": (
+            ("AWS/SageMaker", "Invocations", variant, "Sum", 3600),
+            ("LessThanThreshold", 1, config.alarm_idle_hours, config.alarm_idle_hours, "breaching"),
+        ),
+    }
 
 
-def test_latency_alarm_compares_microseconds_with_the_bound_in_milliseconds(
-    alarms, references, synthesized_app
-):
+@pytest.mark.parametrize(
+    "name", ["Endpoint5xxErrors", "ModelLatencyP90", "BelowThresholdShare", "IdleEndpoint"]
+)
+def test_single_metric_alarm_watches_its_metric_and_fires_as_set(alarms, references, synthesized_app, name):
     config = synthesized_app.config
-    alarm = alarms[f"{config.project_name}-ModelLatencyP90"]
-    assert single_metric(alarm) == (
-        "AWS/SageMaker",
-        "ModelLatency",
-        [
-            {"Name": "EndpointName", "Value": references["endpoint_name"]},
-            {"Name": "VariantName", "Value": "AllTraffic"},
-        ],
-        "p90",
-        300,
-    )
+    alarm = alarms[f"{config.project_name}-{name}"]
+    metric, evaluated = expected_single_metric_alarms(config, references)[name]
+    assert single_metric(alarm) == metric
+    assert evaluation(alarm) == evaluated
+
+
+def test_latency_alarm_reads_the_p90_as_an_extended_statistic(alarms, synthesized_app):
+    alarm = alarms[f"{synthesized_app.config.project_name}-ModelLatencyP90"]
     assert "Statistic" not in alarm and alarm["ExtendedStatistic"] == "p90"
-    assert evaluation(alarm) == (
-        "GreaterThanThreshold",
-        config.alarm_latency_p90_ms * 1000,
-        3,
-        2,
-        "notBreaching",
-    )
-
-
-def test_below_threshold_share_alarm_needs_every_period_of_the_window(alarms, synthesized_app):
-    config = synthesized_app.config
-    alarm = alarms[f"{config.project_name}-BelowThresholdShare"]
-    assert single_metric(alarm) == (config.project_name, "BelowThreshold", [], "Average", 300)
-    periods = config.alarm_below_threshold_minutes // 5
-    assert evaluation(alarm) == (
-        "GreaterThanThreshold",
-        config.alarm_below_threshold_share,
-        periods,
-        periods,
-        "notBreaching",
-    )
-
-
-def test_idle_endpoint_alarm_counts_missing_invocations_as_idle(alarms, references, synthesized_app):
-    config = synthesized_app.config
-    alarm = alarms[f"{config.project_name}-IdleEndpoint"]
-    assert single_metric(alarm) == (
-        "AWS/SageMaker",
-        "Invocations",
-        [
-            {"Name": "EndpointName", "Value": references["endpoint_name"]},
-            {"Name": "VariantName", "Value": "AllTraffic"},
-        ],
-        "Sum",
-        3600,
-    )
-    assert evaluation(alarm) == (
-        "LessThanThreshold",
-        1,
-        config.alarm_idle_hours,
-        config.alarm_idle_hours,
-        "breaching",
-    )
 
 
 def test_every_alarm_fits_cloudwatch_s_evaluation_range(alarms):

@@ -7,7 +7,6 @@ import json
 import re
 import time
 import uuid
-from typing import Any
 
 import botocore.session
 import pytest
@@ -15,19 +14,9 @@ import pytest
 from stacks import algorithm
 from stacks.config import AppConfig, ConfigError
 from stacks.constructs.transform_workflow import TRANSFORM_JOB_NAME_PREFIX
-from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type
+from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type, state_machine_definition
 
 OUTPUT = "TransformStateMachineArn"
-
-
-def _placeholder(part: Any) -> str:
-    if isinstance(part, str):
-        return part
-    if "Fn::GetStackOutput" in part:
-        return f"<{part['Fn::GetStackOutput']['StackName']}.{part['Fn::GetStackOutput']['OutputName']}>"
-    if "Ref" in part:
-        return f"<{part['Ref']}>"
-    raise AssertionError(f"unexpected intrinsic in the transform definition: {part}")
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +30,8 @@ def machine(template):
 
 
 @pytest.fixture(scope="module")
-def definition(machine):
-    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
-    return json.loads(delimiter.join(_placeholder(part) for part in parts))
+def definition(template):
+    return state_machine_definition(template, OUTPUT)
 
 
 @pytest.fixture(scope="module")
@@ -229,9 +217,7 @@ def test_a_variant_synthesizes_clean_and_carries_its_settings(variant):
     from tests.cdk.test_cfn_lint import findings_of
 
     assert findings_of(variant) == []
-    machine = variant["Resources"][variant["Outputs"][OUTPUT]["Value"]["Ref"]]
-    delimiter, parts = machine["Properties"]["DefinitionString"]["Fn::Join"]
-    definition = json.loads(delimiter.join(_placeholder(part) for part in parts))
+    definition = state_machine_definition(variant, OUTPUT)
     assert definition["States"]["TransformImages"]["Parameters"]["TransformResources"] == {
         "InstanceType": "ml.g4dn.xlarge",
         "InstanceCount": 3,

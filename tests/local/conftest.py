@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from data_prep.build import build_dataset
 from data_prep.manifest import Manifest
 from data_prep.synthetic import write_synthetic_tarball
-from local_run.standin_model import StandInModel, train_standin
-from local_run.template import WorkflowTemplate, load_workflow_template
+from local_run.standin_model import StandInModel, read_split, train_standin
+from local_run.template import WorkflowTemplate, load_workflow_template, synthesize
 from local_run.workflow import LocalWorkflow, local_workflow
 
 POLL_S = 0.02
@@ -50,6 +52,13 @@ def workflow_template(synthesized_app) -> WorkflowTemplate:
 
 
 @pytest.fixture(scope="session")
+def capture_off_template(default_context, tmp_path_factory: pytest.TempPathFactory) -> WorkflowTemplate:
+    """The app as `-c data_capture_enabled=false` synthesizes it: an endpoint config without data capture."""
+    outdir = tmp_path_factory.mktemp("capture-off.out")
+    return load_workflow_template(synthesize(outdir, {**default_context, "data_capture_enabled": "false"}))
+
+
+@pytest.fixture(scope="session")
 def dataset(
     tmp_path_factory: pytest.TempPathFactory, workflow_template: WorkflowTemplate
 ) -> tuple[Path, Manifest]:
@@ -65,6 +74,29 @@ def dataset(
 def standin(dataset: tuple[Path, Manifest]) -> StandInModel:
     dataset_dir, manifest = dataset
     return train_standin(dataset_dir, manifest.classes)
+
+
+@pytest.fixture(scope="session")
+def ambiguous_image(dataset, standin, workflow_template) -> bytes:
+    """A blend of the first test images of classes 0 and 1 that the stand-in model is unsure about: of 41
+    blends, the one it is least confident of, below the synthesized filter's threshold."""
+    dataset_dir, _ = dataset
+    paths, labels = read_split(dataset_dir, "test")
+    first, second = (_pixels(paths[list(labels).index(label)].read_bytes()) for label in (0, 1))
+    blends = [_png((1 - alpha) * first + alpha * second) for alpha in np.linspace(0, 1, 41)]
+    least_confident = min(blends, key=lambda png: max(standin.predict(png)))
+    assert max(standin.predict(least_confident)) < workflow_template.threshold
+    return least_confident
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
 
 
 @pytest.fixture(scope="session")

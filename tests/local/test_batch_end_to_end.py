@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from local_run.batch import local_definition, run_batch
+from local_run.batch import local_definition
 from local_run.standin_model import read_split
 from local_run.template import TemplateError
 from tests.local.conftest import execute
@@ -19,28 +16,14 @@ from tests.local.conftest import execute
 BATCH_TIMEOUT_S = 60
 
 
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
-def batch_prefix(local, dataset, standin, workflow_template) -> str:
+def batch_prefix(local, dataset, ambiguous_image) -> str:
     """A prefix of every test image, one blend the stand-in is unsure of, and an object that is no image."""
     dataset_dir, _ = dataset
-    paths, labels = read_split(dataset_dir, "test")
+    paths, _ = read_split(dataset_dir, "test")
     prefix = f"dataset/validation/batch-{uuid.uuid4().hex[:8]}/"
     images = {f"{prefix}{path.name}": path.read_bytes() for path in paths}
-    first, second = (_pixels(paths[list(labels).index(label)].read_bytes()) for label in (0, 1))
-    blends = [_png((1 - alpha) * first + alpha * second) for alpha in np.linspace(0, 1, 41)]
-    least_confident = min(blends, key=lambda png: max(standin.predict(png)))
-    assert max(standin.predict(least_confident)) < workflow_template.threshold
-    images[f"{prefix}blend.png"] = least_confident
+    images[f"{prefix}blend.png"] = ambiguous_image
     images[f"{prefix}notes.txt"] = b"not an image"
     for key, body in images.items():
         local.s3.put_object(Bucket=local.bucket, Key=key, Body=body)
@@ -49,14 +32,7 @@ def batch_prefix(local, dataset, standin, workflow_template) -> str:
 
 @pytest.fixture(scope="module")
 def batch(local, batch_prefix):
-    return run_batch(
-        local.sfn,
-        local.s3,
-        local.batch_state_machine_arn,
-        bucket=local.bucket,
-        prefix=batch_prefix,
-        timeout_s=BATCH_TIMEOUT_S,
-    )
+    return local.run_batch(batch_prefix, timeout_s=BATCH_TIMEOUT_S)
 
 
 def _single_image_outcome(local, key: str) -> dict:

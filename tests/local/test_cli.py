@@ -72,6 +72,18 @@ def test_a_context_setting_reaches_the_synthesized_filter_and_no_plot_draws_noth
     assert list(tmp_path.iterdir()) == []
 
 
+def test_with_data_capture_off_in_the_synthesized_app_the_demo_captures_nothing(
+    capture_off_template, tmp_path
+):
+    completed = _demo(
+        "--cdk-out", str(capture_off_template.assembly_dir), "--limit", "2", "--no-plot", cwd=tmp_path
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "data capture          off (the synthesized endpoint config declares none)" in completed.stdout
+    assert "data capture records" not in completed.stdout and "captured" not in completed.stdout
+
+
 def test_a_malformed_context_setting_is_a_setup_error(capsys):
     assert main(["demo", "-c", "confidence_threshold"]) == EXIT_SETUP_ERROR
     assert "KEY=VALUE" in capsys.readouterr().err

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
+import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import boto3
@@ -11,8 +14,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_run.sagemaker_emulator import SageMakerRuntimeEmulator
-from local_run.workflow import ACCOUNT_ID, REGION
+from local_run.endpoint_config import ENDPOINT_CONFIG_TYPE, declared_data_capture
+from local_run.sagemaker_emulator import CaptureWriter, DataCaptureSettings, SageMakerRuntimeEmulator
+from local_run.template import TemplateError
+from local_run.workflow import ACCOUNT_ID, REGION, endpoint_emulator
 from ops.capture import iter_capture_records, parse_capture_line
 from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
 
@@ -191,3 +196,113 @@ def test_capture_records_read_back_with_the_monitoring_reader(local, workflow_te
     )
 
     assert len(records) == local.capture.records_written
+
+
+def _keys(s3, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+
+@pytest.mark.parametrize(
+    ("template_fixture", "captured_files"),
+    [("workflow_template", 1), ("capture_off_template", 0)],
+    ids=["default-app", "data_capture_enabled=false"],
+)
+def test_the_emulator_captures_only_what_the_synthesized_endpoint_config_declares(
+    template_fixture, captured_files, request, local, standin, image
+):
+    template = request.getfixturevalue(template_fixture)
+    bucket = f"capture-{uuid.uuid4().hex[:12]}"
+    local.s3.create_bucket(Bucket=bucket)
+
+    with endpoint_emulator(template, standin.predict, local.s3, bucket) as emulator:
+        response = _client(emulator.url).invoke_endpoint(
+            EndpointName=template.endpoint_name, ContentType="image/png", Body=image
+        )
+
+    assert json.loads(response["Body"].read()) == pytest.approx(standin.predict(image))
+    keys = _keys(local.s3, bucket)
+    assert len(keys) == captured_files, keys
+    assert all(key.startswith(f"data_capture/{template.endpoint_name}/AllTraffic/") for key in keys)
+
+
+def _with_data_capture(template, folder, change):
+    """The template, read from a copy of its cloud assembly's templates with `change` applied to the endpoint
+    config's DataCaptureConfig."""
+    for path in template.assembly_dir.glob("*.template.json"):
+        document = json.loads(path.read_text())
+        for resource in document.get("Resources", {}).values():
+            if resource["Type"] == ENDPOINT_CONFIG_TYPE:
+                change(resource["Properties"]["DataCaptureConfig"])
+        (folder / path.name).write_text(json.dumps(document))
+    return dataclasses.replace(template, assembly_dir=folder)
+
+
+def _sampled_elsewhere_input_only(capture: dict) -> None:
+    capture["InitialSamplingPercentage"] = 20
+    capture["CaptureOptions"] = [{"CaptureMode": "Input"}]
+    # "s3://", the project bucket's name, then the key prefix: only the prefix changes.
+    capture["DestinationS3Uri"]["Fn::Join"][1][-1] = "/elsewhere/captured"
+
+
+@pytest.mark.parametrize(
+    ("change", "declared"),
+    [
+        (lambda capture: None, DataCaptureSettings(100, "data_capture/", frozenset({"Input", "Output"}))),
+        (_sampled_elsewhere_input_only, DataCaptureSettings(20, "elsewhere/captured/", frozenset({"Input"}))),
+        (lambda capture: capture.update(EnableCapture=False), None),
+    ],
+    ids=["as-synthesized", "sampling-destination-and-mode", "EnableCapture-false"],
+)
+def test_the_emulator_follows_the_endpoint_configs_data_capture(
+    workflow_template, tmp_path, change, declared
+):
+    template = _with_data_capture(workflow_template, tmp_path, change)
+
+    assert declared_data_capture(template, bucket="local", region=REGION, account_id=ACCOUNT_ID) == declared
+
+
+def test_a_capture_destination_outside_the_project_bucket_is_a_template_error(workflow_template, tmp_path):
+    template = _with_data_capture(
+        workflow_template, tmp_path, lambda capture: capture.update(DestinationS3Uri="s3://another-bucket/x")
+    )
+
+    with pytest.raises(
+        TemplateError, match=r"DestinationS3Uri \"s3://another-bucket/x\" is not in the project"
+    ):
+        declared_data_capture(template, bucket="local", region=REGION, account_id=ACCOUNT_ID)
+
+
+def test_only_the_sampled_share_and_the_declared_modes_are_captured(local):
+    bucket = f"capture-{uuid.uuid4().hex[:12]}"
+    local.s3.create_bucket(Bucket=bucket)
+    draws = iter([0.19, 0.2])  # uniform in [0, 1): inside, then just outside a 20% share
+    writer = CaptureWriter(
+        local.s3,
+        bucket,
+        DataCaptureSettings(20, "elsewhere/", frozenset({"Input"})),
+        sample=lambda: next(draws),
+    )
+    invocation = {
+        "request_body": b"image bytes",
+        "request_content_type": "image/png",
+        "response_body": b"[0.25, 0.75]",
+        "response_content_type": "application/json",
+        "when": datetime(2026, 11, 29, 10, 30, tzinfo=UTC),
+    }
+
+    sampled = writer.write("an-endpoint", **invocation)
+    left_out = writer.write("an-endpoint", **invocation)
+
+    assert left_out is None and writer.records_written == 1
+    assert _keys(local.s3, bucket) == [sampled]
+    assert sampled.startswith("elsewhere/an-endpoint/AllTraffic/2026/11/29/10/30-00-000-")
+    record = json.loads(local.s3.get_object(Bucket=bucket, Key=sampled)["Body"].read())
+    assert record["captureData"] == {
+        "endpointInput": {
+            "observedContentType": "image/png",
+            "mode": "INPUT",
+            "data": "aW1hZ2UgYnl0ZXM=",
+            "encoding": "BASE64",
+        }
+    }

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from local_run.standin_model import read_split
 from ops.capture import iter_capture_records
@@ -31,26 +28,6 @@ def test_images(dataset) -> dict[int, list[bytes]]:
 @pytest.fixture(scope="module")
 def threshold(workflow_template) -> float:
     return workflow_template.threshold
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
-
-
-@pytest.fixture(scope="module")
-def ambiguous_image(standin, test_images, threshold) -> bytes:
-    """A blend of two classes' images that the stand-in model is unsure about."""
-    first, second = _pixels(test_images[0][0]), _pixels(test_images[1][0])
-    blends = [_png((1 - alpha) * first + alpha * second) for alpha in np.linspace(0, 1, 41)]
-    least_confident = min(blends, key=lambda png: max(standin.predict(png)))
-    assert max(standin.predict(least_confident)) < threshold
-    return least_confident
 
 
 def test_confident_image_succeeds_with_the_expected_output(

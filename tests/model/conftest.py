@@ -1,6 +1,6 @@
 """Fixtures of the model tests: the training-job handler with a stubbed SageMaker client, and one synthesized
-app per model variant (trained here / brought model / served on an instance with local storage), built once per
-session."""
+app per model variant (trained here / brought model / served on an instance with local storage / autoscaled /
+serverless / without data capture), built once per session."""
 
 from __future__ import annotations
 
@@ -88,3 +88,31 @@ def brought(dataset_dir) -> SynthesizedModel:
 @pytest.fixture(scope="session")
 def local_storage_endpoint(dataset_dir) -> SynthesizedModel:
     return synthesize_model(dataset_dir, endpoint_instance_type=LOCAL_STORAGE_INSTANCE_TYPE)
+
+
+@pytest.fixture(scope="session")
+def autoscaled(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(
+        dataset_dir,
+        autoscaling_enabled=True,
+        autoscaling_min_instances=1,
+        autoscaling_max_instances=4,
+        endpoint_instance_count=2,
+        autoscaling_target_invocations=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def serverless(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(
+        dataset_dir,
+        endpoint_mode="serverless",
+        data_capture_enabled=False,
+        serverless_memory_mb=3072,
+        serverless_max_concurrency=7,
+    )
+
+
+@pytest.fixture(scope="session")
+def uncaptured(dataset_dir) -> SynthesizedModel:
+    return synthesize_model(dataset_dir, data_capture_enabled=False)

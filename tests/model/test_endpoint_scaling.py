@@ -1,50 +1,19 @@
 """Serving that follows demand: an autoscaled real-time variant, a serverless variant, and capture turned off.
 
-Each variant's model stack is synthesized once per module (tests/model/conftest.py's `synthesize_model`).
+Each variant's model stack is synthesized once per session (tests/model/conftest.py); test_model_stack.py runs
+cdk-nag and cfn-lint over every variant.
 """
 
 from __future__ import annotations
 
 import json
 
-import pytest
 from aws_cdk.assertions import Capture, Template
-from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint
 
 from stacks.constructs.endpoint_scaling import SERVICE_LINKED_ROLE
-from tests.model.conftest import synthesize_model
 from tests.model.test_model_stack import role_statements
 
 SERVING_ROLE = "SageMaker model and endpoint"
-
-
-@pytest.fixture(scope="module")
-def autoscaled(dataset_dir):
-    return synthesize_model(
-        dataset_dir,
-        autoscaling_enabled=True,
-        autoscaling_min_instances=1,
-        autoscaling_max_instances=4,
-        endpoint_instance_count=2,
-        autoscaling_target_invocations=120,
-    )
-
-
-@pytest.fixture(scope="module")
-def serverless(dataset_dir):
-    return synthesize_model(
-        dataset_dir,
-        endpoint_mode="serverless",
-        data_capture_enabled=False,
-        serverless_memory_mb=3072,
-        serverless_max_concurrency=7,
-    )
-
-
-@pytest.fixture(scope="module")
-def uncaptured(dataset_dir):
-    return synthesize_model(dataset_dir, data_capture_enabled=False)
 
 
 def the_endpoint_config(template: dict) -> dict:
@@ -184,21 +153,3 @@ def test_realtime_without_capture_keeps_the_volume_key_but_writes_nothing(uncapt
     assert kms["Action"] == ["kms:Encrypt", "kms:GenerateDataKey"]
     assert kms["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
-
-
-@pytest.mark.parametrize("model", ["autoscaled", "serverless", "uncaptured"])
-def test_cdk_nag_finds_nothing(model, request):
-    report = AwsSolutionsChecks().validate_scope(request.getfixturevalue(model).stack)
-    findings = [
-        f"{violation.rule_name}: {resource.construct_path}"
-        for violation in report.violations
-        for resource in violation.violating_resources
-    ]
-    assert report.success, "cdk-nag findings:\n" + "\n".join(findings)
-
-
-@pytest.mark.parametrize("model", ["autoscaled", "serverless", "uncaptured"])
-def test_cfn_lint_finds_nothing(model, request):
-    template = json.dumps(request.getfixturevalue(model).template)
-    matches = lint(template, regions=["us-east-1"], config=ManualArgs(ignore_checks=["W3005"]))
-    assert not matches, "\n".join(str(match) for match in matches)

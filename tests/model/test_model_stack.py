@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
 from stacks.constructs.algorithm_image import algorithm_registry
+from tests.cdk.helpers import CDK_JSON_TRAINING_HYPERPARAMETERS
 from tests.model.conftest import BROUGHT_MODEL_URL, LOCAL_STORAGE_INSTANCE_TYPE
 
 
@@ -67,23 +68,11 @@ def test_training_resource_carries_the_manifest_derived_hyperparameters(trained)
             "DependsOn": Match.array_with([Match.string_like_regexp("DatasetTrainChannelCustomResource")]),
         },
     )
-    # Six training images of two classes in the fixture dataset; the rest is cdk.json's set, rendered as the
-    # algorithm's reference writes its values (True, not JSON's true).
+    # Six training images of two classes in the fixture dataset; the rest is cdk.json's set.
     assert hyperparameters.as_object() == {
-        "augmentation_type": "crop_color_transform",
-        "early_stopping": "True",
-        "early_stopping_min_epochs": "10",
-        "early_stopping_patience": "5",
-        "epochs": "30",
-        "image_shape": "3,224,224",
-        "learning_rate": "0.001",
-        "mini_batch_size": "32",
+        **CDK_JSON_TRAINING_HYPERPARAMETERS,
         "num_classes": "2",
-        "num_layers": "18",
         "num_training_samples": "6",
-        "optimizer": "adam",
-        "resize": "224",
-        "use_pretrained_model": "1",
     }
 
 
@@ -289,7 +278,10 @@ def test_dataset_is_uploaded_to_the_four_channels(trained):
     template.has_output("DatasetSource", {"Value": Match.string_like_regexp("^prepared dataset: 2 classes")})
 
 
-@pytest.mark.parametrize("model", ["trained", "brought", "local_storage_endpoint"])
+MODEL_VARIANTS = ["trained", "brought", "local_storage_endpoint", "autoscaled", "serverless", "uncaptured"]
+
+
+@pytest.mark.parametrize("model", MODEL_VARIANTS)
 def test_cdk_nag_finds_nothing(model, request):
     stack = request.getfixturevalue(model).stack
     # After synthesis: wildcard acknowledgments are computed once cross-stack references are resolved.
@@ -302,7 +294,7 @@ def test_cdk_nag_finds_nothing(model, request):
     assert report.success, "cdk-nag findings:\n" + "\n".join(findings)
 
 
-@pytest.mark.parametrize("model", ["trained", "brought", "local_storage_endpoint"])
+@pytest.mark.parametrize("model", MODEL_VARIANTS)
 def test_cfn_lint_finds_nothing(model, request):
     template = json.dumps(request.getfixturevalue(model).template)
     # W3005: CDK itself adds DependsOn on a Lambda's role next to a GetAtt of it; harmless and not ours to change.

@@ -1,7 +1,10 @@
-"""Test data in the project's real formats: a workflow stand-in and SageMaker data capture lines."""
+"""Test data in the project's real formats: a workflow stand-in, SageMaker data capture lines and files, the AWS
+responses the ops tools read, and `ops monitor`'s arguments."""
 
 import base64
+import datetime
 import json
+from pathlib import Path
 
 from data_prep.manifest import Manifest
 
@@ -117,3 +120,45 @@ def stack_description(stack_name: str, outputs: dict[str, str]) -> dict:
             }
         ]
     }
+
+
+def execution_description(
+    status: str, *, execution_arn: str, state_machine_arn: str, started: datetime.datetime, **extra
+) -> dict:
+    """A DescribeExecution response; `extra` adds output, error, cause or a map run as the status calls for."""
+    return {
+        "executionArn": execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "status": status,
+        "startDate": started,
+        **extra,
+    }
+
+
+# Where the endpoint's data capture lands: `make monitor` reads every file below it.
+CAPTURE_PREFIX = "data_capture/scones-endpoint/"
+
+
+def put_capture(s3, bucket: str, lines: list[str]) -> str:
+    """One capture file of these lines under CAPTURE_PREFIX, as SageMaker names it; returns its key."""
+    key = f"{CAPTURE_PREFIX}AllTraffic/2026/11/26/10/capture.jsonl"
+    s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+    return key
+
+
+def monitor_args(bucket: str, out: Path, *, threshold: str) -> list[str]:
+    """`python -m ops monitor` over CAPTURE_PREFIX for the two demo classes, writing its plot to `out`."""
+    return [
+        "monitor",
+        "--bucket",
+        bucket,
+        "--prefix",
+        CAPTURE_PREFIX,
+        "--threshold",
+        threshold,
+        "--classes",
+        "bicycle",
+        "motorcycle",
+        "--out",
+        str(out),
+    ]

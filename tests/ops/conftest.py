@@ -67,23 +67,45 @@ PREFLIGHT_SERVICES = ("sts", "ssm", "service-quotas", "s3", "cloudformation")
 
 
 @pytest.fixture
-def stubbed_aws(aws_credentials, monkeypatch):
-    """Every boto3 session's client for the preflight's services is one stubbed client: service -> Stubber."""
-    clients = {service: boto3.client(service, region_name=REGION) for service in PREFLIGHT_SERVICES}
-    session_client = boto3.Session.client
+def stub(aws_credentials):
+    """A stubbed client of one service; every queued response must have been used by the end of the test."""
+    stubbers = []
 
-    def client_for(session, service_name, *args, **kwargs):
-        if service_name in clients:
-            return clients[service_name]
-        return session_client(session, service_name, *args, **kwargs)
-
-    monkeypatch.setattr(boto3.Session, "client", client_for)
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
+    def make(service):
+        client = boto3.client(service, region_name=REGION)
+        stubber = Stubber(client)
         stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
+        stubbers.append(stubber)
+        return client, stubber
+
+    yield make
+    for stubber in stubbers:
+        stubber.assert_no_pending_responses()
         stubber.deactivate()
+
+
+@pytest.fixture
+def stubbed_sessions(stub, monkeypatch):
+    """Every boto3 session hands out one stubbed client per service named (returned: service -> Stubber) and the
+    `unstubbed` clients as they are; asking for any other service is a KeyError."""
+
+    def hand_out(services, *, unstubbed=None) -> dict[str, Stubber]:
+        clients = dict(unstubbed or {})
+        stubbers = {}
+        for service in services:
+            clients[service], stubbers[service] = stub(service)
+        monkeypatch.setattr(
+            boto3.Session, "client", lambda session, service, *args, **kwargs: clients[service]
+        )
+        return stubbers
+
+    return hand_out
+
+
+@pytest.fixture
+def stubbed_aws(stubbed_sessions):
+    """Every boto3 session's client for the preflight's services is one stubbed client: service -> Stubber."""
+    return stubbed_sessions(PREFLIGHT_SERVICES)
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 import datetime
 import json
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from ops import batch
 from ops.cli import main
-from tests.ops.builders import stack_description
-from tests.ops.conftest import REGION
+from tests.ops.builders import execution_description, stack_description
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Batch"
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:SconesVision-Batch:batch-1"
@@ -28,21 +26,14 @@ SUMMARY = {
 
 
 @pytest.fixture
-def sfn(aws_credentials):
-    client = boto3.client("stepfunctions", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def sfn(stub):
+    return stub("stepfunctions")
 
 
 def _execution(status, **extra):
-    return {
-        "executionArn": EXECUTION_ARN,
-        "stateMachineArn": STATE_MACHINE_ARN,
-        "status": status,
-        "startDate": STARTED,
-        **extra,
-    }
+    return execution_description(
+        status, execution_arn=EXECUTION_ARN, state_machine_arn=STATE_MACHINE_ARN, started=STARTED, **extra
+    )
 
 
 def _counts(done, total):
@@ -141,58 +132,51 @@ def test_progress_follows_the_map_run_then_the_summary_is_the_execution_output(s
     ]
 
 
-def test_a_failed_execution_raises_with_its_error_and_cause(sfn):
+@pytest.mark.parametrize(
+    ("last_poll", "timeout_s", "error", "message"),
+    [
+        pytest.param(
+            {
+                "status": "FAILED",
+                "done": 1,
+                "total": 4,
+                "error": "States.ExceedToleratedFailureThreshold",
+                "cause": "too many failed",
+            },
+            60,
+            batch.ExecutionDidNotSucceed,
+            "ended FAILED: States.ExceedToleratedFailureThreshold: too",
+            id="a-failed-execution-raises-with-its-error-and-cause",
+        ),
+        pytest.param(
+            {"status": "SUCCEEDED", "done": 4, "total": 4, "output": json.dumps({"images": 4})},
+            60,
+            batch.BatchSummaryMissing,
+            "lacks succeeded, below_threshold, failed, per_class",
+            id="a-success-without-the-summary-names-what-is-missing",
+        ),
+        pytest.param(
+            {"status": "RUNNING", "done": 1, "total": 4},
+            0,
+            batch.StillRunning,
+            "still running after 0 s; it was left running",
+            id="an-execution-still-running-at-the-timeout-is-left-running-and-said-so",
+        ),
+    ],
+)
+def test_a_batch_without_a_summary_raises_a_named_error(sfn, last_poll, timeout_s, error, message):
     client, stubber = sfn
     _expect_start(stubber)
-    _expect_poll(
-        stubber,
-        "FAILED",
-        done=1,
-        total=4,
-        error="States.ExceedToleratedFailureThreshold",
-        cause="too many failed",
-    )
+    _expect_poll(stubber, **last_poll)
 
-    with pytest.raises(
-        batch.ExecutionDidNotSucceed, match="ended FAILED: States.ExceedToleratedFailureThreshold: too"
-    ):
-        _run(client)
-
-
-def test_a_success_without_the_summary_names_what_is_missing(sfn):
-    client, stubber = sfn
-    _expect_start(stubber)
-    _expect_poll(stubber, "SUCCEEDED", done=4, total=4, output=json.dumps({"images": 4}))
-
-    with pytest.raises(
-        batch.BatchSummaryMissing, match="lacks succeeded, below_threshold, failed, per_class"
-    ):
-        _run(client)
-
-
-def test_an_execution_still_running_at_the_timeout_is_left_running_and_said_so(sfn):
-    client, stubber = sfn
-    _expect_start(stubber)
-    _expect_poll(stubber, "RUNNING", done=1, total=4)
-
-    with pytest.raises(batch.StillRunning, match="still running after 0 s; it was left running"):
-        _run(client, timeout_s=0)
+    with pytest.raises(error, match=message):
+        _run(client, timeout_s=timeout_s)
 
 
 @pytest.fixture
-def stubbed_session(aws_credentials, monkeypatch):
+def stubbed_session(stubbed_sessions):
     """boto3 sessions hand out these stubbed clients, so the CLI runs against them."""
-    clients = {
-        service: boto3.client(service, region_name=REGION) for service in ("cloudformation", "stepfunctions")
-    }
-    monkeypatch.setattr(boto3.Session, "client", lambda session, service, *args, **kwargs: clients[service])
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    return stubbed_sessions(("cloudformation", "stepfunctions"))
 
 
 def test_cli_reads_the_deployed_outputs_and_exits_0_when_the_batch_ran(stubbed_session, capsys):
@@ -216,21 +200,23 @@ def test_cli_reads_the_deployed_outputs_and_exits_0_when_the_batch_ran(stubbed_s
     assert "results: s3://bucket/batch-results/run-1/" in capsys.readouterr().out
 
 
+# The bucket and the state machine given, so no DescribeStacks call is made.
+BATCH_WITHOUT_LOOKING_UP_THE_STACKS = [
+    "batch",
+    "--prefix",
+    "dataset/validation/",
+    "--bucket",
+    "bucket",
+    "--state-machine-arn",
+    STATE_MACHINE_ARN,
+]
+
+
 def test_cli_exits_1_when_the_execution_failed(stubbed_session, capsys):
     _expect_start(stubbed_session["stepfunctions"])
     _expect_poll(stubbed_session["stepfunctions"], "TIMED_OUT", done=2, total=4)
 
-    code = main(
-        [
-            "batch",
-            "--prefix",
-            "dataset/validation/",
-            "--bucket",
-            "bucket",
-            "--state-machine-arn",
-            STATE_MACHINE_ARN,
-        ]
-    )
+    code = main(BATCH_WITHOUT_LOOKING_UP_THE_STACKS)
 
     assert code == 1
     assert "ended TIMED_OUT" in capsys.readouterr().err
@@ -241,17 +227,7 @@ def test_cli_exits_2_when_the_state_machine_does_not_exist(stubbed_session, caps
         "start_execution", "StateMachineDoesNotExist", "State Machine Does Not Exist", 400
     )
 
-    code = main(
-        [
-            "batch",
-            "--prefix",
-            "dataset/validation/",
-            "--bucket",
-            "bucket",
-            "--state-machine-arn",
-            STATE_MACHINE_ARN,
-        ]
-    )
+    code = main(BATCH_WITHOUT_LOOKING_UP_THE_STACKS)
 
     assert code == 2
     assert "StateMachineDoesNotExist" in capsys.readouterr().err

@@ -8,10 +8,17 @@ from botocore.stub import Stubber
 
 from data_prep.manifest import Manifest
 from ops.cli import main
-from tests.ops.builders import PNG_BYTES, capture_line, stack_description, write_manifest
+from tests.ops.builders import (
+    CAPTURE_PREFIX,
+    PNG_BYTES,
+    capture_line,
+    monitor_args,
+    put_capture,
+    stack_description,
+    write_manifest,
+)
 from tests.ops.conftest import REGION
 
-CAPTURE_PREFIX = "data_capture/scones-endpoint/"
 LST_KEY = "dataset/validation_lst/validation.lst"
 
 
@@ -97,30 +104,11 @@ def test_run_with_an_lst_but_no_class_names_is_a_usage_error(capsys):
 
 
 def _monitor_args(bucket, tmp_path):
-    return [
-        "monitor",
-        "--bucket",
-        bucket,
-        "--prefix",
-        CAPTURE_PREFIX,
-        "--threshold",
-        "0.93",
-        "--classes",
-        "bicycle",
-        "motorcycle",
-        "--out",
-        str(tmp_path / "plots" / "monitoring.png"),
-    ]
-
-
-def _put_capture(s3, bucket, lines):
-    key = f"{CAPTURE_PREFIX}AllTraffic/2026/11/26/10/capture.jsonl"
-    s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
-    return key
+    return monitor_args(bucket, tmp_path / "plots" / "monitoring.png", threshold="0.93")
 
 
 def test_monitor_prints_the_summary_and_writes_the_png(s3, bucket, tmp_path, capsys):
-    _put_capture(
+    put_capture(
         s3, bucket, [capture_line([0.97, 0.03], event_id="1"), capture_line([0.3, 0.7], event_id="2")]
     )
 
@@ -145,7 +133,7 @@ def test_monitor_prints_the_summary_and_writes_the_png(s3, bucket, tmp_path, cap
 
 
 def test_monitor_reports_malformed_lines_and_exits_1(s3, bucket, tmp_path, capsys):
-    key = _put_capture(s3, bucket, [capture_line([0.97, 0.03]), "{broken"])
+    key = put_capture(s3, bucket, [capture_line([0.97, 0.03]), "{broken"])
 
     code = main(_monitor_args(bucket, tmp_path))
 
@@ -301,7 +289,7 @@ def test_monitor_takes_bucket_capture_prefix_and_threshold_from_the_deployed_sta
 
 
 def test_monitor_asks_the_stacks_only_for_what_is_not_given(cloudformation, s3, bucket, tmp_path, capsys):
-    _put_capture(s3, bucket, [capture_line([0.97, 0.03])])
+    put_capture(s3, bucket, [capture_line([0.97, 0.03])])
     _deployed(
         cloudformation, "SconesVision-Workflow", {"StateMachineArn": "arn", "ConfidenceThreshold": "0.99"}
     )

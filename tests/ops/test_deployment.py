@@ -1,7 +1,5 @@
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 
 from ops.deployment import stack_output
 from ops.errors import StackNotFound, StackOutputNotFound
@@ -10,11 +8,8 @@ from tests.ops.conftest import REGION
 
 
 @pytest.fixture
-def cloudformation(aws_credentials):
-    client = boto3.client("cloudformation", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def cloudformation(stub):
+    return stub("cloudformation")
 
 
 def test_an_output_comes_from_describe_stacks_on_the_named_stack(cloudformation):

@@ -6,7 +6,6 @@ import time
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.stub import Stubber
 from moto import mock_aws
 
 from ops.errors import StateMachineNotFound
@@ -181,11 +180,8 @@ class _NameLike:
 
 
 @pytest.fixture
-def stubbed_sfn(aws_credentials):
-    client = boto3.client("stepfunctions", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed_sfn(stub):
+    return stub("stepfunctions")
 
 
 def test_express_executions_run_synchronously_and_end_like_standard_ones(stubbed_sfn):

@@ -5,38 +5,17 @@ import re
 from pathlib import Path
 
 from ops.cli import main
-from tests.ops.builders import capture_line
+from tests.ops.builders import CAPTURE_PREFIX, capture_line, monitor_args, put_capture
 
-CAPTURE_PREFIX = "data_capture/scones-endpoint/"
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "CONTRACTS.md"
 
 
 def _monitor(bucket: str, out: Path) -> int:
-    return main(
-        [
-            "monitor",
-            "--bucket",
-            bucket,
-            "--prefix",
-            CAPTURE_PREFIX,
-            "--threshold",
-            "0.9",
-            "--classes",
-            "bicycle",
-            "motorcycle",
-            "--out",
-            str(out),
-        ]
-    )
-
-
-def _put(s3, bucket: str, lines: list[str]) -> None:
-    key = f"{CAPTURE_PREFIX}AllTraffic/2026/11/26/10/capture.jsonl"
-    s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+    return main(monitor_args(bucket, out, threshold="0.9"))
 
 
 def test_monitor_writes_the_summary_json_next_to_the_png(s3, bucket, tmp_path):
-    _put(
+    put_capture(
         s3,
         bucket,
         [
@@ -67,7 +46,7 @@ def test_monitor_writes_the_summary_json_next_to_the_png(s3, bucket, tmp_path):
 
 
 def test_the_summary_json_counts_skipped_lines(s3, bucket, tmp_path):
-    _put(s3, bucket, [capture_line([0.97, 0.03]), "{broken"])
+    put_capture(s3, bucket, [capture_line([0.97, 0.03]), "{broken"])
 
     assert _monitor(bucket, tmp_path / "monitoring.png") == 1
 
@@ -75,7 +54,7 @@ def test_the_summary_json_counts_skipped_lines(s3, bucket, tmp_path):
 
 
 def test_docs_contracts_name_every_key_of_the_summary_json(s3, bucket, tmp_path):
-    _put(s3, bucket, [capture_line([0.97, 0.03])])
+    put_capture(s3, bucket, [capture_line([0.97, 0.03])])
     _monitor(bucket, tmp_path / "monitoring.png")
     keys = set(json.loads((tmp_path / "monitoring.json").read_text()))
 

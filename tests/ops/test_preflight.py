@@ -3,7 +3,6 @@ import json
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from data_prep.manifest import Manifest
 from ops.assembly import AssemblyError, BootstrapRequirement, CloudAssembly, algorithm_image_regions
@@ -30,24 +29,6 @@ BOOTSTRAP = BootstrapRequirement(version=6, ssm_parameter="/cdk-bootstrap/hnb659
 TRAINING = QuotaNeed("training", "ml.g4dn.xlarge for training job usage", 1)
 ENDPOINT = QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1)
 SAGEMAKER = {"ServiceCode": "sagemaker"}
-
-
-@pytest.fixture
-def stub(aws_credentials):
-    """A stubbed client of one service; every queued response must have been used by the end of the test."""
-    stubbers = []
-
-    def make(service):
-        client = boto3.client(service, region_name=REGION)
-        stubber = Stubber(client)
-        stubber.activate()
-        stubbers.append(stubber)
-        return client, stubber
-
-    yield make
-    for stubber in stubbers:
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
 
 
 def quota(name, value, code="L-1234ABCD"):

@@ -4,15 +4,13 @@ import datetime
 import hashlib
 import json
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from ops import transform
 from ops.cli import main
 from ops.errors import OpsError
-from tests.ops.builders import stack_description
-from tests.ops.conftest import REGION
+from tests.ops.builders import execution_description, stack_description
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Transform"
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:SconesVision-Transform:transform-1"
@@ -40,27 +38,18 @@ def _job(status, **extra):
 
 
 def _execution(status, **extra):
-    return {
-        "executionArn": EXECUTION_ARN,
-        "stateMachineArn": STATE_MACHINE_ARN,
-        "status": status,
-        "startDate": STARTED,
-        **extra,
-    }
+    return execution_description(
+        status, execution_arn=EXECUTION_ARN, state_machine_arn=STATE_MACHINE_ARN, started=STARTED, **extra
+    )
 
 
 @pytest.fixture
-def stubbed(aws_credentials):
-    clients = {
-        service: boto3.client(service, region_name=REGION) for service in ("stepfunctions", "sagemaker")
-    }
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield clients, stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+def stubbed(stub):
+    (sfn, sfn_stubber), (sagemaker, sagemaker_stubber) = stub("stepfunctions"), stub("sagemaker")
+    return (
+        {"stepfunctions": sfn, "sagemaker": sagemaker},
+        {"stepfunctions": sfn_stubber, "sagemaker": sagemaker_stubber},
+    )
 
 
 def _expect_run(sfn, sagemaker, *, final, job_statuses, final_job=None):
@@ -244,23 +233,9 @@ def test_no_result_files_is_a_named_error(s3, bucket):
 
 
 @pytest.fixture
-def cli_clients(s3, monkeypatch):
+def cli_clients(s3, stubbed_sessions):
     """CloudFormation, Step Functions and SageMaker stubbed; S3 is moto's."""
-    clients = {
-        service: boto3.client(service, region_name=REGION)
-        for service in ("cloudformation", "stepfunctions", "sagemaker")
-    }
-    clients["s3"] = s3
-    monkeypatch.setattr(boto3.Session, "client", lambda session, service, *args, **kwargs: clients[service])
-    stubbers = {
-        service: Stubber(clients[service]) for service in ("cloudformation", "stepfunctions", "sagemaker")
-    }
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    return stubbed_sessions(("cloudformation", "stepfunctions", "sagemaker"), unstubbed={"s3": s3})
 
 
 def _expect_outputs(cloudformation, bucket):
