@@ -14,6 +14,8 @@ from ops.errors import OpsError
 
 MANIFEST_FILE = "manifest.json"
 STACK_ARTIFACT_TYPE = "aws:cloudformation:stack"
+# The app's contract (app.py): the monitoring stack is `<project>-Monitoring`.
+MONITORING_STACK_SUFFIX = "-Monitoring"
 # The per-region entries of the AlgorithmImage construct's CfnMapping (stacks/constructs/algorithm_image.py).
 IMAGE_URI_KEY = "ImageUri"
 
@@ -42,24 +44,45 @@ class CloudAssembly:
             raise AssemblyError(f"no {manifest_path}: run `make synth` first") from None
         except json.JSONDecodeError as error:
             raise AssemblyError(f"{manifest_path} is not JSON ({error}): run `make synth` again") from None
-
-    def template(self, stack_name: str) -> dict[str, Any]:
-        """The template of one stack of the assembly; AssemblyError names the stacks it does have."""
-        stacks = {
+        self._stacks = {
             name: artifact
             for name, artifact in self.manifest.get("artifacts", {}).items()
             if artifact.get("type") == STACK_ARTIFACT_TYPE
         }
-        if stack_name not in stacks:
+        self._templates: dict[str, dict[str, Any]] = {}
+
+    @property
+    def stack_names(self) -> list[str]:
+        """The stacks the manifest lists, sorted: the only stacks of the assembly, whatever other files it holds."""
+        return sorted(self._stacks)
+
+    def template(self, stack_name: str) -> dict[str, Any]:
+        """The template of one stack, read once from the manifest's templateFile; shared, so not to be changed.
+
+        AssemblyError names the stacks the assembly does have.
+        """
+        if stack_name not in self._stacks:
             raise AssemblyError(
-                f"{self.directory} has no stack {stack_name!r} (it has: {', '.join(sorted(stacks)) or 'none'}); "
+                f"{self.directory} has no stack {stack_name!r} (it has: {', '.join(self.stack_names) or 'none'}); "
                 "run `make synth` with the same CONTEXT"
             )
-        template_path = self.directory / stacks[stack_name]["properties"]["templateFile"]
-        try:
-            return json.loads(template_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise AssemblyError(f"cannot read {template_path} ({error}): run `make synth` again") from None
+        if stack_name not in self._templates:
+            template_path = self.directory / self._stacks[stack_name]["properties"]["templateFile"]
+            try:
+                self._templates[stack_name] = json.loads(template_path.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise AssemblyError(
+                    f"cannot read {template_path} ({error}): run `make synth` again"
+                ) from None
+        return self._templates[stack_name]
+
+    def stacks_with_output(self, output_name: str) -> list[str]:
+        """The stacks, sorted, whose template declares the output `output_name`."""
+        return [name for name in self.stack_names if output_name in self.template(name).get("Outputs", {})]
+
+    def stacks_ending_with(self, suffix: str) -> list[str]:
+        """The stacks, sorted, whose name ends with `suffix` (the app names its stacks `<project>-<unit>`)."""
+        return [name for name in self.stack_names if name.endswith(suffix)]
 
     def bootstrap_requirements(self) -> list[BootstrapRequirement]:
         """The highest `requiresBootstrapStackVersion` of the stacks and asset manifests, per SSM parameter.

@@ -21,6 +21,7 @@ from ops.preflight import (
     required_quotas,
 )
 from stacks.config import AppConfig, cdk_json_context
+from tests.cloud_assembly import write_cloud_assembly
 from tests.ops.builders import stack_description, write_manifest
 from tests.ops.conftest import REGION
 
@@ -152,6 +153,25 @@ def test_a_missing_assembly_or_stack_is_an_assembly_error_saying_what_to_run(tmp
         CloudAssembly(tmp_path / "cdk.out")
     with pytest.raises(AssemblyError, match=r"has no stack 'Other-Model' \(it has: SconesVision-Model, "):
         CloudAssembly(synthesized_app.assembly.directory).template("Other-Model")
+
+
+def test_the_stacks_are_the_manifests_and_each_template_is_read_once(tmp_path):
+    write_cloud_assembly(
+        tmp_path,
+        {
+            "App-Workflow": {"Outputs": {"StateMachineArn": {"Value": {"Ref": "Machine"}}}},
+            "App-Monitoring": {"Resources": {}},
+        },
+    )
+    (tmp_path / "Stray.template.json").write_text(json.dumps({"Outputs": {"StateMachineArn": {}}}))
+    assembly = CloudAssembly(tmp_path)
+
+    assert assembly.stack_names == ["App-Monitoring", "App-Workflow"]
+    assert assembly.stacks_with_output("StateMachineArn") == ["App-Workflow"]
+    assert assembly.stacks_ending_with("-Monitoring") == ["App-Monitoring"]
+    template = assembly.template("App-Workflow")
+    (tmp_path / "App-Workflow.template.json").unlink()
+    assert assembly.template("App-Workflow") is template
 
 
 # --- CDK bootstrap ---
