@@ -11,7 +11,6 @@ InitialSamplingPercentage share of the requests, the CaptureOptions' modes, unde
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from local_run.sagemaker_emulator import DataCaptureSettings
@@ -20,8 +19,10 @@ from local_run.template import (
     TemplateError,
     WorkflowTemplate,
     bucket_name_outputs,
+    read_assembly,
     resolve,
 )
+from ops.assembly import CloudAssembly
 
 ENDPOINT_TYPE = "AWS::SageMaker::Endpoint"
 ENDPOINT_CONFIG_TYPE = "AWS::SageMaker::EndpointConfig"
@@ -37,7 +38,8 @@ def declared_data_capture(
     """
     if template.assembly_dir is None:
         raise TemplateError(f"{template.stack_name}: no cloud assembly to read the endpoint config from")
-    stack_name, config_id, config = _endpoint_config(template, template.assembly_dir)
+    assembly = read_assembly(template.assembly_dir)
+    stack_name, config_id, config = _endpoint_config(template, assembly)
     where = f"{stack_name}/{config_id} DataCaptureConfig"
     capture = config.get("Properties", {}).get("DataCaptureConfig")
     if capture is None or capture.get("EnableCapture", True) is False:
@@ -49,7 +51,7 @@ def declared_data_capture(
     if not modes or not modes <= CAPTURE_MODES:
         raise TemplateError(f"{where}: CaptureOptions {capture.get('CaptureOptions')!r} are not Input/Output")
     destination = capture.get("DestinationS3Uri")
-    local_buckets = dict.fromkeys(bucket_name_outputs(stack_name, destination, template.assembly_dir), bucket)
+    local_buckets = dict.fromkeys(bucket_name_outputs(stack_name, destination, assembly), bucket)
     uri = resolve(destination, local_buckets, region=region, account_id=account_id)
     if not isinstance(uri, str) or not (uri == f"s3://{bucket}" or uri.startswith(f"s3://{bucket}/")):
         raise TemplateError(
@@ -59,10 +61,10 @@ def declared_data_capture(
     return DataCaptureSettings(sampling, f"{key_prefix}/" if key_prefix else "", modes)
 
 
-def _endpoint_config(template: WorkflowTemplate, assembly_dir: Path) -> tuple[str, str, dict[str, Any]]:
+def _endpoint_config(template: WorkflowTemplate, assembly: CloudAssembly) -> tuple[str, str, dict[str, Any]]:
     """(stack name, logical id, resource) of the endpoint config of the endpoint the classifier calls."""
     classifier = template.classifier
-    workflow = _read(assembly_dir, template.stack_name)
+    workflow = _read(assembly, template.stack_name)
     variable = workflow["Resources"][classifier.logical_id]["Properties"]["Environment"]["Variables"]
     reference = variable[ENDPOINT_NAME_VARIABLE]
     where = f"{template.stack_name}/{classifier.logical_id} {ENDPOINT_NAME_VARIABLE}"
@@ -70,7 +72,7 @@ def _endpoint_config(template: WorkflowTemplate, assembly_dir: Path) -> tuple[st
     if not isinstance(output, dict):
         raise TemplateError(f"{where} is {json.dumps(reference)}, not another stack's output")
     stack_name = output.get("StackName")
-    producer = _read(assembly_dir, stack_name)
+    producer = _read(assembly, stack_name)
     exported = producer.get("Outputs", {}).get(output.get("OutputName"), {}).get("Value")
     endpoint_id = _attribute_of(exported, "EndpointName", producer, ENDPOINT_TYPE, where)
     endpoint = producer["Resources"][endpoint_id]
@@ -95,8 +97,7 @@ def _attribute_of(
     return logical_id
 
 
-def _read(assembly_dir: Path, stack_name: Any) -> dict[str, Any]:
-    path = assembly_dir / f"{stack_name}.template.json"
-    if not path.is_file():
-        raise TemplateError(f"no template of stack {stack_name!r} under {assembly_dir}")
-    return json.loads(path.read_text())
+def _read(assembly: CloudAssembly, stack_name: Any) -> dict[str, Any]:
+    if stack_name not in assembly.stack_names:
+        raise TemplateError(f"no template of stack {stack_name!r} under {assembly.directory}")
+    return assembly.template(stack_name)

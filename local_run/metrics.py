@@ -21,7 +21,6 @@ functions' logical ids, the local state machine's ARN, the endpoint's local name
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +38,16 @@ from local_run.alarms import (
 from local_run.emf import Datapoint, EmfDocument, read_emf_log
 from local_run.lambda_runtime import InvocationRecord
 from local_run.sagemaker_emulator import VARIANT_NAME, EndpointRequest
-from local_run.template import MonitoringTemplate, TemplateError, WorkflowTemplate, load_monitoring_template
+from local_run.template import (
+    MonitoringTemplate,
+    TemplateError,
+    WorkflowTemplate,
+    load_monitoring_template,
+    read_assembly,
+    template_if_any,
+)
 from local_run.workflow import ACCOUNT_ID, REGION
+from ops.assembly import CloudAssembly
 
 if TYPE_CHECKING:
     from local_run.workflow import LocalWorkflow
@@ -171,7 +178,7 @@ def collect_from_workflow(
 
 def evaluate_alarms(monitoring: MonitoringTemplate, metrics: RunMetrics) -> list[AlarmEvaluation]:
     """Every alarm of the monitoring stack, evaluated on the run's datapoints, in logical-id order."""
-    resolver = LocalResolver(monitoring.assembly_dir, metrics.local_names)
+    resolver = LocalResolver(monitoring.assembly, metrics.local_names)
     evaluations = []
     for logical_id, resource in sorted(monitoring.resources_of_type(ALARM_TYPE).items()):
         alarm = alarm_from_template(
@@ -256,10 +263,9 @@ class LocalResolver:
     becomes a `<stack/logical id>` placeholder that matches no metric.
     """
 
-    def __init__(self, assembly_dir: Path, local_names: Mapping[tuple[str, str], str]) -> None:
-        self._assembly_dir = Path(assembly_dir)
+    def __init__(self, assembly: CloudAssembly, local_names: Mapping[tuple[str, str], str]) -> None:
+        self._assembly = assembly
         self._local_names = local_names
-        self._templates: dict[str, dict[str, Any]] = {}
 
     def resolve(self, node: Any, *, stack: str) -> Any:
         if isinstance(node, list):
@@ -296,37 +302,30 @@ class LocalResolver:
     def _resource_name(self, stack: str, logical_id: str) -> str:
         if (stack, logical_id) in self._local_names:
             return self._local_names[(stack, logical_id)]
-        resource = self._template(stack).get("Resources", {}).get(logical_id, {})
+        resource = template_if_any(self._assembly, stack).get("Resources", {}).get(logical_id, {})
         if resource.get("Type") == "AWS::SageMaker::Endpoint":
             return f"{stack}-{logical_id}".lower()
         return f"<{stack}/{logical_id}>"
 
     def _output(self, stack: str, output_name: str) -> Any:
-        output = self._template(stack).get("Outputs", {}).get(output_name)
+        output = template_if_any(self._assembly, stack).get("Outputs", {}).get(output_name)
         if output is None:
             return f"<{stack} output {output_name}>"
         return self.resolve(output["Value"], stack=stack)
 
     def _import(self, export_name: str) -> Any:
-        for path in sorted(self._assembly_dir.glob("*.template.json")):
-            stack = path.name.removesuffix(".template.json")
-            for output in self._template(stack).get("Outputs", {}).values():
+        for stack in self._assembly.stack_names:
+            for output in self._assembly.template(stack).get("Outputs", {}).values():
                 if self.resolve(output.get("Export", {}).get("Name"), stack=stack) == export_name:
                     return self.resolve(output["Value"], stack=stack)
         return f"<export {export_name}>"
-
-    def _template(self, stack: str) -> dict[str, Any]:
-        if stack not in self._templates:
-            path = self._assembly_dir / f"{stack}.template.json"
-            self._templates[stack] = json.loads(path.read_text()) if path.is_file() else {}
-        return self._templates[stack]
 
 
 def state_machine_logical_id(template: WorkflowTemplate) -> str:
     """The workflow's state machine's logical id: the resource its StateMachineArn output refers to."""
     if template.assembly_dir is None:
         raise TemplateError(f"{template.stack_name}: no cloud assembly to read the state machine from")
-    stack = json.loads((template.assembly_dir / f"{template.stack_name}.template.json").read_text())
+    stack = read_assembly(template.assembly_dir).template(template.stack_name)
     reference = stack.get("Outputs", {}).get("StateMachineArn", {}).get("Value", {})
     if not isinstance(reference, dict) or "Ref" not in reference:
         raise TemplateError(f"{template.stack_name}: output StateMachineArn is not a Ref: {reference}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src.filter_inferences.app import ConfigurationError, load_threshold
+from ops.assembly import MONITORING_STACK_SUFFIX, AssemblyError, CloudAssembly
 from stacks.config import cdk_json_context
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
@@ -28,8 +29,6 @@ ENDPOINT_NAME_VARIABLE = "ENDPOINT_NAME"
 CLASS_NAMES_VARIABLE = "CLASS_NAMES"
 # The filter's setting: the confidence below which an execution fails with ThresholdConfidenceNotMet.
 THRESHOLD_VARIABLE = "THRESHOLD"
-# WAVE2 contract: the monitoring stack is `<project>-Monitoring`.
-MONITORING_STACK_SUFFIX = "Monitoring"
 
 
 class TemplateError(Exception):
@@ -119,71 +118,81 @@ def synthesize(outdir: Path, context: Mapping[str, Any] | None = None) -> Path:
     return outdir
 
 
+def read_assembly(assembly_dir: Path) -> CloudAssembly:
+    """The cloud assembly (cdk.out) in `assembly_dir`; TemplateError when it has no readable manifest.
+
+    A stack the manifest lists but whose template cannot be read stays an AssemblyError, an OpsError, which
+    local_run's CLI reports as it does a TemplateError.
+    """
+    try:
+        return CloudAssembly(assembly_dir)
+    except AssemblyError as error:
+        raise TemplateError(str(error)) from None
+
+
 def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
     """Find the workflow stack's state machine in a cloud assembly folder (cdk.out) and read its functions.
 
     The workflow stack is the one that outputs `StateMachineArn` (the output ops reads too); other stacks may
     hold state machines of their own, such as the custom-resource provider's waiter in the model stack.
     """
+    assembly = read_assembly(assembly_dir)
     candidates = []
-    for template_path in sorted(Path(assembly_dir).glob("*.template.json")):
-        template = json.loads(template_path.read_text())
-        if WORKFLOW_OUTPUT not in template.get("Outputs", {}):
-            continue
+    for stack_name in assembly.stacks_with_output(WORKFLOW_OUTPUT):
+        template = assembly.template(stack_name)
         # The stack holds other state machines too (the batch's); the output names the single-image one.
         reference = template["Outputs"][WORKFLOW_OUTPUT].get("Value", {}).get("Ref")
         machine = template.get("Resources", {}).get(reference, {})
         if machine.get("Type") == STATE_MACHINE_TYPE:
-            candidates.append((template_path, template, machine))
+            candidates.append((stack_name, template, machine))
     if len(candidates) != 1:
         raise TemplateError(
             f"expected one {STATE_MACHINE_TYPE} in the stack that outputs {WORKFLOW_OUTPUT} under {assembly_dir}, "
             f"found {len(candidates)}; "
             "synthesize the app first (make synth)"
         )
-    template_path, template, machine = candidates[0]
-    workflow = _machine_template(template_path, template, machine, Path(assembly_dir))
+    stack_name, template, machine = candidates[0]
+    workflow = _machine_template(stack_name, template, machine, assembly)
     batch_reference = template["Outputs"].get(BATCH_OUTPUT, {}).get("Value", {}).get("Ref")
     if batch_reference is None:
         return workflow
     batch_machine = template["Resources"][batch_reference]
-    return replace(
-        workflow, batch=_machine_template(template_path, template, batch_machine, Path(assembly_dir))
-    )
+    return replace(workflow, batch=_machine_template(stack_name, template, batch_machine, assembly))
 
 
 def _machine_template(
-    template_path: Path, template: dict[str, Any], machine: dict[str, Any], assembly_dir: Path
+    stack_name: str, template: dict[str, Any], machine: dict[str, Any], assembly: CloudAssembly
 ) -> WorkflowTemplate:
-    stack_name = template_path.name.removesuffix(".template.json")
     definition_string = machine["Properties"]["DefinitionString"]
     resources = template["Resources"]
     functions = {
-        logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), assembly_dir)
+        logical_id: _function_spec(stack_name, logical_id, resources.get(logical_id), assembly)
         for logical_id in sorted(_referenced_logical_ids(definition_string))
     }
     return WorkflowTemplate(
         stack_name=stack_name,
         definition_string=definition_string,
         functions=functions,
-        assembly_dir=Path(assembly_dir),
-        bucket_outputs=bucket_name_outputs(stack_name, definition_string, assembly_dir),
+        assembly_dir=assembly.directory,
+        bucket_outputs=bucket_name_outputs(stack_name, definition_string, assembly),
     )
 
 
-def bucket_name_outputs(stack_name: str, node: Any, assembly_dir: Path) -> frozenset[tuple[str, str]]:
+def template_if_any(assembly: CloudAssembly, stack_name: Any) -> dict[str, Any]:
+    """The stack's template, or an empty one when the assembly has no such stack (a reference to check on)."""
+    return assembly.template(stack_name) if stack_name in assembly.stack_names else {}
+
+
+def bucket_name_outputs(stack_name: str, node: Any, assembly: CloudAssembly) -> frozenset[tuple[str, str]]:
     """The definition's Fn::GetStackOutput references; each must be a bucket's name (its Ref) in its stack."""
     if isinstance(node, list):
-        return frozenset().union(*(bucket_name_outputs(stack_name, item, assembly_dir) for item in node))
+        return frozenset().union(*(bucket_name_outputs(stack_name, item, assembly) for item in node))
     if not isinstance(node, dict):
         return frozenset()
     reference = node.get("Fn::GetStackOutput")
     if not isinstance(reference, dict):
-        return frozenset().union(
-            *(bucket_name_outputs(stack_name, item, assembly_dir) for item in node.values())
-        )
-    producer_path = assembly_dir / f"{reference.get('StackName')}.template.json"
-    producer = json.loads(producer_path.read_text()) if producer_path.is_file() else {}
+        return frozenset().union(*(bucket_name_outputs(stack_name, item, assembly) for item in node.values()))
+    producer = template_if_any(assembly, reference.get("StackName"))
     value = producer.get("Outputs", {}).get(reference.get("OutputName"), {}).get("Value")
     logical_id = value.get("Ref") if isinstance(value, dict) else None
     if producer.get("Resources", {}).get(logical_id, {}).get("Type") != BUCKET_TYPE:
@@ -249,7 +258,7 @@ def _referenced_logical_ids(node: Any) -> set[str]:
     return set()
 
 
-def _function_spec(stack_name: str, logical_id: str, resource: Any, assembly_dir: Path) -> FunctionSpec:
+def _function_spec(stack_name: str, logical_id: str, resource: Any, assembly: CloudAssembly) -> FunctionSpec:
     where = f"{stack_name}/{logical_id}"
     if not isinstance(resource, dict) or resource.get("Type") != FUNCTION_TYPE:
         raise TemplateError(f"{where}: the definition references it, but it is not an {FUNCTION_TYPE}")
@@ -259,7 +268,7 @@ def _function_spec(stack_name: str, logical_id: str, resource: Any, assembly_dir
             f"{where}: no {ASSET_PATH_METADATA} metadata; synthesize with -c aws:cdk:enable-asset-metadata=true "
             "(the CDK CLI's default)"
         )
-    code_dir = assembly_dir / asset_path
+    code_dir = assembly.directory / asset_path
     if not code_dir.is_dir():
         raise TemplateError(f"{where}: its code folder {code_dir} does not exist (an incomplete cdk.out?)")
     properties = resource["Properties"]
@@ -269,13 +278,13 @@ def _function_spec(stack_name: str, logical_id: str, resource: Any, assembly_dir
         code_dir=code_dir,
         handler=properties["Handler"],
         environment={
-            name: _local_environment_value(value, assembly_dir, where=f"{where}: environment variable {name}")
+            name: _local_environment_value(value, assembly, where=f"{where}: environment variable {name}")
             for name, value in variables.items()
         },
     )
 
 
-def _local_environment_value(value: Any, assembly_dir: Path, *, where: str) -> str:
+def _local_environment_value(value: Any, assembly: CloudAssembly, *, where: str) -> str:
     """A literal, or another stack's resource name read through its output (the endpoint name, say).
 
     CloudFormation generates names for resources the app leaves unnamed; locally the stand-in for such a
@@ -285,23 +294,21 @@ def _local_environment_value(value: Any, assembly_dir: Path, *, where: str) -> s
         return value
     reference = value.get("Fn::GetStackOutput") if isinstance(value, dict) and len(value) == 1 else None
     if isinstance(reference, dict):
-        producer = Path(assembly_dir) / f"{reference.get('StackName')}.template.json"
-        if producer.is_file():
-            outputs = json.loads(producer.read_text()).get("Outputs", {})
-            exported = outputs.get(reference.get("OutputName"), {}).get("Value")
-            attribute = exported.get("Fn::GetAtt") if isinstance(exported, dict) else None
-            if isinstance(attribute, list) and len(attribute) == 2:
-                return f"{reference['StackName']}-{attribute[0]}".lower()
+        outputs = template_if_any(assembly, reference.get("StackName")).get("Outputs", {})
+        exported = outputs.get(reference.get("OutputName"), {}).get("Value")
+        attribute = exported.get("Fn::GetAtt") if isinstance(exported, dict) else None
+        if isinstance(attribute, list) and len(attribute) == 2:
+            return f"{reference['StackName']}-{attribute[0]}".lower()
     raise TemplateError(f"{where} is {json.dumps(value)}, which has no local value")
 
 
 @dataclass(frozen=True)
 class MonitoringTemplate:
-    """The monitoring stack as synthesized: its alarms and dashboard, plus the folder of its sibling stacks."""
+    """The monitoring stack as synthesized: its alarms and dashboard, plus the assembly of its sibling stacks."""
 
     stack_name: str
     resources: Mapping[str, Any]  # by logical id, as in the template
-    assembly_dir: Path
+    assembly: CloudAssembly
 
     def resources_of_type(self, resource_type: str) -> dict[str, Mapping[str, Any]]:
         return {
@@ -313,14 +320,14 @@ class MonitoringTemplate:
 
 def load_monitoring_template(assembly_dir: Path) -> MonitoringTemplate | None:
     """The `<project>-Monitoring` stack of a cloud assembly (cdk.out); None when the app has none."""
-    paths = sorted(Path(assembly_dir).glob(f"*-{MONITORING_STACK_SUFFIX}.template.json"))
-    if len(paths) > 1:
-        raise TemplateError(f"more than one monitoring stack under {assembly_dir}: {[p.name for p in paths]}")
-    if not paths:
+    assembly = read_assembly(assembly_dir)
+    stack_names = assembly.stacks_ending_with(MONITORING_STACK_SUFFIX)
+    if len(stack_names) > 1:
+        raise TemplateError(f"more than one monitoring stack under {assembly_dir}: {stack_names}")
+    if not stack_names:
         return None
-    template = json.loads(paths[0].read_text())
     return MonitoringTemplate(
-        stack_name=paths[0].name.removesuffix(".template.json"),
-        resources=template.get("Resources", {}),
-        assembly_dir=Path(assembly_dir),
+        stack_name=stack_names[0],
+        resources=assembly.template(stack_names[0]).get("Resources", {}),
+        assembly=assembly,
     )

@@ -35,6 +35,7 @@ from local_run.metrics import (
 )
 from local_run.sagemaker_emulator import EndpointRequest
 from local_run.template import load_monitoring_template
+from tests.cloud_assembly import write_cloud_assembly
 from tests.lambda_handlers import load_handler_module
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -478,9 +479,7 @@ def write_assembly(folder: Path, alarms: dict[str, dict[str, Any]]) -> Path:
             for logical_id, properties in alarms.items()
         }
     }
-    (folder / "X-Workflow.template.json").write_text(json.dumps(workflow))
-    (folder / "X-Monitoring.template.json").write_text(json.dumps(monitoring))
-    return folder
+    return write_cloud_assembly(folder, {"X-Workflow": workflow, "X-Monitoring": monitoring})
 
 
 def test_alarms_of_a_synthesized_template_resolve_other_stacks_names_to_the_local_ones(tmp_path: Path):
@@ -539,7 +538,7 @@ def test_without_a_monitoring_stack_the_report_says_so(tmp_path: Path):
     )
     out = io.StringIO()
 
-    assert report(tmp_path, metrics, out) == []
+    assert report(write_cloud_assembly(tmp_path, {"X-Workflow": {"Resources": {}}}), metrics, out) == []
     assert "EMF lines             1" in out.getvalue()
     assert "no <project>-Monitoring stack" in out.getvalue()
 

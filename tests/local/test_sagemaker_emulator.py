@@ -18,7 +18,9 @@ from local_run.endpoint_config import ENDPOINT_CONFIG_TYPE, declared_data_captur
 from local_run.sagemaker_emulator import CaptureWriter, DataCaptureSettings, SageMakerRuntimeEmulator
 from local_run.template import TemplateError
 from local_run.workflow import ACCOUNT_ID, REGION, endpoint_emulator
+from ops.assembly import CloudAssembly
 from ops.capture import iter_capture_records, parse_capture_line
+from tests.cloud_assembly import write_cloud_assembly
 from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
 
 
@@ -229,13 +231,13 @@ def test_the_emulator_captures_only_what_the_synthesized_endpoint_config_declare
 def _with_data_capture(template, folder, change):
     """The template, read from a copy of its cloud assembly's templates with `change` applied to the endpoint
     config's DataCaptureConfig."""
-    for path in template.assembly_dir.glob("*.template.json"):
-        document = json.loads(path.read_text())
+    source = CloudAssembly(template.assembly_dir)
+    documents = {name: source.template(name) for name in source.stack_names}
+    for document in documents.values():
         for resource in document.get("Resources", {}).values():
             if resource["Type"] == ENDPOINT_CONFIG_TYPE:
                 change(resource["Properties"]["DataCaptureConfig"])
-        (folder / path.name).write_text(json.dumps(document))
-    return dataclasses.replace(template, assembly_dir=folder)
+    return dataclasses.replace(template, assembly_dir=write_cloud_assembly(folder, documents))
 
 
 def _sampled_elsewhere_input_only(capture: dict) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from local_run.template import ASSET_PATH_METADATA, TemplateError, load_workflow_template, resolve
+from ops.assembly import CloudAssembly
+from tests.cloud_assembly import write_cloud_assembly
 
 
 def test_resolve_evaluates_join_getatt_and_ref():
@@ -67,19 +69,26 @@ def test_the_resolved_definition_calls_exactly_the_given_arns(workflow_template)
 
 
 def test_an_assembly_without_asset_metadata_is_refused_with_the_fix(synthesized_app, tmp_path):
-    source = Path(synthesized_app.assembly.directory)
-    for template_path in source.glob("*.template.json"):
-        template = json.loads(template_path.read_text())
+    source = CloudAssembly(synthesized_app.assembly.directory)
+    templates = {name: source.template(name) for name in source.stack_names}
+    for template in templates.values():
         for resource in template["Resources"].values():
             resource.get("Metadata", {}).pop(ASSET_PATH_METADATA, None)
-        (tmp_path / template_path.name).write_text(json.dumps(template))
+    write_cloud_assembly(tmp_path, templates)
 
     with pytest.raises(TemplateError, match="enable-asset-metadata"):
         load_workflow_template(tmp_path)
 
 
-def test_a_folder_without_the_state_machine_is_refused(tmp_path):
+def test_a_folder_that_is_no_cloud_assembly_is_refused(tmp_path):
     shutil.copy(Path(__file__), tmp_path / "unrelated.py")
 
-    with pytest.raises(TemplateError, match="make synth"):
+    with pytest.raises(TemplateError, match="manifest.json: run `make synth` first"):
+        load_workflow_template(tmp_path)
+
+
+def test_an_assembly_without_the_state_machine_is_refused(tmp_path):
+    write_cloud_assembly(tmp_path, {"X-Storage": {"Resources": {}}})
+
+    with pytest.raises(TemplateError, match="found 0; synthesize the app first \\(make synth\\)"):
         load_workflow_template(tmp_path)
