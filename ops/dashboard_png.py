@@ -23,6 +23,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
+from ops.assembly import MONITORING_STACK_SUFFIX, AssemblyError, CloudAssembly
+
 DASHBOARD_TYPE = "AWS::CloudWatch::Dashboard"
 GRID_WIDTH = 24  # CloudWatch dashboards are 24 grid units wide
 WIDGET_COLORS = {"metric": "#e8f1fb", "text": "#f4f4f4", "alarm": "#fdecea", "log": "#eef7ee"}
@@ -46,24 +48,24 @@ class Widget:
 
 def load_dashboard(assembly_dir: Path) -> tuple[str, list[Widget]]:
     """The dashboard's name and widgets, from the monitoring stack of a cloud assembly (cdk.out)."""
-    paths = sorted(Path(assembly_dir).glob("*-Monitoring.template.json"))
+    assembly = CloudAssembly(assembly_dir)
     dashboards = [
-        (path, logical_id, resource)
-        for path in paths
-        for logical_id, resource in json.loads(path.read_text()).get("Resources", {}).items()
+        (stack_name, logical_id, resource)
+        for stack_name in assembly.stacks_ending_with(MONITORING_STACK_SUFFIX)
+        for logical_id, resource in assembly.template(stack_name).get("Resources", {}).items()
         if resource.get("Type") == DASHBOARD_TYPE
     ]
     if len(dashboards) != 1:
         raise DashboardError(
-            f"expected one {DASHBOARD_TYPE} in a *-Monitoring stack under {assembly_dir}, found {len(dashboards)}; "
-            "synthesize the app first (make synth)"
+            f"expected one {DASHBOARD_TYPE} in a *{MONITORING_STACK_SUFFIX} stack under {assembly_dir}, "
+            f"found {len(dashboards)}; synthesize the app first (make synth)"
         )
-    path, logical_id, resource = dashboards[0]
+    stack_name, logical_id, resource = dashboards[0]
     properties = resource.get("Properties", {})
     # An alarm widget holds its alarms' ARNs, references in the template: shown by the alarms' names.
     alarm_names = {
         alarm_id: alarm["Properties"]["AlarmName"]
-        for alarm_id, alarm in json.loads(path.read_text())["Resources"].items()
+        for alarm_id, alarm in assembly.template(stack_name)["Resources"].items()
         if alarm.get("Type") == "AWS::CloudWatch::Alarm"
         and isinstance(alarm["Properties"].get("AlarmName"), str)
     }
@@ -71,10 +73,10 @@ def load_dashboard(assembly_dir: Path) -> tuple[str, list[Widget]]:
     try:
         body = json.loads(body_text)
     except ValueError as error:
-        raise DashboardError(f"{path.name} {logical_id}: DashboardBody is not JSON: {error}") from error
+        raise DashboardError(f"{stack_name} {logical_id}: DashboardBody is not JSON: {error}") from error
     name = placeholder_text(properties.get("DashboardName", logical_id))
     return name, [
-        _widget(entry, f"{path.name} {logical_id} widget {i}")
+        _widget(entry, f"{stack_name} {logical_id} widget {i}")
         for i, entry in enumerate(body.get("widgets", []))
     ]
 
@@ -232,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         name, widgets = load_dashboard(args.cdk_out)
         path = draw_dashboard(name, widgets, args.out)
-    except DashboardError as error:
+    except (DashboardError, AssemblyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"dashboard {name}: {len(widgets)} widgets drawn to {path}")

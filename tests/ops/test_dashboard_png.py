@@ -1,12 +1,12 @@
 """The dashboard picture is drawn from the synthesized dashboard's own widget definitions."""
 
-import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from ops.dashboard_png import DashboardError, draw_dashboard, load_dashboard, main, placeholder_text
+from tests.cloud_assembly import write_cloud_assembly
 
 FUNCTION = {"Fn::GetStackOutput": {"StackName": "X-Workflow", "OutputName": "FilterName"}}
 
@@ -37,8 +37,7 @@ def _assembly(folder: Path, body) -> Path:
     template = {
         "Resources": {"Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardBody": body}}}
     }
-    (folder / "X-Monitoring.template.json").write_text(json.dumps(template))
-    return folder
+    return write_cloud_assembly(folder, {"X-Monitoring": template})
 
 
 def test_references_become_placeholder_text():
@@ -90,8 +89,15 @@ def test_a_broken_dashboard_body_is_refused(tmp_path: Path, body: str, message: 
 
 
 def test_the_command_exits_2_without_a_dashboard(tmp_path: Path, capsys):
+    write_cloud_assembly(tmp_path, {"X-Workflow": {"Resources": {}}})
+
     assert main(["--cdk-out", str(tmp_path), "--out", str(tmp_path / "d.png")]) == 2
     assert "expected one AWS::CloudWatch::Dashboard" in capsys.readouterr().err
+
+
+def test_the_command_exits_2_without_a_cloud_assembly(tmp_path: Path, capsys):
+    assert main(["--cdk-out", str(tmp_path), "--out", str(tmp_path / "d.png")]) == 2
+    assert f"error: no {tmp_path / 'manifest.json'}: run `make synth` first" in capsys.readouterr().err
 
 
 def test_the_command_draws_the_dashboard(tmp_path: Path, capsys):
