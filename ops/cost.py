@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ops.assembly import CloudAssembly
+from ops.assembly import MANIFEST_FILE, CloudAssembly
 from ops.errors import OpsError
 from ops.settings import add_settings_options, app_config
 
@@ -579,7 +579,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _shapes(cdk_out: Path, project_name: str) -> tuple[WorkflowShape, BatchShape, str]:
     stack = f"{project_name}-Workflow"
-    if not (cdk_out / "manifest.json").exists():
+    if not (cdk_out / MANIFEST_FILE).exists():
         return (
             DEFAULT_SINGLE,
             DEFAULT_BATCH,
