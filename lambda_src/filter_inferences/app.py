@@ -5,8 +5,9 @@ Input: the classify task's output (``inferences``, ``predicted_class``). Output:
 an exception whose class name is the Step Functions error name (docs/CONTRACTS.md).
 
 Every evaluation also prints one CloudWatch Embedded Metric Format document to stdout (``TopConfidence``,
-``BelowThreshold``, per ``PredictedClass`` too), which CloudWatch Logs turns into metrics: no PutMetricData
-call, no permission, no latency (docs/CONTRACTS.md, "Metrics").
+``BelowThreshold``, per ``Workflow`` and per ``PredictedClass`` too), which CloudWatch Logs turns into metrics: no
+PutMetricData call, no permission, no latency (docs/CONTRACTS.md, "Metrics"). The batch map marks each of its
+images with ``"workflow": "batch"``; an event without the key is the single-image workflow's.
 
 Environment: ``THRESHOLD``, a number in (0, 1] as text; ``METRICS_NAMESPACE``, the metrics' namespace.
 """
@@ -30,6 +31,13 @@ MESSAGE_DECIMALS = 3
 TOP_CONFIDENCE_METRIC = "TopConfidence"
 BELOW_THRESHOLD_METRIC = "BelowThreshold"
 PREDICTED_CLASS_DIMENSION = "PredictedClass"
+WORKFLOW_DIMENSION = "Workflow"
+# The input key naming the workflow an image runs in, and its values: the batch map's ItemSelector sets
+# "batch"; the single-image workflow's input has no such key (docs/CONTRACTS.md, "Workflow state").
+WORKFLOW_KEY = "workflow"
+SINGLE_IMAGE_WORKFLOW = "single"
+BATCH_WORKFLOW = "batch"
+WORKFLOWS = (SINGLE_IMAGE_WORKFLOW, BATCH_WORKFLOW)
 METRIC_UNITS = {TOP_CONFIDENCE_METRIC: "None", BELOW_THRESHOLD_METRIC: "Count"}
 # A dimension value is 1 to 1024 ASCII characters, not all whitespace, no control characters
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_Dimension.html).
@@ -44,7 +52,7 @@ class ConfigurationError(Exception):
 
 
 class MalformedEvent(Exception):
-    """The event is not a dict with a non-empty list of numeric ``inferences``."""
+    """The event is not a dict with a non-empty list of numeric ``inferences``, or names no known workflow."""
 
 
 class ThresholdConfidenceNotMet(Exception):
@@ -84,12 +92,14 @@ def _log(message: str, **fields: Any) -> None:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What the filter found: the top inference, its class and whether it falls below the threshold."""
+    """What the filter found: the top inference, its class and whether it falls below the threshold, and the
+    workflow the image runs in."""
 
     top_confidence: float
     predicted_class: str | None
     predicted_index: int
     threshold: float
+    workflow: str = SINGLE_IMAGE_WORKFLOW
 
     @property
     def below_threshold(self) -> bool:
@@ -143,7 +153,8 @@ def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
 
 
 def evaluate(event: Any, threshold: float) -> Evaluation:
-    """The event's top inference against ``threshold``; MalformedEvent when the event has no usable inferences."""
+    """The event's top inference against ``threshold``; MalformedEvent when the event has no usable inferences
+    or an unknown ``workflow``."""
     inferences = _inferences(event)
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     return Evaluation(
@@ -151,6 +162,7 @@ def evaluate(event: Any, threshold: float) -> Evaluation:
         predicted_class=_predicted_class(event),
         predicted_index=best_index,
         threshold=threshold,
+        workflow=_workflow(event),
     )
 
 
@@ -162,6 +174,7 @@ def verdict(event: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
         "predicted_index": evaluation.predicted_index,
         "confidence": evaluation.top_confidence,
         "threshold": evaluation.threshold,
+        "workflow": evaluation.workflow,
     }
     if evaluation.below_threshold:
         _log("confidence below threshold", **fields)
@@ -183,15 +196,17 @@ def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: in
     ``_aws`` holds ``Timestamp`` (milliseconds since the epoch) and ``CloudWatchMetrics``, each directive a
     ``Namespace``, ``Dimensions`` (an array of dimension sets) and ``Metrics`` (``Name``, ``Unit``); every
     name a directive references is a member of the root whose value is a number (metric) or a string
-    (dimension). A dimension set MAY be empty: the empty set gives the all-classes series, the
-    ``PredictedClass`` set one series per class (bounded: the class names). A predicted class that is no
-    valid dimension value (or none at all) is counted in the all-classes series only, so it never invalidates
-    the document.
+    (dimension). A dimension set MAY be empty: the empty set gives the all-classes series of every workflow,
+    the ``Workflow`` set one series per workflow (``single`` or ``batch``: the unexpected-failures alarm
+    subtracts the single-image workflow's below-threshold evaluations only), the ``PredictedClass`` set one
+    series per class (bounded: the class names). A predicted class that is no valid dimension value (or none at
+    all) is counted in the other series only, so it never invalidates the document.
     """
-    dimension_sets: list[list[str]] = [[]]
+    dimension_sets: list[list[str]] = [[], [WORKFLOW_DIMENSION]]
     document: dict[str, Any] = {
         TOP_CONFIDENCE_METRIC: evaluation.top_confidence,
         BELOW_THRESHOLD_METRIC: int(evaluation.below_threshold),
+        WORKFLOW_DIMENSION: evaluation.workflow,
     }
     if _is_dimension_value(evaluation.predicted_class):
         dimension_sets.append([PREDICTED_CLASS_DIMENSION])
@@ -239,6 +254,20 @@ def _predicted_class(event: dict[str, Any]) -> str | None:
     if predicted_class is not None and not isinstance(predicted_class, str):
         raise MalformedEvent(f"the event's 'predicted_class' must be a string, got {predicted_class!r}")
     return predicted_class
+
+
+def _workflow(event: dict[str, Any]) -> str:
+    """The workflow the image runs in: the event's ``workflow``, ``single`` when it has none.
+
+    Any other value is refused rather than counted as one of them: as ``single`` it would offset that
+    workflow's failures in the unexpected-failures alarm, and as a new value it would add custom metrics.
+    """
+    workflow = event.get(WORKFLOW_KEY, SINGLE_IMAGE_WORKFLOW)
+    if workflow not in WORKFLOWS:
+        raise MalformedEvent(
+            f"the event's {WORKFLOW_KEY!r} must be one of {list(WORKFLOWS)} or absent, got {workflow!r}"
+        )
+    return workflow
 
 
 def _shown_below(confidence: float, threshold: float) -> str:

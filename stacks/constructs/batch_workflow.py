@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 
 # The error of a batch input this state machine refuses before listing anything.
 BATCH_INPUT_ERROR = "BatchInputRejected"
+# The key and value the map adds to each image's input: the filter then counts the image's evaluation in its
+# `Workflow=batch` metrics, apart from the single-image workflow's below-threshold failures, which the
+# unexpected-failures alarm offsets (docs/CONTRACTS.md, "Metrics"). The filter's own constants name the same.
+WORKFLOW_INPUT_KEY = "workflow"
+BATCH_WORKFLOW = "batch"
 # A batch of thousands of images at batch_max_concurrency takes a while; STANDARD executions run up to a year.
 BATCH_TIMEOUT = Duration.hours(24)
 
@@ -104,6 +109,7 @@ class BatchClassification(Construct):
             item_selector={
                 "s3_bucket": sfn.JsonPath.string_at("$.s3_bucket"),
                 "s3_key": sfn.JsonPath.string_at("$$.Map.Item.Value.Key"),
+                WORKFLOW_INPUT_KEY: BATCH_WORKFLOW,
             },
             map_execution_type=sfn.StateMachineType.EXPRESS,
             # One child per batch_images_per_child images: the map's one STANDARD state transition per child is

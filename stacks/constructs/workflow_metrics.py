@@ -2,7 +2,8 @@
 
 - The filter's own metrics, from its Embedded Metric Format lines (docs/CONTRACTS.md, "Metrics"): namespace
   = the project name; `TopConfidence` (Unit None) and `BelowThreshold` (Unit Count, 1 or 0 per evaluation),
-  each with no dimension (every class) and per `PredictedClass`.
+  each with no dimension (every class of every workflow), per `Workflow` (`single`: the single-image state
+  machine; `batch`: the batch state machine's images) and per `PredictedClass`.
 - Step Functions (namespace AWS/States, dimension StateMachineArn): ExecutionsStarted, ExecutionsSucceeded,
   ExecutionsFailed, counts whose useful statistic is Sum
   (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html).
@@ -27,6 +28,9 @@ from stacks.refs import EndpointRef
 TOP_CONFIDENCE_METRIC = "TopConfidence"
 BELOW_THRESHOLD_METRIC = "BelowThreshold"
 PREDICTED_CLASS_DIMENSION = "PredictedClass"
+WORKFLOW_DIMENSION = "Workflow"
+# The Workflow value of the single-image state machine's evaluations (the batch's are "batch").
+SINGLE_IMAGE_WORKFLOW = "single"
 STATES_NAMESPACE = "AWS/States"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 LAMBDA_NAMESPACE = "AWS/Lambda"
@@ -66,12 +70,15 @@ class WorkflowMetrics:
         statistic: str,
         label: str | None = None,
         predicted_class: str | None = None,
+        workflow: str | None = None,
     ) -> cw.Metric:
-        """A filter metric over every class, or over one `predicted_class`."""
+        """A filter metric over every class of every workflow, or over one `predicted_class` or one `workflow`:
+        the filter publishes no series per both, so a metric that names both has no data."""
+        dimensions = {PREDICTED_CLASS_DIMENSION: predicted_class, WORKFLOW_DIMENSION: workflow}
         return cw.Metric(
             namespace=self.namespace,
             metric_name=metric_name,
-            dimensions_map={} if predicted_class is None else {PREDICTED_CLASS_DIMENSION: predicted_class},
+            dimensions_map={name: value for name, value in dimensions.items() if value is not None},
             statistic=statistic,
             period=PERIOD,
             label=label,
@@ -100,11 +107,19 @@ class WorkflowMetrics:
         )
 
     def below_threshold_executions(self) -> cw.Metric:
-        """Evaluations below the threshold: each ends its execution with ThresholdConfidenceNotMet."""
-        return self.inference(BELOW_THRESHOLD_METRIC, statistic="Sum", label="ThresholdConfidenceNotMet")
+        """The single-image workflow's evaluations below the threshold: each ends its execution with
+        ThresholdConfidenceNotMet. The batch's are results of its images, not failed executions, so they are not
+        counted here."""
+        return self.inference(
+            BELOW_THRESHOLD_METRIC,
+            statistic="Sum",
+            label="ThresholdConfidenceNotMet",
+            workflow=SINGLE_IMAGE_WORKFLOW,
+        )
 
     def unexpected_failures(self) -> cw.MathExpression:
-        """Failed executions less those that failed as designed (ThresholdConfidenceNotMet).
+        """Failed executions of the single-image state machine less those that failed as designed
+        (ThresholdConfidenceNotMet): a batch running alongside adds no `below`, so it hides no failure.
 
         A period with failures but no filter evaluation (a burst of ImageNotFound) has no `below` datapoint:
         FILL makes that 0, so the failures still count, whatever arithmetic does with a gap

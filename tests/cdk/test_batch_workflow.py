@@ -7,9 +7,14 @@ percentage) is checked here.
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
+from aws_cdk.assertions import Match, Template
 
 from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type, state_machine_definition
+from tests.lambda_handlers import load_handler_module
 
 CHAIN_STATES = ("SerializeImage", "ClassifyImage", "FilterInferences")
 
@@ -65,11 +70,32 @@ def test_the_map_reads_the_prefix_and_runs_express_children(classify_prefix):
     assert classify_prefix["ItemSelector"] == {
         "s3_bucket.$": "$.s3_bucket",
         "s3_key.$": "$$.Map.Item.Value.Key",
+        "workflow": "batch",
     }
     assert classify_prefix["ItemProcessor"]["ProcessorConfig"] == {
         "Mode": "DISTRIBUTED",
         "ExecutionType": "EXPRESS",
     }
+
+
+def test_each_image_of_the_map_is_marked_as_the_batch_workflows_for_the_filter(template):
+    # The filter counts an event with this key and value in its Workflow=batch series, which the
+    # unexpected-failures alarm leaves out (docs/CONTRACTS.md, "Metrics").
+    filter_app = load_handler_module("filter_inferences")
+    item_selector = re.escape(
+        '"ItemSelector":{"s3_bucket.$":"$.s3_bucket","s3_key.$":"$$.Map.Item.Value.Key",'
+        f'"{filter_app.WORKFLOW_KEY}":"{filter_app.BATCH_WORKFLOW}"}}'
+    )
+    Template.from_json(template).has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"DefinitionString": {"Fn::Join": ["", Match.array_with([Match.string_like_regexp(item_selector)])]}},
+    )
+
+
+def test_the_single_image_workflow_marks_no_workflow(single):
+    # Its input is the caller's: without the key, the filter counts it as the single-image workflow's.
+    assert "ItemSelector" not in json.dumps(single)
+    assert '"workflow"' not in json.dumps(single)
 
 
 def test_concurrency_and_tolerated_failures_come_from_config(classify_prefix, synthesized_app):

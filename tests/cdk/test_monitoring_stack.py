@@ -14,10 +14,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import AppConfig
-from stacks.constructs import workflow_metrics
+from stacks.constructs import batch_workflow, workflow_metrics
 from stacks.monitoring_stack import MonitoringStack
 from stacks.refs import EndpointRef
 from tests.cdk.helpers import resources_of_type
@@ -151,10 +152,11 @@ def test_executions_widget_counts_the_state_machine_s_executions(widgets, refere
 
 def test_failures_by_error_split_below_threshold_from_the_rest(widgets, references, synthesized_app):
     below, unexpected, failed = graphed(widgets["Failed executions by error"])
+    # The single-image state machine's failures: its own below-threshold evaluations, not a batch's images.
     assert (below["namespace"], below["name"], below["dimensions"], below["stat"], below["id"]) == (
         synthesized_app.config.project_name,
         "BelowThreshold",
-        {},
+        {"Workflow": "single"},
         "Sum",
         "below",
     )
@@ -324,8 +326,13 @@ def test_unexpected_failures_are_failed_executions_less_the_below_threshold_ones
             "Period": 300,
             "Stat": "Sum",
         },
+        # The single-image workflow's evaluations only: a batch's below-threshold images fail no execution.
         "below": {
-            "Metric": {"Namespace": config.project_name, "MetricName": "BelowThreshold"},
+            "Metric": {
+                "Namespace": config.project_name,
+                "MetricName": "BelowThreshold",
+                "Dimensions": [{"Name": "Workflow", "Value": "single"}],
+            },
             "Period": 300,
             "Stat": "Sum",
         },
@@ -337,6 +344,45 @@ def test_unexpected_failures_are_failed_executions_less_the_below_threshold_ones
         1,
         1,
         "notBreaching",
+    )
+
+
+def test_only_the_unexpected_failures_alarm_reads_the_single_image_workflows_series(
+    monitoring, synthesized_app
+):
+    project = synthesized_app.config.project_name
+    below_of_single_image_workflow = Match.object_like(
+        {
+            "Id": "below",
+            "MetricStat": Match.object_like(
+                {
+                    "Metric": {
+                        "Namespace": project,
+                        "MetricName": "BelowThreshold",
+                        "Dimensions": [{"Name": "Workflow", "Value": "single"}],
+                    },
+                    "Stat": "Sum",
+                }
+            ),
+        }
+    )
+    template = Template.from_json(monitoring)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{project}-UnexpectedExecutionFailures",
+            "Metrics": Match.array_with([below_of_single_image_workflow]),
+        },
+    )
+    # The share alarm keeps the all-workflows series: a batch's low confidence is drift too.
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"{project}-BelowThresholdShare",
+            "Namespace": project,
+            "MetricName": "BelowThreshold",
+            "Dimensions": Match.absent(),
+        },
     )
 
 
@@ -500,10 +546,18 @@ def test_the_handler_and_the_stack_agree_on_the_metric_contract():
         handler.TOP_CONFIDENCE_METRIC,
         handler.BELOW_THRESHOLD_METRIC,
         handler.PREDICTED_CLASS_DIMENSION,
+        handler.WORKFLOW_DIMENSION,
+        handler.SINGLE_IMAGE_WORKFLOW,
+        handler.WORKFLOW_KEY,
+        handler.BATCH_WORKFLOW,
     ) == (
         workflow_metrics.TOP_CONFIDENCE_METRIC,
         workflow_metrics.BELOW_THRESHOLD_METRIC,
         workflow_metrics.PREDICTED_CLASS_DIMENSION,
+        workflow_metrics.WORKFLOW_DIMENSION,
+        workflow_metrics.SINGLE_IMAGE_WORKFLOW,
+        batch_workflow.WORKFLOW_INPUT_KEY,
+        batch_workflow.BATCH_WORKFLOW,
     )
 
 

@@ -206,7 +206,7 @@ def test_a_passing_evaluation_prints_one_valid_emf_line(threshold, load_event, l
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [[], ["PredictedClass"]],
+                    "Dimensions": [[], ["Workflow"], ["PredictedClass"]],
                     "Metrics": [
                         {"Name": "TopConfidence", "Unit": "None"},
                         {"Name": "BelowThreshold", "Unit": "Count"},
@@ -216,6 +216,8 @@ def test_a_passing_evaluation_prints_one_valid_emf_line(threshold, load_event, l
         },
         "TopConfidence": 0.9712,
         "BelowThreshold": 0,
+        # No "workflow" key in the event: the single-image workflow's.
+        "Workflow": "single",
         "PredictedClass": "bicycle",
     }
     assert before_ms <= document["_aws"]["Timestamp"] <= after_ms
@@ -251,7 +253,7 @@ def test_the_emf_line_stays_out_of_the_json_log_records(threshold, load_event, l
     [None, "", "   ", "v\u00e9lo", "bi\ncycle", "x" * 1025],
     ids=["absent", "empty", "blank", "non-ascii", "control-character", "too-long"],
 )
-def test_a_class_that_is_no_dimension_value_counts_in_the_all_classes_series_only(
+def test_a_class_that_is_no_dimension_value_counts_in_the_all_classes_and_workflow_series_only(
     threshold, lambda_context, capsys, predicted_class
 ):
     event = {"inferences": [0.97, 0.03]}
@@ -263,7 +265,7 @@ def test_a_class_that_is_no_dimension_value_counts_in_the_all_classes_series_onl
     [line] = emf_lines(capsys)
     assert emf_problems(line) == []
     document = json.loads(line)
-    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[], ["Workflow"]]
     assert "PredictedClass" not in document
     assert (document["TopConfidence"], document["BelowThreshold"]) == (0.97, 0)
 
@@ -273,6 +275,57 @@ def test_a_longest_valid_class_name_is_a_dimension(threshold, lambda_context, ca
 
     document = json.loads(emf_lines(capsys)[0])
     assert document["PredictedClass"] == "x" * 1024
+
+
+@pytest.mark.parametrize(
+    ("inferences", "below"), [([0.97, 0.03], 0), ([0.4, 0.6], 1)], ids=["confident", "below-threshold"]
+)
+def test_a_batch_image_is_counted_in_the_batch_workflow_series(
+    threshold, load_event, lambda_context, capsys, log_lines, inferences, below
+):
+    event = {**load_event("filter_input"), "inferences": inferences, "workflow": "batch"}
+
+    if below:
+        with pytest.raises(app.ThresholdConfidenceNotMet):
+            app.handler(event, lambda_context)
+    else:
+        assert app.handler(event, lambda_context) == event
+
+    [line] = emf_lines(capsys)
+    assert emf_problems(line) == []
+    document = json.loads(line)
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[], ["Workflow"], ["PredictedClass"]]
+    assert (document["Workflow"], document["BelowThreshold"]) == ("batch", below)
+    [record] = log_lines()
+    assert record["workflow"] == "batch"
+
+
+def test_an_explicit_single_workflow_is_the_single_image_workflow(
+    threshold, load_event, lambda_context, capsys
+):
+    event = {**load_event("filter_input"), "workflow": "single"}
+
+    assert app.handler(event, lambda_context) == event
+    assert json.loads(emf_lines(capsys)[0])["Workflow"] == "single"
+
+
+@pytest.mark.parametrize(
+    "workflow",
+    [None, "", "Batch", "nightly", 1, ["batch"]],
+    ids=["null", "empty", "other-case", "unknown-name", "number", "list"],
+)
+def test_an_unknown_workflow_is_a_malformed_event_and_prints_no_metrics(
+    threshold, load_event, lambda_context, capsys, workflow
+):
+    # Counted as "single" it would offset that workflow's failures in the unexpected-failures alarm.
+    event = {**load_event("filter_input"), "workflow": workflow}
+
+    with pytest.raises(
+        app.MalformedEvent, match=r"'workflow' must be one of \['single', 'batch'\] or absent"
+    ):
+        app.handler(event, lambda_context)
+
+    assert emf_lines(capsys) == []
 
 
 def test_no_evaluation_prints_no_metrics(threshold, lambda_context, capsys):

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from local_run.batch import local_definition
+from local_run.emf import read_emf_log
 from local_run.standin_model import read_split
 from local_run.template import TemplateError
 from tests.local.conftest import execute
@@ -94,6 +95,30 @@ def test_the_summary_is_written_next_to_the_results(local, batch):
     assert summary["summary_uri"] == f"{summary['results_uri']}summary.json"
     assert key.startswith("batch-results/") and key.endswith("/summary.json")
     assert json.loads(local.s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == summary
+
+
+def test_the_filter_counts_a_batchs_images_under_its_own_workflow(local, handler_logs, dataset):
+    # The map's "workflow": "batch" reaches the filter through serialize and classify; a single-image
+    # execution of the same image has none, and is counted as "single" (docs/CONTRACTS.md, "Metrics").
+    dataset_dir, _ = dataset
+    paths = read_split(dataset_dir, "test")[0][:3]
+    prefix = f"dataset/validation/workflow-{uuid.uuid4().hex[:8]}/"
+    for path in paths:
+        local.s3.put_object(Bucket=local.bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
+
+    def emf_workflows_of(run) -> list[str]:
+        start = len(handler_logs.getvalue())
+        run()
+        return [
+            document.members["Workflow"]
+            for document in read_emf_log(handler_logs.getvalue()[start:].splitlines())
+        ]
+
+    batch_workflows = emf_workflows_of(lambda: local.run_batch(prefix, timeout_s=BATCH_TIMEOUT_S))
+    single_workflows = emf_workflows_of(lambda: execute(local, f"{prefix}{paths[0].name}"))
+
+    assert batch_workflows == ["batch"] * len(paths)
+    assert single_workflows == ["single"]
 
 
 @pytest.mark.parametrize(

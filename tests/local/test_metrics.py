@@ -565,15 +565,24 @@ def crafted_run(
     minutes_ago: list[int],
     below: bool = False,
     unexpected_failures: int = 0,
+    batch_below_minutes_ago: list[int] = (),
     latency_us: float = 2_000,
     model_status: int = 200,
 ):
-    """One execution per entry of `minutes_ago`, each through the filter and the endpoint; plus failures."""
+    """One execution per entry of `minutes_ago`, each through the filter and the endpoint; plus failures.
+
+    `batch_below_minutes_ago`: images of a batch run scoring below the threshold then, each through the same
+    filter and endpoint, but results of the batch state machine, not failed executions of this one.
+    """
     lines, executions, requests = [], [], []
     for minutes in minutes_ago:
         at = RUN_END - timedelta(minutes=minutes)
         lines.append(filter_emf_line(0.6 if below else 0.99, at=at))
         executions.append(ExecutionTimes("FAILED" if below else "SUCCEEDED", at, at))
+        requests.append(EndpointRequest(workflow_template.endpoint_name, at, latency_us, model_status))
+    for minutes in batch_below_minutes_ago:
+        at = RUN_END - timedelta(minutes=minutes)
+        lines.append(filter_emf_line(0.6, at=at, batch=True))
         requests.append(EndpointRequest(workflow_template.endpoint_name, at, latency_us, model_status))
     executions += [ExecutionTimes("FAILED", RUN_END, RUN_END)] * unexpected_failures
     return collect(
@@ -589,10 +598,14 @@ def crafted_run(
     )
 
 
-def filter_emf_line(top_confidence: float, *, at: datetime) -> str:
-    """The EMF line the synthesized filter prints for this evaluation (its own metrics_document)."""
+def filter_emf_line(top_confidence: float, *, at: datetime, batch: bool = False) -> str:
+    """The EMF line the synthesized filter prints for this evaluation (its own evaluate and metrics_document),
+    of an image of a batch (its event carrying the batch map's marker) or of the single-image workflow."""
     filter_app = load_handler_module("filter_inferences")
-    evaluation = filter_app.Evaluation(top_confidence, "bicycle", 0, 0.93)
+    event = {"inferences": [top_confidence, 1 - top_confidence], "predicted_class": "bicycle"}
+    if batch:
+        event["workflow"] = "batch"
+    evaluation = filter_app.evaluate(event, 0.93)
     return json.dumps(
         filter_app.metrics_document(evaluation, namespace=NAMESPACE, timestamp_ms=int(at.timestamp() * 1000))
     )
@@ -625,6 +638,36 @@ def test_unexpected_failures_fire_and_below_threshold_ones_do_not(monitoring, wo
     # Executions that failed before the filter ran (ImageNotFound, say) emit no EMF line at all.
     no_filter = crafted_run(workflow_template, machine_arn, minutes_ago=[], unexpected_failures=2)
     assert states(monitoring, no_filter)["UnexpectedExecutionFailures"] == ALARM
+
+
+def test_a_batch_below_the_threshold_does_not_hide_an_unexpected_single_image_failure(
+    monitoring, workflow_template, machine_arn
+):
+    # Three batch images below the threshold in the period of one unexpected failure of the single-image
+    # state machine: the batch's evaluations are no failed executions of it, so they must not offset it.
+    batch_alongside = crafted_run(
+        workflow_template,
+        machine_arn,
+        minutes_ago=[],
+        unexpected_failures=1,
+        batch_below_minutes_ago=[0, 0, 1],
+    )
+    # The single-image workflow's own below-threshold failures are still the expected ones.
+    mixed = crafted_run(
+        workflow_template,
+        machine_arn,
+        minutes_ago=[0, 1],
+        below=True,
+        unexpected_failures=1,
+        batch_below_minutes_ago=[0, 1],
+    )
+    batch_only = crafted_run(
+        workflow_template, machine_arn, minutes_ago=[1], below=True, batch_below_minutes_ago=[0]
+    )
+
+    assert states(monitoring, batch_alongside)["UnexpectedExecutionFailures"] == ALARM
+    assert states(monitoring, mixed)["UnexpectedExecutionFailures"] == ALARM
+    assert states(monitoring, batch_only)["UnexpectedExecutionFailures"] == OK
 
 
 def test_a_sustained_below_threshold_share_fires_a_short_one_does_not(
