@@ -12,6 +12,10 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/bin/uv)
 # Node 24 from package.json first on PATH: the machine's Node may be end-of-life, which jsii warns about.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
+# uv installs without compiling bytecode, and an environment may forbid writing it (PYTHONDONTWRITEBYTECODE, set on
+# these VMs): then every synth compiles aws_cdk's ~25 MB of Python modules again, 9.8 s instead of 5.4 s here.
+# Make's commands let Python write it, so each module is compiled once, on first use, into .venv.
+unexport PYTHONDONTWRITEBYTECODE
 CDK := $(CURDIR)/node_modules/.bin/cdk
 CDK_FLAGS := --no-notices
 # Operations on a deployed app: its stacks (<STACK_PREFIX>-Storage, -Model, -Workflow) supply the bucket, the state
