@@ -1,5 +1,4 @@
-import sys
-
 from data_prep.cli import main
+from data_prep.command import run
 
-sys.exit(main())
+run(main, name="data_prep")

@@ -1,5 +1,4 @@
-import sys
-
+from data_prep.command import run
 from local_run.cli import main
 
-sys.exit(main())
+run(main, name="local_run")

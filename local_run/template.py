@@ -15,6 +15,7 @@ from typing import Any
 
 from lambda_src.filter_inferences.app import ConfigurationError, load_threshold
 from ops.assembly import MONITORING_STACK_SUFFIX, AssemblyError, CloudAssembly
+from ops.assembly import resolve as assembly_resolve
 from stacks.config import cdk_json_context
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
@@ -203,47 +204,11 @@ def bucket_name_outputs(stack_name: str, node: Any, assembly: CloudAssembly) -> 
 
 
 def resolve(value: Any, attributes: Mapping[tuple[str, str], str], *, region: str, account_id: str) -> Any:
-    """Evaluate the intrinsic functions CDK puts in a definition: Fn::Join, Fn::GetAtt and Ref.
-
-    `attributes` maps (logical id, attribute) to its local value; Ref reads (logical id, "Ref"),
-    Fn::GetStackOutput (stack name, output name).
-    """
-    pseudo_parameters = {
-        "AWS::Partition": "aws",
-        "AWS::Region": region,
-        "AWS::AccountId": account_id,
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-
-    def evaluate(node: Any) -> Any:
-        if isinstance(node, list):
-            return [evaluate(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref")):
-            return {key: evaluate(item) for key, item in node.items()}
-        ((function, argument),) = node.items()
-        if function == "Fn::Join":
-            separator, parts = argument
-            return separator.join(str(evaluate(part)) for part in parts)
-        if function == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return _lookup(attributes, (logical_id, attribute), node)
-        if function == "Ref":
-            if argument in pseudo_parameters:
-                return pseudo_parameters[argument]
-            return _lookup(attributes, (argument, "Ref"), node)
-        if function == "Fn::GetStackOutput":
-            return _lookup(attributes, (argument.get("StackName"), argument.get("OutputName")), node)
-        raise TemplateError(f"the local run cannot evaluate {function}: {json.dumps(node)}")
-
-    return evaluate(value)
-
-
-def _lookup(attributes: Mapping[tuple[str, str], str], key: tuple[str, str], node: Any) -> str:
-    if key not in attributes:
-        raise TemplateError(f"no local value for {json.dumps(node)}")
-    return attributes[key]
+    """The template value with its references replaced by their local values (ops.assembly.resolve)."""
+    try:
+        return assembly_resolve(value, attributes.__getitem__, region=region, account_id=account_id)
+    except AssemblyError as error:
+        raise TemplateError(f"the local run cannot evaluate a template value: {error}") from None
 
 
 def _referenced_logical_ids(node: Any) -> set[str]:

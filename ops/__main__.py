@@ -1,3 +1,4 @@
+from data_prep.command import run
 from ops.cli import main
 
-raise SystemExit(main())
+run(main, name="ops")

@@ -6,6 +6,7 @@ Read from the files, not rebuilt from the app, so `make preflight` checks exactl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,48 @@ def algorithm_image_regions(template: dict[str, Any]) -> list[str]:
             "is cdk.out/ from this app? Run `make synth`"
         )
     return sorted(candidates[0])
+
+
+# The pseudo parameters a template may Ref, given the account and region it is evaluated for.
+def pseudo_parameters(*, region: str, account_id: str) -> dict[str, str]:
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def resolve(value: Any, lookup: Callable[[tuple[str, str]], Any], *, region: str, account_id: str) -> Any:
+    """Evaluate the intrinsic functions CDK writes into a template value: Fn::Join, Fn::GetAtt, Ref and
+    Fn::GetStackOutput. `lookup` gives the value of (logical id, attribute), (logical id, "Ref") or
+    (stack name, output name); a KeyError from it, or any other function, is an AssemblyError naming the node."""
+    pseudo = pseudo_parameters(region=region, account_id=account_id)
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, list):
+            return [evaluate(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref")):
+            return {key: evaluate(item) for key, item in node.items()}
+        ((function, argument),) = node.items()
+        try:
+            return evaluate_function(function, argument)
+        except KeyError:
+            raise AssemblyError(f"no value for {json.dumps(node)}") from None
+
+    def evaluate_function(function: str, argument: Any) -> Any:
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(str(evaluate(part)) for part in parts)
+        if function == "Fn::GetAtt":
+            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            return lookup((logical_id, attribute))
+        if function == "Ref":
+            return pseudo[argument] if argument in pseudo else lookup((argument, "Ref"))
+        if function == "Fn::GetStackOutput":
+            return lookup((argument.get("StackName"), argument.get("OutputName")))
+        raise AssemblyError(f"cannot evaluate {json.dumps({function: argument})}")
+
+    return evaluate(value)

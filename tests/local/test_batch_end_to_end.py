@@ -187,7 +187,7 @@ def test_the_batch_template_reads_the_bucket_name_only_from_the_storage_stacks_b
     assert "local-bucket" in batch_template.definition(
         arns, region="r", account_id="1", bucket="local-bucket"
     )
-    with pytest.raises(TemplateError, match="no local value"):
+    with pytest.raises(TemplateError, match="no value for"):
         batch_template.definition(arns, region="r", account_id="1")
 
 
