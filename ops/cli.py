@@ -18,7 +18,6 @@ from ops.classes import chosen_class_names
 from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
-from ops.plots import plot_monitoring, summarize, write_summary_json
 from ops.preflight import any_failed, render_checks, run_preflight
 from ops.session import Deployment, aws_session
 from ops.settings import add_settings_options, app_config
@@ -105,6 +104,12 @@ def _run(args) -> int:
 
 
 def _monitor(args) -> int:
+    from ops.plots import (
+        plot_monitoring,
+        summarize,
+        write_summary_json,
+    )  # matplotlib: only monitor pays for it
+
     class_names = chosen_class_names(args.classes, args.manifest)
     if class_names is None:
         raise UsageError("monitor: give --classes or --manifest to name the classes")
