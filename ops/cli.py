@@ -79,7 +79,7 @@ def _state_machine(args, deployment: Deployment, output: str) -> str:
 
 def _run(args) -> int:
     if args.lst and not (args.classes or args.manifest):
-        raise UsageError("run: --lst needs --classes or --manifest to name its labels")
+        raise UsageError("python -m ops run: --lst needs --classes or --manifest to name its labels")
     deployment = _deployment(args)
     class_names = chosen_class_names(args.classes, args.manifest)
     state_machine_arn = _state_machine(args, deployment, names.STATE_MACHINE_ARN_OUTPUT)
@@ -112,7 +112,7 @@ def _monitor(args) -> int:
 
     class_names = chosen_class_names(args.classes, args.manifest)
     if class_names is None:
-        raise UsageError("monitor: give --classes or --manifest to name the classes")
+        raise UsageError("python -m ops monitor: give --classes or --manifest to name the classes")
     deployment = _deployment(args)
     bucket = _bucket(args, deployment)
     prefix = (
