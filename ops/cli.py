@@ -214,11 +214,7 @@ def _parser() -> argparse.ArgumentParser:
         "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the names"
     )
     threshold = _Parser(add_help=False)
-    threshold.add_argument(
-        "--threshold",
-        type=_confidence,
-        help="confidence to compare with (default: the Workflow stack's output)",
-    )
+    threshold.add_argument("--threshold", type=_confidence, help="confidence (default: the Workflow stack's)")
     machine = _Parser(add_help=False)
     machine.add_argument(
         "--state-machine-arn", help="the state machine (default: the Workflow stack's output)"
@@ -259,30 +255,24 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument("--prefix", help=f"capture folder (default: {DATA_CAPTURE_PREFIX}<EndpointName>/)")
     monitor.add_argument("--out", type=Path, default=Path("plots/monitoring.png"), help="PNG (%(default)s)")
 
-    for name, function, what, timeout, poll in (
-        (
-            "batch",
-            _batch,
-            "classify every image under --prefix in one Distributed Map execution",
-            3600.0,
-            5.0,
-        ),
-        (
-            "transform",
-            _transform,
-            "re-score every image under --prefix with Batch Transform",
-            3 * 3600.0,
-            30.0,
-        ),
-    ):
-        sub = command(
-            name,
-            function,
-            f"{what} (default --timeout {timeout:g}, --poll {poll:g})",
-            [deployed, machine, polling, *((threshold, classes) if name == "transform" else ())],
-            timeout=timeout,
-            poll=poll,
-        )
+    batch = command(
+        "batch",
+        _batch,
+        "classify every image under --prefix in one Distributed Map execution "
+        "(default --timeout 3600, --poll 5)",
+        [deployed, machine, polling],
+        timeout=3600.0,
+        poll=5.0,
+    )
+    transform = command(
+        "transform",
+        _transform,
+        "re-score every image under --prefix with Batch Transform (default --timeout 10800, --poll 30)",
+        [deployed, machine, polling, threshold, classes],
+        timeout=3 * 3600.0,
+        poll=30.0,
+    )
+    for sub in (batch, transform):
         sub.add_argument(
             "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
         )
@@ -296,15 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     add_settings_options(preflight, cdk_command="deploy", cdk_out_use="the cloud assembly `make synth` wrote")
 
     prices = command("cost", cost.command, "each path's cost per hour deployed and per 1,000 (offline)")
-    prices.add_argument(
-        "--images", type=_positive_int, default=1000, help="images in one batch (%(default)s)"
-    )
-    prices.add_argument(
-        "--per-day",
-        type=_positive_int,
-        default=10000,
-        help="classifications a day on the endpoint (%(default)s)",
-    )
+    prices.add_argument("--images", type=_positive_int, default=1000, help="images in a batch (%(default)s)")
+    prices.add_argument("--per-day", type=_positive_int, default=10000, help="images a day (%(default)s)")
     add_settings_options(prices, cdk_command="synth", cdk_out_use="the cloud assembly to read, when present")
     return parser
 

@@ -57,24 +57,14 @@ def required_quotas(config: AppConfig) -> list[QuotaNeed]:
     # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), checked by hand.
     needs = []
     if not config.model_data_url:
-        usage = "spot training job usage" if config.use_spot_training else "training job usage"
-        needs.append(
-            QuotaNeed(
-                "spot training" if config.use_spot_training else "training",
-                f"{config.training_instance_type} for {usage}",
-                config.training_instance_count,
-            )
-        )
+        spot = "spot " if config.use_spot_training else ""
+        usage = f"{config.training_instance_type} for {spot}training job usage"
+        needs.append(QuotaNeed(f"{spot}training", usage, config.training_instance_count))
     if config.endpoint_mode == "realtime":
-        needs.append(
-            QuotaNeed(
-                "endpoint",
-                f"{config.endpoint_instance_type} for endpoint usage",
-                config.autoscaling_max_instances
-                if config.autoscaling_enabled
-                else config.endpoint_instance_count,
-            )
+        count = (
+            config.autoscaling_max_instances if config.autoscaling_enabled else config.endpoint_instance_count
         )
+        needs.append(QuotaNeed("endpoint", f"{config.endpoint_instance_type} for endpoint usage", count))
     return needs
 
 
