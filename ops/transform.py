@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,20 +128,16 @@ def run_transform(
     raise ended_badly(description, f" ({job_state})")
 
 
-def iter_result_keys(s3_client, output_uri: str) -> Iterator[tuple[str, str]]:
-    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(RESULT_SUFFIX):
-                yield bucket, item["Key"]
-
-
 def summarize_results(
     s3_client, output_uri: str, *, threshold: float, class_names: Sequence[str] | None
 ) -> ResultSummary:
     """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
     summary = ResultSummary(threshold=threshold)
-    for bucket, key in iter_result_keys(s3_client, output_uri):
+    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
+        if not key.endswith(RESULT_SUFFIX):
+            continue
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         probabilities = _probabilities(body, class_names)
         if probabilities is None:
@@ -163,11 +159,10 @@ def _probabilities(body: bytes, class_names: Sequence[str] | None) -> list[float
         values = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if not isinstance(values, list) or not values:
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return None
-    if class_names is not None and len(values) != len(class_names):
+    numbers = isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+    if not numbers or not values or (class_names is not None and len(values) != len(class_names)):
         return None
     return [float(v) for v in values]
 
