@@ -2,7 +2,7 @@
 
 
 class DataPrepError(Exception):
-    """Base class: a failure the user can act on, described by its message."""
+    pass
 
 
 class DatasetError(DataPrepError):
@@ -16,19 +16,19 @@ class SourceError(DataPrepError):
 class ChecksumMismatch(SourceError):
     def __init__(self, name: str, expected: str, actual: str) -> None:
         super().__init__(
-            f"md5 of {name} is {actual}, expected {expected} "
-            "(use --no-verify only for a deliberately non-standard tarball)"
+            f"md5 of {name} is {actual}, expected {expected} (only for a deliberately non-standard tarball: "
+            "--no-verify, or NO_VERIFY=1 with make)"
         )
         self.expected = expected
         self.actual = actual
 
 
 class DownloadError(SourceError):
-    """The download failed after its retries."""
+    pass
 
 
 class ClassSelectionError(DataPrepError):
-    """A requested class name is unknown, repeated, or too few classes were requested."""
+    pass
 
 
 class OutputError(DataPrepError):
@@ -40,4 +40,4 @@ class LstError(DatasetError):
 
 
 class LstLabelError(LstError):
-    """A line of a .lst file names a class index the dataset does not have."""
+    pass

@@ -174,10 +174,10 @@ def test_empty_output_folder_is_used(synthetic_tarball: Path, tmp_path: Path) ->
 def test_cli_reports_one_line_and_fails(synthetic_tarball: Path, tmp_path: Path, capsys) -> None:
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(synthetic_tarball.read_bytes()[:1000])
-    assert main(["--source", str(truncated), "--out", str(tmp_path / "data"), "--no-verify", "--quiet"]) == 1
+    assert main(["--source", str(truncated), "--out", str(tmp_path / "data"), "--no-verify", "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and captured.err.startswith("data_prep: error: ")
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: ")
     assert not (tmp_path / "data").exists()
 
 
