@@ -104,10 +104,10 @@ def _alive(pid: str | None) -> bool:
         return False
     try:
         os.kill(int(pid), 0)
+    except PermissionError:  # another user's process
+        pass
     except (ProcessLookupError, OverflowError):
         return False
-    except PermissionError:  # another user's process
-        return True
     return True
 
 
@@ -203,47 +203,36 @@ def _file_names(split: str, names: list[str], rows: np.ndarray) -> Iterator[str]
         yield unique
 
 
-@dataclass(frozen=True)
-class _Selection:
-    rows: np.ndarray  # the split's rows of the requested classes, in the tarball's order
-    labels: np.ndarray  # their class index in the request
-
-
-def _select(split: Split, label_of_fine: np.ndarray) -> _Selection:
-    labels = label_of_fine[split.fine_labels]
+def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[dict[str, bytes], np.ndarray]:
+    """The split's PNGs and .lst file, by path relative to the dataset folder, and the label of each image."""
+    labels = label_of_fine[data.fine_labels]
     rows = np.flatnonzero(labels >= 0)
-    return _Selection(rows=rows, labels=labels[rows])
-
-
-def _split_files(split: str, data: Split, selection: _Selection) -> dict[str, bytes]:
-    """The split's PNGs and .lst file, by path relative to the dataset folder."""
-    names = list(_file_names(split, [data.filenames[row] for row in selection.rows], selection.rows))
+    labels = labels[rows]
+    names = list(_file_names(split, [data.filenames[row] for row in rows], rows))
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
-    images = data.data[selection.rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
+    images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
-    labels_and_names = zip(selection.labels.tolist(), names, strict=True)
+    entries = enumerate(zip(labels.tolist(), names, strict=True))
     files[f"{split}.lst"] = format_lst(
-        LstEntry(index=index, label=label, path=name) for index, (label, name) in enumerate(labels_and_names)
+        LstEntry(index, label, name) for index, (label, name) in entries
     ).encode()
-    return files
+    return files, labels
 
 
 def _write_dataset(
     staging: Path, dataset: Cifar100, requested: tuple[str, ...], source: dict[str, str], progress: bool
 ) -> Manifest:
     label_of_fine = _label_of_fine_label(requested, dataset.fine_label_names)
-    selections = {split: _select(dataset.splits[split], label_of_fine) for split in SPLITS}
-    files = {}
-    for split, selection in selections.items():
-        files.update(_split_files(split, dataset.splits[split], selection))
+    files, counts = {}, {}
+    for split in SPLITS:
+        split_files, labels = _split_files(split, dataset.splits[split], label_of_fine)
+        files.update(split_files)
+        counts[split] = dict(
+            zip(requested, np.bincount(labels, minlength=len(requested)).tolist(), strict=True)
+        )
     manifest = Manifest(
         classes=requested,
-        splits={
-            split: dict(
-                zip(requested, np.bincount(selection.labels, minlength=len(requested)).tolist(), strict=True)
-            )
-            for split, selection in selections.items()
-        },
+        splits=counts,
         source=source,
         content_hash=hash_files(files.items()),
         synthetic=dataset.synthetic,

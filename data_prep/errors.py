@@ -5,12 +5,12 @@ class DataPrepError(Exception):
     pass
 
 
-class DatasetError(DataPrepError):
-    """A dataset folder is missing, incomplete or has an invalid manifest."""
+class DatasetError(DataPrepError):  # a dataset folder is missing, incomplete or has an invalid manifest
+    pass
 
 
-class SourceError(DataPrepError):
-    """The CIFAR-100 tarball is unreadable, truncated, corrupt or not in the expected layout."""
+class SourceError(DataPrepError):  # the tarball is unreadable, truncated, corrupt or not in CIFAR's layout
+    pass
 
 
 class ChecksumMismatch(SourceError):
@@ -19,8 +19,6 @@ class ChecksumMismatch(SourceError):
             f"md5 of {name} is {actual}, expected {expected} (only for a deliberately non-standard tarball: "
             "--no-verify, or NO_VERIFY=1 with make)"
         )
-        self.expected = expected
-        self.actual = actual
 
 
 class DownloadError(SourceError):
@@ -31,12 +29,12 @@ class ClassSelectionError(DataPrepError):
     pass
 
 
-class OutputError(DataPrepError):
-    """The output folder cannot be written, or exists and is not a data_prep dataset."""
+class OutputError(DataPrepError):  # OUT cannot be written, or exists and is not a data_prep dataset
+    pass
 
 
-class LstError(DatasetError):
-    """A line of a .lst file is not "index TAB class index TAB path relative to the split folder"."""
+class LstError(DatasetError):  # a .lst line is not "index TAB class index TAB path inside the split folder"
+    pass
 
 
 class LstLabelError(LstError):

@@ -1,8 +1,4 @@
-"""A minimal PNG encoder for 8-bit RGB images.
-
-Pillow spends far more per 32x32 image on its generic machinery than on compressing 3 KB; writing the
-three chunks directly makes writing a dataset several times faster. Any PNG decoder reads the result.
-"""
+"""A minimal 8-bit RGB PNG encoder (https://www.w3.org/TR/png/): several times faster than Pillow for 32x32 images."""
 
 from __future__ import annotations
 
