@@ -13,7 +13,6 @@ import pytest
 from botocore.config import Config
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from tests.handlers.images import (
     gif_bytes,
@@ -31,13 +30,11 @@ BUCKET = "scones-vision-test-bucket"
 
 
 @pytest.fixture
-def s3(aws_credentials: None) -> Any:
-    """A moto S3 with the test bucket; the handler's cached client is created inside the mock."""
+def s3(moto_s3: Any) -> Any:
+    """The test bucket; the handler's cached client is created inside the mock."""
     app._s3_client.cache_clear()
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    moto_s3.create_bucket(Bucket=BUCKET)
+    yield moto_s3
     app._s3_client.cache_clear()
 
 

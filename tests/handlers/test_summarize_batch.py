@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from tests.lambda_handlers import load_handler_module
 
@@ -51,13 +49,11 @@ FAILED_ENTRY = {
 
 
 @pytest.fixture
-def s3(aws_credentials):
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        summarize_batch._s3_client.cache_clear()
-        yield client
-        summarize_batch._s3_client.cache_clear()
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket=BUCKET)
+    summarize_batch._s3_client.cache_clear()
+    yield moto_s3
+    summarize_batch._s3_client.cache_clear()
 
 
 def write_result_writer_output(s3, *, succeeded: list, failed: list[dict]) -> str:
