@@ -111,9 +111,9 @@ deploy: data ## make data, make preflight, then deploy every stack (data's optio
 	@$(MAKE) --no-print-directory preflight
 	@SCONES_VISION_DEPLOY=1 "$(CDK)" deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
 
-# What deploy would change, IAM included; `cdk diff` reads the deployed stacks, so it needs credentials.
+# What deploy would change, IAM included: `cdk diff` (every stack when none is named) reads the deployed stacks.
 diff: data ## make data, then show what deploy would change (needs AWS credentials)
-	@SCONES_VISION_DEPLOY=1 "$(CDK)" diff --all $(CDK_FLAGS) $(CONTEXT)
+	@SCONES_VISION_DEPLOY=1 "$(CDK)" diff $(CDK_FLAGS) $(CONTEXT)
 
 destroy: setup ## Remove every stack (and the buckets unless removal_policy=retain)
 	@"$(CDK)" destroy --all $(CDK_FLAGS) --force $(CONTEXT)
@@ -141,4 +141,3 @@ transform: setup ## Re-score every image under PREFIX with Batch Transform, no e
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache
-

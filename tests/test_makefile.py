@@ -64,7 +64,7 @@ def test_diff_and_deploy_build_data_from_source_then_run_cdk_as_a_deploy(clone: 
     completed = make(clone, "diff", *data)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("data_prep: wrote data (train bicycle 1, tractor 1;")
-    assert (clone / "cdk-args").read_text().split() == ["diff", "--all", "--no-notices"]
+    assert (clone / "cdk-args").read_text().split() == ["diff", "--no-notices"]
     assert (clone / "cdk-deploy-env").read_text() == "1\n"
     # A data/ built from the same tarball and classes is reused; deploy runs data, preflight, then cdk.
     dry_run = make(clone, "-n", "deploy", *data)
