@@ -42,6 +42,7 @@ endif
 SOURCE ?=
 CLASSES ?=
 NO_VERIFY ?=
+NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
 .PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor dashboard batch transform clean
 
@@ -66,15 +67,15 @@ setup: ## Install the pinned Python deps into .venv, the CDK CLI and Node
 # A data/ already built from the same tarball and classes is kept as it is (no download).
 data: setup ## Build data/ from CIFAR-100 ([SOURCE=tarball] [CLASSES="a b"] [NO_VERIFY=1])
 	@"$(PY)" -m data_prep --out data $(if $(SOURCE),--source "$(SOURCE)") $(if $(CLASSES),--classes $(CLASSES)) \
-		$(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
+		$(NO_VERIFY_FLAG)
 
 # demo and local execute the very templates `make synth` wrote to cdk.out/. CI logs get no progress bar.
 demo: synth ## Run the synthesized workflow locally on a generated dataset (offline)
 	@"$(PY)" -m local_run demo --cdk-out cdk.out $(if $(CI),--no-progress)
 
-local: synth ## Run the workflow locally on CIFAR-100 (SOURCE=cifar-100-python.tar.gz)
+local: synth ## Run the workflow locally on CIFAR-100 (SOURCE=cifar-100-python.tar.gz [NO_VERIFY=1])
 	@test -n "$(SOURCE)" || { echo "usage: make local SOURCE=path/to/cifar-100-python.tar.gz"; exit 2; }
-	@"$(PY)" -m local_run local --source "$(SOURCE)" --cdk-out cdk.out
+	@"$(PY)" -m local_run local --source "$(SOURCE)" --cdk-out cdk.out $(NO_VERIFY_FLAG)
 
 synth: setup ## Write the CloudFormation templates into cdk.out/ (offline)
 	@"$(CDK)" synth $(CDK_FLAGS) --quiet $(CONTEXT)

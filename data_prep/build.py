@@ -76,9 +76,10 @@ def build_dataset(
 def existing_dataset(out_dir: Path, classes: Sequence[str], source_md5: Callable[[], str]) -> Manifest | None:
     """OUT's manifest when OUT holds, unchanged, the dataset of `classes` built from the tarball of that md5."""
     out_dir = Path(os.path.abspath(out_dir))
+    requested = _checked_request(classes)  # before any download
     _clean_up_after_dead_runs(out_dir)
     previous = _previous_manifest(out_dir)
-    if previous is None or previous.classes != tuple(classes) or previous.tool_version != __version__:
+    if previous is None or previous.classes != requested or previous.tool_version != __version__:
         return None
     if previous.source.get("md5") != source_md5() or content_hash(out_dir) != previous.content_hash:
         return None
