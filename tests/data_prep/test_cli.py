@@ -100,3 +100,19 @@ def test_a_dataset_of_the_official_file_is_reused_without_a_download(
     assert main(arguments) == 0 and tarball_server.gets == 1
     assert "already up to date" in capsys.readouterr().out
     assert main([*arguments, "--classes", "bicycle", "tractor"]) == 0 and tarball_server.gets == 2
+
+
+def test_a_bad_class_request_fails_before_any_download(
+    tarball_server: TarballServer, tmp_path: Path, capsys
+) -> None:
+    arguments = [
+        "--source",
+        tarball_server.url,
+        "--cache-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "data"),
+    ]
+    assert main([*arguments, "--quiet", "--classes", "bicycle", "bicycle"]) == 2
+    assert capsys.readouterr().err == "error: each class may be given once; repeated: bicycle\n"
+    assert tarball_server.gets == 0
