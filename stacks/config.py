@@ -1,9 +1,6 @@
-"""Typed, validated settings for the whole app, built once from `cdk.json` context and `-c key=value`.
-
-Every setting has its default in `cdk.json`; `-c` values arrive as text, `cdk.json` values as JSON, and both go
-through the same model. A bad value fails synth with one line naming the key, the value and what is expected.
-docs/CONFIGURATION.md is generated from this model (stacks/config_reference.py).
-"""
+"""The app's settings as one frozen, validated model, built once from `cdk.json` context and `-c key=value` (text
+or JSON alike). A bad value fails synth with one line naming the key, the value and what is expected.
+docs/CONFIGURATION.md is generated from the model (stacks/config_reference.py)."""
 
 from __future__ import annotations
 
@@ -13,16 +10,8 @@ from pathlib import Path
 from types import MappingProxyType, NoneType
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from stacks import algorithm
 
@@ -112,7 +101,9 @@ def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
             raise ValueError(f"SageMaker offers ml.{family} as {', '.join(families[family])}")
         return text
 
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"expected": INSTANCE_TYPE})]
+    return Annotated[
+        str, pydantic.AfterValidator(check), Field(json_schema_extra={"expected": INSTANCE_TYPE})
+    ]
 
 
 def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
@@ -122,13 +113,8 @@ def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
 TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
 TransformType = _instance_type(algorithm.TRANSFORM_INSTANCE_TYPES, "runs Batch Transform (CPU or GPU)")
 EndpointType = _instance_type(algorithm.ENDPOINT_INSTANCE_TYPES, "serves (CPU or GPU)")
-JSON_HYPERPARAMETERS = {"expected": "a JSON object of hyperparameter names to values"}
-Hyperparameters = Annotated[
-    Mapping[str, str], AfterValidator(_frozen), Field(json_schema_extra=JSON_HYPERPARAMETERS)
-]
-Overrides = Annotated[
-    Mapping[str, str | None], AfterValidator(_frozen), Field(json_schema_extra=JSON_HYPERPARAMETERS)
-]
+Frozen = pydantic.AfterValidator(_frozen)
+JSON_OBJECT = "a JSON object of hyperparameter names to values"
 LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
 ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
 
@@ -210,10 +196,12 @@ class AppConfig(BaseModel):
     use_spot_training: bool = _field("managed spot training")
     transform_instance_type: TransformType = _field("Batch Transform instance type (make transform)")
     transform_instance_count: int = _field("Batch Transform instances", ge=1, le=10)
-    hyperparameters: Hyperparameters = _field(
-        "the algorithm's hyperparameters but num_classes, num_training_samples"
+    hyperparameters: Annotated[Mapping[str, str], Frozen] = _field(
+        "the algorithm's, see below", expected=JSON_OBJECT
     )
-    hyperparameter_overrides: Overrides = _field("laid over hyperparameters; null removes one")
+    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen] = _field(
+        "laid over hyperparameters; null removes one", expected=JSON_OBJECT
+    )
     endpoint_instance_type: EndpointType = _field("endpoint instance type")
     endpoint_instance_count: int = _field("endpoint instances", ge=1, le=10)
     endpoint_mode: Literal["realtime", "serverless"] = _field("serverless needs data_capture_enabled=false")
@@ -258,7 +246,7 @@ class AppConfig(BaseModel):
         except ValidationError as error:
             raise ConfigError(_one_line(error, own)) from None
 
-    @field_validator("*", mode="before")
+    @pydantic.field_validator("*", mode="before")
     @classmethod
     def _from_text(cls, value: Any, info: ValidationInfo) -> Any:
         """`-c` gives text: 'express' names EXPRESS, '30' a choice of 30, '' no URL; JSON's true is no number."""
@@ -270,7 +258,7 @@ class AppConfig(BaseModel):
             return next((choice for choice in choices if str(choice).lower() == value.strip().lower()), value)
         return None if value == "" and NoneType in get_args(kind) else value
 
-    @field_validator("hyperparameters", "hyperparameter_overrides", mode="before")
+    @pydantic.field_validator("hyperparameters", "hyperparameter_overrides", mode="before")
     @classmethod
     def _rendered(cls, value: Any, info: ValidationInfo) -> dict[str, str | None]:
         """Each hyperparameter checked and rendered on its own (stacks/algorithm.py); how they combine is checked
@@ -283,18 +271,13 @@ class AppConfig(BaseModel):
             raise ValueError
         if derived := sorted(set(parsed) & set(algorithm.DERIVED)):
             raise ValueError(f"{', '.join(derived)} come from the dataset manifest and cannot be set")
-        removed = {
-            n: None for n, v in parsed.items() if v is None and info.field_name == "hyperparameter_overrides"
-        }
+        kept = {n: v for n, v in parsed.items() if v is not None or info.field_name == "hyperparameters"}
         try:
-            return {
-                **algorithm.rendered_hyperparameters({n: v for n, v in parsed.items() if n not in removed}),
-                **removed,
-            }
+            return {**dict.fromkeys(parsed.keys() - kept.keys()), **algorithm.rendered_hyperparameters(kept)}
         except algorithm.HyperparameterError as error:
             raise ConfigError(f"context '{info.field_name}' is invalid: {error}") from None
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _reject_contradictions(self) -> AppConfig:
         try:
             algorithm.validated_hyperparameters(
