@@ -1,9 +1,6 @@
-"""The SageMaker built-in image-classification algorithm's interface, as data: its hyperparameters and instance types.
-
-Hyperparameters (names, valid values, defaults, "used only when" rules): HYPERPARAMETERS_DOC. Instance families and
-content types: ALGORITHM_DOC. Each value is rendered the way the reference writes it (`True`, `1`, `3,224,224`):
-the training request carries exactly that.
-"""
+"""The SageMaker built-in image-classification algorithm's interface as data: hyperparameters (HYPERPARAMETERS_DOC:
+names, valid values, defaults, "used only when" rules), rendered as that page writes them (`True`, `1`, `3,224,224`),
+and the instance types it runs on (ALGORITHM_DOC)."""
 
 from __future__ import annotations
 
@@ -56,10 +53,6 @@ def _one_of(*choices: Any) -> tuple[str, str]:
     return f"one of {', '.join(map(str, choices))}", "|".join(re.escape(str(choice)) for choice in choices)
 
 
-def _no_spaces(text: str) -> str:
-    return re.sub(r"\s", "", text)
-
-
 UNIT = ("a float in [0, 1]", r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", str, lambda text: float(text) <= 1)
 POSITIVE = ("a positive integer", r"[1-9]\d*")
 ZERO_OR_ONE = ("0 or 1", r"[01]|True|False", lambda text: {"True": "1", "False": "0"}.get(text, text))
@@ -67,12 +60,12 @@ TRUE_OR_FALSE = ("True or False", r"(?i:true|false)", str.capitalize)
 IMAGE_SHAPE = (
     "'num_channels,height,width' of three positive integers, e.g. 3,224,224",
     r"[1-9]\d*(\s*,\s*[1-9]\d*){2}",
-    _no_spaces,
+    functools.partial(re.sub, r"\s", ""),
 )
 EPOCH_LIST = (
     "epochs as comma-separated positive integers, e.g. 10,20",
     r"[1-9]\d*(\s*,\s*[1-9]\d*)*",
-    _no_spaces,
+    functools.partial(re.sub, r"\s", ""),
 )
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "augmentation_type": Hyperparameter(None, *_one_of("crop", "crop_color", "crop_color_transform")),
@@ -208,8 +201,10 @@ def sagemaker_instance_types() -> dict[str, list[str]]:
     by the model file botocore would load."""
     botocore_dir = Path(importlib.util.find_spec("botocore").origin).parent
     model = max(botocore_dir.glob("data/sagemaker/*/service-2.json*"))
-    key = hashlib.sha256(f"{model}:{model.stat().st_mtime_ns}:{model.stat().st_size}".encode()).hexdigest()
-    cache = CACHE_DIR / f"sagemaker-instance-types-{key[:16]}.json"
+    key = hashlib.sha256(f"{model}:{model.stat().st_mtime_ns}:{model.stat().st_size}".encode()).hexdigest()[
+        :16
+    ]
+    cache = CACHE_DIR / f"sagemaker-instance-types-{key}.json"
     with contextlib.suppress(OSError, ValueError):
         return json.loads(cache.read_text())
     import botocore.session

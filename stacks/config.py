@@ -154,7 +154,9 @@ class AppConfig(BaseModel):
         "share of batch children that may fail", ge=0.0, le=100.0
     )
     batch_images_per_child: int = _field(
-        "images one batch child classifies in turn", ge=1, le=MAX_IMAGES_PER_CHILD
+        "images one batch child classifies in turn (the Distributed Map's ItemBatcher)",
+        ge=1,
+        le=MAX_IMAGES_PER_CHILD,
     )
     removal_policy: Literal["destroy", "retain"] = _field("retain keeps both buckets on cdk destroy")
     log_retention_days: LogRetention = _field("retention of every log group")
@@ -181,7 +183,7 @@ class AppConfig(BaseModel):
         multiple_of=ALARM_PERIOD_MINUTES,
     )
     alarm_idle_hours: int = _field("hours without an invocation that raise the idle alarm", ge=1, le=7 * 24)
-    capture_sampling_percentage: int = _field("share of endpoint requests captured", ge=1, le=100)
+    capture_sampling_percentage: int = _field("percentage of endpoint requests captured", ge=1, le=100)
     capture_retention_days: int = _field("days captured data is kept", ge=1, le=3653)
     training_instance_type: TrainingType = _field("training instance type")
     training_instance_count: int = _field("training instances", ge=1, le=20)
@@ -237,9 +239,13 @@ class AppConfig(BaseModel):
         """Build the config from a context mapping; keys with ':' or a leading '@' belong to the CDK itself."""
         own = {key: value for key, value in context.items() if ":" not in key and not key.startswith("@")}
         if unknown := sorted(set(own) - set(cls.model_fields)):
+            import difflib
+
+            meant = {k for key in unknown for k in difflib.get_close_matches(key, cls.model_fields, n=1)}
+            hint = f" (did you mean {', '.join(sorted(meant))}?)" if meant else ""
+            known = ", ".join(sorted(cls.model_fields))
             raise ConfigError(
-                f"unknown context key(s) {', '.join(map(repr, unknown))}; "
-                f"known keys are: {', '.join(sorted(cls.model_fields))}"
+                f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; known keys are: {known}"
             )
         try:
             return cls(**own)

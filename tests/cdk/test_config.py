@@ -339,9 +339,10 @@ def test_settings_that_hold_together_are_accepted(changes):
     }
 
 
-def test_a_typo_in_a_key_is_refused_with_the_known_keys():
-    assert refusal(confidence_treshold="0.9").startswith(
-        "unknown context key(s) 'confidence_treshold'; known keys are: alarm_below_threshold_minutes, "
+def test_a_typo_in_a_key_is_refused_with_the_key_meant_and_the_known_ones():
+    assert refusal(confidence_treshold="0.9", zzz="1").startswith(
+        "unknown context key(s) 'confidence_treshold', 'zzz' (did you mean confidence_threshold?); "
+        "known keys are: alarm_below_threshold_minutes, "
     )
 
 
