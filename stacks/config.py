@@ -16,31 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from stacks import algorithm
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+SETTINGS_DOC = "docs/CONFIGURATION.md lists every setting"
 # CloudWatch Logs' retention periods, in the order of CDK's RetentionDays members
 # (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-)
-LOG_RETENTION_DAYS += (3288, 3653)
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+LOG_RETENTION_DAYS += (2922, 3288, 3653)
 # The alarms' short period (stacks/constructs/alarms.py). With a period under an hour PutMetricAlarm allows an
 # evaluation range (period x evaluation periods) of at most one day, with an hour seven days
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
@@ -182,7 +162,9 @@ class AppConfig(BaseModel):
         le=MAX_SHORT_ALARM_RANGE_MINUTES,
         multiple_of=ALARM_PERIOD_MINUTES,
     )
-    alarm_idle_hours: int = _field("hours without an invocation that raise the idle alarm", ge=1, le=7 * 24)
+    alarm_idle_hours: int = _field(
+        "hours without an invocation that raise the idle alarm", ge=1, le=MAX_HOURLY_ALARM_RANGE_HOURS
+    )
     capture_sampling_percentage: int = _field("percentage of endpoint requests captured", ge=1, le=100)
     capture_retention_days: int = _field("days captured data is kept", ge=1, le=3653)
     training_instance_type: TrainingType = _field("training instance type")
@@ -243,10 +225,7 @@ class AppConfig(BaseModel):
 
             meant = {k for key in unknown for k in difflib.get_close_matches(key, cls.model_fields, n=1)}
             hint = f" (did you mean {', '.join(sorted(meant))}?)" if meant else ""
-            known = ", ".join(sorted(cls.model_fields))
-            raise ConfigError(
-                f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; known keys are: {known}"
-            )
+            raise ConfigError(f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; {SETTINGS_DOC}")
         try:
             return cls(**own)
         except ValidationError as error:

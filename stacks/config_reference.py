@@ -72,7 +72,7 @@ def reference() -> str:
         "",
         "```",
         _refusal(confidence_threshold="1.7"),
-        _refusal(confidence_treshold="0.9")[:100] + "...",
+        _refusal(confidence_treshold="0.9"),
         "```",
         "",
         "## Settings",
