@@ -6,17 +6,26 @@ import json
 from typing import Any
 
 from stacks import algorithm
-from stacks.config import AppConfig, ConfigError, cdk_json_context, expected
+from stacks.config import (
+    BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE,
+    EXPRESS_MAX_MINUTES,
+    AppConfig,
+    ConfigError,
+    cdk_json_context,
+    expected,
+)
 
 COMMAND = ".venv/bin/python -m stacks.config_reference > docs/CONFIGURATION.md"
 # The checks of AppConfig._reject_contradictions and algorithm.validated_hyperparameters, as a reader needs them.
 SETTING_RULES = (
-    "`workflow_type=EXPRESS` runs for at most 5 minutes, so `workflow_timeout_minutes` is at most 5 with it.",
+    f"`workflow_type=EXPRESS` runs for at most {EXPRESS_MAX_MINUTES} minutes, so `workflow_timeout_minutes` is at "
+    f"most {EXPRESS_MAX_MINUTES} with it.",
     "`endpoint_mode=serverless` needs `data_capture_enabled=false` (SageMaker captures nothing on serverless "
     "endpoints) and `autoscaling_enabled=false` (it scales itself).",
     "`autoscaling_min_instances` is at most `autoscaling_max_instances`; an autoscaled endpoint starts with "
     "`endpoint_instance_count` between them.",
-    "`batch_max_concurrency` is at most 10 per endpoint instance (`endpoint_instance_count`, or "
+    f"`batch_max_concurrency` is at most {BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} per endpoint instance "
+    "(`endpoint_instance_count`, or "
     "`autoscaling_max_instances` when autoscaled), or `serverless_max_concurrency` on a serverless endpoint.",
 )
 HYPERPARAMETER_RULES = (
