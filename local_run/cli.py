@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="test images per class (default: %(default)s)",
     )
+    demo.set_defaults(parser=demo)
     demo.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     demo.add_argument(
         "--ambiguity",
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the dataset from SOURCE into --dataset-dir unless it is already there, then run the "
         "workflow on its test images.",
     )
+    local.set_defaults(parser=local)
     local.add_argument("--source", type=Path, required=True, help="the CIFAR-100 python tarball")
     local.add_argument("--dataset-dir", type=Path, default=PROJECT_ROOT / "data", help="default: data/")
     local.add_argument(
@@ -144,9 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    context = _context(parser, args)
+    args = build_parser().parse_args(argv)
+    context = _context(args.parser, args)
     # The CDK's jsii runs on the first `node` on PATH; the project pins a supported one (as the Makefile does).
     os.environ["PATH"] = f"{PROJECT_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     # moto logs every failed state at ERROR; the run reports each failure once, with its error name.
