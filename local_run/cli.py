@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         parents=[common],
+        usage="%(prog)s [options]",
         help="on a small generated CIFAR-format dataset (offline, seconds)",
         description="Generate a small CIFAR-100-format dataset (cached under .cache/demo-dataset/), then run the "
         "workflow on its test images.",
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser(
         "local",
         parents=[common],
+        usage="%(prog)s --source TARBALL [options]",
         help="on the CIFAR-100 tarball at SOURCE",
         description="Build the dataset from SOURCE into --dataset-dir unless it is already there, then run the "
         "workflow on its test images.",
