@@ -346,8 +346,9 @@ def _failure_lines(outcomes) -> list[str]:
         "",
         f"Failed executions, {len(failed)} of {len(outcomes)} (true -> predicted class, top confidence):",
     ]
+    width = max(len(outcome.image.key.rsplit("/", 1)[-1]) for outcome in failed[:LISTED_FAILURES])
     for outcome in failed[:LISTED_FAILURES]:
-        name = outcome.image.key.rsplit("/", 1)[-1]
+        name = outcome.image.key.rsplit("/", 1)[-1].ljust(width)
         if outcome.as_designed:
             prediction = f"{outcome.image.true_class} -> {outcome.predicted_class} {outcome.confidence:.3f}"
             lines.append(f"  {name}  {prediction}  {outcome.error}")
