@@ -92,7 +92,7 @@ def test_ctrl_c_during_the_executions_is_one_line_and_status_130(synthesized_app
             "--train-per-class",
             "5",
             "--test-per-class",
-            "20",
+            "5",
         ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
@@ -102,7 +102,7 @@ def test_ctrl_c_during_the_executions_is_one_line_and_status_130(synthesized_app
     )
     try:
         for line in demo.stdout:
-            if line.startswith("Running 40 executions"):
+            if line.startswith("Running 10 executions"):
                 demo.send_signal(signal.SIGINT)
                 break
         _, err = demo.communicate(timeout=60)
