@@ -353,7 +353,8 @@ def _failure_lines(outcomes) -> list[str]:
             prediction = f"{outcome.image.true_class} -> {outcome.predicted_class} {outcome.confidence:.3f}"
             lines.append(f"  {name}  {prediction}  {outcome.error}")
         else:
-            lines.append(f"  {name}  UNEXPECTED {outcome.status} {outcome.error}: {_cause(outcome.cause)}")
+            error = f" {outcome.error}: {_cause(outcome.cause)}" if outcome.error else ""
+            lines.append(f"  {name}  UNEXPECTED {outcome.status}{error}")
     if len(failed) > LISTED_FAILURES:
         lines.append(f"  ... and {len(failed) - LISTED_FAILURES} more")
     return lines
