@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks import names
 from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.dataset_upload import DatasetUpload
@@ -17,13 +18,7 @@ from stacks.refs import EndpointRef, ModelRef
 
 
 class ModelStack(Stack):
-    """Uploads the dataset, trains the built-in image-classification algorithm and serves the result.
-
-    With `config.model_data_url` set, no training resource exists and the endpoint serves that artifact.
-    Attributes: `endpoint` and `model` (EndpointRef and ModelRef for the workflow stack), `model_data_url`
-    (S3 URI of the served model.tar.gz; a deploy-time token when trained here) and `training_job` (None with a
-    brought model).
-    """
+    """With `model_data_url` set, nothing is trained: the endpoint serves that artifact."""
 
     def __init__(
         self,
@@ -77,13 +72,13 @@ class ModelStack(Stack):
 
         CfnOutput(
             self,
-            "EndpointName",
+            names.ENDPOINT_NAME_OUTPUT,
             value=self.endpoint.name,
             description="SageMaker endpoint the workflow calls",
         )
         CfnOutput(
             self,
-            "ModelName",
+            names.MODEL_NAME_OUTPUT,
             value=self.model.name,
             description="SageMaker model the endpoint serves and Batch Transform jobs run",
         )

@@ -1,10 +1,4 @@
-"""One CloudWatch dashboard: the workflow's executions, the model's confidence, the endpoint and the Lambdas.
-
-Rows, top to bottom: executions and failures by error name, with the alarms' state; the share below the
-threshold, the confidence distribution and the predicted-class share; the endpoint's invocations, latency
-and errors; each Lambda's errors, throttles and duration. The local run draws this layout from the synthesized
-DashboardBody (docs/CONTRACTS.md, "Metrics").
-"""
+"""One CloudWatch dashboard, four rows: executions, confidence, endpoint, Lambdas (docs/CONTRACTS.md, "Dashboard")."""
 
 from __future__ import annotations
 
@@ -14,13 +8,8 @@ from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
 from stacks.config import AppConfig
-from stacks.constructs.workflow_metrics import (
-    BELOW_THRESHOLD_METRIC,
-    MICROSECONDS_PER_MILLISECOND,
-    PERIOD,
-    TOP_CONFIDENCE_METRIC,
-    WorkflowMetrics,
-)
+from stacks.constructs.workflow_metrics import MICROSECONDS_PER_MILLISECOND, PERIOD, WorkflowMetrics
+from stacks.names import BELOW_THRESHOLD_METRIC, TOP_CONFIDENCE_METRIC
 
 HEIGHT = 6
 THIRD = 8
@@ -28,7 +17,7 @@ WORKFLOW_STEPS = ("SerializeImage", "ClassifyImage", "FilterInferences")
 
 
 class WorkflowDashboard(Construct):
-    """The dashboard (attribute `dashboard`), named after the project."""
+    """Named after the project."""
 
     def __init__(
         self,
@@ -49,12 +38,10 @@ class WorkflowDashboard(Construct):
                     metrics.execution("ExecutionsSucceeded", label="succeeded"),
                     metrics.execution("ExecutionsFailed", label="failed"),
                 ],
-                width=THIRD,
             ),
             _graph(
                 "Failed executions by error",
                 [metrics.below_threshold_executions(), metrics.unexpected_failures()],
-                width=THIRD,
                 stacked=True,
             ),
             cw.AlarmStatusWidget(alarms=list(alarms), title="Alarms", width=THIRD, height=HEIGHT),
@@ -63,7 +50,6 @@ class WorkflowDashboard(Construct):
             _graph(
                 "Share below the confidence threshold",
                 [metrics.inference(BELOW_THRESHOLD_METRIC, statistic="Average", label="share below")],
-                width=THIRD,
                 annotation=cw.HorizontalAnnotation(
                     value=config.alarm_below_threshold_share, label="alarm level"
                 ),
@@ -75,7 +61,6 @@ class WorkflowDashboard(Construct):
                     metrics.inference(TOP_CONFIDENCE_METRIC, statistic="p10", label="p10"),
                     metrics.inference(TOP_CONFIDENCE_METRIC, statistic="p50", label="p50"),
                 ],
-                width=THIRD,
                 annotation=cw.HorizontalAnnotation(value=config.confidence_threshold, label="threshold"),
                 left_range=(0, 1),
             ),
@@ -87,7 +72,6 @@ class WorkflowDashboard(Construct):
                     )
                     for name in metrics.class_names
                 ],
-                width=THIRD,
                 stacked=True,
             ),
         )
@@ -95,7 +79,6 @@ class WorkflowDashboard(Construct):
             _graph(
                 "Endpoint invocations",
                 [metrics.endpoint_metric("Invocations", statistic="Sum", label="invocations")],
-                width=THIRD,
             ),
             _graph(
                 "Model latency (microseconds)",
@@ -103,7 +86,6 @@ class WorkflowDashboard(Construct):
                     metrics.endpoint_metric("ModelLatency", statistic="p50", label="p50"),
                     metrics.endpoint_metric("ModelLatency", statistic="p90", label="p90"),
                 ],
-                width=THIRD,
                 annotation=cw.HorizontalAnnotation(
                     value=config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND, label="p90 alarm"
                 ),
@@ -114,24 +96,20 @@ class WorkflowDashboard(Construct):
                     metrics.endpoint_metric("Invocation4XXErrors", statistic="Sum", label="4xx"),
                     metrics.endpoint_metric("Invocation5XXErrors", statistic="Sum", label="5xx"),
                 ],
-                width=THIRD,
             ),
         )
         self.dashboard.add_widgets(
             _graph(
                 "Lambda errors",
                 [metrics.function_metric(step, "Errors", statistic="Sum") for step in WORKFLOW_STEPS],
-                width=THIRD,
             ),
             _graph(
                 "Lambda throttles",
                 [metrics.function_metric(step, "Throttles", statistic="Sum") for step in WORKFLOW_STEPS],
-                width=THIRD,
             ),
             _graph(
                 "Lambda duration p90 (milliseconds)",
                 [metrics.function_metric(step, "Duration", statistic="p90") for step in WORKFLOW_STEPS],
-                width=THIRD,
             ),
         )
 
@@ -140,7 +118,6 @@ def _graph(
     title: str,
     metrics: Sequence[cw.IMetric],
     *,
-    width: int,
     stacked: bool = False,
     annotation: cw.HorizontalAnnotation | None = None,
     left_range: tuple[float, float] | None = None,
@@ -148,7 +125,7 @@ def _graph(
     return cw.GraphWidget(
         title=title,
         left=list(metrics),
-        width=width,
+        width=THIRD,
         height=HEIGHT,
         period=PERIOD,
         stacked=stacked,

@@ -24,12 +24,7 @@ UPLOAD_MEMORY_MB = 1024
 
 
 class DatasetUpload(Construct):
-    """One BucketDeployment per channel, each pruning its own prefix, so a channel holds exactly one split.
-
-    The test split is the algorithm's `validation` channel; its .lst is uploaded as `validation.lst`.
-    Attributes: `channel_uris` (channel name -> s3:// URI of its prefix) and `deployments` (what training
-    must wait for).
-    """
+    """One pruning BucketDeployment per channel, so a channel holds exactly one split; test is `validation`."""
 
     def __init__(
         self,

@@ -50,11 +50,7 @@ def sagemaker_execution_role(
     log_group_name: str,
     metric_namespace: str,
 ) -> iam.Role:
-    """A role SageMaker assumes, able to pull the algorithm image and to write its logs and metrics.
-
-    SageMaker chooses the names: training jobs log to `/aws/sagemaker/TrainingJobs` (one stream per job),
-    endpoints to `/aws/sagemaker/Endpoints/<endpoint name>`; metrics go to the matching namespace.
-    """
+    """Pulls the algorithm image and writes the logs and metrics under SageMaker's own names."""
     stack = Stack.of(scope)
     role = iam.Role(
         scope, construct_id, assumed_by=iam.ServicePrincipal(SAGEMAKER_PRINCIPAL), description=description

@@ -25,15 +25,8 @@ CAPTURED_JSON_CONTENT_TYPES = ["application/json"]
 
 
 class ModelEndpoint(Construct):
-    """Serves a model.tar.gz of the built-in algorithm on a real-time or serverless endpoint and captures its
-    traffic (unless `data_capture_enabled` is off: it must be for serverless, which captures nothing).
-
-    Model -> EndpointConfig -> Endpoint are chained through their generated names, so a new artifact
-    replaces model and config and updates the endpoint in place. A real-time endpoint may follow demand
-    (`autoscaling_enabled`). Attributes: `endpoint` (EndpointRef), `role` (the SageMaker execution role),
-    `capture_key` (the KMS key of captured data, and of the ML volume unless the instance type has local
-    storage; None when it would encrypt nothing), `autoscaling` (EndpointAutoscaling or None).
-    """
+    """Model -> EndpointConfig -> Endpoint chained by generated names: a new artifact replaces model and config and
+    updates the endpoint in place. `capture_key` encrypts capture and the ML volume; None if nothing to encrypt."""
 
     def __init__(
         self,
@@ -73,9 +66,8 @@ class ModelEndpoint(Construct):
     def _execution_role(
         self, config: AppConfig, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
     ) -> iam.Role:
-        """Reads exactly the served artifact; with capture on, writes data_capture/ and encrypts what it writes
-        there; with a volume key, may use it (CreateEndpointConfig, KmsKeyId: the execution role "must include
-        permissions to call kms:Encrypt")."""
+        """Reads exactly the served artifact, writes data_capture/ and may use the key (CreateEndpointConfig, KmsKeyId:
+        the role "must include permissions to call kms:Encrypt")."""
         role = sagemaker_execution_role(
             self,
             "ExecutionRole",
@@ -153,19 +145,13 @@ class ModelEndpoint(Construct):
         )
 
     def _volume_key_arn(self, config: AppConfig) -> str | None:
-        """The ML storage volume's key: "the storage volume attached to the ML compute instance that hosts the
-        endpoint" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
-        KmsKeyId). Left out on instance types with local NVMe storage, where CreateEndpointConfig refuses it as a
-        hardware module on the instance encrypts that storage itself (the families are listed in
-        stacks/algorithm.py), and on a serverless endpoint, which has no instance of yours to attach a volume to."""
+        """The ML volume's key (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
+        KmsKeyId), refused on instance types with local NVMe storage (stacks/algorithm.py) and moot on serverless."""
         return self.capture_key.key_arn if _has_volume_key(config) else None
 
     def _autoscaling(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> EndpointAutoscaling | None:
-        """Scaling owns the instance count once it is on: a deploy of a new model or config keeps the count it
-        reached instead of falling back to endpoint_instance_count under load (RetainAllVariantProperties, as in
-        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html), while weight and data
-        capture still come from the new config (ExcludeRetainedVariantProperties,
-        https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
+        """A deploy keeps the count scaling reached (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)
+        but takes weight and capture from the new config (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
         if not config.autoscaling_enabled:
             return None
         endpoint.retain_all_variant_properties = True
@@ -220,7 +206,6 @@ def _key_description(config: AppConfig) -> str:
 
 
 def _endpoint_id(config: AppConfig) -> str:
-    """SageMaker refuses to update a real-time endpoint to serverless ("you receive a ValidationError",
-    https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): each mode has its own logical id,
-    so switching modes makes CloudFormation create a new endpoint and delete the old one instead."""
+    """One logical id per mode: SageMaker refuses to update real-time to serverless, so a switch replaces the endpoint
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html)."""
     return "Endpoint" if config.endpoint_mode == "realtime" else "ServerlessEndpoint"

@@ -1,12 +1,5 @@
-"""A SageMaker training job as a CloudFormation resource: a custom resource on the CDK provider framework.
-
-`on_event` starts the job and returns; the framework's waiter polls `is_complete` (DescribeTrainingJob)
-every minute until the job ends. CloudFormation waits at most one hour for any custom resource (the
-ServiceTimeout maximum, 3600 s), so the job must fit in that hour: the provider gives up after 55 minutes,
-the handler stops a job still running after 50 (no instance outlives a failed deploy), and training time
-itself is capped at 40 minutes, leaving 10 for instance start-up, data download and artifact upload.
-A longer job belongs outside the deploy: train it elsewhere and serve it with `-c model_data_url=...`.
-"""
+"""A SageMaker training job as a custom resource on the CDK provider framework, fitted into CloudFormation's hour
+(ServiceTimeout at most 3600 s: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html)."""
 
 from __future__ import annotations
 
@@ -32,7 +25,8 @@ from stacks.s3_layout import DATASET_PREFIX, MODEL_ARTIFACTS_PREFIX
 HANDLER_CODE_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "training_job"
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 CUSTOM_RESOURCE_TIMEOUT = Duration.hours(1)
-# Ends before CloudFormation's hour, so the deploy fails with the provider's message, not a bare timeout.
+# The provider gives up before CloudFormation's hour (its message, not a bare timeout); the handler stops a job
+# still running after 50 minutes, so no instance outlives a failed deploy; config caps training itself at 40.
 PROVIDER_TOTAL_TIMEOUT = Duration.minutes(55)
 QUERY_INTERVAL = Duration.minutes(1)
 STOP_AFTER = Duration.minutes(50)
@@ -47,11 +41,8 @@ def job_name_prefix(config: AppConfig) -> str:
 
 
 class TrainingJob(Construct):
-    """Trains the built-in image-classification algorithm on the uploaded dataset.
-
-    Attributes: `model_data_url` (S3 URI of model.tar.gz), `model_artifact_key` (its key in the project
-    bucket) and `job_name`, all deploy-time tokens, and `role`, the SageMaker execution role of the job.
-    """
+    """Trains the built-in algorithm on the uploaded dataset; `model_data_url`, `model_artifact_key`, `job_name` are
+    deploy-time tokens."""
 
     def __init__(
         self,
