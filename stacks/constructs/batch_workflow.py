@@ -18,6 +18,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import AppConfig
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.inference_chain import ChainEnd, InferenceChain, lambda_task
 from stacks.constructs.state_machine import traced_state_machine
 from stacks.constructs.workflow_functions import InferenceFunctions, WorkflowFunction
@@ -54,9 +55,7 @@ class BatchClassification(Construct):
             memory_size=256,
             config=config,
         )
-        summarize.allow(
-            ["s3:GetObject", "s3:PutObject"], [bucket.arn_for_objects(f"{BATCH_RESULTS_PREFIX}*")]
-        )
+        summarize.allow(on_objects(bucket, BATCH_RESULTS_PREFIX, "s3:GetObject", "s3:PutObject"))
         acknowledge_wildcard_resources(
             summarize.role,
             {
@@ -192,13 +191,9 @@ class BatchClassification(Construct):
             resources=[child_executions],
         )
         allow = self.role.add_to_principal_policy
-        prefix = {"StringLike": {"s3:prefix": [f"{config.workflow_input_prefix}*"]}}
-        allow(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn], conditions=prefix)
-        )
-        results = bucket.arn_for_objects(f"{BATCH_RESULTS_PREFIX}*")
+        allow(list_prefix(bucket, config.workflow_input_prefix))
         writer = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-        allow(iam.PolicyStatement(actions=writer, resources=[results]))
+        allow(on_objects(bucket, BATCH_RESULTS_PREFIX, *writer))
         # Log delivery and X-Ray take no resource-level permissions
         # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
         delivery = (

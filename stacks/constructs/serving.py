@@ -13,6 +13,7 @@ from stacks.algorithm import has_local_storage
 from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.endpoint_scaling import EndpointAutoscaling
+from stacks.constructs.grants import on_objects
 from stacks.constructs.sagemaker_role import sagemaker_execution_role
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.refs import EndpointRef, ModelRef
@@ -78,11 +79,7 @@ class ModelEndpoint(Construct):
         )
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
         if config.data_capture_enabled:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]
-                )
-            )
+            role.add_to_policy(on_objects(bucket, DATA_CAPTURE_PREFIX, "s3:PutObject"))
         if self.capture_key is not None:
             self.capture_key.grant(role, "kms:Encrypt", "kms:GenerateDataKey")
         reasons = {

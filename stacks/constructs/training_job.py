@@ -3,27 +3,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
 from stacks.config import MAX_TRAINING_MINUTES, AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.log_group import project_log_group
 from stacks.constructs.sagemaker_role import SAGEMAKER_PRINCIPAL, sagemaker_execution_role
+from stacks.constructs.workflow_functions import LAMBDA_RUNTIME, LAMBDA_SOURCE_DIR
 from stacks.dataset_source import DatasetSource
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.s3_layout import DATASET_PREFIX, MODEL_ARTIFACTS_PREFIX
 
-HANDLER_CODE_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "training_job"
-HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 CUSTOM_RESOURCE_TIMEOUT = Duration.hours(1)
 # The provider gives up before CloudFormation's hour (its message, not a bare timeout); the handler stops a job
 # still running after 50 minutes, so no instance outlives a failed deploy; config caps training itself at 40.
@@ -32,7 +30,7 @@ QUERY_INTERVAL = Duration.minutes(1)
 STOP_AFTER = Duration.minutes(50)
 # The EBS volume the channels are copied to; the PNGs of all of CIFAR-100 take well under 1 GB.
 TRAINING_VOLUME_GB = 30
-LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+LAMBDA_PRINCIPAL = iam.ServicePrincipal("lambda.amazonaws.com")
 
 
 def job_name_prefix(config: AppConfig) -> str:
@@ -108,23 +106,10 @@ class TrainingJob(Construct):
             log_group_name="/aws/sagemaker/TrainingJobs",
             metric_namespace="/aws/sagemaker/TrainingJobs",
         )
+        role.add_to_policy(on_objects(bucket, DATASET_PREFIX, "s3:GetObject"))
+        role.add_to_policy(list_prefix(bucket, DATASET_PREFIX))
         role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{DATASET_PREFIX}*")]
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{DATASET_PREFIX}*"]}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[bucket.arn_for_objects(f"{MODEL_ARTIFACTS_PREFIX}*")],
-            )
+            on_objects(bucket, MODEL_ARTIFACTS_PREFIX, "s3:PutObject", "s3:AbortMultipartUpload")
         )
         acknowledge_wildcard_resources(
             role,
@@ -140,7 +125,18 @@ class TrainingJob(Construct):
         handler_role = self._handler_role(prefix)
         on_event, is_complete = self._handler_functions(config, handler_role)
         framework_logs = project_log_group(self, "ProviderLogs", config=config)
-        framework_roles = self._framework_roles(framework_logs)
+        # Own roles for the framework's functions: log writes to its own group instead of the broad
+        # AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle.
+        framework_roles = {}
+        for name, description in (
+            (
+                "ProviderOnEventRole",
+                "CDK provider framework: forwards CloudFormation events, starts the waiter",
+            ),
+            ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
+        ):
+            framework_roles[name] = iam.Role(self, name, assumed_by=LAMBDA_PRINCIPAL, description=description)
+            framework_logs.grant_write(framework_roles[name])
         provider = cr.Provider(
             self,
             "Provider",
@@ -152,7 +148,7 @@ class TrainingJob(Construct):
             framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
             log_group=framework_logs,
         )
-        self._acknowledge_provider_findings(provider, handler_role, framework_roles.values(), prefix)
+        self._acknowledge_provider_findings(provider, handler_role, list(framework_roles.values()), prefix)
         return provider
 
     def _handler_role(self, prefix: str) -> iam.Role:
@@ -160,23 +156,14 @@ class TrainingJob(Construct):
         handler_role = iam.Role(
             self,
             "HandlerRole",
-            assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL),
+            assumed_by=LAMBDA_PRINCIPAL,
             description="Training-job custom resource handlers: create, describe and stop this project's jobs",
         )
-        handler_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                ],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="sagemaker", resource="training-job", resource_name=f"{prefix}-*"
-                    )
-                ],
-            )
+        jobs = Stack.of(self).format_arn(
+            service="sagemaker", resource="training-job", resource_name=f"{prefix}-*"
         )
+        actions = [f"sagemaker:{verb}TrainingJob" for verb in ("Create", "Describe", "Stop")]
+        handler_role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[jobs]))
         handler_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -193,9 +180,11 @@ class TrainingJob(Construct):
         handler_logs = project_log_group(self, "HandlerLogs", config=config)
         handler_logs.grant_write(handler_role)
         handler_options = dict(
-            runtime=HANDLER_RUNTIME,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(HANDLER_CODE_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_SOURCE_DIR / "training_job"), exclude=["__pycache__", "*.pyc"]
+            ),
             role=handler_role,
             log_group=handler_logs,
             # The handlers log one JSON object per line with their fields, like the workflow's functions.
@@ -213,28 +202,9 @@ class TrainingJob(Construct):
         )  # fmt: skip
         return on_event, is_complete
 
-    def _framework_roles(self, framework_logs: logs.ILogGroup) -> dict[str, iam.Role]:
-        """Own roles for the framework's functions: log writes to its own group instead of the broad
-        AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle."""
-        framework_roles = {
-            name: iam.Role(
-                self, name, assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL), description=description
-            )
-            for name, description in (
-                (
-                    "ProviderOnEventRole",
-                    "CDK provider framework: forwards CloudFormation events, starts the waiter",
-                ),
-                ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
-            )
-        }
-        for role in framework_roles.values():
-            framework_logs.grant_write(role)
-        return framework_roles
-
     @staticmethod
     def _acknowledge_provider_findings(
-        provider: cr.Provider, handler_role: iam.Role, framework_roles: Iterable[iam.Role], prefix: str
+        provider: cr.Provider, handler_role: iam.Role, framework_roles: Sequence[iam.Role], prefix: str
     ) -> None:
         acknowledge_wildcard_resources(
             handler_role,
@@ -260,8 +230,6 @@ class TrainingJob(Construct):
                     "step it runs (is_complete, the timeout handler) logs to its own log group."
                 ),
             ),
-        )
-        Validations.of(provider).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SF2",
                 reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",

@@ -14,6 +14,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.sagemaker_role import logs_and_metrics_statements
 from stacks.constructs.state_machine import traced_state_machine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
@@ -141,20 +142,11 @@ class TransformStateMachine(Construct):
             self,
             "JobPolicy",
             roles=[role],
+            # An S3Prefix data source lists the prefix (ListObjectsV2) before reading its objects.
             statements=[
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{input_prefix}*")]
-                ),
-                # An S3Prefix data source lists the prefix (ListObjectsV2) before reading its objects.
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{input_prefix}*"]}},
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{TRANSFORM_RESULTS_PREFIX}*")],
-                ),
+                on_objects(bucket, input_prefix, "s3:GetObject"),
+                list_prefix(bucket, input_prefix),
+                on_objects(bucket, TRANSFORM_RESULTS_PREFIX, "s3:PutObject"),
                 *logs_and_metrics_statements(stack, TRANSFORM_LOG_GROUP, TRANSFORM_LOG_GROUP),
             ],
         )

@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.log_group import project_log_group
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import EndpointRef
@@ -63,12 +64,9 @@ class WorkflowFunction(Construct):
         self.log_group.grant_write(self.role)
         acknowledge_wildcards(self.role, reason=XRAY_REASON, resources=["*"])
 
-    def allow(
-        self, actions: Sequence[str], resources: Sequence[str], conditions: Mapping | None = None
-    ) -> None:
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(actions), resources=list(resources), conditions=conditions)
-        )
+    def allow(self, *statements: iam.PolicyStatement) -> None:
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
 
 
 class InferenceFunctions(Construct):
@@ -85,7 +83,7 @@ class InferenceFunctions(Construct):
         class_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        prefix = f"{config.workflow_input_prefix}*"
+        prefix = config.workflow_input_prefix
         self.serialize = WorkflowFunction(
             self,
             "SerializeImage",
@@ -96,14 +94,13 @@ class InferenceFunctions(Construct):
             config=config,
         )
         # Not bucket.grant_read(): that adds s3:List*/GetBucket* on the whole bucket (data_capture/ included).
-        self.serialize.allow(["s3:GetObject"], [bucket.arn_for_objects(prefix)])
         # Listing the input prefix only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
-        self.serialize.allow(["s3:ListBucket"], [bucket.bucket_arn], {"StringLike": {"s3:prefix": [prefix]}})
+        self.serialize.allow(on_objects(bucket, prefix, "s3:GetObject"), list_prefix(bucket, prefix))
         # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
         acknowledge_wildcard_resources(
             self.serialize.role,
             {
-                f"/{prefix}": "Reads the objects under the workflow's input prefix of the project bucket: the "
+                f"/{prefix}*": "Reads the objects under the workflow's input prefix of the project bucket: the "
                 "object key is the wildcard."
             },
         )
@@ -119,7 +116,9 @@ class InferenceFunctions(Construct):
             memory_size=256,
             config=config,
         )
-        self.classify.allow(["sagemaker:InvokeEndpoint"], [endpoint.arn])
+        self.classify.allow(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
+        )
 
         self.filter = WorkflowFunction(
             self,
