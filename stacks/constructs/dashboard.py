@@ -30,15 +30,12 @@ class WorkflowDashboard(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=config.project_name)
+        inference, endpoint = metrics.inference, metrics.endpoint_metric
+        executions = [
+            metrics.execution(f"Executions{s.title()}", label=s) for s in ("started", "succeeded", "failed")
+        ]
         self.dashboard.add_widgets(
-            _graph(
-                "Executions",
-                [
-                    metrics.execution("ExecutionsStarted", label="started"),
-                    metrics.execution("ExecutionsSucceeded", label="succeeded"),
-                    metrics.execution("ExecutionsFailed", label="failed"),
-                ],
-            ),
+            _graph("Executions", executions),
             _graph(
                 "Failed executions by error",
                 [metrics.below_threshold_executions(), metrics.unexpected_failures()],
@@ -49,25 +46,20 @@ class WorkflowDashboard(Construct):
         self.dashboard.add_widgets(
             _graph(
                 "Share below the confidence threshold",
-                [metrics.inference(BELOW_THRESHOLD_METRIC, statistic="Average", label="share below")],
-                annotation=cw.HorizontalAnnotation(
-                    value=config.alarm_below_threshold_share, label="alarm level"
-                ),
+                [inference(BELOW_THRESHOLD_METRIC, statistic="Average", label="share below")],
+                annotation=(config.alarm_below_threshold_share, "alarm level"),
                 left_range=(0, 1),
             ),
             _graph(
                 "Top confidence",
-                [
-                    metrics.inference(TOP_CONFIDENCE_METRIC, statistic="p10", label="p10"),
-                    metrics.inference(TOP_CONFIDENCE_METRIC, statistic="p50", label="p50"),
-                ],
-                annotation=cw.HorizontalAnnotation(value=config.confidence_threshold, label="threshold"),
+                [inference(TOP_CONFIDENCE_METRIC, statistic=p, label=p) for p in ("p10", "p50")],
+                annotation=(config.confidence_threshold, "threshold"),
                 left_range=(0, 1),
             ),
             _graph(
                 "Predicted classes",
                 [
-                    metrics.inference(
+                    inference(
                         TOP_CONFIDENCE_METRIC, statistic="SampleCount", label=name, predicted_class=name
                     )
                     for name in metrics.class_names
@@ -76,41 +68,28 @@ class WorkflowDashboard(Construct):
             ),
         )
         self.dashboard.add_widgets(
-            _graph(
-                "Endpoint invocations",
-                [metrics.endpoint_metric("Invocations", statistic="Sum", label="invocations")],
-            ),
+            _graph("Endpoint invocations", [endpoint("Invocations", statistic="Sum", label="invocations")]),
             _graph(
                 "Model latency (microseconds)",
-                [
-                    metrics.endpoint_metric("ModelLatency", statistic="p50", label="p50"),
-                    metrics.endpoint_metric("ModelLatency", statistic="p90", label="p90"),
-                ],
-                annotation=cw.HorizontalAnnotation(
-                    value=config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND, label="p90 alarm"
-                ),
+                [endpoint("ModelLatency", statistic=p, label=p) for p in ("p50", "p90")],
+                annotation=(config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND, "p90 alarm"),
             ),
             _graph(
                 "Endpoint errors",
-                [
-                    metrics.endpoint_metric("Invocation4XXErrors", statistic="Sum", label="4xx"),
-                    metrics.endpoint_metric("Invocation5XXErrors", statistic="Sum", label="5xx"),
-                ],
+                [endpoint(f"Invocation{c}XXErrors", statistic="Sum", label=f"{c}xx") for c in (4, 5)],
             ),
         )
         self.dashboard.add_widgets(
-            _graph(
-                "Lambda errors",
-                [metrics.function_metric(step, "Errors", statistic="Sum") for step in WORKFLOW_STEPS],
-            ),
-            _graph(
-                "Lambda throttles",
-                [metrics.function_metric(step, "Throttles", statistic="Sum") for step in WORKFLOW_STEPS],
-            ),
-            _graph(
-                "Lambda duration p90 (milliseconds)",
-                [metrics.function_metric(step, "Duration", statistic="p90") for step in WORKFLOW_STEPS],
-            ),
+            *(
+                _graph(
+                    title, [metrics.function_metric(step, name, statistic=stat) for step in WORKFLOW_STEPS]
+                )
+                for title, name, stat in (
+                    ("Lambda errors", "Errors", "Sum"),
+                    ("Lambda throttles", "Throttles", "Sum"),
+                    ("Lambda duration p90 (milliseconds)", "Duration", "p90"),
+                )
+            )
         )
 
 
@@ -119,7 +98,7 @@ def _graph(
     metrics: Sequence[cw.IMetric],
     *,
     stacked: bool = False,
-    annotation: cw.HorizontalAnnotation | None = None,
+    annotation: tuple[float, str] | None = None,
     left_range: tuple[float, float] | None = None,
 ) -> cw.GraphWidget:
     return cw.GraphWidget(
@@ -129,6 +108,8 @@ def _graph(
         height=HEIGHT,
         period=PERIOD,
         stacked=stacked,
-        left_annotations=[annotation] if annotation else None,
+        left_annotations=[cw.HorizontalAnnotation(value=annotation[0], label=annotation[1])]
+        if annotation
+        else None,
         left_y_axis=cw.YAxisProps(min=left_range[0], max=left_range[1]) if left_range else None,
     )
