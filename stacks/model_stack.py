@@ -70,24 +70,17 @@ class ModelStack(Stack):
         self.endpoint: EndpointRef = serving.endpoint
         self.model: ModelRef = serving.model
 
-        CfnOutput(
-            self,
-            names.ENDPOINT_NAME_OUTPUT,
-            value=self.endpoint.name,
-            description="SageMaker endpoint the workflow calls",
-        )
-        CfnOutput(
-            self,
-            names.MODEL_NAME_OUTPUT,
-            value=self.model.name,
-            description="SageMaker model the endpoint serves and Batch Transform jobs run",
-        )
-        CfnOutput(
-            self, "ModelDataUrl", value=self.model_data_url, description="The model.tar.gz being served"
-        )
-        CfnOutput(
-            self, "DatasetSource", value=dataset.describe(), description="The dataset this deploy uploads"
-        )
+        for output_id, value, description in (
+            (names.ENDPOINT_NAME_OUTPUT, self.endpoint.name, "SageMaker endpoint the workflow calls"),
+            (
+                names.MODEL_NAME_OUTPUT,
+                self.model.name,
+                "SageMaker model the endpoint serves and Batch Transform jobs run",
+            ),
+            ("ModelDataUrl", self.model_data_url, "The model.tar.gz being served"),
+            ("DatasetSource", dataset.describe(), "The dataset this deploy uploads"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)
         if self.training_job is not None:
             CfnOutput(self, "TrainingJobName", value=self.training_job.job_name)
 

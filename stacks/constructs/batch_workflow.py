@@ -64,9 +64,7 @@ class BatchClassification(Construct):
             },
         )
         chain = InferenceChain(self, "Child", functions=functions, end=ChainEnd.RECORD_OUTCOME)
-        # A child runs the chain once per image of its batch, one image at a time: with batch_max_concurrency
-        # children at once, at most batch_max_concurrency images are in flight, the bound config.py holds to
-        # what the endpoint can serve. Its output is the list of the images' outcome records, in order.
+        # One image at a time per child: at most batch_max_concurrency images in flight, the bound config.py holds.
         each_image = sfn.Map(self, "ClassifyEachImage", items_path="$.Items", max_concurrency=1)
         each_image.item_processor(chain.definition)
 
@@ -82,13 +80,11 @@ class BatchClassification(Construct):
                 names.WORKFLOW_INPUT_KEY: names.BATCH_WORKFLOW,
             },
             map_execution_type=sfn.StateMachineType.EXPRESS,
-            # One child per batch_images_per_child images: the map's one STANDARD state transition per child is
-            # most of the batch's cost (docs/COST.md). ToleratedFailurePercentage then counts failed batches.
+            # A STANDARD state transition per child is most of the batch's cost (docs/COST.md).
             item_batcher=sfn.ItemBatcher(max_items_per_batch=config.batch_images_per_child),
             max_concurrency=config.batch_max_concurrency,
             tolerated_failure_percentage=config.batch_tolerated_failure_percentage,
-            # JSONL of the children's own outputs (a list of outcome records each): the summary reads them a
-            # line at a time, so its memory grows with a batch, not with the prefix.
+            # JSONL: the summary reads a line (a child's records) at a time, so its memory grows with a batch.
             result_writer_v2=sfn.ResultWriterV2(
                 bucket=bucket,
                 prefix=BATCH_RESULTS_PREFIX,
@@ -98,8 +94,7 @@ class BatchClassification(Construct):
             ),
             result_path="$.map_run",
         )
-        # DistributedMap renders ProcessorConfig itself (Mode DISTRIBUTED, ExecutionType from
-        # map_execution_type); a config passed here would be ignored.
+        # DistributedMap renders ProcessorConfig itself, from map_execution_type.
         classify_prefix.item_processor(each_image)
 
         summary = lambda_task(
@@ -114,8 +109,7 @@ class BatchClassification(Construct):
             },
         )
 
-        # IsPresent before the comparisons on the same keys, the Choice state's pattern for a field that may be
-        # absent (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html); tested in moto only.
+        # IsPresent before comparing a field that may be absent (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html).
         project_prefix = sfn.Condition.and_(
             sfn.Condition.is_present("$.s3_bucket"),
             sfn.Condition.is_present("$.prefix"),
@@ -137,8 +131,8 @@ class BatchClassification(Construct):
             .otherwise(rejected)
         )
 
-        # Written out rather than granted by CDK: its ResultWriter grant covers every object of the bucket and its
-        # ItemReader grant every key. CDK's own additions go to an immutable view of the role and are dropped.
+        # Our grants, not CDK's (its ResultWriter and ItemReader grants cover the whole bucket): CDK's go to an
+        # immutable view of the role and are dropped.
         self.role = iam.Role(
             self,
             "Role",
@@ -162,9 +156,8 @@ class BatchClassification(Construct):
     def _grant(self, config: AppConfig, bucket: s3.IBucket, handlers: tuple[WorkflowFunction, ...]) -> None:
         for handler in handlers:
             handler.function.grant_invoke(self.role)
-        # A Distributed Map starts its children as executions of its own state machine, and describes and stops
-        # them. In a policy of its own: in the role's default policy, which the state machine waits for, its
-        # own ARN would be a circular dependency.
+        # The map starts, describes and stops its children, executions of its own state machine: in a policy of its
+        # own, as the state machine's ARN in the default policy it waits for would be a circular dependency.
         child_executions = Stack.of(self).format_arn(
             service="states",
             resource="execution",
