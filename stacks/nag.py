@@ -52,20 +52,6 @@ def acknowledge_wildcards(
     )
 
 
-def wildcard_resources(policy: iam.CfnPolicy) -> list[str]:
-    document = Stack.of(policy).resolve(policy.policy_document)
-    found = []
-    for statement in document.get("Statement", []):
-        if statement.get("Effect") != "Allow":
-            continue
-        resources = statement.get("Resource", [])
-        for resource in resources if isinstance(resources, list) else [resources]:
-            flat = flatten_cfn_reference(resource)
-            if "*" in flat and flat not in found:
-                found.append(flat)
-    return found
-
-
 @jsii.implements(IValidation)
 class _AcknowledgeWildcardResources:
     def __init__(self, scope: IConstruct, reasons_by_suffix: Mapping[str, str]) -> None:
@@ -73,18 +59,21 @@ class _AcknowledgeWildcardResources:
         self._reasons_by_suffix = dict(reasons_by_suffix)
 
     def validate(self) -> list[str]:
-        for construct in self._scope.node.find_all():
-            if not isinstance(construct, iam.CfnPolicy):
-                continue
-            for resource in wildcard_resources(construct):
-                reason = next(
-                    (text for suffix, text in self._reasons_by_suffix.items() if resource.endswith(suffix)),
-                    None,
-                )
-                if reason is not None:
-                    Validations.of(construct).acknowledge(
-                        Acknowledgment(id=f"{IAM5}[Resource::{resource}]", reason=reason)
+        for policy in (c for c in self._scope.node.find_all() if isinstance(c, iam.CfnPolicy)):
+            statements = Stack.of(policy).resolve(policy.policy_document).get("Statement", [])
+            for statement in (s for s in statements if s.get("Effect") == "Allow"):
+                resources = statement.get("Resource", [])
+                for resource in map(
+                    flatten_cfn_reference, resources if isinstance(resources, list) else [resources]
+                ):
+                    reason = next(
+                        (r for suffix, r in self._reasons_by_suffix.items() if resource.endswith(suffix)),
+                        None,
                     )
+                    if "*" in resource and reason is not None:
+                        Validations.of(policy).acknowledge(
+                            Acknowledgment(id=f"{IAM5}[Resource::{resource}]", reason=reason)
+                        )
         return []
 
 

@@ -36,22 +36,13 @@ class DatasetUpload(Construct):
         log_group: logs.ILogGroup,
     ) -> None:
         super().__init__(scope, construct_id)
+        Source = s3_deployment.Source
+        lst = {split: dataset.lst_file(split).read_text(encoding="utf-8") for split in ("train", "test")}
         sources = {
-            "train": (TRAIN_CHANNEL_PREFIX, s3_deployment.Source.asset(str(dataset.images_dir("train")))),
-            "validation": (
-                VALIDATION_CHANNEL_PREFIX,
-                s3_deployment.Source.asset(str(dataset.images_dir("test"))),
-            ),
-            "train_lst": (
-                TRAIN_LST_CHANNEL_PREFIX,
-                s3_deployment.Source.data("train.lst", dataset.lst_file("train").read_text(encoding="utf-8")),
-            ),
-            "validation_lst": (
-                VALIDATION_LST_CHANNEL_PREFIX,
-                s3_deployment.Source.data(
-                    "validation.lst", dataset.lst_file("test").read_text(encoding="utf-8")
-                ),
-            ),
+            "train": (TRAIN_CHANNEL_PREFIX, Source.asset(str(dataset.images_dir("train")))),
+            "validation": (VALIDATION_CHANNEL_PREFIX, Source.asset(str(dataset.images_dir("test")))),
+            "train_lst": (TRAIN_LST_CHANNEL_PREFIX, Source.data("train.lst", lst["train"])),
+            "validation_lst": (VALIDATION_LST_CHANNEL_PREFIX, Source.data("validation.lst", lst["test"])),
         }
         # Own role: log writes go to the given group instead of the AWSLambdaBasicExecutionRole managed policy.
         role = iam.Role(
