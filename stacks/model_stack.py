@@ -40,12 +40,11 @@ class ModelStack(Stack):
             log_group=project_log_group(self, "UploadLogs", config=config),
         )
 
-        self.training_job: TrainingJob | None = None
         if config.model_data_url:
-            self.model_data_url = config.model_data_url
+            model_data_url = config.model_data_url
             model_data_arn = _s3_object_arn(self, config.model_data_url)
         else:
-            self.training_job = TrainingJob(
+            training = TrainingJob(
                 self,
                 "Training",
                 config=config,
@@ -55,8 +54,9 @@ class ModelStack(Stack):
                 image=image,
                 data_uploads=upload.deployments,
             )
-            self.model_data_url = self.training_job.model_data_url
-            model_data_arn = bucket.arn_for_objects(self.training_job.model_artifact_key)
+            model_data_url = training.model_data_url
+            model_data_arn = bucket.arn_for_objects(training.model_artifact_key)
+            CfnOutput(self, "TrainingJobName", value=training.job_name)
 
         serving = ModelEndpoint(
             self,
@@ -64,12 +64,11 @@ class ModelStack(Stack):
             config=config,
             bucket=bucket,
             image=image,
-            model_data_url=self.model_data_url,
+            model_data_url=model_data_url,
             model_data_arn=model_data_arn,
         )
         self.endpoint: EndpointRef = serving.endpoint
         self.model: ModelRef = serving.model
-
         for output_id, value, description in (
             (names.ENDPOINT_NAME_OUTPUT, self.endpoint.name, "SageMaker endpoint the workflow calls"),
             (
@@ -77,12 +76,10 @@ class ModelStack(Stack):
                 self.model.name,
                 "SageMaker model the endpoint serves and Batch Transform jobs run",
             ),
-            ("ModelDataUrl", self.model_data_url, "The model.tar.gz being served"),
+            ("ModelDataUrl", model_data_url, "The model.tar.gz being served"),
             ("DatasetSource", dataset.describe(), "The dataset this deploy uploads"),
         ):
             CfnOutput(self, output_id, value=value, description=description)
-        if self.training_job is not None:
-            CfnOutput(self, "TrainingJobName", value=self.training_job.job_name)
 
 
 def _s3_object_arn(stack: Stack, url: str) -> str:

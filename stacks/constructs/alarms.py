@@ -32,7 +32,7 @@ class AlarmTopic(Construct):
         account = Stack.of(self).account
         from_this_account = {"StringEquals": {"aws:SourceAccount": account}}
         cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        self.key = kms.Key(
+        key = kms.Key(
             self,
             "Key",
             description=f"{config.project_name} alarm notifications",
@@ -40,7 +40,7 @@ class AlarmTopic(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.key.add_to_resource_policy(
+        key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsEncryptNotifications",
                 principals=[cloudwatch],
@@ -53,7 +53,7 @@ class AlarmTopic(Construct):
             self,
             "Topic",
             display_name=f"{config.project_name} alarms",
-            master_key=self.key,
+            master_key=key,
             enforce_ssl=True,
         )
         # The topic policy replaces SNS's default one, so CloudWatch's publishing is allowed in writing.

@@ -19,10 +19,6 @@ SERVICE_LINKED_ROLE = (
 )
 
 
-def variant_resource_id(endpoint_name: str, variant_name: str) -> str:
-    return f"endpoint/{endpoint_name}/variant/{variant_name}"
-
-
 class EndpointAutoscaling(Construct):
     """The resource id embeds the endpoint's name token: the target is created after the endpoint, deleted first."""
 
@@ -45,17 +41,17 @@ class EndpointAutoscaling(Construct):
             stack.format_arn(service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE),
             mutable=False,
         )
-        self.target = appscaling.ScalableTarget(
+        target = appscaling.ScalableTarget(
             self,
             "Target",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             scalable_dimension=SCALABLE_DIMENSION,
-            resource_id=variant_resource_id(endpoint_name, variant_name),
+            resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
             min_capacity=min_instances,
             max_capacity=max_instances,
             role=service_linked_role,
         )
-        self.policy = self.target.scale_to_track_metric(
+        target.scale_to_track_metric(
             "InvocationsPerInstance",
             target_value=target_invocations_per_instance,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,

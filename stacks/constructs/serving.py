@@ -103,7 +103,8 @@ class ModelEndpoint(Construct):
         )
         # Ref of an AWS::SageMaker::Endpoint is its ARN.
         self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
-        self.autoscaling = self._autoscaling(config, endpoint) if config.autoscaling_enabled else None
+        if config.autoscaling_enabled:
+            self._autoscale(config, endpoint)
 
     def _execution_role(
         self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
@@ -132,7 +133,7 @@ class ModelEndpoint(Construct):
         acknowledge_wildcard_resources(role, reasons)
         return role
 
-    def _autoscaling(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> EndpointAutoscaling:
+    def _autoscale(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> None:
         """A deploy keeps the count scaling reached (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)
         but takes weight and capture from the new config (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
         endpoint.retain_all_variant_properties = True
@@ -140,7 +141,7 @@ class ModelEndpoint(Construct):
             sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=property_type)
             for property_type in ("DesiredWeight", "DataCaptureConfig")
         ]
-        return EndpointAutoscaling(
+        EndpointAutoscaling(
             self,
             "Autoscaling",
             endpoint_name=self.endpoint.name,
