@@ -150,25 +150,13 @@ class WorkflowAlarms(Construct):
             ),
         )
 
-    def _add(
-        self,
-        construct_id: str,
-        *,
-        evaluation_periods: int = 1,
-        datapoints_to_alarm: int | None = None,
-        comparison_operator: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treat_missing_data: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
-        **props,
-    ) -> None:
-        alarm = cw.Alarm(
-            self,
-            construct_id,
-            evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=datapoints_to_alarm or evaluation_periods,
-            comparison_operator=comparison_operator,
-            treat_missing_data=treat_missing_data,
-            **props,
-        )
+    def _add(self, construct_id: str, **props) -> None:
+        """An alarm on the topic; unless told otherwise, it fires on one period at or above its threshold."""
+        props.setdefault("evaluation_periods", 1)
+        props.setdefault("datapoints_to_alarm", props["evaluation_periods"])
+        props.setdefault("comparison_operator", cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+        props.setdefault("treat_missing_data", cw.TreatMissingData.NOT_BREACHING)
+        alarm = cw.Alarm(self, construct_id, **props)
         action = cw_actions.SnsAction(self.topic)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)

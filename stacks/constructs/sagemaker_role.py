@@ -19,10 +19,8 @@ def logs_and_metrics_statements(
     return [
         iam.PolicyStatement(
             actions=[
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
+                f"logs:{a}"
+                for a in ("CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams")
             ],
             resources=[
                 stack.format_arn(

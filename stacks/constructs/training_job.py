@@ -148,7 +148,35 @@ class TrainingJob(Construct):
             framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
             log_group=framework_logs,
         )
-        self._acknowledge_provider_findings(provider, handler_role, list(framework_roles.values()), prefix)
+        acknowledge_wildcard_resources(
+            handler_role,
+            {
+                f":training-job/{prefix}-*": (
+                    "Job names are content hashes computed at deploy time; the ARN is pinned to this project's prefix."
+                ),
+                ":*": "Log streams of the handlers' own log group.",
+            },
+        )
+        framework_wildcards = {
+            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
+            ":*": "Log streams of the provider framework's own log group.",
+        }
+        for scope in (provider, *framework_roles.values()):
+            acknowledge_wildcard_resources(scope, framework_wildcards)
+        Validations.of(provider).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SF1",
+                reason=(
+                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
+                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
+                    "step it runs (is_complete, the timeout handler) logs to its own log group."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-SF2",
+                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
+            ),
+        )
         return provider
 
     def _handler_role(self, prefix: str) -> iam.Role:
@@ -201,37 +229,3 @@ class TrainingJob(Construct):
             environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **handler_options,
         )  # fmt: skip
         return on_event, is_complete
-
-    @staticmethod
-    def _acknowledge_provider_findings(
-        provider: cr.Provider, handler_role: iam.Role, framework_roles: Sequence[iam.Role], prefix: str
-    ) -> None:
-        acknowledge_wildcard_resources(
-            handler_role,
-            {
-                f":training-job/{prefix}-*": (
-                    "Job names are content hashes computed at deploy time; the ARN is pinned to this project's prefix."
-                ),
-                ":*": "Log streams of the handlers' own log group.",
-            },
-        )
-        framework_wildcards = {
-            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
-            ":*": "Log streams of the provider framework's own log group.",
-        }
-        for scope in (provider, *framework_roles):
-            acknowledge_wildcard_resources(scope, framework_wildcards)
-        Validations.of(provider).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SF1",
-                reason=(
-                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
-                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
-                    "step it runs (is_complete, the timeout handler) logs to its own log group."
-                ),
-            ),
-            Acknowledgment(
-                id="AwsSolutions-SF2",
-                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
-            ),
-        )
