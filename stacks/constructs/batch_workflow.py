@@ -29,6 +29,22 @@ from stacks.s3_layout import BATCH_RESULTS_PREFIX
 BATCH_INPUT_ERROR = "BatchInputRejected"
 # A batch of thousands of images at batch_max_concurrency takes a while; STANDARD executions run up to a year.
 BATCH_TIMEOUT = Duration.hours(24)
+# Log delivery and X-Ray take no resource-level permissions
+# (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
+LOG_DELIVERY_AND_XRAY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+]
 
 
 class BatchClassification(Construct):
@@ -187,15 +203,7 @@ class BatchClassification(Construct):
         allow(list_prefix(bucket, config.workflow_input_prefix))
         writer = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
         allow(on_objects(bucket, BATCH_RESULTS_PREFIX, *writer))
-        # Log delivery and X-Ray take no resource-level permissions
-        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
-        delivery = (
-            "CreateLogDelivery DeleteLogDelivery DescribeLogGroups DescribeResourcePolicies GetLogDelivery"
-        )
-        delivery += " ListLogDeliveries PutResourcePolicy UpdateLogDelivery"
-        xray = "GetSamplingRules GetSamplingTargets PutTelemetryRecords PutTraceSegments"
-        actions = [f"logs:{a}" for a in delivery.split()] + [f"xray:{a}" for a in xray.split()]
-        allow(iam.PolicyStatement(actions=actions, resources=["*"]))
+        allow(iam.PolicyStatement(actions=LOG_DELIVERY_AND_XRAY_ACTIONS, resources=["*"]))
         acknowledge_wildcards(
             self.role,
             reason="'<function arn>:*' is each invoked function's versions and aliases (as LambdaInvoke grants); "
