@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from data_prep import __version__
@@ -20,7 +22,6 @@ from data_prep.download import file_md5
 from data_prep.errors import ChecksumMismatch, ClassSelectionError, DatasetError, OutputError, SourceError
 from data_prep.lst import LstEntry, format_lst
 from data_prep.manifest import SPLITS, Manifest, content_hash, hash_files
-from data_prep.png import encode_rgb_pngs
 
 # A file name from the tarball becomes a path: nothing that could climb out of the split folder or hide.
 _PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -204,6 +205,12 @@ def _file_names(split: str, names: list[str], rows: np.ndarray) -> Iterator[str]
         yield unique
 
 
+def _png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[dict[str, bytes], np.ndarray]:
     """The split's PNGs and .lst file, by path relative to the dataset folder, and the label of each image."""
     labels = label_of_fine[data.fine_labels]
@@ -212,7 +219,7 @@ def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[di
     names = list(_file_names(split, [data.filenames[row] for row in rows], rows))
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
     images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
-    files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
+    files = {f"{split}/{name}": _png(image) for name, image in zip(names, images, strict=True)}
     entries = enumerate(zip(labels.tolist(), names, strict=True))
     files[f"{split}.lst"] = format_lst(
         LstEntry(index, label, name) for index, (label, name) in entries
