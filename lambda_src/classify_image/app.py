@@ -156,30 +156,24 @@ def _invoke_endpoint(sagemaker_runtime: Any, endpoint_name: str, content_type: s
             EndpointName=endpoint_name, ContentType=content_type, Accept="application/json", Body=body
         )
     except botocore.exceptions.ClientError as error:
-        raise _endpoint_failure(error, endpoint_name) from error
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        description = f"endpoint {endpoint_name!r} answered {code} (HTTP {status}): {message}"
+        # A ModelError carries what the model container itself answered.
+        if "OriginalStatusCode" in error.response:
+            description += (
+                f"; the model container answered HTTP {error.response['OriginalStatusCode']}: "
+                f"{error.response.get('OriginalMessage', '')}"
+            )
+        if code in _TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
+            raise EndpointThrottled(description) from error
+        raise EndpointError(description) from error
     except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
         # Connection failures, read timeouts and dropped connections are as transient as a 5xx: let the state
         # machine retry. (ReadTimeoutError and ConnectionClosedError are HTTPClientErrors, not ConnectionErrors.)
         raise EndpointThrottled(f"endpoint {endpoint_name!r} could not be reached: {error}") from error
     return response["Body"].read()
-
-
-def _endpoint_failure(
-    error: botocore.exceptions.ClientError, endpoint_name: str
-) -> EndpointError | EndpointThrottled:
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    description = f"endpoint {endpoint_name!r} answered {code} (HTTP {status}): {message}"
-    # A ModelError carries what the model container itself answered.
-    if "OriginalStatusCode" in error.response:
-        description += (
-            f"; the model container answered HTTP {error.response['OriginalStatusCode']}: "
-            f"{error.response.get('OriginalMessage', '')}"
-        )
-    if code in _TRANSIENT_ERROR_CODES or status == 429 or status >= 500:
-        return EndpointThrottled(description)
-    return EndpointError(description)
 
 
 def _parse_inferences(response_body: bytes, settings: ClassifierSettings) -> list[float]:

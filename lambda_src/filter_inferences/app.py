@@ -83,12 +83,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     # Printed, not logged: a print reaches CloudWatch Logs without the JSON log wrapper, as EMF must
     # (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html,
     # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Libraries.html).
-    print(
-        json.dumps(
-            metrics_document(evaluation, namespace=namespace, timestamp_ms=time.time_ns() // 1_000_000)
-        ),
-        flush=True,
-    )
+    document = metrics_document(evaluation, namespace=namespace, timestamp_ms=time.time_ns() // 1_000_000)
+    print(json.dumps(document), flush=True)
     return verdict(event, evaluation)
 
 
@@ -118,19 +114,24 @@ def load_metrics_namespace(environ: Mapping[str, str]) -> str:
     return namespace
 
 
-def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
-    return verdict(event, evaluate(event, threshold))
-
-
 def evaluate(event: Any, threshold: float) -> Evaluation:
     inferences = _inferences(event)
+    predicted_class = event.get("predicted_class")
+    if predicted_class is not None and not isinstance(predicted_class, str):
+        raise MalformedEvent(f"the event's 'predicted_class' must be a string, got {predicted_class!r}")
+    # Absent means the single-image workflow; any other value would skew the alarms or add metrics.
+    workflow = event.get(WORKFLOW_KEY, SINGLE_IMAGE_WORKFLOW)
+    if workflow not in WORKFLOWS:
+        raise MalformedEvent(
+            f"the event's {WORKFLOW_KEY!r} must be one of {list(WORKFLOWS)} or absent, got {workflow!r}"
+        )
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     return Evaluation(
         top_confidence=inferences[best_index],
-        predicted_class=_predicted_class(event),
+        predicted_class=predicted_class,
         predicted_index=best_index,
         threshold=threshold,
-        workflow=_workflow(event),
+        workflow=workflow,
     )
 
 
@@ -186,23 +187,6 @@ def _inferences(event: Any) -> list[float]:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise MalformedEvent(f"the event's 'inferences' item {index} is {value!r}, not a finite number")
     return inferences
-
-
-def _predicted_class(event: dict[str, Any]) -> str | None:
-    predicted_class = event.get("predicted_class")
-    if predicted_class is not None and not isinstance(predicted_class, str):
-        raise MalformedEvent(f"the event's 'predicted_class' must be a string, got {predicted_class!r}")
-    return predicted_class
-
-
-def _workflow(event: dict[str, Any]) -> str:
-    """The event's ``workflow``, ``single`` when absent; any other value would skew the alarms or add metrics."""
-    workflow = event.get(WORKFLOW_KEY, SINGLE_IMAGE_WORKFLOW)
-    if workflow not in WORKFLOWS:
-        raise MalformedEvent(
-            f"the event's {WORKFLOW_KEY!r} must be one of {list(WORKFLOWS)} or absent, got {workflow!r}"
-        )
-    return workflow
 
 
 def _shown_below(confidence: float, threshold: float) -> str:

@@ -71,7 +71,10 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
     bucket, key = _bucket_and_key(event)
     location = f"s3://{bucket}/{key}"
     image_bytes = _read_image_object(s3_client, bucket, key, location)
-    header = _image_header(image_bytes, location)
+    try:
+        header = image_format.read_image_header(image_bytes)
+    except image_format.NotAnImage as error:
+        raise image_format.NotAnImage(f"{location}: {error}") from error
 
     output = {**event, "image_data": base64.b64encode(image_bytes).decode("ascii"), "inferences": []}
     output_size = len(json.dumps(output).encode("utf-8"))
@@ -135,10 +138,3 @@ def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> 
             f"limit of {_LIMIT_EXPLAINED} for the whole state output"
         )
     return body.read()
-
-
-def _image_header(image_bytes: bytes, location: str) -> image_format.ImageHeader:
-    try:
-        return image_format.read_image_header(image_bytes)
-    except image_format.NotAnImage as error:
-        raise image_format.NotAnImage(f"{location}: {error}") from error

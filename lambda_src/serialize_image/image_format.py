@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 # More pixels than any real photo (let alone one within the ~240 KB state budget): a decompression-bomb shape
@@ -94,7 +93,18 @@ def _png_header(data: bytes) -> ImageHeader:
         if header is None:
             if chunk_type != b"IHDR" or length != 13:
                 raise invalid(f"the first chunk is {chunk_type!r} of {length} bytes, not a 13-byte IHDR")
-            header = _parse_ihdr(chunk_data, invalid)
+            width, height, bit_depth, color_type, compression, filter_method, interlace = struct.unpack(
+                ">IIBBBBB", chunk_data
+            )
+            if width == 0 or height == 0:
+                raise invalid(f"IHDR declares a {width}x{height} image")
+            if bit_depth not in _PNG_BIT_DEPTHS.get(color_type, set()):
+                raise invalid(f"IHDR declares colour type {color_type} with bit depth {bit_depth}")
+            if compression != 0 or filter_method != 0 or interlace not in (0, 1):
+                raise invalid(
+                    f"IHDR declares compression {compression}, filter {filter_method}, interlace {interlace}"
+                )
+            header = ImageHeader("image/png", width, height)
         elif chunk_type == b"IDAT":
             seen_image_data = True
         elif chunk_type == b"IEND":
@@ -102,21 +112,6 @@ def _png_header(data: bytes) -> ImageHeader:
                 raise invalid("the IEND chunk comes before any IDAT (image data) chunk")
             return header
         offset = chunk_end
-
-
-def _parse_ihdr(chunk_data: bytes, invalid: Callable[[str], NotAnImage]) -> ImageHeader:
-    width, height, bit_depth, color_type, compression, filter_method, interlace = struct.unpack(
-        ">IIBBBBB", chunk_data
-    )
-    if width == 0 or height == 0:
-        raise invalid(f"IHDR declares a {width}x{height} image")
-    if bit_depth not in _PNG_BIT_DEPTHS.get(color_type, set()):
-        raise invalid(f"IHDR declares colour type {color_type} with bit depth {bit_depth}")
-    if compression != 0 or filter_method != 0 or interlace not in (0, 1):
-        raise invalid(
-            f"IHDR declares compression {compression}, filter {filter_method}, interlace {interlace}"
-        )
-    return ImageHeader("image/png", width, height)
 
 
 def _jpeg_header(data: bytes) -> ImageHeader:

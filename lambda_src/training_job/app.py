@@ -66,9 +66,8 @@ class TooManyAttempts(Exception):
     """Every attempt name for these inputs is taken by a failed or stopped job."""
 
 
-# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
-# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
-# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
+# JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
+# (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 _LOGGER = logging.getLogger("training_job")
 
 
@@ -112,7 +111,11 @@ def respond_to_event(event: dict[str, Any], sagemaker: Any) -> dict[str, Any]:
     if request_type == "Update":
         return {"PhysicalResourceId": update_job(sagemaker, properties, event["PhysicalResourceId"])}
     if request_type == "Delete":
-        stop_job_if_running(sagemaker, delete_target(properties, event["PhysicalResourceId"]))
+        job_name = delete_target(properties, event["PhysicalResourceId"])
+        job = describe_job(sagemaker, job_name)
+        if job is not None and job["TrainingJobStatus"] == "InProgress":
+            sagemaker.stop_training_job(TrainingJobName=job_name)
+            _log("stopped training job", job=job_name)
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
     raise MalformedProperties(f"unknown RequestType {request_type!r}")
 
@@ -126,82 +129,7 @@ def completion(
         # storage stack empties and deletes it.
         job = describe_job(sagemaker, delete_target(event["ResourceProperties"], event["PhysicalResourceId"]))
         return {"IsComplete": job is None or job["TrainingJobStatus"] not in RUNNING_STATUSES}
-    return training_progress(
-        sagemaker, event["PhysicalResourceId"], now=now, stop_after_seconds=stop_after_seconds
-    )
-
-
-def job_base_name(properties: dict[str, Any]) -> str:
-    """`<prefix>-<16 hex of sha256 over the hashed properties>`: at most 41 + 1 + 16 = 58 characters."""
-    missing = [name for name in (*HASHED_PROPERTIES, "JobNamePrefix") if name not in properties]
-    if missing:
-        raise MalformedProperties(f"missing resource properties: {', '.join(missing)}")
-    canonical = json.dumps({name: properties[name] for name in HASHED_PROPERTIES}, sort_keys=True)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
-    return f"{properties['JobNamePrefix']}-{digest}"
-
-
-def attempt_name(base_name: str, attempt: int) -> str:
-    return base_name if attempt == 1 else f"{base_name}-r{attempt}"
-
-
-def is_attempt_of(job_name: str, base_name: str) -> bool:
-    return job_name == base_name or re.fullmatch(re.escape(base_name) + r"-r[2-9]", job_name) is not None
-
-
-def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
-    """Return the name of a job for these inputs: an existing completed or running one, else a new one."""
-    if properties.get("DatasetSynthetic") == "true":
-        raise DemoDatasetRefused(
-            "refusing to train on the generated demo dataset (synthetic images): run `make data` to prepare "
-            "the real dataset, then deploy again"
-        )
-    base_name = job_base_name(properties)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        name = attempt_name(base_name, attempt)
-        job = describe_job(sagemaker, name)
-        if job is None:
-            sagemaker.create_training_job(**training_job_request(name, properties))
-            _log("created training job", job=name)
-            return name
-        if job["TrainingJobStatus"] in ("Completed", "InProgress"):
-            _log("adopted existing training job", job=name, status=job["TrainingJobStatus"])
-            return name
-        _log("attempt name taken by an unsuccessful job", job=name, status=job["TrainingJobStatus"])
-    raise TooManyAttempts(
-        f"{MAX_ATTEMPTS} training jobs for these inputs ({base_name}...) failed or were stopped; "
-        "change a hyperparameter or the dataset after reading their FailureReason"
-    )
-
-
-def update_job(sagemaker: Any, properties: dict[str, Any], old_job_name: str) -> str:
-    """Keep the current job when the model-shaping inputs are unchanged (e.g. only the role changed)."""
-    if is_attempt_of(old_job_name, job_base_name(properties)):
-        _log("inputs unchanged, keeping training job", job=old_job_name)
-        return old_job_name
-    # A new name makes CloudFormation send a Delete for the old one once the update has succeeded.
-    return start_or_adopt_job(sagemaker, properties)
-
-
-def delete_target(properties: dict[str, Any], physical_id: str) -> str:
-    """The job a Delete is about; when CloudFormation gave up waiting on a Create it invents a physical id
-    that names no job, but the job name can still be derived from the properties."""
-    prefix = properties.get("JobNamePrefix", "")
-    if prefix and physical_id.startswith(f"{prefix}-"):
-        return physical_id
-    return job_base_name(properties)
-
-
-def stop_job_if_running(sagemaker: Any, job_name: str) -> None:
-    job = describe_job(sagemaker, job_name)
-    if job is not None and job["TrainingJobStatus"] == "InProgress":
-        sagemaker.stop_training_job(TrainingJobName=job_name)
-        _log("stopped training job", job=job_name)
-
-
-def training_progress(
-    sagemaker: Any, job_name: str, *, now: datetime, stop_after_seconds: int
-) -> dict[str, Any]:
+    job_name = event["PhysicalResourceId"]
     job = describe_job(sagemaker, job_name)
     if job is None:
         raise TrainingJobFailed(f"training job {job_name} does not exist")
@@ -232,6 +160,60 @@ def training_progress(
             "the deploy and pass -c model_data_url=s3://.../model.tar.gz"
         )
     return {"IsComplete": False}
+
+
+def job_base_name(properties: dict[str, Any]) -> str:
+    """`<prefix>-<16 hex of sha256 over the hashed properties>`: at most 41 + 1 + 16 = 58 characters."""
+    missing = [name for name in (*HASHED_PROPERTIES, "JobNamePrefix") if name not in properties]
+    if missing:
+        raise MalformedProperties(f"missing resource properties: {', '.join(missing)}")
+    canonical = json.dumps({name: properties[name] for name in HASHED_PROPERTIES}, sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+    return f"{properties['JobNamePrefix']}-{digest}"
+
+
+def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
+    """Return the name of a job for these inputs: an existing completed or running one, else a new one."""
+    if properties.get("DatasetSynthetic") == "true":
+        raise DemoDatasetRefused(
+            "refusing to train on the generated demo dataset (synthetic images): run `make data` to prepare "
+            "the real dataset, then deploy again"
+        )
+    base_name = job_base_name(properties)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        name = base_name if attempt == 1 else f"{base_name}-r{attempt}"
+        job = describe_job(sagemaker, name)
+        if job is None:
+            sagemaker.create_training_job(**training_job_request(name, properties))
+            _log("created training job", job=name)
+            return name
+        if job["TrainingJobStatus"] in ("Completed", "InProgress"):
+            _log("adopted existing training job", job=name, status=job["TrainingJobStatus"])
+            return name
+        _log("attempt name taken by an unsuccessful job", job=name, status=job["TrainingJobStatus"])
+    raise TooManyAttempts(
+        f"{MAX_ATTEMPTS} training jobs for these inputs ({base_name}...) failed or were stopped; "
+        "change a hyperparameter or the dataset after reading their FailureReason"
+    )
+
+
+def update_job(sagemaker: Any, properties: dict[str, Any], old_job_name: str) -> str:
+    """Keep the current job when the model-shaping inputs are unchanged (e.g. only the role changed)."""
+    base_name = job_base_name(properties)
+    if old_job_name == base_name or re.fullmatch(re.escape(base_name) + r"-r[2-9]", old_job_name):
+        _log("inputs unchanged, keeping training job", job=old_job_name)
+        return old_job_name
+    # A new name makes CloudFormation send a Delete for the old one once the update has succeeded.
+    return start_or_adopt_job(sagemaker, properties)
+
+
+def delete_target(properties: dict[str, Any], physical_id: str) -> str:
+    """The job a Delete is about; when CloudFormation gave up waiting on a Create it invents a physical id
+    that names no job, but the job name can still be derived from the properties."""
+    prefix = properties.get("JobNamePrefix", "")
+    if prefix and physical_id.startswith(f"{prefix}-"):
+        return physical_id
+    return job_base_name(properties)
 
 
 def describe_job(sagemaker: Any, job_name: str) -> dict[str, Any] | None:

@@ -15,6 +15,11 @@ app = load_handler_module("filter_inferences")
 NAMESPACE = "SconesVisionTest"
 
 
+def filter_inferences(event, threshold):
+    """The handler's logic without its environment and metrics."""
+    return app.verdict(event, app.evaluate(event, threshold))
+
+
 @pytest.fixture(autouse=True)
 def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("METRICS_NAMESPACE", NAMESPACE)
@@ -70,7 +75,7 @@ def test_the_rejection_message_is_json_with_the_prediction(threshold):
     event = {"inferences": [0.12345678, 0.87654322], "predicted_class": "motorcycle"}
 
     with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
-        app.filter_inferences(event, 0.93)
+        filter_inferences(event, 0.93)
 
     assert json.loads(str(raised.value)) == {
         "message": "top confidence 0.877 for 'motorcycle' is below the threshold 0.93",
@@ -84,7 +89,7 @@ def test_the_rejection_message_is_json_with_the_prediction(threshold):
 
 def test_the_rejection_names_the_class_index_when_predicted_class_is_absent():
     with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
-        app.filter_inferences({"inferences": [0.3, 0.2, 0.5]}, 0.8)
+        filter_inferences({"inferences": [0.3, 0.2, 0.5]}, 0.8)
 
     details = json.loads(str(raised.value))
     assert details["message"] == "top confidence 0.500 for class index 2 is below the threshold 0.8"
@@ -101,7 +106,7 @@ def test_the_rejection_names_the_class_index_when_predicted_class_is_absent():
 )
 def test_the_rounded_confidence_never_reaches_the_threshold(confidence, shown):
     with pytest.raises(app.ThresholdConfidenceNotMet) as raised:
-        app.filter_inferences({"inferences": [confidence]}, 0.93)
+        filter_inferences({"inferences": [confidence]}, 0.93)
 
     details = json.loads(str(raised.value))
     assert details["message"] == f"top confidence {shown} for class index 0 is below the threshold 0.93"
@@ -109,9 +114,9 @@ def test_the_rounded_confidence_never_reaches_the_threshold(confidence, shown):
 
 
 def test_threshold_of_one_needs_certainty():
-    assert app.filter_inferences({"inferences": [0, 1]}, 1.0) == {"inferences": [0, 1]}
+    assert filter_inferences({"inferences": [0, 1]}, 1.0) == {"inferences": [0, 1]}
     with pytest.raises(app.ThresholdConfidenceNotMet):
-        app.filter_inferences({"inferences": [0.0001, 0.9999]}, 1.0)
+        filter_inferences({"inferences": [0.0001, 0.9999]}, 1.0)
 
 
 @pytest.mark.parametrize(
