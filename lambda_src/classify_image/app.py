@@ -102,8 +102,7 @@ def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
 
 
 def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: Any) -> dict[str, Any]:
-    image_bytes = _decode_image_data(event)
-    content_type = _content_type_of(image_bytes)
+    image_bytes, content_type = _decoded_image(event)
     response_body = _invoke_endpoint(sagemaker_runtime, settings.endpoint_name, content_type, image_bytes)
     inferences = _parse_inferences(response_body, settings)
 
@@ -124,7 +123,7 @@ def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: 
     return {**event, "inferences": inferences, "predicted_class": predicted_class}
 
 
-def _decode_image_data(event: Any) -> bytes:
+def _decoded_image(event: Any) -> tuple[bytes, str]:
     if not isinstance(event, dict):
         raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
     image_data = event.get("image_data")
@@ -132,18 +131,15 @@ def _decode_image_data(event: Any) -> bytes:
         found = "missing" if "image_data" not in event else type(image_data).__name__
         raise MalformedEvent(f"the event's 'image_data' must be non-empty base64 text, got {found}")
     try:
-        return base64.b64decode(image_data, validate=True)
+        image_bytes = base64.b64decode(image_data, validate=True)
     except binascii.Error as error:
         raise MalformedEvent(
             f"the event's 'image_data' is not valid base64 ({error}); its {len(image_data):,} characters "
             f"start with {image_data[:16]!r}"
         ) from error
-
-
-def _content_type_of(image_bytes: bytes) -> str:
     for signature, content_type in _CONTENT_TYPE_BY_SIGNATURE.items():
         if image_bytes.startswith(signature):
-            return content_type
+            return image_bytes, content_type
     raise MalformedEvent(
         f"the event's 'image_data' decodes to {len(image_bytes):,} bytes that are neither PNG nor JPEG; "
         f"they start with {image_bytes[:12]!r}"
@@ -177,7 +173,6 @@ def _invoke_endpoint(sagemaker_runtime: Any, endpoint_name: str, content_type: s
 
 
 def _parse_inferences(response_body: bytes, settings: ClassifierSettings) -> list[float]:
-    """Accept only a JSON list of one finite number in [0, 1] per class; anything else is an error."""
     expected = f"a JSON list of {len(settings.class_names)} probabilities in [0, 1]"
 
     def malformed(reason: str) -> MalformedEndpointResponse:

@@ -153,25 +153,22 @@ def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: in
         BELOW_THRESHOLD_METRIC: int(evaluation.below_threshold),
         WORKFLOW_DIMENSION: evaluation.workflow,
     }
-    if _is_dimension_value(evaluation.predicted_class):
+    predicted_class = evaluation.predicted_class
+    if (
+        predicted_class is not None
+        and 0 < len(predicted_class) <= MAX_DIMENSION_VALUE_LENGTH
+        and predicted_class.isascii()
+        and predicted_class.isprintable()
+        and predicted_class.strip()
+    ):
         dimension_sets.append([PREDICTED_CLASS_DIMENSION])
-        document[PREDICTED_CLASS_DIMENSION] = evaluation.predicted_class
+        document[PREDICTED_CLASS_DIMENSION] = predicted_class
     directive = {
         "Namespace": namespace,
         "Dimensions": dimension_sets,
         "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
     }
     return {"_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [directive]}, **document}
-
-
-def _is_dimension_value(value: str | None) -> bool:
-    return (
-        value is not None
-        and 0 < len(value) <= MAX_DIMENSION_VALUE_LENGTH
-        and value.isascii()
-        and value.isprintable()
-        and bool(value.strip())
-    )
 
 
 def _inferences(event: Any) -> list[float]:

@@ -68,7 +68,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
-    bucket, key = _bucket_and_key(event)
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
+    for name in ("s3_bucket", "s3_key"):
+        value = event.get(name)
+        if not isinstance(value, str) or not value:
+            found = "missing" if name not in event else f"{type(value).__name__} {value!r}"
+            raise MalformedEvent(f"the event's {name!r} must be a non-empty string, got {found}")
+    bucket, key = event["s3_bucket"], event["s3_key"]
     location = f"s3://{bucket}/{key}"
     image_bytes = _read_image_object(s3_client, bucket, key, location)
     try:
@@ -96,17 +103,6 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
         ),
     )
     return output
-
-
-def _bucket_and_key(event: Any) -> tuple[str, str]:
-    if not isinstance(event, dict):
-        raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
-    for name in ("s3_bucket", "s3_key"):
-        value = event.get(name)
-        if not isinstance(value, str) or not value:
-            found = "missing" if name not in event else f"{type(value).__name__} {value!r}"
-            raise MalformedEvent(f"the event's {name!r} must be a non-empty string, got {found}")
-    return event["s3_bucket"], event["s3_key"]
 
 
 def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> bytes:

@@ -41,7 +41,6 @@ class ImageHeader:
 
 
 def read_image_header(data: bytes) -> ImageHeader:
-    """Return the PNG or JPEG header of `data`, judged by its bytes; raise NotAnImage saying what is wrong."""
     if not data:
         raise NotAnImage("empty (0 bytes), not a PNG or JPEG image")
     if data.startswith(PNG_SIGNATURE):

@@ -74,13 +74,11 @@ def summarize_batch(event: Any, results_prefix: str, s3_client: Any) -> dict[str
     records = _manifest_records(s3_client, bucket, manifest_key, results_prefix)
 
     summary = count(records)
+    summary_key = f"{folder}{SUMMARY_NAME}"
     summary["results_uri"] = f"s3://{bucket}/{folder}"
-    summary["summary_uri"] = f"s3://{bucket}/{folder}{SUMMARY_NAME}"
+    summary["summary_uri"] = f"s3://{bucket}/{summary_key}"
     s3_client.put_object(
-        Bucket=bucket,
-        Key=f"{folder}{SUMMARY_NAME}",
-        Body=json.dumps(summary, indent=2),
-        ContentType="application/json",
+        Bucket=bucket, Key=summary_key, Body=json.dumps(summary, indent=2), ContentType="application/json"
     )
     _LOGGER.info(
         "batch summarized",
@@ -137,9 +135,8 @@ def _manifest_records(
             for line_number, line in enumerate(_get(s3_client, bucket, key).iter_lines(), start=1):
                 if line.strip():
                     where = f"s3://{bucket}/{key} line {line_number}"
-                    yield from (
-                        (status, record) for record in _image_records(status, _json(line, where), where)
-                    )
+                    for record in _image_records(status, _json(line, where), where):
+                        yield status, record
 
 
 def _image_records(status: str, entry: Any, where: str) -> list[dict[str, Any]]:

@@ -86,16 +86,13 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    stop_after_seconds = load_stop_after_seconds(os.environ)
     return completion(
-        event,
-        _sagemaker_client(),
-        now=datetime.now(UTC),
-        stop_after_seconds=load_stop_after_seconds(os.environ),
+        event, _sagemaker_client(), now=datetime.now(UTC), stop_after_seconds=stop_after_seconds
     )
 
 
 def load_stop_after_seconds(environ: Mapping[str, str]) -> int:
-    """Read STOP_AFTER_SECONDS, a positive whole number; raise ConfigurationError saying what is wrong."""
     text = environ.get("STOP_AFTER_SECONDS", "")
     if not (text.isascii() and text.isdigit()) or int(text) == 0:
         raise ConfigurationError(f"STOP_AFTER_SECONDS must be a positive whole number, got {text!r}")
@@ -173,7 +170,6 @@ def job_base_name(properties: dict[str, Any]) -> str:
 
 
 def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
-    """Return the name of a job for these inputs: an existing completed or running one, else a new one."""
     if properties.get("DatasetSynthetic") == "true":
         raise DemoDatasetRefused(
             "refusing to train on the generated demo dataset (synthetic images): run `make data` to prepare "
@@ -198,7 +194,7 @@ def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
 
 
 def update_job(sagemaker: Any, properties: dict[str, Any], old_job_name: str) -> str:
-    """Keep the current job when the model-shaping inputs are unchanged (e.g. only the role changed)."""
+    # Unchanged model-shaping inputs (e.g. only the role changed) keep the current job.
     base_name = job_base_name(properties)
     if old_job_name == base_name or re.fullmatch(re.escape(base_name) + r"-r[2-9]", old_job_name):
         _log("inputs unchanged, keeping training job", job=old_job_name)
