@@ -2,8 +2,6 @@
 
 Environment: ``ENDPOINT_NAME``, ``CLASS_NAMES`` (a JSON list in class-index order)."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 import functools

@@ -3,8 +3,6 @@
 Each evaluation prints one EMF document, metrics without a PutMetricData call (docs/CONTRACTS.md, "Metrics").
 Environment: ``THRESHOLD``, a number in (0, 1]; ``METRICS_NAMESPACE``."""
 
-from __future__ import annotations
-
 import dataclasses
 import json
 import logging
@@ -44,6 +42,19 @@ class MalformedEvent(Exception):
     """The event is not a dict with a non-empty list of numeric ``inferences``, or names no known workflow."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    top_confidence: float
+    predicted_class: str | None
+    predicted_index: int
+    threshold: float
+    workflow: str = SINGLE_IMAGE_WORKFLOW
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.top_confidence < self.threshold
+
+
 class ThresholdConfidenceNotMet(Exception):
     """The top inference is below the threshold; the message (the Fail state's Cause) is JSON (docs/CONTRACTS.md)."""
 
@@ -61,19 +72,6 @@ class ThresholdConfidenceNotMet(Exception):
 # JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
 # (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 _LOGGER = logging.getLogger("filter_inferences")
-
-
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    top_confidence: float
-    predicted_class: str | None
-    predicted_index: int
-    threshold: float
-    workflow: str = SINGLE_IMAGE_WORKFLOW
-
-    @property
-    def below_threshold(self) -> bool:
-        return self.top_confidence < self.threshold
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -1,7 +1,5 @@
 """Step Functions task: add the S3 image of ``s3_bucket``/``s3_key`` as base64 ``image_data`` (docs/CONTRACTS.md)."""
 
-from __future__ import annotations
-
 import base64
 import functools
 import json

@@ -3,8 +3,6 @@
 PNG: https://www.w3.org/TR/png/ (chunks IHDR to IEND, CRCs); JPEG: ITU-T T.81 (markers up to the scan, then EOI).
 """
 
-from __future__ import annotations
-
 import struct
 import zlib
 from dataclasses import dataclass

@@ -7,8 +7,6 @@ child's list of outcome records, one per image of its batch
 an execution record standing for every item of its Input. Environment: ``RESULTS_PREFIX``, the only prefix used.
 """
 
-from __future__ import annotations
-
 import collections
 import functools
 import json

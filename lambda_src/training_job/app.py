@@ -5,8 +5,6 @@ SageMaker never frees a name, so a failed job's inputs get the next attempt name
 arrives as a string (CloudFormation turns scalars into strings).
 """
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import json
