@@ -1,6 +1,7 @@
 """PNG and JPEG structure checks (never pixels), so bytes no decoder reads fail with NotAnImage before the model.
 
-PNG: https://www.w3.org/TR/png/ (chunks IHDR to IEND, CRCs); JPEG: ITU-T T.81 (markers up to the scan, then EOI).
+PNG: https://www.w3.org/TR/png/ (chunks IHDR to IEND, each length and CRC: truncated files fail);
+JPEG: ITU-T T.81 (marker segments up to the first scan, then an end-of-image marker after it).
 """
 
 import struct
@@ -58,8 +59,6 @@ def read_image_header(data: bytes) -> ImageHeader:
 
 
 def _png_header(data: bytes) -> ImageHeader:
-    """Walk the chunks from IHDR to IEND, checking each length and CRC, so truncated files are caught."""
-
     def invalid(reason: str) -> NotAnImage:
         return NotAnImage(f"has a PNG signature but is not a valid PNG image: {reason}")
 
@@ -112,8 +111,6 @@ def _png_header(data: bytes) -> ImageHeader:
 
 
 def _jpeg_header(data: bytes) -> ImageHeader:
-    """Walk the marker segments up to the first scan, then look for the end-of-image marker after it."""
-
     def invalid(reason: str) -> NotAnImage:
         return NotAnImage(f"has a JPEG signature but is not a valid JPEG image: {reason}")
 
