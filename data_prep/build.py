@@ -220,10 +220,7 @@ def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[di
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
     images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     files = {f"{split}/{name}": _png(image) for name, image in zip(names, images, strict=True)}
-    entries = enumerate(zip(labels.tolist(), names, strict=True))
-    files[f"{split}.lst"] = format_lst(
-        LstEntry(index, label, name) for index, (label, name) in entries
-    ).encode()
+    files[f"{split}.lst"] = format_lst(map(LstEntry, range(len(names)), labels.tolist(), names)).encode()
     return files, labels
 
 

@@ -115,12 +115,6 @@ def _text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-def _str_keys(member: str, obj: object) -> dict[str, object]:
-    if not isinstance(obj, dict):
-        raise SourceError(f"{member}: expected a pickled dict, found {type(obj).__name__}")
-    return {_text(key): value for key, value in obj.items()}
-
-
 def _require(member: str, fields: dict[str, object], key: str) -> object:
     try:
         return fields[key]
@@ -130,21 +124,9 @@ def _require(member: str, fields: dict[str, object], key: str) -> object:
         ) from None
 
 
-def _parse_meta(fields: dict[str, object]) -> tuple[str, ...]:
-    names = _require(META, fields, "fine_label_names")
-    if not isinstance(names, list | tuple) or not names:
-        raise SourceError(f"{META}: fine_label_names is not a non-empty list")
-    return tuple(_text(name) for name in names)
-
-
 def _parse_split(member: str, fields: dict[str, object]) -> Split:
     data = _require(member, fields, "data")
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != ROW_LENGTH
-    ):
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (ROW_LENGTH,):
         described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise SourceError(f"{member}: data is {described}, expected a uint8 array of shape (N, {ROW_LENGTH})")
     try:
@@ -222,8 +204,12 @@ def _unpickled_members(gz: io.BufferedIOBase, wanted: set[str]) -> dict[str, dic
         for member in tar:
             if member.name in wanted and member.isfile():
                 contents = io.BufferedReader(_BlockReader(tar.extractfile(member)))
-                unpickler = _ArrayOnlyUnpickler(contents, encoding="bytes")
-                loaded[member.name] = _str_keys(member.name, unpickler.load())
+                fields = _ArrayOnlyUnpickler(contents, encoding="bytes").load()
+                if not isinstance(fields, dict):
+                    raise SourceError(
+                        f"{member.name}: expected a pickled dict, found {type(fields).__name__}"
+                    )
+                loaded[member.name] = {_text(key): value for key, value in fields.items()}
     return loaded
 
 
@@ -235,10 +221,7 @@ def _drain(stream: io.BufferedIOBase) -> None:
 def read_tarball(
     path: Path, *, on_compressed_bytes: Callable[[int], object] = lambda count: None
 ) -> tuple[Cifar100, str]:
-    """Meta, train and test, unpickled from the stream in one pass (nothing extracted), and the file's md5.
-
-    Any way the file can be broken surfaces as one `SourceError`.
-    """
+    """Meta, train and test, and the file's md5; any way the file can be broken surfaces as one `SourceError`."""
     wanted = {META, TRAIN, TEST}
     try:
         with path.open("rb") as raw:
@@ -268,7 +251,10 @@ def read_tarball(
     missing = sorted(wanted - loaded.keys())
     if missing:
         raise SourceError(f"{path}: the tarball has no member {', '.join(missing)}")
-    fine_label_names = _parse_meta(loaded[META])
+    names = _require(META, loaded[META], "fine_label_names")
+    if not isinstance(names, list | tuple) or not names:
+        raise SourceError(f"{META}: fine_label_names is not a non-empty list")
+    fine_label_names = tuple(_text(name) for name in names)
     splits = {split: _parse_split(member, loaded[member]) for split, member in SPLIT_MEMBERS.items()}
     for split, data in splits.items():
         outside = data.fine_labels[(data.fine_labels < 0) | (data.fine_labels >= len(fine_label_names))]

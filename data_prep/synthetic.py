@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-style", choices=("bytes", "str"), default="bytes")
     args = parser.parse_args(argv)
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    options = {
-        name: getattr(args, name) for name in ("train_per_class", "test_per_class", "seed", "key_style")
-    }
-    write_synthetic_tarball(args.path, **options)
+    write_synthetic_tarball(**vars(args))
     print(f"data_prep.synthetic: wrote {args.path}")
 
 
