@@ -79,8 +79,21 @@ def existing_dataset(out_dir: Path, classes: Sequence[str], source_md5: Callable
     out_dir = Path(os.path.abspath(out_dir))
     requested = _checked_request(classes)  # before any download
     _clean_up_after_dead_runs(out_dir)
-    previous = _previous_manifest(out_dir)
-    if previous is None or previous.classes != requested or previous.tool_version != __version__:
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    if not (out_dir / Manifest.FILENAME).is_file():
+        if any(out_dir.iterdir()):
+            raise OutputError(
+                f"{out_dir} is not empty and has no {Manifest.FILENAME}; not replacing it (choose another --out)"
+            )
+        return None
+    try:
+        previous = Manifest.load(out_dir)
+    except DatasetError:
+        return None  # a damaged dataset of ours: rebuilt like a missing one
+    if previous.classes != requested or previous.tool_version != __version__:
         return None
     if previous.source.get("md5") != source_md5() or content_hash(out_dir) != previous.content_hash:
         return None
@@ -123,23 +136,6 @@ def _checked_request(classes: Sequence[str]) -> tuple[str, ...]:
     if len(requested) < 2:
         raise ClassSelectionError(f"a classifier needs at least two classes, got {len(requested)}")
     return requested
-
-
-def _previous_manifest(out_dir: Path) -> Manifest | None:
-    if not out_dir.exists():
-        return None
-    if not out_dir.is_dir():
-        raise OutputError(f"{out_dir} exists and is not a folder")
-    if (out_dir / Manifest.FILENAME).is_file():
-        try:
-            return Manifest.load(out_dir)
-        except DatasetError:
-            return None  # a damaged dataset of ours: rebuilt like a missing one
-    if any(out_dir.iterdir()):
-        raise OutputError(
-            f"{out_dir} is not empty and has no {Manifest.FILENAME}; not replacing it (choose another --out)"
-        )
-    return None
 
 
 def _staging_dir(out_dir: Path) -> Path:

@@ -45,19 +45,13 @@ def download(
     if not name:
         raise DownloadError(f"{url}: the URL does not end in a file name")
     pooch.get_logger().setLevel("INFO" if progress else "WARNING")
+    known_hash = f"md5:{expected_md5}" if expected_md5 else None
+    downloader = pooch.HTTPDownloader(progressbar=progress, chunk_size=_CHUNK, timeout=timeout)
     attempt = 0
     while True:
         attempt += 1
         try:
-            return Path(
-                pooch.retrieve(
-                    url,
-                    known_hash=f"md5:{expected_md5}" if expected_md5 else None,
-                    fname=name,
-                    path=cache_dir,
-                    downloader=pooch.HTTPDownloader(progressbar=progress, chunk_size=_CHUNK, timeout=timeout),
-                )
-            )
+            return Path(pooch.retrieve(url, known_hash, fname=name, path=cache_dir, downloader=downloader))
         except requests.HTTPError as error:
             status = error.response.status_code
             if status not in _TRANSIENT_STATUSES or attempt == attempts:
