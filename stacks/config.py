@@ -1,79 +1,58 @@
-"""Typed, validated settings for the whole app, built once from `cdk.json` context and `-c key=value`.
-
-Every setting has its default in `cdk.json`; `-c` values arrive as text, `cdk.json` values as JSON, and both go
-through the same parser. A bad value fails synth with one line naming the key, the value and what is allowed.
-"""
+"""The app's settings as one frozen, validated model, built once from `cdk.json` context and `-c key=value` (text
+or JSON alike). A bad value fails synth with one line naming the key, the value and what is expected.
+docs/CONFIGURATION.md is generated from the model (stacks/config_reference.py)."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from types import MappingProxyType, NoneType
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from stacks import algorithm
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
-INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.[0-9]*x?[a-z0-9]+$")
-WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
-REMOVAL_POLICIES = ("destroy", "retain")
-# The only retention periods CloudWatch Logs accepts, in the order of CDK's RetentionDays members.
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-S3_URL_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
-# One address: no spaces, one '@', a dot in the domain. SNS confirms the address by mail; this only catches typos.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-# The alarms' short period (stacks/constructs/alarms.py). With a period under an hour, PutMetricAlarm allows an
-# evaluation range (period x evaluation periods) of at most one day; with an hour, seven days
+SETTINGS_DOC = "docs/CONFIGURATION.md lists every setting"
+# CloudWatch Logs' retention periods, in the order of CDK's RetentionDays members
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+LOG_RETENTION_DAYS += (2922, 3288, 3653)
+# The alarms' short period (stacks/constructs/alarms.py). With a period under an hour PutMetricAlarm allows an
+# evaluation range (period x evaluation periods) of at most one day, with an hour seven days
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
 ALARM_PERIOD_MINUTES = 5
 MAX_SHORT_ALARM_RANGE_MINUTES = 24 * 60
 MAX_HOURLY_ALARM_RANGE_HOURS = 7 * 24
-# InvokeEndpoint gives a model 60 seconds to answer
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+# InvokeEndpoint gives a model 60 s to answer (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
 MAX_MODEL_LATENCY_MS = 60_000
-
-
-# CloudFormation waits at most one hour for a custom resource such as the training job; training itself gets
-# 40 minutes of it, the rest covers instance start-up, data download and artifact upload.
+# CloudFormation waits at most an hour for a custom resource such as the training job (ServiceTimeout, 3600 s:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html);
+# training gets 40 minutes of it, the rest covers instance start-up, data download and artifact upload.
 MAX_TRAINING_MINUTES = 40
-# Step Functions ends an EXPRESS execution after five minutes, whatever the definition's timeout says.
+# Step Functions ends an EXPRESS execution after five minutes, whatever its timeout says
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html).
 EXPRESS_MAX_MINUTES = 5
-# How many images in flight one endpoint instance is asked to serve during a batch. Not an AWS limit (SageMaker
-# publishes no per-instance concurrency for the built-in algorithm): a design bound, so a batch adds a steady
-# load rather than a burst; EndpointThrottled retries absorb what it still overshoots.
+# Design bounds, not AWS limits (SageMaker publishes no per-instance concurrency for the algorithm): images in flight
+# per endpoint instance during a batch, so it adds a steady load (EndpointThrottled retries absorb the rest); and
+# images per batch child, run one after the other in EXPRESS_MAX_MINUTES: 20 leave each 15 s, many times its three
+# Lambda calls; a child that still overruns fails as a whole, which ToleratedFailurePercentage counts.
 BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE = 10
-# Images one batch child classifies, one after the other, within EXPRESS_MAX_MINUTES. A design bound: 20 leave
-# each image 15 s, many times its three Lambda calls (well under a second each when warm) and room for a few short
-# retries; a child that still overruns (one task's full Lambda service-error backoff alone, 6 retries from 2 s
-# doubling, is 126 s: stacks/constructs/inference_chain.py) fails as a whole batch, which
-# ToleratedFailurePercentage counts.
-MAX_BATCH_IMAGES_PER_CHILD = 20
+MAX_IMAGES_PER_CHILD = 20
+# "Valid values are in 1 GB increments: 1024 MB, ... 6144 MB"; MaxConcurrency "Minimum value of 1. Maximum value of
+# 200" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+SERVERLESS_EXCLUSIONS_DOC = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+    "#serverless-endpoints-how-it-works-exclusions"
+)
+# The project's bound on an autoscaled variant's instances; `make preflight` checks the account's quota.
+MAX_SCALED_INSTANCES = 20
+INSTANCE_TYPE = "a SageMaker instance type such as ml.m5.large or ml.g4dn.xlarge"
 
 
 class ConfigError(ValueError):
@@ -84,235 +63,152 @@ def _fail(key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"context '{key}'={value!r} is invalid: {allowed}")
 
 
-def _as_float(key: str, value: Any, *, low: float, high: float, low_open: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _fail(key, value, f"expected a number in {'(' if low_open else '['}{low}, {high}]") from None
-    if number != number or number > high or number < low or (low_open and number == low):
-        raise _fail(key, value, f"expected a number in {'(' if low_open else '['}{low}, {high}]")
-    return number
+def _field(description: str, *, expected: str | None = None, **constraints: Any) -> Any:
+    """A setting; `expected` says what it allows where its type and bounds cannot."""
+    extra = {"json_schema_extra": {"expected": expected}} if expected else {}
+    return Field(description=description, **extra, **constraints)
 
 
-def _as_int(key: str, value: Any, *, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise _fail(key, value, f"expected an integer in [{low}, {high}]")
-    try:
-        number = int(str(value), 10)
-    except ValueError:
-        raise _fail(key, value, f"expected an integer in [{low}, {high}]") from None
-    if not low <= number <= high:
-        raise _fail(key, value, f"expected an integer in [{low}, {high}]")
-    return number
+def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
+    def check(text: str) -> str:
+        if not (text.startswith("ml.") and text.count(".") == 2):
+            raise ValueError(f"expected {INSTANCE_TYPE}")
+        if (family := algorithm.family_of(text)) not in families:
+            offered = ", ".join(f"ml.{name}" for name in families)
+            algorithm_runs = f"the image-classification algorithm {purpose} on the families {offered}"
+            raise ValueError(f"{algorithm_runs} ({algorithm.ALGORITHM_DOC})")
+        if text not in algorithm.offered_types({family: families[family]}):
+            raise ValueError(f"SageMaker offers ml.{family} as {', '.join(families[family])}")
+        return text
+
+    return Annotated[
+        str, pydantic.AfterValidator(check), Field(json_schema_extra={"expected": INSTANCE_TYPE})
+    ]
 
 
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise _fail(key, value, "expected true or false")
+def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(sorted(value.items())))
 
 
-def _as_choice(key: str, value: Any, choices: tuple[str, ...], *, normalise: Callable[[str], str]) -> str:
-    text = normalise(str(value))
-    if text not in choices:
-        raise _fail(key, value, f"expected one of {', '.join(choices)}")
-    return text
+TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
+TransformType = _instance_type(algorithm.TRANSFORM_INSTANCE_TYPES, "runs Batch Transform (CPU or GPU)")
+EndpointType = _instance_type(algorithm.ENDPOINT_INSTANCE_TYPES, "serves (CPU or GPU)")
+Frozen = pydantic.AfterValidator(_frozen)
+JSON_OBJECT = "a JSON object of hyperparameter names to values"
+LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
+ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
 
 
-def _as_instance_type(key: str, value: Any) -> str:
-    text = str(value)
-    if not INSTANCE_TYPE_PATTERN.match(text):
-        raise _fail(key, value, "expected a SageMaker instance type such as ml.m5.large or ml.g4dn.xlarge")
-    return text
+class AppConfig(BaseModel):
+    """All settings of the app. Their defaults live in cdk.json only; docs/CONFIGURATION.md lists them."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-def _as_algorithm_instance_type(
-    key: str, value: Any, *, offered: Mapping[str, tuple[str, ...]], purpose: str
-) -> str:
-    text = _as_instance_type(key, value)
-    family = algorithm.family_of(text)
-    if family not in offered:
-        raise _fail(
-            key,
-            value,
-            f"the image-classification algorithm {purpose} on the families "
-            f"{', '.join(f'ml.{name}' for name in offered)} ({algorithm.ALGORITHM_DOC})",
-        )
-    if text not in algorithm.offered_types({family: offered[family]}):
-        raise _fail(key, value, f"SageMaker offers ml.{family} as {', '.join(offered[family])}")
-    return text
-
-
-def _as_optional_s3_url(key: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    text = str(value)
-    if not S3_URL_PATTERN.match(text) or not text.endswith(".tar.gz"):
-        raise _fail(key, value, "expected an s3://bucket/key URL of a model.tar.gz artifact, or empty")
-    return text
-
-
-def _as_hyperparameters(key: str, value: Any) -> Mapping[str, str]:
-    """Each hyperparameter checked against the algorithm's reference and rendered as it documents the values
-    (stacks/algorithm.py); how they combine is checked once defaults and overrides are merged."""
-    parsed = value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            raise _fail(key, value, "expected a JSON object of hyperparameter names to values") from None
-    if not isinstance(parsed, dict) or not all(isinstance(name, str) for name in parsed):
-        raise _fail(key, value, "expected a JSON object of hyperparameter names to values")
-    derived = sorted(set(parsed) & set(algorithm.DERIVED))
-    if derived:
-        raise _fail(key, value, f"{', '.join(derived)} come from the dataset manifest and cannot be set")
-    # An override of null removes a default: `{"early_stopping": false, "early_stopping_patience": null, ...}`.
-    removed = {name: None for name, v in parsed.items() if v is None and key == "hyperparameter_overrides"}
-    try:
-        rendered = algorithm.rendered_hyperparameters({n: v for n, v in parsed.items() if n not in removed})
-    except algorithm.HyperparameterError as error:
-        raise _fail_hyperparameter(key, error) from None
-    return MappingProxyType(dict(sorted({**rendered, **removed}.items())))
-
-
-def _fail_hyperparameter(key: str, error: algorithm.HyperparameterError) -> ConfigError:
-    return ConfigError(f"context '{key}' is invalid: {error}")
-
-
-def _as_folder(key: str, value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise _fail(key, value, "expected a folder path (relative to the project root or absolute)")
-    return text
-
-
-def _as_training_minutes(key: str, value: Any) -> int:
-    minutes = _as_int(key, value, low=5, high=10**6)
-    if minutes > MAX_TRAINING_MINUTES:
-        raise _fail(
-            key,
-            value,
-            f"a deploy can wait for at most {MAX_TRAINING_MINUTES} minutes of training (CloudFormation waits one "
-            "hour for a custom resource); lower it, or train outside the deploy and serve the artifact with "
-            "-c model_data_url=s3://.../model.tar.gz",
-        )
-    return minutes
-
-
-def _as_log_retention(key: str, value: Any) -> int:
-    days = _as_int(key, value, low=1, high=3653)
-    if days not in LOG_RETENTION_DAYS:
-        raise _fail(key, value, f"expected one of CloudWatch's retention periods: {LOG_RETENTION_DAYS}")
-    return days
-
-
-def _as_optional_email(key: str, value: Any) -> str:
-    text = "" if value is None else str(value).strip()
-    if text and not EMAIL_PATTERN.match(text):
-        raise _fail(key, value, "expected one e-mail address such as ops@example.com, or empty for none")
-    return text
-
-
-def _as_alarm_minutes(key: str, value: Any) -> int:
-    minutes = _as_int(key, value, low=ALARM_PERIOD_MINUTES, high=MAX_SHORT_ALARM_RANGE_MINUTES)
-    if minutes % ALARM_PERIOD_MINUTES:
-        raise _fail(key, value, f"expected a multiple of the alarms' {ALARM_PERIOD_MINUTES}-minute period")
-    return minutes
-
-
-def _as_key_prefix(key: str, value: Any) -> str:
-    text = str(value)
-    if not re.fullmatch(r"([A-Za-z0-9!_.*'()-]+/)+", text):
-        raise _fail(key, value, "expected an S3 key prefix ending in '/', such as dataset/")
-    return text
-
-
-ENDPOINT_MODES = ("realtime", "serverless")
-# "Valid values are in 1 GB increments: 1024 MB, ... 6144 MB"; MaxConcurrency "Minimum value of 1. Maximum value of
-# 200" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
-SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
-SERVERLESS_MAX_CONCURRENCY = 200
-SERVERLESS_EXCLUSIONS_DOC = (
-    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
-    "#serverless-endpoints-how-it-works-exclusions"
-)
-# The project's bound on an autoscaled variant's instances; the account's "<type> for endpoint usage" quota is the
-# real one, and `make preflight` checks autoscaling_max_instances against it.
-MAX_SCALED_INSTANCES = 20
-
-
-def _as_serverless_memory(key: str, value: Any) -> int:
-    memory = _as_int(key, value, low=SERVERLESS_MEMORY_MB[0], high=SERVERLESS_MEMORY_MB[-1])
-    if memory not in SERVERLESS_MEMORY_MB:
-        raise _fail(
-            key, value, f"expected one of SageMaker's serverless memory sizes (MB): {SERVERLESS_MEMORY_MB}"
-        )
-    return memory
-
-
-def _as_name(key: str, value: Any) -> str:
-    text = str(value)
-    # It prefixes stack names and the bucket name, whose 63-character limit also holds account and region.
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,29}", text):
-        raise _fail(
-            key, value, "expected letters, digits and '-', starting with a letter, at most 30 characters"
-        )
-    return text
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """All settings of the app. Their defaults live in cdk.json only; README.md says what each one does."""
-
-    project_name: str
-    dataset_dir: str
-    confidence_threshold: float
-    workflow_type: str
-    workflow_timeout_minutes: int
-    workflow_input_prefix: str
-    batch_max_concurrency: int
-    batch_tolerated_failure_percentage: float
-    batch_images_per_child: int
-    removal_policy: str
-    log_retention_days: int
-    alarm_email: str
-    alarm_unexpected_failures: int
-    alarm_endpoint_5xx_errors: int
-    alarm_latency_p90_ms: int
-    alarm_below_threshold_share: float
-    alarm_below_threshold_minutes: int
-    alarm_idle_hours: int
-    capture_sampling_percentage: int
-    capture_retention_days: int
-    training_instance_type: str
-    training_instance_count: int
-    training_max_runtime_minutes: int
-    use_spot_training: bool
-    transform_instance_type: str
-    transform_instance_count: int
-    hyperparameters: Mapping[str, str]
-    hyperparameter_overrides: Mapping[str, str | None]
-    endpoint_instance_type: str
-    endpoint_instance_count: int
-    endpoint_mode: str
-    data_capture_enabled: bool
-    serverless_memory_mb: int
-    serverless_max_concurrency: int
-    autoscaling_enabled: bool
-    autoscaling_min_instances: int
-    autoscaling_max_instances: int
-    autoscaling_target_invocations: int
-    model_data_url: str | None
+    # Stack names and the bucket name start with it; the bucket's 63 characters also hold account and region.
+    project_name: str = _field(
+        "prefix of the stack names and of the bucket name",
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{0,29}$",
+        expected="letters, digits and '-', starting with a letter, at most 30 characters",
+    )
+    dataset_dir: str = _field(
+        "folder with the prepared dataset (manifest.json, train/, test/, .lst files)",
+        min_length=1,
+        expected="a folder path (relative to the project root or absolute)",
+    )
+    confidence_threshold: float = _field(
+        "an execution below it fails with ThresholdConfidenceNotMet", gt=0.0, le=1.0
+    )
+    workflow_type: Literal["STANDARD", "EXPRESS"] = _field("the single-image state machine's type")
+    workflow_timeout_minutes: int = _field("execution timeout", ge=1, le=60)
+    workflow_input_prefix: str = _field(
+        "the only key prefix of the project bucket the serializer may read",
+        pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$",
+        expected="an S3 key prefix ending in '/', such as dataset/",
+    )
+    # A Distributed Map runs at most 10,000 child executions at once
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
+    batch_max_concurrency: int = _field(
+        "images a batch classifies at once (see the rules below)", ge=1, le=10_000
+    )
+    batch_tolerated_failure_percentage: float = _field(
+        "share of batch children that may fail", ge=0.0, le=100.0
+    )
+    batch_images_per_child: int = _field(
+        "images one batch child classifies in turn (the Distributed Map's ItemBatcher)",
+        ge=1,
+        le=MAX_IMAGES_PER_CHILD,
+    )
+    removal_policy: Literal["destroy", "retain"] = _field("retain keeps both buckets on cdk destroy")
+    log_retention_days: LogRetention = _field("retention of every log group")
+    # No spaces, one '@', a dot in the domain: SNS confirms the address by mail, this only catches typos.
+    alarm_email: str = _field(
+        "an address the alarm topic mails (SNS asks it to confirm first); empty subscribes nobody",
+        pattern=r"^([^@\s]+@[^@\s]+\.[^@\s.]+)?$",
+        expected="one e-mail address such as ops@example.com, or empty for none",
+    )
+    alarm_unexpected_failures: int = _field(
+        "failed executions in 5 minutes that raise the alarm", ge=1, le=100_000
+    )
+    alarm_endpoint_5xx_errors: int = _field(
+        "endpoint 5xx errors in 5 minutes that raise the alarm", ge=1, le=100_000
+    )
+    alarm_latency_p90_ms: int = _field("bound on the model's p90 latency", ge=1, le=MAX_MODEL_LATENCY_MS)
+    alarm_below_threshold_share: float = _field(
+        "share below confidence_threshold that is drift", gt=0.0, le=1.0
+    )
+    alarm_below_threshold_minutes: int = _field(
+        "how long that share must last",
+        ge=ALARM_PERIOD_MINUTES,
+        le=MAX_SHORT_ALARM_RANGE_MINUTES,
+        multiple_of=ALARM_PERIOD_MINUTES,
+    )
+    alarm_idle_hours: int = _field(
+        "hours without an invocation that raise the idle alarm", ge=1, le=MAX_HOURLY_ALARM_RANGE_HOURS
+    )
+    capture_sampling_percentage: int = _field("percentage of endpoint requests captured", ge=1, le=100)
+    capture_retention_days: int = _field("days captured data is kept", ge=1, le=3653)
+    training_instance_type: TrainingType = _field("training instance type")
+    training_instance_count: int = _field("training instances", ge=1, le=20)
+    training_max_runtime_minutes: int = _field(
+        "the training job's stopping condition",
+        ge=5,
+        le=MAX_TRAINING_MINUTES,
+        expected=f"an integer in [5, {MAX_TRAINING_MINUTES}]: a deploy can wait for at most {MAX_TRAINING_MINUTES} "
+        "minutes of training (CloudFormation waits one hour for a custom resource); lower it, or train outside the "
+        "deploy and serve the artifact with -c model_data_url=s3://.../model.tar.gz",
+    )
+    use_spot_training: bool = _field("managed spot training")
+    transform_instance_type: TransformType = _field("Batch Transform instance type (make transform)")
+    transform_instance_count: int = _field("Batch Transform instances", ge=1, le=10)
+    hyperparameters: Annotated[Mapping[str, str], Frozen] = _field(
+        "the algorithm's, see below", expected=JSON_OBJECT
+    )
+    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen] = _field(
+        "laid over hyperparameters; null removes one", expected=JSON_OBJECT
+    )
+    endpoint_instance_type: EndpointType = _field("endpoint instance type")
+    endpoint_instance_count: int = _field("endpoint instances", ge=1, le=10)
+    endpoint_mode: Literal["realtime", "serverless"] = _field("serverless needs data_capture_enabled=false")
+    data_capture_enabled: bool = _field("capture endpoint requests and responses (make monitor reads them)")
+    serverless_memory_mb: ServerlessMemory = _field("a serverless endpoint's memory")
+    serverless_max_concurrency: int = _field(
+        "its concurrent invocations", ge=1, le=SERVERLESS_MAX_CONCURRENCY
+    )
+    autoscaling_enabled: bool = _field("scale a real-time endpoint between the two bounds below")
+    autoscaling_min_instances: int = _field("fewest instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
+    autoscaling_max_instances: int = _field("most instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
+    autoscaling_target_invocations: int = _field(
+        "invocations per instance and minute to hold", ge=1, le=100_000
+    )
+    model_data_url: str | None = _field(
+        "serve this artifact instead of training",
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$",
+        expected="an s3://bucket/key URL of a model.tar.gz artifact, or empty",
+    )
 
     @property
     def training_hyperparameters(self) -> Mapping[str, str]:
-        """The defaults with the overrides on top (`-c hyperparameter_overrides='{"epochs": 50}'` changes one),
-        rendered as the algorithm documents them; `from_context` has checked how they combine."""
+        """The defaults with the overrides on top, rendered as the algorithm documents them."""
         merged = {**self.hyperparameters, **self.hyperparameter_overrides}
         return MappingProxyType({name: value for name, value in sorted(merged.items()) if value is not None})
 
@@ -323,24 +219,51 @@ class AppConfig:
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> AppConfig:
         """Build the config from a context mapping; keys with ':' or a leading '@' belong to the CDK itself."""
-        own_keys = {k: v for k, v in context.items() if ":" not in k and not k.startswith("@")}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(own_keys) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown context key(s) {', '.join(repr(k) for k in unknown)}; "
-                f"known keys are: {', '.join(sorted(known))}"
-            )
-        missing = sorted(known - set(own_keys))
-        if missing:
-            raise ConfigError(
-                f"context key(s) {', '.join(missing)} missing: cdk.json must define every setting"
-            )
-        config = cls(**{name: parse(name, own_keys[name]) for name, parse in _PARSERS.items()})
-        config._reject_contradictions()
-        return config
+        own = {key: value for key, value in context.items() if ":" not in key and not key.startswith("@")}
+        if unknown := sorted(set(own) - set(cls.model_fields)):
+            import difflib
 
-    def _reject_contradictions(self) -> None:
+            meant = {k for key in unknown for k in difflib.get_close_matches(key, cls.model_fields, n=1)}
+            hint = f" (did you mean {', '.join(sorted(meant))}?)" if meant else ""
+            raise ConfigError(f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; {SETTINGS_DOC}")
+        try:
+            return cls(**own)
+        except ValidationError as error:
+            raise ConfigError(_one_line(error, own)) from None
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """`-c` gives text: 'express' names EXPRESS, '30' a choice of 30, '' no URL; JSON's true is no number."""
+        kind = cls.model_fields[info.field_name].annotation
+        choices = get_args(kind) if get_origin(kind) is Literal else ()
+        if isinstance(value, bool) and (kind in (int, float) or choices):
+            raise ValueError
+        if isinstance(value, str) and choices:
+            return next((choice for choice in choices if str(choice).lower() == value.strip().lower()), value)
+        return None if value == "" and NoneType in get_args(kind) else value
+
+    @pydantic.field_validator("hyperparameters", "hyperparameter_overrides", mode="before")
+    @classmethod
+    def _rendered(cls, value: Any, info: ValidationInfo) -> dict[str, str | None]:
+        """Each hyperparameter checked and rendered on its own (stacks/algorithm.py); how they combine is checked
+        once defaults and overrides are merged. An override of null removes a default."""
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValueError
+        if derived := sorted(set(parsed) & set(algorithm.DERIVED)):
+            raise ValueError(f"{', '.join(derived)} come from the dataset manifest and cannot be set")
+        kept = {n: v for n, v in parsed.items() if v is not None or info.field_name == "hyperparameters"}
+        try:
+            return {**dict.fromkeys(parsed.keys() - kept.keys()), **algorithm.rendered_hyperparameters(kept)}
+        except algorithm.HyperparameterError as error:
+            raise ConfigError(f"context '{info.field_name}' is invalid: {error}") from None
+
+    @pydantic.model_validator(mode="after")
+    def _reject_contradictions(self) -> AppConfig:
         try:
             algorithm.validated_hyperparameters(
                 self.training_hyperparameters, training_instance_count=self.training_instance_count
@@ -352,127 +275,84 @@ class AppConfig:
                 if error.name in self.hyperparameter_overrides
                 else "hyperparameters"
             )
-            raise _fail_hyperparameter(source, error) from None
-        if self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES:
-            raise _fail(
-                "workflow_timeout_minutes",
-                self.workflow_timeout_minutes,
+            raise ConfigError(f"context '{source}' is invalid: {error}") from None
+        serverless = self.endpoint_mode == "serverless"
+        low, high = self.autoscaling_min_instances, self.autoscaling_max_instances
+        counted = "autoscaling_max_instances" if self.autoscaling_enabled else "endpoint_instance_count"
+        per_instance = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE
+        bound = self.serverless_max_concurrency if serverless else per_instance * getattr(self, counted)
+        capacity = f"{getattr(self, counted)} instance(s) x {per_instance} images each ({counted})"
+        contradictions = {
+            "workflow_timeout_minutes": (
+                self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES,
                 f"an EXPRESS workflow runs for at most {EXPRESS_MAX_MINUTES} minutes; lower it or use "
                 "workflow_type=STANDARD",
-            )
-        self._reject_serving_contradictions()
-        self._reject_batch_overload()
-
-    def _reject_serving_contradictions(self) -> None:
-        """Serverless endpoints capture nothing and scale themselves; an autoscaled variant starts inside its range
-        (register-scalable-target: "min-capacity ... must be equal to or less than the value specified for
-        max-capacity", https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html)."""
-        if self.endpoint_mode == "serverless" and self.data_capture_enabled:
-            raise _fail(
-                "endpoint_mode",
-                self.endpoint_mode,
-                "SageMaker does not capture data on serverless endpoints (data capture and Model Monitor are "
-                f"among its feature exclusions: {SERVERLESS_EXCLUSIONS_DOC}); turn capture off explicitly with "
+            ),
+            "endpoint_mode": (
+                serverless and self.data_capture_enabled,
+                "SageMaker does not capture data on serverless endpoints (data capture and Model Monitor are among "
+                f"its feature exclusions: {SERVERLESS_EXCLUSIONS_DOC}); turn capture off explicitly with "
                 "-c data_capture_enabled=false (make monitor then has no data), or keep endpoint_mode=realtime",
-            )
-        if self.endpoint_mode == "serverless" and self.autoscaling_enabled:
-            raise _fail(
-                "autoscaling_enabled",
-                self.autoscaling_enabled,
+            ),
+            "autoscaling_enabled": (
+                serverless and self.autoscaling_enabled,
                 "a serverless endpoint scales itself up to serverless_max_concurrency; autoscaling applies to "
                 "endpoint_mode=realtime only",
-            )
-        if self.autoscaling_min_instances > self.autoscaling_max_instances:
-            raise _fail(
-                "autoscaling_min_instances",
-                self.autoscaling_min_instances,
-                f"at most autoscaling_max_instances ({self.autoscaling_max_instances})",
-            )
-        if self.autoscaling_enabled and not (
-            self.autoscaling_min_instances <= self.endpoint_instance_count <= self.autoscaling_max_instances
-        ):
-            raise _fail(
-                "endpoint_instance_count",
-                self.endpoint_instance_count,
+            ),
+            # register-scalable-target: "min-capacity ... must be equal to or less than the value specified for
+            # max-capacity" (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html).
+            "autoscaling_min_instances": (low > high, f"at most autoscaling_max_instances ({high})"),
+            "endpoint_instance_count": (
+                self.autoscaling_enabled and not low <= self.endpoint_instance_count <= high,
                 "an autoscaled endpoint starts within autoscaling_min_instances..autoscaling_max_instances "
-                f"({self.autoscaling_min_instances}..{self.autoscaling_max_instances})",
-            )
-
-    def _reject_batch_overload(self) -> None:
-        """A batch keeps at most what the endpoint can serve in flight: a serverless endpoint its own concurrency
-        limit, an instance endpoint BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE per instance it may have."""
-        if self.endpoint_mode == "serverless":
-            bound, capacity = self.serverless_max_concurrency, "serverless_max_concurrency"
-        else:
-            instances = (
-                self.autoscaling_max_instances if self.autoscaling_enabled else self.endpoint_instance_count
-            )
-            bound = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE * instances
-            capacity = (
-                f"{instances} instance(s) x {BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} images each "
-                f"({'autoscaling_max_instances' if self.autoscaling_enabled else 'endpoint_instance_count'})"
-            )
-        if self.batch_max_concurrency > bound:
-            raise _fail(
-                "batch_max_concurrency",
-                self.batch_max_concurrency,
-                f"the endpoint serves at most {bound} batch images at once ({capacity}); lower it or give the "
-                "endpoint more capacity",
-            )
+                f"({low}..{high})",
+            ),
+            "batch_max_concurrency": (
+                self.batch_max_concurrency > bound,
+                f"the endpoint serves at most {bound} batch images at once "
+                f"({'serverless_max_concurrency' if serverless else capacity}); lower it or give the endpoint more "
+                "capacity",
+            ),
+        }
+        if broken := [
+            _fail(key, getattr(self, key), why) for key, (wrong, why) in contradictions.items() if wrong
+        ]:
+            raise ConfigError("; ".join(map(str, broken)))
+        return self
 
 
-_PARSERS: dict[str, Callable[[str, Any], Any]] = {
-    "project_name": _as_name,
-    "dataset_dir": _as_folder,
-    "confidence_threshold": lambda k, v: _as_float(k, v, low=0.0, high=1.0, low_open=True),
-    "workflow_type": lambda k, v: _as_choice(k, v, WORKFLOW_TYPES, normalise=str.upper),
-    "workflow_timeout_minutes": lambda k, v: _as_int(k, v, low=1, high=60),
-    "workflow_input_prefix": _as_key_prefix,
-    # A Distributed Map runs at most 10,000 child executions at once
-    # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
-    "batch_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=10_000),
-    "batch_tolerated_failure_percentage": lambda k, v: _as_float(k, v, low=0.0, high=100.0),
-    # A child runs its images one after the other inside an EXPRESS execution's five minutes
-    # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html): see
-    # MAX_BATCH_IMAGES_PER_CHILD.
-    "batch_images_per_child": lambda k, v: _as_int(k, v, low=1, high=MAX_BATCH_IMAGES_PER_CHILD),
-    "removal_policy": lambda k, v: _as_choice(k, v, REMOVAL_POLICIES, normalise=str.lower),
-    "log_retention_days": _as_log_retention,
-    "alarm_email": _as_optional_email,
-    "alarm_unexpected_failures": lambda k, v: _as_int(k, v, low=1, high=100_000),
-    "alarm_endpoint_5xx_errors": lambda k, v: _as_int(k, v, low=1, high=100_000),
-    "alarm_latency_p90_ms": lambda k, v: _as_int(k, v, low=1, high=MAX_MODEL_LATENCY_MS),
-    "alarm_below_threshold_share": lambda k, v: _as_float(k, v, low=0.0, high=1.0, low_open=True),
-    "alarm_below_threshold_minutes": _as_alarm_minutes,
-    "alarm_idle_hours": lambda k, v: _as_int(k, v, low=1, high=MAX_HOURLY_ALARM_RANGE_HOURS),
-    "capture_sampling_percentage": lambda k, v: _as_int(k, v, low=1, high=100),
-    "capture_retention_days": lambda k, v: _as_int(k, v, low=1, high=3653),
-    "training_instance_type": lambda k, v: _as_algorithm_instance_type(
-        k, v, offered=algorithm.TRAINING_INSTANCE_TYPES, purpose="trains (GPU)"
-    ),
-    "training_instance_count": lambda k, v: _as_int(k, v, low=1, high=20),
-    "training_max_runtime_minutes": _as_training_minutes,
-    "use_spot_training": _as_bool,
-    "transform_instance_type": lambda k, v: _as_algorithm_instance_type(
-        k, v, offered=algorithm.TRANSFORM_INSTANCE_TYPES, purpose="runs Batch Transform (CPU or GPU)"
-    ),
-    "transform_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
-    "hyperparameters": _as_hyperparameters,
-    "hyperparameter_overrides": _as_hyperparameters,
-    "endpoint_instance_type": lambda k, v: _as_algorithm_instance_type(
-        k, v, offered=algorithm.ENDPOINT_INSTANCE_TYPES, purpose="serves (CPU or GPU)"
-    ),
-    "endpoint_instance_count": lambda k, v: _as_int(k, v, low=1, high=10),
-    "endpoint_mode": lambda k, v: _as_choice(k, v, ENDPOINT_MODES, normalise=str.lower),
-    "data_capture_enabled": _as_bool,
-    "serverless_memory_mb": _as_serverless_memory,
-    "serverless_max_concurrency": lambda k, v: _as_int(k, v, low=1, high=SERVERLESS_MAX_CONCURRENCY),
-    "autoscaling_enabled": _as_bool,
-    "autoscaling_min_instances": lambda k, v: _as_int(k, v, low=1, high=MAX_SCALED_INSTANCES),
-    "autoscaling_max_instances": lambda k, v: _as_int(k, v, low=1, high=MAX_SCALED_INSTANCES),
-    "autoscaling_target_invocations": lambda k, v: _as_int(k, v, low=1, high=100_000),
-    "model_data_url": _as_optional_s3_url,
-}
+def expected(name: str) -> str:
+    """What a setting accepts, from its field: its type and bounds, or what the field says where they cannot."""
+    field = AppConfig.model_fields[name]
+    if isinstance(field.json_schema_extra, dict) and "expected" in field.json_schema_extra:
+        return str(field.json_schema_extra["expected"])
+    if field.annotation is bool:
+        return "true or false"
+    if get_origin(field.annotation) is Literal:
+        return f"one of {', '.join(map(str, get_args(field.annotation)))}"
+    limits = {
+        k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "multiple_of") if hasattr(m, k)
+    }
+    noun = "an integer" if field.annotation is int else "a number"
+    opening = f"({limits['gt']}" if "gt" in limits else f"[{limits['ge']}"
+    step = f" and a multiple of {limits['multiple_of']}" if "multiple_of" in limits else ""
+    return f"{noun} in {opening}, {limits['le']}]{step}"
+
+
+def _one_line(error: ValidationError, context: Mapping[str, Any]) -> str:
+    """One line for all that is wrong: the key, the value as given and what is expected."""
+    problems = error.errors()
+    if missing := [str(problem["loc"][0]) for problem in problems if problem["type"] == "missing"]:
+        return f"context key(s) {', '.join(missing)} missing: cdk.json must define every setting"
+    lines: dict[str, str] = {}
+    for problem in problems:
+        cause = problem.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):
+            lines.setdefault(str(cause), str(cause))
+            continue
+        key = str(problem["loc"][0])
+        lines.setdefault(key, str(_fail(key, context[key], str(cause or "") or f"expected {expected(key)}")))
+    return "; ".join(lines.values())
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

@@ -1,386 +1,387 @@
-"""Settings: cdk.json defaults parse, and every bad `-c key=value` fails synth with one line naming key and value."""
+"""Settings: cdk.json's defaults parse, `-c` text and cdk.json JSON parse alike, and every bad value fails synth with
+one line naming the key, the value and what is expected."""
 
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from stacks.config import AppConfig, ConfigError, cdk_json_context
-from tests.cdk.helpers import CDK_JSON_TRAINING_HYPERPARAMETERS, assert_refused_in_one_line
+from stacks.config_reference import reference
+from tests.cdk.helpers import CDK_JSON_TRAINING_HYPERPARAMETERS
+
+DEFAULTS = cdk_json_context()
+HP_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
 
 
-@pytest.fixture(scope="module")
-def defaults() -> dict:
-    return cdk_json_context()
+def refusal(**changes) -> str:
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_context({**DEFAULTS, **changes})
+    message = str(raised.value)
+    assert "\n" not in message, message
+    return message
 
 
-def test_cdk_json_defaults_are_the_documented_ones(defaults):
-    config = AppConfig.from_context(defaults)
-    assert config.confidence_threshold == 0.93
-    assert config.workflow_type == "STANDARD"
-    assert config.removal_policy == "destroy" and not config.retain_data
-    assert config.capture_sampling_percentage == 100
-    assert config.training_instance_type == "ml.g4dn.xlarge"
-    assert config.endpoint_instance_type == "ml.m5.large"
-    assert config.model_data_url is None
-
-
-def test_command_line_text_values_are_parsed_to_types(defaults):
-    config = AppConfig.from_context(
-        {
-            **defaults,
-            "confidence_threshold": "0.8",
-            "use_spot_training": "true",
-            "endpoint_instance_count": "2",
-            "workflow_type": "express",
-            "hyperparameters": '{"epochs": 5, "early_stopping": false, "resize": 224}',
-            "model_data_url": "s3://my-bucket/models/model.tar.gz",
-        }
+def test_cdk_json_defaults_parse():
+    config = AppConfig.from_context(DEFAULTS)
+    assert (config.confidence_threshold, config.workflow_type, config.retain_data) == (
+        0.93,
+        "STANDARD",
+        False,
     )
-    assert config.confidence_threshold == 0.8
-    assert config.use_spot_training is True
-    assert config.endpoint_instance_count == 2
-    assert config.workflow_type == "EXPRESS"
-    # Rendered as the algorithm's reference writes its values: True/False, not JSON's true/false.
-    assert dict(config.hyperparameters) == {"early_stopping": "False", "epochs": "5", "resize": "224"}
-    assert config.model_data_url == "s3://my-bucket/models/model.tar.gz"
+    assert (config.training_instance_type, config.endpoint_instance_type) == ("ml.g4dn.xlarge", "ml.m5.large")
+    assert config.model_data_url is None and config.alarm_email == ""
+    assert dict(config.training_hyperparameters) == CDK_JSON_TRAINING_HYPERPARAMETERS
 
 
-def test_default_hyperparameters_are_rendered_as_the_algorithm_documents_them(defaults):
-    assert (
-        dict(AppConfig.from_context(defaults).training_hyperparameters) == CDK_JSON_TRAINING_HYPERPARAMETERS
+# (key, value as `-c` text or cdk.json JSON gives it, the setting's value)
+ACCEPTED = [
+    ("confidence_threshold", "0.8", 0.8),
+    ("confidence_threshold", 1, 1.0),
+    ("use_spot_training", "true", True),
+    ("use_spot_training", "False", False),
+    ("use_spot_training", True, True),
+    ("endpoint_instance_count", "2", 2),
+    ("workflow_type", "express", "EXPRESS"),
+    ("endpoint_mode", " Realtime", "realtime"),
+    ("removal_policy", "RETAIN", "retain"),
+    ("log_retention_days", "731", 731),
+    ("serverless_memory_mb", 6144, 6144),
+    ("batch_tolerated_failure_percentage", "0", 0.0),
+    ("model_data_url", "s3://my-bucket/models/model.tar.gz", "s3://my-bucket/models/model.tar.gz"),
+    ("model_data_url", "", None),
+    ("alarm_email", " ops@example.com ", "ops@example.com"),
+    ("workflow_input_prefix", "incoming/2026/", "incoming/2026/"),
+    ("training_instance_type", "ml.p3.2xlarge", "ml.p3.2xlarge"),
+    ("training_instance_type", "ml.g5.48xlarge", "ml.g5.48xlarge"),
+    ("endpoint_instance_type", "ml.c5.large", "ml.c5.large"),
+    ("endpoint_instance_type", "ml.g4dn.xlarge", "ml.g4dn.xlarge"),
+    ("transform_instance_type", "ml.c6i.32xlarge", "ml.c6i.32xlarge"),
+    ("training_max_runtime_minutes", "40", 40),
+]
+
+
+@pytest.mark.parametrize(("key", "given", "parsed"), ACCEPTED)
+def test_text_and_json_values_parse_to_types(key, given, parsed):
+    value = getattr(AppConfig.from_context({**DEFAULTS, key: given}), key)
+    assert value == parsed and type(value) is type(parsed)
+
+
+# (key, bad value, how the message goes on after "context '<key>'=<value> is invalid: ")
+REFUSED = [
+    ("confidence_threshold", "1.7", "expected a number in (0.0, 1.0]"),
+    ("confidence_threshold", "0", "expected a number in (0.0, 1.0]"),
+    ("confidence_threshold", "high", "expected a number in (0.0, 1.0]"),
+    ("confidence_threshold", "nan", "expected a number in (0.0, 1.0]"),
+    ("confidence_threshold", True, "expected a number in (0.0, 1.0]"),
+    ("workflow_type", "BATCH", "expected one of STANDARD, EXPRESS"),
+    ("workflow_timeout_minutes", "61", "expected an integer in [1, 60]"),
+    ("removal_policy", "keep", "expected one of destroy, retain"),
+    ("endpoint_instance_count", "0", "expected an integer in [1, 10]"),
+    ("endpoint_instance_count", "1.5", "expected an integer in [1, 10]"),
+    ("endpoint_instance_count", True, "expected an integer in [1, 10]"),
+    ("training_instance_count", "21", "expected an integer in [1, 20]"),
+    ("transform_instance_count", "0", "expected an integer in [1, 10]"),
+    ("capture_sampling_percentage", "101", "expected an integer in [1, 100]"),
+    ("capture_retention_days", "3654", "expected an integer in [1, 3653]"),
+    (
+        "log_retention_days",
+        "8",
+        "expected one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731",
+    ),
+    ("log_retention_days", True, "expected one of 1, 3, 5"),
+    ("use_spot_training", "maybe", "expected true or false"),
+    ("use_spot_training", 2, "expected true or false"),
+    ("batch_max_concurrency", "10001", "expected an integer in [1, 10000]"),
+    ("batch_tolerated_failure_percentage", "101", "expected a number in [0.0, 100.0]"),
+    ("batch_images_per_child", "0", "expected an integer in [1, 20]"),
+    ("batch_images_per_child", "21", "expected an integer in [1, 20]"),
+    ("project_name", "scones vision", "expected letters, digits and '-', starting with a letter, at most 30"),
+    ("project_name", "9lives", "expected letters, digits and '-', starting with a letter"),
+    ("project_name", "A" * 31, "expected letters, digits and '-', starting with a letter, at most 30"),
+    ("dataset_dir", " ", "expected a folder path"),
+    ("workflow_input_prefix", "dataset", "expected an S3 key prefix ending in '/', such as dataset/"),
+    ("workflow_input_prefix", "/dataset/", "expected an S3 key prefix ending in '/'"),
+    (
+        "model_data_url",
+        "https://example.com/model.tar.gz",
+        "expected an s3://bucket/key URL of a model.tar.gz",
+    ),
+    ("model_data_url", "s3://bucket/model.zip", "expected an s3://bucket/key URL of a model.tar.gz"),
+    ("model_data_url", "s3://Bad_Bucket/model.tar.gz", "expected an s3://bucket/key URL of a model.tar.gz"),
+    ("model_data_url", "s3://bucket-only", "expected an s3://bucket/key URL of a model.tar.gz"),
+    (
+        "training_max_runtime_minutes",
+        "120",
+        "expected an integer in [5, 40]: a deploy can wait for at most 40 minutes of training",
+    ),
+    ("training_max_runtime_minutes", "4", "expected an integer in [5, 40]"),
+    ("training_instance_type", "m5.large", "expected a SageMaker instance type such as ml.m5.large"),
+    ("training_instance_type", 5, "expected a SageMaker instance type such as ml.m5.large"),
+    ("endpoint_instance_type", "ml.m5", "expected a SageMaker instance type such as ml.m5.large"),
+    (
+        "training_instance_type",
+        "ml.m5.large",
+        "the image-classification algorithm trains (GPU) on the families ml.p2, ml.p3, ml.g4dn, ml.g5 "
+        "(https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html)",
+    ),
+    (
+        "training_instance_type",
+        "ml.g4dn.3xlarge",
+        "SageMaker offers ml.g4dn as xlarge, 2xlarge, 4xlarge, 8xlarge",
+    ),
+    (
+        "endpoint_instance_type",
+        "ml.inf1.xlarge",
+        "the image-classification algorithm serves (CPU or GPU) on the families ml.t2, ml.m4, ml.m5",
+    ),
+    ("endpoint_instance_type", "ml.c6g.large", "the image-classification algorithm serves (CPU or GPU)"),
+    ("endpoint_instance_type", "ml.m5.medium", "SageMaker offers ml.m5 as large, xlarge, 2xlarge"),
+    ("transform_instance_type", "ml.t2.medium", "the image-classification algorithm runs Batch Transform"),
+    ("transform_instance_type", "ml.c5.large", "SageMaker offers ml.c5 as xlarge, 2xlarge"),
+    ("hyperparameters", "{epochs: 5}", "expected a JSON object of hyperparameter names to values"),
+    ("hyperparameters", "[1, 2]", "expected a JSON object of hyperparameter names to values"),
+    ("hyperparameters", '{"num_classes": 3}', "num_classes come from the dataset manifest and cannot be set"),
+    ("hyperparameter_overrides", '{"num_training_samples": 9}', "num_training_samples come from the dataset"),
+    ("endpoint_mode", "async", "expected one of realtime, serverless"),
+    ("data_capture_enabled", "sometimes", "expected true or false"),
+    ("serverless_memory_mb", "1500", "expected one of 1024, 2048, 3072, 4096, 5120, 6144"),
+    ("serverless_memory_mb", "512", "expected one of 1024, 2048"),
+    ("serverless_memory_mb", "8192", "expected one of 1024, 2048"),
+    ("serverless_max_concurrency", "0", "expected an integer in [1, 200]"),
+    ("serverless_max_concurrency", "201", "expected an integer in [1, 200]"),
+    ("autoscaling_enabled", "on-demand", "expected true or false"),
+    ("autoscaling_min_instances", "0", "expected an integer in [1, 20]"),
+    ("autoscaling_max_instances", "21", "expected an integer in [1, 20]"),
+    ("autoscaling_target_invocations", "0", "expected an integer in [1, 100000]"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), REFUSED)
+def test_bad_value_names_key_value_and_what_is_expected(key, value, allowed):
+    message = refusal(**{key: value})
+    assert message.startswith(f"context '{key}'={value!r} is invalid: {allowed}"), message
+
+
+def test_every_bad_value_is_named_in_the_same_line():
+    message = refusal(confidence_threshold="2", workflow_type="batch")
+    assert message == (
+        "context 'confidence_threshold'='2' is invalid: expected a number in (0.0, 1.0]; "
+        "context 'workflow_type'='batch' is invalid: expected one of STANDARD, EXPRESS"
     )
+
+
+# (hyperparameter_overrides, how the message goes on after "context '<setting>' is invalid: hyperparameter ")
+HYPERPARAMETERS_REFUSED = [
+    (
+        {"optimiser": "adam"},
+        "'optimiser'='adam': not a hyperparameter of the algorithm; known: augmentation_type",
+    ),
+    ({"optimizer": "adamw"}, f"'optimizer'='adamw': expected one of sgd, adam, rmsprop, nag ({HP_DOC})"),
+    ({"learning_rate": 1.5}, "'learning_rate'=1.5: expected a float in [0, 1]"),
+    ({"epochs": True}, "'epochs'=True: expected a positive integer"),
+    # The documented dependencies, checked on the merged set and named after the setting the value came from.
+    (
+        {"image_shape": "3,32,32"},
+        "'image_shape'='3,32,32': a pretrained network (use_pretrained_model=1) takes a",
+    ),
+    (
+        {"num_layers": 20},
+        "'num_layers'='20': a pretrained network (use_pretrained_model=1) has one of 18, 34",
+    ),
+    ({"resize": None}, "'resize'=None: required when training on image content types"),
+    ({"resize": 200}, "'resize'='200': at least the image_shape's height and width (224)"),
+    (
+        {"early_stopping": False},
+        "'early_stopping_min_epochs'='10': used only when early_stopping=True, not False",
+    ),
+    ({"momentum": 0.9}, "'momentum'='0.9': used only when optimizer=sgd or nag, not adam"),
+    ({"optimizer": "sgd", "beta_2": 0.99}, "'beta_2'='0.99': used only when optimizer=adam, not sgd"),
+    ({"gamma": 0.9}, "'gamma'='0.9': used only when optimizer=rmsprop, not adam"),
+    ({"use_weighted_loss": 1}, "'use_weighted_loss'='1': used only when multi_label=1, not 0"),
+    ({"lr_scheduler_factor": 0.5}, "'lr_scheduler_factor'='0.5': used only together with lr_scheduler_step"),
+    ({"checkpoint_frequency": 31}, "'checkpoint_frequency'='31': at most epochs (30)"),
+    ({"kv_store": "dist_sync"}, "'kv_store'='dist_sync': applies to distributed training only"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "named"), HYPERPARAMETERS_REFUSED)
+def test_bad_hyperparameter_names_the_setting_it_came_from_and_what_is_allowed(overrides, named):
+    message = refusal(hyperparameter_overrides=json.dumps(overrides))
+    source = "hyperparameter_overrides" if named.split("'")[1] in overrides else "hyperparameters"
+    assert message.startswith(f"context '{source}' is invalid: hyperparameter {named}"), message
 
 
 @pytest.mark.parametrize(
-    ("given", "rendered"),
+    ("overrides", "rendered"),
     [
-        ('{"early_stopping": true}', {"early_stopping": "True"}),
         ('{"early_stopping": "TRUE"}', {"early_stopping": "True"}),
-        ('{"use_pretrained_model": false}', {"use_pretrained_model": "0"}),
+        ('{"use_pretrained_model": true}', {"use_pretrained_model": "1"}),
         ('{"image_shape": " 3, 224,224 "}', {"image_shape": "3,224,224"}),
         ('{"learning_rate": 0.01, "epochs": "12"}', {"learning_rate": "0.01", "epochs": "12"}),
     ],
 )
-def test_override_values_are_rendered_as_documented(defaults, given, rendered):
-    config = AppConfig.from_context({**defaults, "hyperparameter_overrides": given})
+def test_overrides_are_rendered_and_change_only_what_they_name(overrides, rendered):
+    config = AppConfig.from_context({**DEFAULTS, "hyperparameter_overrides": overrides})
     assert dict(config.hyperparameter_overrides) == rendered
-    assert rendered.items() <= config.training_hyperparameters.items()
+    assert dict(config.training_hyperparameters) == {**CDK_JSON_TRAINING_HYPERPARAMETERS, **rendered}
 
 
-def test_hyperparameter_overrides_change_only_what_they_name(defaults):
-    config = AppConfig.from_context({**defaults, "hyperparameter_overrides": '{"epochs": 50, "beta_1": 0.8}'})
-    expected = {**AppConfig.from_context(defaults).hyperparameters, "epochs": "50", "beta_1": "0.8"}
-    assert dict(config.training_hyperparameters) == expected
-    assert config.hyperparameters["num_layers"] == config.training_hyperparameters["num_layers"] == "18"
-
-
-def test_a_null_override_removes_a_default(defaults):
+def test_a_null_override_removes_a_default():
     overrides = (
         '{"early_stopping": false, "early_stopping_patience": null, "early_stopping_min_epochs": null}'
     )
-    hyperparameters = AppConfig.from_context(
-        {**defaults, "hyperparameter_overrides": overrides}
+    merged = AppConfig.from_context(
+        {**DEFAULTS, "hyperparameter_overrides": overrides}
     ).training_hyperparameters
-    assert hyperparameters["early_stopping"] == "False"
-    assert (
-        "early_stopping_patience" not in hyperparameters
-        and "early_stopping_min_epochs" not in hyperparameters
-    )
+    assert merged["early_stopping"] == "False"
+    assert "early_stopping_patience" not in merged and "early_stopping_min_epochs" not in merged
 
 
-def test_training_from_scratch_at_cifar_size_is_a_valid_variant(defaults):
+def test_training_from_scratch_at_cifar_size_is_a_valid_variant():
     overrides = '{"use_pretrained_model": 0, "num_layers": 20, "image_shape": "3,32,32", "resize": 32}'
-    hyperparameters = AppConfig.from_context(
-        {**defaults, "hyperparameter_overrides": overrides}
+    merged = AppConfig.from_context(
+        {**DEFAULTS, "hyperparameter_overrides": overrides}
     ).training_hyperparameters
-    assert (hyperparameters["use_pretrained_model"], hyperparameters["image_shape"]) == ("0", "3,32,32")
-
-
-DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
-
-
-@pytest.mark.parametrize(
-    ("overrides", "named", "allowed"),
-    [
-        # Unknown name, value not allowed, out of range, ill-typed.
-        (
-            {"optimiser": "adam"},
-            "'optimiser'='adam'",
-            "not a hyperparameter of the algorithm; known: augmentation_type",
-        ),
-        ({"optimizer": "adamw"}, "'optimizer'='adamw'", f"expected one of sgd, adam, rmsprop, nag ({DOC})"),
-        (
-            {"augmentation_type": "flip"},
-            "'augmentation_type'='flip'",
-            "one of crop, crop_color, crop_color_transform",
-        ),
-        ({"precision_dtype": "bfloat16"}, "'precision_dtype'='bfloat16'", "one of float32, float16"),
-        ({"kv_store": "local"}, "'kv_store'='local'", "one of dist_sync, dist_async"),
-        ({"learning_rate": 1.5}, "'learning_rate'=1.5", "a float in [0, 1]"),
-        ({"beta_1": -0.1}, "'beta_1'=-0.1", "a float in [0, 1]"),
-        ({"learning_rate": "fast"}, "'learning_rate'='fast'", "a float in [0, 1]"),
-        ({"epochs": 0}, "'epochs'=0", "a positive integer"),
-        ({"epochs": 2.5}, "'epochs'=2.5", "a positive integer"),
-        ({"epochs": True}, "'epochs'=True", "a positive integer"),
-        ({"top_k": 1}, "'top_k'=1", "an integer larger than 1"),
-        ({"num_layers": 19}, "'num_layers'=19", "one of 18, 34, 50, 101, 152, 200, 20, 32, 44, 56, 110"),
-        ({"use_pretrained_model": 2}, "'use_pretrained_model'=2", "0 or 1"),
-        ({"early_stopping": "yes"}, "'early_stopping'='yes'", "True or False"),
-        ({"image_shape": "3,224"}, "'image_shape'='3,224'", "three positive integers"),
-        ({"lr_scheduler_step": "10;20"}, "'lr_scheduler_step'='10;20'", "comma-separated positive integers"),
-        # The documented dependencies between them.
-        (
-            {"image_shape": "3,32,32"},
-            "'image_shape'='3,32,32'",
-            "pretrained network (use_pretrained_model=1) takes a fixed 224x224",
-        ),
-        (
-            {"num_layers": 20},
-            "'num_layers'='20'",
-            "pretrained network (use_pretrained_model=1) has one of 18, 34",
-        ),
-        ({"resize": None}, "'resize'=None", "required when training on image content types"),
-        ({"resize": 200}, "'resize'='200'", "at least the image_shape's height and width (224)"),
-        ({"early_stopping": False}, "'early_stopping_min_epochs'='10'", "used only when early_stopping=True"),
-        ({"momentum": 0.9}, "'momentum'='0.9'", "used only with optimizer sgd or nag, not adam"),
-        ({"optimizer": "sgd", "beta_2": 0.99}, "'beta_2'='0.99'", "used only with optimizer adam, not sgd"),
-        ({"gamma": 0.9}, "'gamma'='0.9'", "used only with optimizer rmsprop, not adam"),
-        ({"use_weighted_loss": 1}, "'use_weighted_loss'='1'", "used only when multi_label=1"),
-        (
-            {"lr_scheduler_factor": 0.5},
-            "'lr_scheduler_factor'='0.5'",
-            "used only together with lr_scheduler_step",
-        ),
-        ({"checkpoint_frequency": 31}, "'checkpoint_frequency'='31'", "at most epochs (30)"),
-        (
-            {"kv_store": "dist_sync"},
-            "'kv_store'='dist_sync'",
-            "distributed training only (training_instance_count > 1)",
-        ),
-    ],
-)
-def test_bad_hyperparameter_fails_in_one_line_naming_it_its_value_and_what_is_allowed(
-    defaults, overrides, named, allowed
-):
-    with pytest.raises(ConfigError) as raised:
-        AppConfig.from_context({**defaults, "hyperparameter_overrides": json.dumps(overrides)})
-    message = str(raised.value)
-    assert "\n" not in message
-    source = (
-        "hyperparameters" if named.strip("'").split("'")[0] not in overrides else "hyperparameter_overrides"
+    assert (merged["use_pretrained_model"], merged["image_shape"], merged["num_layers"]) == (
+        "0",
+        "3,32,32",
+        "20",
     )
-    assert message.startswith(f"context '{source}' is invalid: hyperparameter {named}: "), message
-    assert allowed in message, message
 
 
-def test_dependency_rules_hold_for_the_combined_set_only(defaults):
-    # kv_store is fine once training is distributed; the same override failed above on one instance.
-    config = AppConfig.from_context(
-        {**defaults, "training_instance_count": "2", "hyperparameter_overrides": '{"kv_store": "dist_sync"}'}
+def test_distributed_training_takes_a_kv_store():
+    context = {
+        **DEFAULTS,
+        "training_instance_count": "2",
+        "hyperparameter_overrides": '{"kv_store": "dist_sync"}',
+    }
+    assert AppConfig.from_context(context).training_hyperparameters["kv_store"] == "dist_sync"
+
+
+SERVERLESS = {"endpoint_mode": "serverless", "data_capture_enabled": "false"}
+SCALED = {"autoscaling_enabled": "true", "autoscaling_min_instances": "2", "autoscaling_max_instances": "3"}
+
+# (settings that contradict each other, the whole message or how it starts)
+CONTRADICTIONS = [
+    (
+        {"workflow_type": "EXPRESS", "workflow_timeout_minutes": "6"},
+        "context 'workflow_timeout_minutes'=6 is invalid: an EXPRESS workflow runs for at most 5 minutes",
+    ),
+    (
+        {"endpoint_mode": "serverless"},
+        "context 'endpoint_mode'='serverless' is invalid: SageMaker does not capture data on serverless endpoints "
+        "(data capture and Model Monitor are among its feature exclusions: "
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html",
+    ),
+    (
+        {**SERVERLESS, "autoscaling_enabled": "true"},
+        "context 'autoscaling_enabled'=True is invalid: a serverless endpoint scales itself",
+    ),
+    (
+        {"autoscaling_min_instances": "5"},
+        "context 'autoscaling_min_instances'=5 is invalid: at most autoscaling_max_instances (4)",
+    ),
+    (
+        {**SCALED, "endpoint_instance_count": "1"},
+        "context 'endpoint_instance_count'=1 is invalid: an autoscaled endpoint starts within "
+        "autoscaling_min_instances..autoscaling_max_instances (2..3)",
+    ),
+    (
+        {**SCALED, "endpoint_instance_count": "4"},
+        "context 'endpoint_instance_count'=4 is invalid: an autoscaled endpoint starts within",
+    ),
+    (
+        {"batch_max_concurrency": "11"},
+        "context 'batch_max_concurrency'=11 is invalid: the endpoint serves at most 10 batch images at once "
+        "(1 instance(s) x 10 images each (endpoint_instance_count))",
+    ),
+    (
+        {**SERVERLESS, "serverless_max_concurrency": "10", "batch_max_concurrency": "11"},
+        "context 'batch_max_concurrency'=11 is invalid: the endpoint serves at most 10 batch images at once "
+        "(serverless_max_concurrency)",
+    ),
+]
+
+# (settings that look alike but hold together)
+CONSISTENT = [
+    {"workflow_type": "EXPRESS", "workflow_timeout_minutes": "5"},
+    SERVERLESS,
+    {"data_capture_enabled": "false"},
+    {**SCALED, "endpoint_instance_count": "3"},
+    {**SCALED, "autoscaling_enabled": "false", "endpoint_instance_count": "1"},
+    {"endpoint_instance_count": "2", "batch_max_concurrency": "11"},
+    {"autoscaling_enabled": "true", "autoscaling_max_instances": "2", "batch_max_concurrency": "11"},
+    {**SERVERLESS, "serverless_max_concurrency": "10", "batch_max_concurrency": "10"},
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), CONTRADICTIONS)
+def test_contradicting_settings_are_refused_naming_one_of_them(changes, message):
+    assert refusal(**changes).startswith(message)
+
+
+def test_the_serverless_refusal_names_the_fix():
+    assert "turn capture off explicitly with -c data_capture_enabled=false" in refusal(
+        endpoint_mode="serverless"
     )
-    assert config.training_hyperparameters["kv_store"] == "dist_sync"
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "allowed"),
-    [
-        (
-            "training_instance_type",
-            "ml.m5.large",
-            "trains (GPU) on the families ml.p2, ml.p3, ml.g4dn, ml.g5",
-        ),
-        ("training_instance_type", "ml.g4dn.3xlarge", "SageMaker offers ml.g4dn as xlarge, 2xlarge, 4xlarge"),
-        (
-            "endpoint_instance_type",
-            "ml.inf1.xlarge",
-            "serves (CPU or GPU) on the families ml.t2, ml.m4, ml.m5",
-        ),
-        ("endpoint_instance_type", "ml.c6g.large", "serves (CPU or GPU) on the families"),
-        ("endpoint_instance_type", "ml.m5.medium", "SageMaker offers ml.m5 as large, xlarge"),
-    ],
-)
-def test_instance_type_outside_what_the_algorithm_runs_on_is_rejected(defaults, key, value, allowed):
-    assert_refused_in_one_line(defaults, key, value, allowed)
+@pytest.mark.parametrize("changes", CONSISTENT)
+def test_settings_that_hold_together_are_accepted(changes):
+    config = AppConfig.from_context({**DEFAULTS, **changes})
+    assert {key: str(getattr(config, key)).lower() for key in changes} == {
+        k: v.lower() for k, v in changes.items()
+    }
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("training_instance_type", "ml.p3.2xlarge"),
-        ("training_instance_type", "ml.g5.xlarge"),
-        ("endpoint_instance_type", "ml.c5.large"),
-        ("endpoint_instance_type", "ml.g4dn.xlarge"),
-    ],
-)
-def test_instance_types_the_algorithm_runs_on_are_accepted(defaults, key, value):
-    assert getattr(AppConfig.from_context({**defaults, key: value}), key) == value
+def test_a_typo_in_a_key_is_refused_with_the_key_meant():
+    assert refusal(confidence_treshold="0.9", zzz="1") == (
+        "unknown context key(s) 'confidence_treshold', 'zzz' (did you mean confidence_threshold?); "
+        "docs/CONFIGURATION.md lists every setting"
+    )
+    assert refusal(zzz="1") == "unknown context key(s) 'zzz'; docs/CONFIGURATION.md lists every setting"
 
 
-def test_config_is_frozen(defaults):
-    config = AppConfig.from_context(defaults)
-    with pytest.raises(AttributeError):
+def test_cdk_own_context_keys_are_not_settings():
+    context = {**DEFAULTS, "@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:enable-path-metadata": True}
+    assert AppConfig.from_context(context).confidence_threshold == 0.93
+
+
+def test_a_missing_setting_is_reported():
+    context = {k: v for k, v in DEFAULTS.items() if k not in ("dataset_dir", "use_spot_training")}
+    with pytest.raises(
+        ConfigError, match=r"^context key\(s\) dataset_dir, use_spot_training missing: cdk.json"
+    ):
+        AppConfig.from_context(context)
+
+
+def test_config_is_frozen():
+    config = AppConfig.from_context(DEFAULTS)
+    with pytest.raises(ValidationError, match="frozen"):
         config.confidence_threshold = 0.5  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.hyperparameters["epochs"] = "1"  # type: ignore[index]
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "allowed"),
-    [
-        ("confidence_threshold", "1.7", "(0.0, 1.0]"),
-        ("confidence_threshold", "0", "(0.0, 1.0]"),
-        ("confidence_threshold", "high", "a number"),
-        ("confidence_threshold", "nan", "a number"),
-        ("workflow_type", "BATCH", "STANDARD, EXPRESS"),
-        ("removal_policy", "keep", "destroy, retain"),
-        ("training_instance_type", "m5.large", "SageMaker instance type"),
-        ("endpoint_instance_type", "ml.m5", "SageMaker instance type"),
-        ("endpoint_instance_count", "0", "[1, 10]"),
-        ("endpoint_instance_count", "1.5", "integer"),
-        ("capture_sampling_percentage", "101", "[1, 100]"),
-        ("log_retention_days", "8", "retention periods"),
-        ("use_spot_training", "maybe", "true or false"),
-        ("hyperparameters", "{epochs: 5}", "JSON object"),
-        ("hyperparameters", '{"num_classes": 3}', "come from the dataset manifest"),
-        ("hyperparameter_overrides", '{"num_training_samples": 9}', "come from the dataset manifest"),
-        ("model_data_url", "https://example.com/model.tar.gz", "s3://bucket/key"),
-        ("model_data_url", "s3://bucket/model.zip", "model.tar.gz"),
-        ("workflow_input_prefix", "dataset", "ending in '/'"),
-        ("batch_images_per_child", "0", "[1, 20]"),
-        ("batch_images_per_child", "21", "[1, 20]"),
-        ("project_name", "scones vision", "letters, digits"),
-        # Serving: the endpoint's mode, its data capture and its scaling.
-        ("endpoint_mode", "async", "realtime, serverless"),
-        ("data_capture_enabled", "sometimes", "true or false"),
-        (
-            "serverless_memory_mb",
-            "1500",
-            "serverless memory sizes (MB): (1024, 2048, 3072, 4096, 5120, 6144)",
-        ),
-        ("serverless_memory_mb", "512", "[1024, 6144]"),
-        ("serverless_memory_mb", "8192", "[1024, 6144]"),
-        ("serverless_max_concurrency", "0", "[1, 200]"),
-        ("serverless_max_concurrency", "201", "[1, 200]"),
-        ("autoscaling_enabled", "on-demand", "true or false"),
-        ("autoscaling_min_instances", "0", "[1, 20]"),
-        ("autoscaling_max_instances", "21", "[1, 20]"),
-        ("autoscaling_target_invocations", "0", "[1, 100000]"),
-    ],
-)
-def test_bad_value_names_key_value_and_what_is_allowed(defaults, key, value, allowed):
-    assert_refused_in_one_line(defaults, key, value, allowed)
-
-
-def test_express_workflow_longer_than_five_minutes_is_a_contradiction(defaults):
-    context = {**defaults, "workflow_type": "EXPRESS", "workflow_timeout_minutes": "6"}
-    with pytest.raises(
-        ConfigError, match=r"'workflow_timeout_minutes'=6 is invalid: an EXPRESS workflow runs for"
-    ):
-        AppConfig.from_context(context)
-    assert AppConfig.from_context({**context, "workflow_timeout_minutes": "5"}).workflow_timeout_minutes == 5
-
-
-def test_unknown_key_is_rejected_with_the_known_ones(defaults):
-    with pytest.raises(
-        ConfigError, match=r"unknown context key\(s\) 'threshold'; known keys are: .*confidence_threshold"
-    ):
-        AppConfig.from_context({**defaults, "threshold": "0.9"})
-
-
-def test_cdk_own_context_keys_are_not_settings(defaults):
-    context = {**defaults, "@aws-cdk/core:newStyleStackSynthesis": True, "aws:cdk:enable-path-metadata": True}
-    assert AppConfig.from_context(context).confidence_threshold == 0.93
-
-
-def test_missing_setting_is_reported(defaults):
-    context = {k: v for k, v in defaults.items() if k != "dataset_dir"}
-    with pytest.raises(ConfigError, match="dataset_dir missing"):
-        AppConfig.from_context(context)
-
-
-def test_serving_defaults_are_a_fixed_realtime_endpoint_that_captures(defaults):
-    config = AppConfig.from_context(defaults)
-    assert config.endpoint_mode == "realtime"
-    assert config.data_capture_enabled is True
-    assert config.autoscaling_enabled is False
-    assert (config.autoscaling_min_instances, config.autoscaling_max_instances) == (1, 4)
-    assert config.autoscaling_target_invocations == 70
-    assert (config.serverless_memory_mb, config.serverless_max_concurrency) == (2048, 5)
-
-
-def test_serving_options_from_the_command_line_are_parsed(defaults):
-    serverless = AppConfig.from_context(
-        {
-            **defaults,
-            "endpoint_mode": "Serverless",
-            "data_capture_enabled": "false",
-            "serverless_memory_mb": "6144",
-            "serverless_max_concurrency": "200",
-        }
+def test_configuration_reference_is_current():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
+    assert doc.read_text() == reference(), (
+        "docs/CONFIGURATION.md is stale: run `.venv/bin/python -m stacks.config_reference > docs/CONFIGURATION.md`"
     )
-    assert serverless.endpoint_mode == "serverless" and serverless.data_capture_enabled is False
-    assert (serverless.serverless_memory_mb, serverless.serverless_max_concurrency) == (6144, 200)
-    scaled = AppConfig.from_context(
-        {
-            **defaults,
-            "autoscaling_enabled": "true",
-            "autoscaling_min_instances": "2",
-            "autoscaling_max_instances": "2",
-            "endpoint_instance_count": "2",
-            "autoscaling_target_invocations": "300",
-        }
-    )
-    assert scaled.autoscaling_enabled and scaled.autoscaling_target_invocations == 300
-    # Capture off on a real-time endpoint is allowed (Model Monitor plots then have no data).
-    assert AppConfig.from_context({**defaults, "data_capture_enabled": "false"}).endpoint_mode == "realtime"
 
 
-def test_serverless_with_capture_is_refused_with_the_reason_and_the_fix(defaults):
-    with pytest.raises(ConfigError) as raised:
-        AppConfig.from_context({**defaults, "endpoint_mode": "serverless"})
-    message = str(raised.value)
-    assert "\n" not in message
-    assert message.startswith("context 'endpoint_mode'='serverless' is invalid: ")
-    assert "SageMaker does not capture data on serverless endpoints" in message
-    assert "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html" in message
-    assert "-c data_capture_enabled=false" in message
-
-
-def test_serverless_with_autoscaling_is_refused(defaults):
-    context = {**defaults, "endpoint_mode": "serverless", "data_capture_enabled": "false"}
-    with pytest.raises(
-        ConfigError, match=r"^context 'autoscaling_enabled'=True is invalid: a serverless endpoint"
-    ):
-        AppConfig.from_context({**context, "autoscaling_enabled": "true"})
-    assert AppConfig.from_context(context).endpoint_mode == "serverless"
-
-
-def test_autoscaling_range_must_be_ordered(defaults):
-    with pytest.raises(
-        ConfigError,
-        match=r"^context 'autoscaling_min_instances'=5 is invalid: at most autoscaling_max_instances \(4\)",
-    ):
-        AppConfig.from_context({**defaults, "autoscaling_min_instances": "5"})
-
-
-@pytest.mark.parametrize("count", ["1", "4"])
-def test_autoscaled_endpoint_must_start_inside_its_range(defaults, count):
-    context = {
-        **defaults,
-        "autoscaling_enabled": "true",
-        "autoscaling_min_instances": "2",
-        "autoscaling_max_instances": "3",
-        "endpoint_instance_count": count,
-    }
-    with pytest.raises(ConfigError) as raised:
-        AppConfig.from_context(context)
-    assert str(raised.value) == (
-        f"context 'endpoint_instance_count'={int(count)!r} is invalid: an autoscaled endpoint starts within "
-        "autoscaling_min_instances..autoscaling_max_instances (2..3)"
-    )
-    # The same count is the fixed size of an endpoint that does not scale.
-    assert AppConfig.from_context({**context, "autoscaling_enabled": "false"}).endpoint_instance_count == int(
-        count
-    )
+def test_the_reference_shows_a_make_context_that_passes_json():
+    # The user's shell hands CONTEXT to make; make's recipe shell splits it into the words `cdk synth` takes.
+    (example,) = [
+        line.strip() for line in reference().splitlines() if 'CONTEXT="-c hyperparameter_overrides' in line
+    ]
+    (argument,) = shlex.split(example.removeprefix("make synth "))
+    option, setting = shlex.split(argument.removeprefix("CONTEXT="))
+    key, value = setting.split("=", 1)
+    assert (option, key) == ("-c", "hyperparameter_overrides")
+    assert AppConfig.from_context({**DEFAULTS, key: value}).hyperparameter_overrides == {"epochs": "5"}

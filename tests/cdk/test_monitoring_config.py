@@ -58,7 +58,7 @@ def test_command_line_text_values_are_parsed(defaults):
         ("alarm_below_threshold_share", "0", "(0.0, 1.0]"),
         ("alarm_below_threshold_share", "1.5", "(0.0, 1.0]"),
         ("alarm_below_threshold_share", "half", "a number"),
-        ("alarm_below_threshold_minutes", "12", "multiple of the alarms' 5-minute period"),
+        ("alarm_below_threshold_minutes", "12", "[5, 1440] and a multiple of 5"),
         ("alarm_below_threshold_minutes", "1445", "[5, 1440]"),
         ("alarm_below_threshold_minutes", "0", "[5, 1440]"),
         ("alarm_idle_hours", "0", "[1, 168]"),
