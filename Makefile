@@ -26,19 +26,34 @@ LIMIT ?= 20
 PREFIX ?=
 BUCKET ?=
 CAPTURE_PREFIX ?=
-# Extra `-c key=value` settings for synth/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
+# Extra `-c key=value` settings for synth/diff/deploy/destroy, e.g. make synth CONTEXT="-c confidence_threshold=0.9"
 CONTEXT ?=
+# The CDK CLI drops a `-c key` that has no `=value` with a warning and goes on with the default: refused here,
+# before any command runs. CONTEXT is split as the cdk command line splits it, quotes included.
+ifneq ($(strip $(CONTEXT)),)
+CONTEXT_ERROR := $(shell set -- $(CONTEXT); while [ $$# -gt 0 ]; do case "$$1" in \
+	(-c|--context) [[ "$${2-}" == *=* ]] || { echo "CONTEXT: $$1 must be followed by key=value, not '$${2-}'"; break; }; \
+		shift 2;; \
+	(--context=*) [[ "$$1" == --context=*=* ]] || { echo "CONTEXT: $$1 is not --context=key=value"; break; }; shift;; \
+	(*) shift;; esac; done)
+$(if $(CONTEXT_ERROR),$(error $(CONTEXT_ERROR) (e.g. CONTEXT="-c confidence_threshold=0.9")))
+endif
+# make data (and deploy, diff): a local tarball, the classes in index order, NO_VERIFY=1 for a non-official file.
+SOURCE ?=
+CLASSES ?=
+NO_VERIFY ?=
+NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight deploy destroy executions monitor dashboard batch transform clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor dashboard batch transform clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 # Stamp files make set-up idempotent: a target reruns only when its pinned inputs change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@test -x $(UV) || $(PY) -m pip install -qq --disable-pip-version-check uv==$(UV_VERSION)
-	@$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	@test -x "$(PY)" || "$(PYTHON)" -m venv "$(VENV)"
+	@test -x "$(UV)" || "$(PY)" -m pip install -qq --disable-pip-version-check uv==$(UV_VERSION)
+	@"$(UV)" pip install --quiet --python "$(PY)" -r requirements-dev.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -46,39 +61,41 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 # The two installs share nothing, so they run side by side (most of their time is waiting on the registries).
-setup: ## Create .venv and install the pinned Python deps, CDK CLI and Node
+setup: ## Install the pinned Python deps into .venv, the CDK CLI and Node
 	@$(MAKE) --no-print-directory --silent --jobs=2 $(VENV)/.installed node_modules/.installed
 
-data: setup ## Prepare data/ from CIFAR-100 (downloads it once; SOURCE=<tarball> uses a local copy, CLASSES="a b")
-	@$(PY) -m data_prep --out data $(if $(SOURCE),--source "$(SOURCE)") $(if $(CLASSES),--classes $(CLASSES))
+# A data/ already built from the same tarball and classes is kept as it is (no download).
+data: setup ## Build data/ from CIFAR-100 ([SOURCE=tarball] [CLASSES="a b"] [NO_VERIFY=1])
+	@"$(PY)" -m data_prep --out data $(if $(SOURCE),--source "$(SOURCE)") $(if $(CLASSES),--classes $(CLASSES)) \
+		$(NO_VERIFY_FLAG)
 
 # demo and local execute the very templates `make synth` wrote to cdk.out/. CI logs get no progress bar.
-demo: synth ## Synthesize, then run the whole workflow locally on a small generated dataset (offline, seconds)
-	@$(PY) -m local_run demo --cdk-out cdk.out $(if $(CI),--no-progress)
+demo: synth ## Run the synthesized workflow locally on a generated dataset (offline)
+	@"$(PY)" -m local_run demo --cdk-out cdk.out $(if $(CI),--no-progress)
 
-local: synth ## Synthesize, then run the workflow locally on CIFAR-100: make local SOURCE=cifar-100-python.tar.gz
+local: synth ## Run the workflow locally on CIFAR-100 (SOURCE=cifar-100-python.tar.gz [NO_VERIFY=1])
 	@test -n "$(SOURCE)" || { echo "usage: make local SOURCE=path/to/cifar-100-python.tar.gz"; exit 2; }
-	@$(PY) -m local_run local --source "$(SOURCE)" --cdk-out cdk.out
+	@"$(PY)" -m local_run local --source "$(SOURCE)" --cdk-out cdk.out $(NO_VERIFY_FLAG)
 
-synth: setup ## Synthesize the CloudFormation templates into cdk.out/ (offline)
-	@$(CDK) synth $(CDK_FLAGS) --quiet $(CONTEXT)
+synth: setup ## Write the CloudFormation templates into cdk.out/ (offline)
+	@"$(CDK)" synth $(CDK_FLAGS) --quiet $(CONTEXT)
 	@echo "Templates written to cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
 
 # pytest exits 5 when it collected no test: a failure here too, said as such.
-test: lint ## Run linters and the whole test suite
-	@$(VENV)/bin/pytest || { status=$$?; \
+test: lint ## Lint, then run the whole test suite
+	@"$(VENV)/bin/pytest" || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status; }
 
 lint: setup ## Lint and format-check only
-	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check --quiet .
+	@"$(VENV)/bin/ruff" check .
+	@"$(VENV)/bin/ruff" format --check --quiet .
 
 # Fixes first (import sorting is a lint fix), then the formatter; exits non-zero if a finding has no fix.
 format: setup ## Apply ruff's safe fixes, then format the code
-	@$(VENV)/bin/ruff check --fix .; status=$$?; $(VENV)/bin/ruff format . && exit $$status
+	@"$(VENV)/bin/ruff" check --fix .; status=$$?; "$(VENV)/bin/ruff" format . && exit $$status
 
-bench-data: setup ## Time data_prep against gzip -dc and the seed's approach on a full-size synthetic tarball
-	@$(PY) -m benchmarks.data_prep
+bench-data: setup ## Time data_prep on a full-size synthetic tarball
+	@"$(PY)" -m benchmarks.data_prep
 
 # Offline: reads cdk.out/ when `make synth` wrote it, else uses the documented defaults. IMAGES: one batch's size,
 # PER_DAY: classifications a day sharing a real-time endpoint.
@@ -86,17 +103,21 @@ cost: setup ## Print each path's cost per hour deployed and per 1,000 classifica
 	@$(PY) -m ops cost --cdk-out cdk.out $(if $(IMAGES),--images $(IMAGES)) $(if $(PER_DAY),--per-day $(PER_DAY)) $(CONTEXT)
 
 # Read-only: exits 1 when a check fails (each with its fix), 2 when it cannot run (no credentials, no cdk.out).
-preflight: synth ## Check credentials, region, CDK bootstrap, SageMaker quotas, bucket name and dataset for a deploy
-	@$(PY) -m ops preflight --cdk-out cdk.out $(CONTEXT)
+preflight: synth ## Check credentials, region, bootstrap, quotas and dataset for a deploy
+	@"$(PY)" -m ops preflight --cdk-out cdk.out $(CONTEXT)
 
 # The app refuses to deploy the generated demo dataset when SCONES_VISION_DEPLOY=1. preflight runs after data (a
 # prerequisite would let `make -j` run them side by side), so it checks the dataset the deploy uploads.
-deploy: data ## Prepare the dataset, run make preflight, then deploy every stack to your credentials' account and region
+deploy: data ## make data, make preflight, then deploy every stack (data's options apply)
 	@$(MAKE) --no-print-directory preflight
-	@SCONES_VISION_DEPLOY=1 $(CDK) deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
+	@SCONES_VISION_DEPLOY=1 "$(CDK)" deploy --all $(CDK_FLAGS) --require-approval broadening $(CONTEXT)
 
-destroy: setup ## Remove every stack (and, unless removal_policy=retain, the buckets)
-	@$(CDK) destroy --all $(CDK_FLAGS) --force $(CONTEXT)
+# What deploy would change, IAM included: `cdk diff` (every stack when none is named) reads the deployed stacks.
+diff: data ## make data, then show what deploy would change (needs AWS credentials)
+	@SCONES_VISION_DEPLOY=1 "$(CDK)" diff $(CDK_FLAGS) $(CONTEXT)
+
+destroy: setup ## Remove every stack (and the buckets unless removal_policy=retain)
+	@"$(CDK)" destroy --all $(CDK_FLAGS) --force $(CONTEXT)
 
 executions: setup ## Run the workflow on test images and tabulate the outcomes ([LIMIT=20] [STACK_PREFIX=...])
 	@$(PY) -m ops run --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \

@@ -1,4 +1,11 @@
-from data_prep.cli import main
 from data_prep.command import run
 
-run(main, name="data_prep")
+
+def _main() -> int:
+    # Imported inside run, so a Ctrl-C while numpy and the rest load is one line too.
+    from data_prep.cli import main
+
+    return main()
+
+
+run(_main, name="data_prep")

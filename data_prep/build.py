@@ -1,8 +1,4 @@
-"""Turn the CIFAR-100 tarball into the image-classification dataset, atomically and idempotently.
-
-The dataset is assembled in a hidden staging folder next to OUT, with manifest.json written last, and only
-then renamed to OUT: an interrupted run leaves either the previous dataset or none, never a partial one.
-"""
+"""Turn the CIFAR-100 tarball into the dataset folder: built aside, manifest.json last, then renamed into place."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +24,8 @@ from data_prep.png import encode_rgb_pngs
 
 # A file name from the tarball becomes a path: nothing that could climb out of the split folder or hide.
 _PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# The work folders next to OUT carry their owner's pid: ".<out>.building-<pid>-<random>", ".<out>.replaced-...".
+_WORK_FOLDER = re.compile(r"\.(?P<out>.+)\.(?P<kind>building|replaced)-(?:(?P<pid>[0-9]+)-)?[^.]*")
 
 
 @dataclass(frozen=True)
@@ -44,32 +42,74 @@ def build_dataset(
     verify_md5: bool = True,
     progress: bool = True,
 ) -> BuildResult:
-    """Write OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json; label i is `classes[i]`.
-
-    `source` is a local CIFAR-100 python tarball; with `verify_md5` it must be the official file. When OUT
-    already holds the dataset of this tarball and these classes, nothing is written and `noop` is True.
-    """
+    """Write OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json; label i is `classes[i]`."""
     source = Path(source)
     out_dir = Path(os.path.abspath(out_dir))
     requested = _checked_request(classes)
     if not source.is_file():
         raise SourceError(f"{source}: no such file")
-    previous = _previous_manifest(out_dir)
-    if previous is not None and previous.classes == requested and previous.tool_version == __version__:
+
+    def verified_md5() -> str:
         md5 = file_md5(source)
         if verify_md5:
             _check_md5(source, md5)
-        if previous.source.get("md5") == md5 and content_hash(out_dir) == previous.content_hash:
-            return BuildResult(previous, noop=True)
+        return md5
+
+    previous = existing_dataset(out_dir, requested, verified_md5)
+    if previous is not None:
+        return BuildResult(previous, noop=True)
     staging = _staging_dir(out_dir)
+    retired = staging.with_name(staging.name.replace(".building-", ".replaced-"))
     try:
         dataset, md5 = _read_verified(source, verify_md5=verify_md5, progress=progress)
         manifest = _write_dataset(staging, dataset, requested, {"name": source.name, "md5": md5}, progress)
-        _replace(out_dir, staging)
+        _replace(out_dir, staging, retired)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if out_dir.is_dir():  # else _replace could not put the previous dataset back: the next run does
+            shutil.rmtree(retired, ignore_errors=True)
     return BuildResult(manifest, noop=False)
+
+
+def existing_dataset(out_dir: Path, classes: Sequence[str], source_md5: Callable[[], str]) -> Manifest | None:
+    """OUT's manifest when OUT holds, unchanged, the dataset of `classes` built from the tarball of that md5."""
+    out_dir = Path(os.path.abspath(out_dir))
+    requested = _checked_request(classes)  # before any download
+    _clean_up_after_dead_runs(out_dir)
+    previous = _previous_manifest(out_dir)
+    if previous is None or previous.classes != requested or previous.tool_version != __version__:
+        return None
+    if previous.source.get("md5") != source_md5() or content_hash(out_dir) != previous.content_hash:
+        return None
+    return previous
+
+
+def _clean_up_after_dead_runs(out_dir: Path) -> None:
+    """Remove the work folders of runs that were killed (their pid is gone); restore OUT if one was mid-swap."""
+    if not out_dir.parent.is_dir():
+        return
+    for folder in sorted(out_dir.parent.iterdir()):
+        match = _WORK_FOLDER.fullmatch(folder.name)
+        if not match or match["out"] != out_dir.name or not folder.is_dir() or _alive(match["pid"]):
+            continue
+        if match["kind"] == "replaced" and not out_dir.exists():
+            os.rename(folder, out_dir)  # killed between the two renames of the swap: the previous dataset
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: str | None) -> bool:
+    if pid is None:  # a work folder of an older data_prep, which named no pid
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:  # another user's process
+        pass
+    except (ProcessLookupError, OverflowError):
+        return False
+    return True
 
 
 def _checked_request(classes: Sequence[str]) -> tuple[str, ...]:
@@ -85,7 +125,6 @@ def _checked_request(classes: Sequence[str]) -> tuple[str, ...]:
 
 
 def _previous_manifest(out_dir: Path) -> Manifest | None:
-    """The manifest of the dataset OUT holds, None if there is none; refuses to treat other folders as OUT."""
     if not out_dir.exists():
         return None
     if not out_dir.is_dir():
@@ -105,7 +144,9 @@ def _previous_manifest(out_dir: Path) -> Manifest | None:
 def _staging_dir(out_dir: Path) -> Path:
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
+        staging = Path(
+            tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-{os.getpid()}-")
+        )
     except OSError as error:
         raise OutputError(f"cannot write the dataset next to {out_dir}: {error.strerror or error}") from None
     staging.chmod(0o755)
@@ -163,47 +204,36 @@ def _file_names(split: str, names: list[str], rows: np.ndarray) -> Iterator[str]
         yield unique
 
 
-@dataclass(frozen=True)
-class _Selection:
-    rows: np.ndarray  # the split's rows of the requested classes, in the tarball's order
-    labels: np.ndarray  # their class index in the request
-
-
-def _select(split: Split, label_of_fine: np.ndarray) -> _Selection:
-    labels = label_of_fine[split.fine_labels]
+def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[dict[str, bytes], np.ndarray]:
+    """The split's PNGs and .lst file, by path relative to the dataset folder, and the label of each image."""
+    labels = label_of_fine[data.fine_labels]
     rows = np.flatnonzero(labels >= 0)
-    return _Selection(rows=rows, labels=labels[rows])
-
-
-def _split_files(split: str, data: Split, selection: _Selection) -> dict[str, bytes]:
-    """The split's PNGs and .lst file, by path relative to the dataset folder."""
-    names = list(_file_names(split, [data.filenames[row] for row in selection.rows], selection.rows))
+    labels = labels[rows]
+    names = list(_file_names(split, [data.filenames[row] for row in rows], rows))
     # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
-    images = data.data[selection.rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
+    images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
     files = {f"{split}/{name}": png for name, png in zip(names, encode_rgb_pngs(images), strict=True)}
-    labels_and_names = zip(selection.labels.tolist(), names, strict=True)
+    entries = enumerate(zip(labels.tolist(), names, strict=True))
     files[f"{split}.lst"] = format_lst(
-        LstEntry(index=index, label=label, path=name) for index, (label, name) in enumerate(labels_and_names)
+        LstEntry(index, label, name) for index, (label, name) in entries
     ).encode()
-    return files
+    return files, labels
 
 
 def _write_dataset(
     staging: Path, dataset: Cifar100, requested: tuple[str, ...], source: dict[str, str], progress: bool
 ) -> Manifest:
     label_of_fine = _label_of_fine_label(requested, dataset.fine_label_names)
-    selections = {split: _select(dataset.splits[split], label_of_fine) for split in SPLITS}
-    files = {}
-    for split, selection in selections.items():
-        files.update(_split_files(split, dataset.splits[split], selection))
+    files, counts = {}, {}
+    for split in SPLITS:
+        split_files, labels = _split_files(split, dataset.splits[split], label_of_fine)
+        files.update(split_files)
+        counts[split] = dict(
+            zip(requested, np.bincount(labels, minlength=len(requested)).tolist(), strict=True)
+        )
     manifest = Manifest(
         classes=requested,
-        splits={
-            split: dict(
-                zip(requested, np.bincount(selection.labels, minlength=len(requested)).tolist(), strict=True)
-            )
-            for split, selection in selections.items()
-        },
+        splits=counts,
         source=source,
         content_hash=hash_files(files.items()),
         synthetic=dataset.synthetic,
@@ -222,15 +252,15 @@ def _write_dataset(
     return manifest
 
 
-def _replace(out_dir: Path, staging: Path) -> None:
-    """Put the finished dataset at OUT; the previous one, if any, is moved aside first and then deleted."""
+def _replace(out_dir: Path, staging: Path, retired: Path) -> None:
+    """Put the finished dataset at OUT, the previous one moved aside first; on any failure OUT is as it was."""
     try:
         if out_dir.exists():
-            retired = staging.with_name(staging.name.replace(".building-", ".replaced-"))
             os.rename(out_dir, retired)
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired)
-        else:
-            os.rename(staging, out_dir)
-    except OSError as error:
-        raise OutputError(f"cannot move the dataset into {out_dir}: {error.strerror or error}") from None
+        os.rename(staging, out_dir)
+    except BaseException as error:
+        if retired.exists() and not out_dir.exists():
+            os.rename(retired, out_dir)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot move the dataset into {out_dir}: {error.strerror or error}") from None
+        raise

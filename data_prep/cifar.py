@@ -1,10 +1,6 @@
-"""The CIFAR-100 python tarball: its published facts, and a reader that streams its pickles out of the gzip.
+"""The CIFAR-100 python tarball's published facts, and a reader that streams its pickles out of the gzip.
 
-The tarball holds three pickles: `meta` (label names), `train` (50,000 images) and `test` (10,000 images).
-Each split is a dict with `data` (uint8, N x 3072, one row per image: the 1024 red, then green, then blue
-values of a 32x32 image, row-major), `fine_labels`, `coarse_labels`, `filenames` and `batch_label`. The
-official files were written by Python 2, so their keys and strings load as bytes; re-pickled copies often
-use str. Both are accepted.
+Layout: https://www.cs.toronto.edu/~kriz/cifar.html (pickles written by Python 2: keys may be bytes or str).
 """
 
 from __future__ import annotations
@@ -35,30 +31,6 @@ SPLIT_MEMBERS = {"train": TRAIN, "test": TEST}
 IMAGE_SIDE = 32
 ROW_LENGTH = 3 * IMAGE_SIDE * IMAGE_SIDE
 
-# Fine label i is FINE_LABEL_NAMES[i]; five a line, so a line starts at a multiple of five.
-FINE_LABEL_NAMES = (
-    "apple", "aquarium_fish", "baby", "bear", "beaver",
-    "bed", "bee", "beetle", "bicycle", "bottle",
-    "bowl", "boy", "bridge", "bus", "butterfly",
-    "camel", "can", "castle", "caterpillar", "cattle",
-    "chair", "chimpanzee", "clock", "cloud", "cockroach",
-    "couch", "crab", "crocodile", "cup", "dinosaur",
-    "dolphin", "elephant", "flatfish", "forest", "fox",
-    "girl", "hamster", "house", "kangaroo", "keyboard",
-    "lamp", "lawn_mower", "leopard", "lion", "lizard",
-    "lobster", "man", "maple_tree", "motorcycle", "mountain",
-    "mouse", "mushroom", "oak_tree", "orange", "orchid",
-    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
-    "plain", "plate", "poppy", "porcupine", "possum",
-    "rabbit", "raccoon", "ray", "road", "rocket",
-    "rose", "sea", "seal", "shark", "shrew",
-    "skunk", "skyscraper", "snail", "snake", "spider",
-    "squirrel", "streetcar", "sunflower", "sweet_pepper", "table",
-    "tank", "telephone", "television", "tiger", "tractor",
-    "train", "trout", "tulip", "turtle", "wardrobe",
-    "whale", "willow_tree", "wolf", "woman", "worm",
-)  # fmt: skip
-
 # Superclass -> its five fine classes, as published with the dataset.
 COARSE_CLASSES = {
     "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
@@ -83,6 +55,8 @@ COARSE_CLASSES = {
     "vehicles_2": ("lawn_mower", "rocket", "streetcar", "tank", "tractor"),
 }
 COARSE_LABEL_NAMES = tuple(COARSE_CLASSES)
+# Both label lists are in alphabetical order: fine label i is FINE_LABEL_NAMES[i].
+FINE_LABEL_NAMES = tuple(sorted(fine for fines in COARSE_CLASSES.values() for fine in fines))
 
 # The official batch labels; a synthetic tarball prefixes them so a dataset built from it says so.
 BATCH_LABELS = {"train": "training batch 1 of 1", "test": "testing batch 1 of 1"}
@@ -117,10 +91,7 @@ class Cifar100:
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Loads plain containers and numpy arrays only.
-
-    Unpickling can run arbitrary code; a downloaded or hand-made tarball must not be able to.
-    """
+    """Loads plain containers and numpy arrays only: a downloaded or hand-made tarball must not run code."""
 
     _ALLOWED = {
         ("numpy._core.multiarray", "_reconstruct"),
@@ -201,10 +172,8 @@ def _parse_split(member: str, fields: dict[str, object]) -> Split:
 
 
 class _HashingReader(io.RawIOBase):
-    """The compressed file as the decompressor reads it: each read reported, and md5-hashed in a thread of its
-    own. The decompressor calls `readinto` from its worker thread; hashing there would serialize the two
-    (hashing is about a third of decompressing), so each block is handed to a one-thread executor, whose queue
-    keeps the blocks in order. md5 outruns decompression, so at most a few blocks wait."""
+    """The compressed file as the decompressor reads it: each read reported, and md5-hashed in order in a thread of
+    its own (hashing in the decompressor's thread would serialize the two)."""
 
     def __init__(self, raw: io.BufferedReader, on_read: Callable[[int], object]) -> None:
         self._raw = raw
@@ -224,8 +193,7 @@ class _HashingReader(io.RawIOBase):
 
     def md5_of_all(self) -> str:
         """The file's md5: what the decompressor left unread (bytes after the gzip stream) is hashed too."""
-        while self.read(_READ_BLOCK):
-            pass
+        _drain(self)
         self._hasher.shutdown(wait=True)
         return self._md5.hexdigest()
 
@@ -267,11 +235,9 @@ def _drain(stream: io.BufferedIOBase) -> None:
 def read_tarball(
     path: Path, *, on_compressed_bytes: Callable[[int], object] = lambda count: None
 ) -> tuple[Cifar100, str]:
-    """Read meta, train and test out of the tarball in one pass, in memory, and the tarball's md5.
+    """Meta, train and test, unpickled from the stream in one pass (nothing extracted), and the file's md5.
 
-    Nothing is extracted to disk: the gzip stream is decompressed by isal and walked by `tarfile` in stream
-    mode, and each wanted member is unpickled as it passes. The md5 is of the compressed bytes as they are
-    read. Any way the file can be broken surfaces as one `SourceError`.
+    Any way the file can be broken surfaces as one `SourceError`.
     """
     wanted = {META, TRAIN, TEST}
     try:

@@ -1,96 +1,101 @@
-"""`python -m data_prep`: build the dataset from the CIFAR-100 tarball (downloaded and cached by default)."""
+"""`python -m data_prep` (`make data`): build the dataset from the CIFAR-100 tarball, downloaded and cached."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from data_prep import __version__
-from data_prep.build import build_dataset
+from data_prep.build import build_dataset, existing_dataset
 from data_prep.cifar import MD5, URL
+from data_prep.command import EXIT_INTERRUPTED
 from data_prep.download import download, is_url
 from data_prep.errors import DataPrepError
+from data_prep.manifest import Manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m data_prep",
-        description=(
-            "Build the image-classification dataset from the CIFAR-100 python tarball:\n"
-            "OUT/train/*.png, OUT/test/*.png, OUT/train.lst, OUT/test.lst and OUT/manifest.json.\n"
-            "A second run with the same tarball and classes changes nothing."
-        ),
-        epilog=(
-            "examples:\n"
-            "  python -m data_prep\n"
-            "  python -m data_prep --source ~/cifar-100-python.tar.gz --classes bicycle motorcycle pickup_truck\n"
-            "  python -m data_prep.synthetic .cache/synthetic.tar.gz\n"
-            "  python -m data_prep --source .cache/synthetic.tar.gz --no-verify"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json from the CIFAR-100 "
+        "python tarball. OUT is reused as it is when it already holds this tarball's dataset of these classes.",
+        epilog="a synthetic tarball: python -m data_prep.synthetic .cache/synthetic.tar.gz, then "
+        "--source .cache/synthetic.tar.gz --no-verify",
     )
     parser.add_argument(
-        "--source",
-        default=URL,
-        help="URL to download (cached) or path of a local tarball (default: %(default)s)",
+        "--source", default=URL, help="URL to download (cached) or a local tarball (%(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "data", help="dataset folder (%(default)s)")
+    parser.add_argument(
+        "--classes", nargs="+", default=list(DEFAULT_CLASSES), metavar="NAME",
+        help=f"CIFAR-100 fine label names; class index i is the i-th ({' '.join(DEFAULT_CLASSES)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache-dir", type=Path, default=REPO_ROOT / ".cache", help="downloads (%(default)s)"
     )
     parser.add_argument(
-        "--out", type=Path, default=REPO_ROOT / "data", help="dataset folder to write (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--classes",
-        nargs="+",
-        default=list(DEFAULT_CLASSES),
-        metavar="NAME",
-        help=f"CIFAR-100 fine label names; class index i is the i-th name (default: {' '.join(DEFAULT_CLASSES)})",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=REPO_ROOT / ".cache",
-        help="where downloads are kept (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-verify",
-        dest="verify_md5",
-        action="store_false",
-        help=f"accept a tarball whose md5 is not the official {MD5} (for synthetic or modified files)",
-    )
+        "--no-verify", dest="verify_md5", action="store_false",
+        help=f"accept a tarball whose md5 is not the official {MD5} (synthetic or modified files)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--version", action="version", version=f"data_prep {__version__}")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    progress = not args.quiet
+    before = _content_hash(args.out)
     try:
-        if is_url(args.source):
-            source = download(
-                args.source, args.cache_dir, expected_md5=MD5 if args.verify_md5 else None, progress=progress
-            )
-        else:
-            source = Path(args.source)
-        result = build_dataset(
-            source, args.out, classes=args.classes, verify_md5=args.verify_md5, progress=progress
-        )
+        manifest, noop = _build(args)
     except DataPrepError as error:
-        print(f"data_prep: error: {error}", file=sys.stderr)
-        return 1
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("data_prep: interrupted; the dataset folder was left as it was", file=sys.stderr)
-        return 130
-    manifest = result.manifest
+        print(f"data_prep: interrupted; {_state_after_interrupt(args.out, before)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     counts = "; ".join(
         f"{split} " + ", ".join(f"{name} {count}" for name, count in per_class.items())
         for split, per_class in manifest.splits.items()
     )
-    if result.noop:
+    if noop:
         print(f"data_prep: {args.out} is already up to date ({counts}); nothing to do")
     else:
         print(f"data_prep: wrote {args.out} ({counts}; content hash {manifest.content_hash[:12]})")
-    return 0
+    return EXIT_OK
+
+
+def _build(args: argparse.Namespace) -> tuple[Manifest, bool]:
+    progress = not args.quiet
+    source = Path(args.source)
+    if is_url(args.source):
+        # The official file's md5 is known: a dataset built from it needs no download to be recognised.
+        current = existing_dataset(args.out, args.classes, lambda: MD5) if args.verify_md5 else None
+        if current is not None:
+            return current, True
+        source = download(
+            args.source, args.cache_dir, expected_md5=MD5 if args.verify_md5 else None, progress=progress
+        )
+    result = build_dataset(
+        source, args.out, classes=args.classes, verify_md5=args.verify_md5, progress=progress
+    )
+    return result.manifest, result.noop
+
+
+def _content_hash(out: Path) -> str | None:
+    try:
+        return Manifest.load(out).content_hash
+    except DataPrepError:
+        return None
+
+
+def _state_after_interrupt(out: Path, before: str | None) -> str:
+    after = _content_hash(out)
+    if after == before:
+        return "no dataset was written" if after is None else f"{out} was left as it was"
+    return f"{out} holds no dataset" if after is None else f"{out} already holds the new dataset"

@@ -1,8 +1,4 @@
-"""A dataset folder as its readers see it: loaded and checked (`load_dataset`), or generated (`demo_dataset`).
-
-The CDK app, the local run and the tests read datasets through this module only, so what a valid dataset is,
-and what the generated demo dataset holds, is decided in one place.
-"""
+"""A dataset folder as its readers (the app, the local run, ops) see it: loaded and checked, or generated."""
 
 from __future__ import annotations
 
@@ -37,15 +33,10 @@ class DatasetSource:
     def lst_file(self, split: str) -> Path:
         return self.directory / f"{split}.lst"
 
-    def lst_entries(self, split: str) -> list[LstEntry]:
-        return read_lst(self.lst_file(split), num_classes=self.manifest.num_classes)
-
     def describe(self) -> str:
-        kind = (
-            "generated DEMO dataset (synthetic images; `make data` prepares the real one)"
-            if self.is_demo
-            else ("prepared dataset")
-        )
+        kind = "prepared dataset"
+        if self.is_demo:
+            kind = "generated DEMO dataset (synthetic images; `make data` prepares the real one)"
         splits = self.manifest.splits
         return (
             f"{kind}: {self.manifest.num_classes} classes ({', '.join(self.manifest.classes)}), "
@@ -65,19 +56,15 @@ def read_lst(path: Path, *, num_classes: int) -> list[LstEntry]:
 
 
 def load_dataset(directory: Path) -> DatasetSource:
-    """Load and check a dataset folder; raise DatasetError naming what is wrong.
-
-    Beyond the manifest's own checks: every class needs images in both splits, the .lst files and the image
-    folders must hold exactly the manifest's counts, and the content hash must match the files, because
-    that hash decides whether a deploy retrains.
-    """
+    """Load and check a dataset folder against its manifest (counts, files, content hash: it decides retraining)."""
     dataset = DatasetSource(directory=Path(directory), manifest=Manifest.load(Path(directory)))
     classes = dataset.manifest.classes
     for split, counts in dataset.manifest.splits.items():
         empty = [name for name, count in counts.items() if count == 0]
         if empty:
             raise DatasetError(f"{dataset.directory}: the {split} split has no images of {', '.join(empty)}")
-        labels = Counter(classes[entry.label] for entry in dataset.lst_entries(split))
+        entries = read_lst(dataset.lst_file(split), num_classes=len(classes))
+        labels = Counter(classes[entry.label] for entry in entries)
         mismatched = [
             f"{name} {labels[name]} != {count}" for name, count in counts.items() if labels[name] != count
         ]
@@ -103,12 +90,8 @@ def load_dataset(directory: Path) -> DatasetSource:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """What a generated demo dataset holds: data_prep's synthetic tarball with these arguments, built for
-    `classes`. The same spec and the same data_prep code give the same bytes, hence the same content hash.
-
-    The defaults are the small dataset the CDK app synthesizes with when there is no prepared one: a few
-    images of each of two classes, enough to exercise every channel.
-    """
+    """A generated demo dataset: the synthetic tarball of these arguments, built for `classes` (same bytes each time).
+    The defaults are what the app synthesizes with when there is no prepared dataset."""
 
     classes: tuple[str, ...] = ("bicycle", "motorcycle")
     train_per_class: int = 20
@@ -134,8 +117,7 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache_dir: Path = DEMO_CACHE_DIR) 
         from data_prep.synthetic import write_synthetic_tarball
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Built aside and renamed into place, so a concurrent build (pytest -n, a synth during a demo) never
-        # sees half a dataset.
+        # Built aside and renamed into place: a concurrent build (pytest -n, a synth during a demo) sees all or none.
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as scratch:
             tarball = write_synthetic_tarball(
                 Path(scratch) / "cifar-100-python.tar.gz",

@@ -1,10 +1,5 @@
-"""Fetch the tarball into a cache with pooch: downloaded to a temporary file, md5-checked, then moved into place.
-
-pooch does not resume a broken transfer (it starts again from the first byte), which for a 169 MB file on a
-good connection costs seconds; in exchange a cached file is always one that passed its hash check. Only
-transient failures (connection errors, timeouts, HTTP 408, 429 and 5xx) are retried here: a missing file or
-a wrong checksum would fail the same way again.
-"""
+"""Fetch the tarball into a cache with pooch (https://www.fatiando.org/pooch/latest/api/generated/pooch.retrieve.html):
+a cached file always passed its md5 check; only transient failures (connection, timeouts, 408, 429, 5xx) are retried."""
 
 from __future__ import annotations
 
@@ -41,9 +36,7 @@ def download(
     retry_delay: float = 1.0,
     timeout: float = 60.0,
 ) -> Path:
-    """The cached copy of `url` at `<cache_dir>/<name>`, downloading it first if it is missing or, with
-    `expected_md5`, if its md5 differs. Transient failures are retried up to `attempts` times with doubling
-    delays."""
+    """`<cache_dir>/<name>`, downloaded first if missing or (with `expected_md5`) different; retried with backoff."""
     # Imported here: pooch and requests double data_prep's start-up time, and a local tarball needs neither.
     import pooch
     import requests

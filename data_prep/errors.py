@@ -2,42 +2,40 @@
 
 
 class DataPrepError(Exception):
-    """Base class: a failure the user can act on, described by its message."""
+    pass
 
 
-class DatasetError(DataPrepError):
-    """A dataset folder is missing, incomplete or has an invalid manifest."""
+class DatasetError(DataPrepError):  # a dataset folder is missing, incomplete or has an invalid manifest
+    pass
 
 
-class SourceError(DataPrepError):
-    """The CIFAR-100 tarball is unreadable, truncated, corrupt or not in the expected layout."""
+class SourceError(DataPrepError):  # the tarball is unreadable, truncated, corrupt or not in CIFAR's layout
+    pass
 
 
 class ChecksumMismatch(SourceError):
     def __init__(self, name: str, expected: str, actual: str) -> None:
         super().__init__(
-            f"md5 of {name} is {actual}, expected {expected} "
-            "(use --no-verify only for a deliberately non-standard tarball)"
+            f"md5 of {name} is {actual}, expected {expected} (only for a deliberately non-standard tarball: "
+            "--no-verify, or NO_VERIFY=1 with make)"
         )
-        self.expected = expected
-        self.actual = actual
 
 
 class DownloadError(SourceError):
-    """The download failed after its retries."""
+    pass
 
 
 class ClassSelectionError(DataPrepError):
-    """A requested class name is unknown, repeated, or too few classes were requested."""
+    pass
 
 
-class OutputError(DataPrepError):
-    """The output folder cannot be written, or exists and is not a data_prep dataset."""
+class OutputError(DataPrepError):  # OUT cannot be written, or exists and is not a data_prep dataset
+    pass
 
 
-class LstError(DatasetError):
-    """A line of a .lst file is not "index TAB class index TAB path relative to the split folder"."""
+class LstError(DatasetError):  # a .lst line is not "index TAB class index TAB path inside the split folder"
+    pass
 
 
 class LstLabelError(LstError):
-    """A line of a .lst file names a class index the dataset does not have."""
+    pass

@@ -1,8 +1,5 @@
-"""The .lst files: one line per image, "index TAB class index TAB path relative to the split folder".
-
-This module is the format's only reader and writer: data_prep writes it, and the CDK app, the local run and
-the operations tools read it through `parse_lst` (from a file, or from an S3 object's text).
-"""
+"""The .lst files' only reader and writer: "index TAB class index TAB path relative to the split folder" a line
+(https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html)."""
 
 from __future__ import annotations
 
@@ -29,10 +26,7 @@ def format_lst(entries: Iterable[LstEntry]) -> str:
 
 
 def parse_lst(text: str, *, source: str, num_classes: int) -> list[LstEntry]:
-    """The entries of a .lst file's text, in file order; blank lines are skipped.
-
-    `source` names the file (a path or an s3:// URI) in error messages, which also give the line number.
-    """
+    """The entries of a .lst file's text, in order, blank lines skipped; `source` names it in errors."""
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

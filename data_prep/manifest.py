@@ -14,6 +14,7 @@ from data_prep.errors import DatasetError
 
 SPLITS = ("train", "test")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_FIELDS = ("tool_version", "classes", "splits", "source", "content_hash", "synthetic")
 
 
 def hash_files(files: Iterable[tuple[str, bytes]]) -> str:
@@ -26,11 +27,7 @@ def hash_files(files: Iterable[tuple[str, bytes]]) -> str:
 
 
 def content_hash(dataset_dir: Path) -> str:
-    """The content hash of every file of the dataset except manifest.json.
-
-    Covers the images, their labels (the .lst files) and therefore the class order; any added, removed or
-    changed file changes it.
-    """
+    """The hash of every file but manifest.json: the images and their labels (.lst), hence the class order."""
     return hash_files(
         (path.relative_to(dataset_dir).as_posix(), path.read_bytes())
         for path in dataset_dir.rglob("*")
@@ -58,66 +55,56 @@ class Manifest:
         return sum(self.splits["train"].values())
 
     def to_json(self) -> str:
-        document = {
-            "tool_version": self.tool_version,
-            "classes": list(self.classes),
-            "splits": self.splits,
-            "source": self.source,
-            "content_hash": self.content_hash,
-            "synthetic": self.synthetic,
-        }
-        return json.dumps(document, indent=2) + "\n"
+        return json.dumps({name: getattr(self, name) for name in _FIELDS}, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, origin: str = "manifest") -> Manifest:
+        def check(valid: object, message: str) -> None:
+            if not valid:
+                raise DatasetError(f"{origin}: {message}")
+
         try:
             document = json.loads(text)
         except json.JSONDecodeError as error:
             raise DatasetError(f"{origin}: not valid JSON ({error})") from None
-        if not isinstance(document, dict):
-            raise DatasetError(f"{origin}: expected a JSON object")
-        missing = [name for name in ("tool_version", "classes", "splits", "source", "content_hash", "synthetic")
-                   if name not in document]  # fmt: skip
-        if missing:
-            raise DatasetError(f"{origin}: missing {', '.join(missing)}")
-        classes = document["classes"]
-        if (
-            not isinstance(classes, list)
-            or len(classes) < 2
-            or not all(isinstance(name, str) and name for name in classes)
-            or len(set(classes)) != len(classes)
-        ):
-            raise DatasetError(f"{origin}: classes must be a list of at least two distinct names")
-        splits = document["splits"]
-        if not isinstance(splits, dict) or set(splits) != set(SPLITS):
-            raise DatasetError(f"{origin}: splits must have exactly {' and '.join(SPLITS)}")
+        check(isinstance(document, dict), "expected a JSON object")
+        missing = [name for name in _FIELDS if name not in document]
+        check(not missing, f"missing {', '.join(missing)}")
+        classes, splits, source = document["classes"], document["splits"], document["source"]
+        check(
+            isinstance(classes, list)
+            and all(isinstance(name, str) and name for name in classes)
+            and len(set(classes)) == len(classes) >= 2,
+            "classes must be a list of at least two distinct names",
+        )
+        check(
+            isinstance(splits, dict) and set(splits) == set(SPLITS),
+            f"splits must have exactly {' and '.join(SPLITS)}",
+        )
         for split, counts in splits.items():
-            if (
-                not isinstance(counts, dict)
-                or set(counts) != set(classes)
-                or not all(type(count) is int and count >= 0 for count in counts.values())
-            ):
-                raise DatasetError(
-                    f"{origin}: splits.{split} must give a count for each of {', '.join(classes)}"
-                )
-        source = document["source"]
-        if not isinstance(source, dict) or not all(
-            isinstance(source.get(key), str) for key in ("name", "md5")
-        ):
-            raise DatasetError(f"{origin}: source must have a name and an md5")
-        if not isinstance(document["content_hash"], str) or not _SHA256_HEX.fullmatch(
-            document["content_hash"]
-        ):
-            raise DatasetError(f"{origin}: content_hash must be a sha256 hex digest")
-        if not isinstance(document["synthetic"], bool) or not isinstance(document["tool_version"], str):
-            raise DatasetError(f"{origin}: synthetic must be true or false and tool_version a string")
+            check(
+                isinstance(counts, dict)
+                and set(counts) == set(classes)
+                and all(type(count) is int and count >= 0 for count in counts.values()),
+                f"splits.{split} must give a count for each of {', '.join(classes)}",
+            )
+        check(
+            isinstance(source, dict) and all(isinstance(source.get(key), str) for key in ("name", "md5")),
+            "source must have a name and an md5",
+        )
+        check(
+            isinstance(document["content_hash"], str) and _SHA256_HEX.fullmatch(document["content_hash"]),
+            "content_hash must be a sha256 hex digest",
+        )
+        check(
+            isinstance(document["synthetic"], bool) and isinstance(document["tool_version"], str),
+            "synthetic must be true or false and tool_version a string",
+        )
         return cls(
             classes=tuple(classes),
             splits={split: dict(splits[split]) for split in SPLITS},
             source=dict(source),
-            content_hash=document["content_hash"],
-            synthetic=document["synthetic"],
-            tool_version=document["tool_version"],
+            **{name: document[name] for name in ("content_hash", "synthetic", "tool_version")},
         )
 
     @classmethod

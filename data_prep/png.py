@@ -1,8 +1,4 @@
-"""A minimal PNG encoder for 8-bit RGB images.
-
-Pillow spends far more per 32x32 image on its generic machinery than on compressing 3 KB; writing the
-three chunks directly makes writing a dataset several times faster. Any PNG decoder reads the result.
-"""
+"""A minimal 8-bit RGB PNG encoder (https://www.w3.org/TR/png/): several times faster than Pillow for 32x32 images."""
 
 from __future__ import annotations
 
@@ -12,9 +8,6 @@ import zlib
 import numpy as np
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_BIT_DEPTH = 8
-_COLOUR_TYPE_RGB = 2
-_FILTER_NONE = 0
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -26,9 +19,11 @@ def encode_rgb_pngs(images: np.ndarray) -> list[bytes]:
     count, height, width, channels = images.shape
     if images.dtype != np.uint8 or channels != 3:
         raise ValueError(f"expected uint8 RGB images, got {images.dtype} with {channels} channels")
-    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, _BIT_DEPTH, _COLOUR_TYPE_RGB, 0, 0, 0))
+    header = _chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    )  # bit depth 8, colour type RGB
     end = _chunk(b"IEND", b"")
-    # Each scanline starts with its filter type; "none" keeps encoding a plain compression of the pixels.
-    scanlines = np.full((count, height, 1 + width * 3), _FILTER_NONE, dtype=np.uint8)
+    # Each scanline starts with its filter type: 0, none, so encoding is a plain compression of the pixels.
+    scanlines = np.zeros((count, height, 1 + width * 3), dtype=np.uint8)
     scanlines[:, :, 1:] = images.reshape(count, height, width * 3)
     return [_SIGNATURE + header + _chunk(b"IDAT", zlib.compress(lines)) + end for lines in scanlines]

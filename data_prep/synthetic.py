@@ -1,10 +1,5 @@
-"""A generated stand-in for the CIFAR-100 python tarball: same members, keys, dtypes and label names.
-
-Used by the tests, the benchmark and the local demo, none of which may download the real 169 MB file.
-Images are learnable: each fine class has its own background colour, foreground colour and shape, drawn
-at a random small offset with per-pixel noise, so a small classifier separates them. On request, a share of
-the images is ambiguous, as real photographs often are (see `write_synthetic_tarball`).
-"""
+"""A generated stand-in for the CIFAR-100 python tarball (same members, keys, dtypes and label names) whose images a
+small classifier can learn: the tests, the benchmark and the demo need no 169 MB download."""
 
 from __future__ import annotations
 
@@ -174,15 +169,9 @@ def write_synthetic_tarball(
     key_style: KeyStyle = "bytes",
     ambiguity: float = 0.0,
 ) -> Path:
-    """Write a CIFAR-100-format tarball with `train_per_class`/`test_per_class` images of each of the 100 classes.
-
-    The real file has 500 and 100. The same arguments give the same bytes. Written to a temporary file
-    and renamed, so `path` is either complete or absent.
-
-    `ambiguity` is the expected share of images, in both splits, that are ambiguous: 30-50% of another class
-    of the same superclass blended in (a bicycle with a motorcycle in view), with heavier noise. Labels stay
-    those of the dominant class. The other images are exactly those of `ambiguity=0`.
-    """
+    """Write a CIFAR-100-format tarball of `train_per_class`/`test_per_class` images of each class (the real one
+    has 500 and 100); the same arguments give the same bytes. `ambiguity` is the share of images that blend in
+    30-50% of another class of their superclass (a bicycle with a motorcycle in view), with more noise."""
     if train_per_class < 0 or test_per_class < 0:
         raise ValueError("image counts per class must not be negative")
     if not 0.0 <= ambiguity <= 1.0:
@@ -228,23 +217,16 @@ def main(argv: list[str] | None = None) -> None:
         description="Write a synthetic CIFAR-100 python tarball (build from it with --no-verify).",
     )
     parser.add_argument("path", type=Path)
-    parser.add_argument(
-        "--train-per-class", type=int, default=500, help="(default: %(default)s, as the real one)"
-    )
-    parser.add_argument(
-        "--test-per-class", type=int, default=100, help="(default: %(default)s, as the real one)"
-    )
+    parser.add_argument("--train-per-class", type=int, default=500, help="(%(default)s, as the real one)")
+    parser.add_argument("--test-per-class", type=int, default=100, help="(%(default)s, as the real one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--key-style", choices=("bytes", "str"), default="bytes")
     args = parser.parse_args(argv)
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    write_synthetic_tarball(
-        args.path,
-        train_per_class=args.train_per_class,
-        test_per_class=args.test_per_class,
-        seed=args.seed,
-        key_style=args.key_style,
-    )
+    options = {
+        name: getattr(args, name) for name in ("train_per_class", "test_per_class", "seed", "key_style")
+    }
+    write_synthetic_tarball(args.path, **options)
     print(f"data_prep.synthetic: wrote {args.path}")
 
 

@@ -3,41 +3,58 @@
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import logging
-import math
 import os
+import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from data_prep.cli import DEFAULT_CLASSES
-
-if TYPE_CHECKING:
-    from data_prep.manifest import Manifest
-    from local_run.run import RunResult
-    from local_run.template import WorkflowTemplate
+from data_prep.errors import DataPrepError
+from local_run.template import TemplateError, load_workflow_template, synthesize
+from ops.errors import OpsError
+from stacks.names import (
+    BELOW_THRESHOLD_METRIC,
+    TOP_CONFIDENCE_METRIC,
+    WORKFLOW_DIMENSION,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NODE_BIN = PROJECT_ROOT / "node_modules" / ".bin"
-EXIT_ALL_AS_DESIGNED = 0
-EXIT_UNEXPECTED_OUTCOME = 1
-EXIT_SETUP_ERROR = 2
-EXIT_INTERRUPTED = 130
-# Tuned by running the demo: with the default threshold 0.93 and the demo's defaults, 7 of its 40 executions
-# fail as designed and the stand-in's accuracy stays at 97.5%.
+BUCKET = "scones-vision-local"
+EXECUTION_TIMEOUT_S = 300
+WIDTH = 100  # every line the run prints fits this many columns
+LISTED_FAILURES = 8  # failed executions listed one per line; the rest are counted
+# With the default threshold 0.93 and the demo's defaults, 7 of its 40 executions fail as designed.
 DEMO_AMBIGUITY = 0.25
+EXIT_UNEXPECTED, EXIT_USAGE = 1, 2
 
 DESCRIPTION = """\
-Run the workflow `cdk synth` produces, on this machine, with no AWS account: the state machine's own
-definition in moto's Step Functions interpreter, the three synthesized Lambda handlers in-process, and a
-SageMaker-runtime emulator on 127.0.0.1 serving a small scikit-learn stand-in model (not the SageMaker
-algorithm) that writes data capture into the local bucket. One execution per test image, then the monitoring
-summary and figure of the captured inferences, then the same images in one execution of the batch state machine
-and its summary. Exit status 0 when every execution ended as designed (succeeded, or failed with
-ThresholdConfidenceNotMet) and no batch image failed, 1 otherwise, 2 when the run could not be set up.
-"""
+Run the workflow `cdk synth` produces on this machine, with no AWS account: the state machines' own definitions in
+moto's Step Functions interpreter, the synthesized Lambda handlers in-process, and an InvokeEndpoint emulator on
+127.0.0.1 serving a small scikit-learn stand-in model (not the SageMaker algorithm) that writes data capture.
+One execution per test image, then one batch execution over the same images. Exit status 0 when every execution
+ended as designed (succeeded, or failed with ThresholdConfidenceNotMet) and no batch image failed, 1 otherwise,
+2 for bad input, 130 when interrupted. What this proves and what it does not: docs/LOCAL.md."""
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return share
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,11 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--classes",
         nargs="+",
         metavar="NAME",
-        help="CIFAR-100 fine labels, in class-index order (default: the CLASS_NAMES of the templates read with "
-        f"--cdk-out, else {' '.join(DEFAULT_CLASSES)})",
+        help="CIFAR-100 fine labels in class-index order (default: the templates' CLASS_NAMES with --cdk-out, else "
+        f"{' '.join(DEFAULT_CLASSES)})",
     )
     common.add_argument(
-        "--limit", type=int, metavar="N", help="run at most N test images, every class in turn"
+        "--limit", type=_count, metavar="N", help="run at most N test images, every class in turn"
     )
     common.add_argument(
         "-c",
@@ -63,13 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a CDK context setting for the synth, as `cdk synth -c` (e.g. -c confidence_threshold=0.99)",
+        help="a setting for the synth, as `cdk synth -c` (e.g. -c confidence_threshold=0.99); not with --cdk-out",
     )
     common.add_argument(
-        "--cdk-out",
-        type=Path,
-        metavar="DIR",
-        help="use this cloud assembly (from `make synth`) instead of synthesizing the app now",
+        "--cdk-out", type=Path, metavar="DIR", help="run this cloud assembly (make synth's cdk.out)"
     )
     common.add_argument(
         "--handler-log", type=Path, metavar="FILE", help="append the handlers' JSON logs here"
@@ -80,194 +94,314 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot",
         type=Path,
         metavar="PATH",
-        help="draw the monitoring figure of the run's data capture here, as `make monitor` does on AWS "
-        "(default: plots/demo-monitoring.png or plots/local-monitoring.png)",
+        help="the monitoring figure (default: plots/<command>-monitoring.png)",
     )
     plot.add_argument("--no-plot", action="store_true", help="draw no monitoring figure")
-    subcommands = parser.add_subparsers(dest="command", required=True)
-
-    demo = subcommands.add_parser(
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
         "demo",
         parents=[common],
-        help="on a small generated CIFAR-format tarball (offline, seconds)",
-        description="Build (once, cached under .cache/demo-dataset/) a small generated CIFAR-100-format dataset, run.",
+        usage="%(prog)s [options]",
+        help="on a small generated CIFAR-format dataset (offline, seconds)",
+        description="Generate a small CIFAR-100-format dataset (cached under .cache/demo-dataset/), then run the "
+        "workflow on its test images.",
     )
-    demo.add_argument("--train-per-class", type=int, default=100, metavar="N", help="default: %(default)s")
-    demo.add_argument("--test-per-class", type=int, default=20, metavar="N", help="default: %(default)s")
+    demo.add_argument(
+        "--train-per-class",
+        type=_count,
+        default=100,
+        metavar="N",
+        help="training images per class (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--test-per-class",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="test images per class (default: %(default)s)",
+    )
+    demo.set_defaults(parser=demo)
     demo.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     demo.add_argument(
         "--ambiguity",
         type=_share,
         default=DEMO_AMBIGUITY,
         metavar="SHARE",
-        help="expected share of images, train and test, that blend in another class of their CIFAR superclass "
-        "(a bicycle with a motorcycle in view); the stand-in model is unsure of some of them, and those "
-        "executions fail as designed (0 to 1, default: %(default)s; 0: it is sure of every image)",
+        help="share of images that blend in another class of their superclass, some of which the stand-in is "
+        "unsure of (0 to 1, default: %(default)s)",
     )
-
-    local = subcommands.add_parser(
+    local = commands.add_parser(
         "local",
         parents=[common],
+        usage="%(prog)s --source TARBALL [options]",
         help="on the CIFAR-100 tarball at SOURCE",
-        description="Build the dataset from SOURCE into --dataset-dir unless it is already there, then run.",
+        description="Build the dataset from SOURCE into --dataset-dir unless it is already there, then run the "
+        "workflow on its test images.",
     )
+    local.set_defaults(parser=local)
     local.add_argument("--source", type=Path, required=True, help="the CIFAR-100 python tarball")
+    local.add_argument("--dataset-dir", type=Path, default=PROJECT_ROOT / "data", help="default: data/")
     local.add_argument(
-        "--dataset-dir", type=Path, default=PROJECT_ROOT / "data", help="dataset folder (default: data/)"
-    )
-    local.add_argument(
-        "--no-verify", action="store_true", help="accept a tarball whose md5 is not the official file's"
+        "--no-verify", action="store_true", help="accept a tarball whose md5 is not the official one"
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, prepare the dataset, run the workflow on it, and report the outcome as the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        context = _parse_context(args.context)
-    except ValueError as error:
-        return _setup_error(error)
-    _prepare_process()
-
-    from data_prep.errors import DataPrepError
-    from local_run.alarms import AlarmDefinitionError
-    from local_run.emf import EmfFormatError
-    from local_run.template import TemplateError
-    from ops.errors import OpsError
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="scones-local-") as work_dir:
-            dataset_dir, template = _prepare(args, context, Path(work_dir))
-            result = _run_workflow(args, dataset_dir, template)
-    except (DataPrepError, TemplateError, OpsError, EmfFormatError, AlarmDefinitionError) as error:
-        return _setup_error(error)
-    except KeyboardInterrupt:
-        print("local_run: interrupted; local services stopped and temporary files removed", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return _exit_status(result)
-
-
-def _parse_context(settings: Sequence[str]) -> dict[str, str]:
-    return dict(_context_setting(text) for text in settings)
-
-
-def _prepare_process() -> None:
-    _prefer_project_node()
-    # moto logs every failed state at ERROR; the table reports each failure once, with its error name.
+    context = _context(args.parser, args)
+    # The CDK's jsii runs on the first `node` on PATH; the project pins a supported one (as the Makefile does).
+    os.environ["PATH"] = f"{PROJECT_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    # moto logs every failed state at ERROR; the run reports each failure once, with its error name.
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
+    from local_run.moto_seams import MotoChanged
 
-def _prepare(
-    args: argparse.Namespace, context: dict[str, str], work_dir: Path
-) -> tuple[Path, WorkflowTemplate]:
-    """The dataset, and the workflow's templates: read from --cdk-out, or synthesized now for that dataset."""
-    from local_run import run
-    from local_run.template import load_workflow_template
+    handler_logs = io.StringIO()
+    try:
+        with tempfile.TemporaryDirectory(prefix="scones-local-") as work_dir:
+            return _run(args, context, Path(work_dir), handler_logs)
+    except (DataPrepError, TemplateError, OpsError, MotoChanged) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if args.handler_log is not None:
+            with open(args.handler_log, "a", encoding="utf-8") as log:
+                log.write(handler_logs.getvalue())
+
+
+def _context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """The -c settings, checked as the app checks them, before anything runs."""
+    if args.context and args.cdk_out is not None:
+        parser.error(
+            "-c applies when the app is synthesized here; with --cdk-out, synthesize with the setting"
+        )
+    context = {}
+    for text in args.context:
+        key, separator, value = text.partition("=")
+        if not separator or not key:
+            parser.error(f"-c {text!r} is not KEY=VALUE")
+        context[key] = value
+    if context:
+        from stacks.config import AppConfig, ConfigError, cdk_json_context
+
+        try:
+            AppConfig.from_context({**cdk_json_context(), **context})
+        except ConfigError as error:
+            parser.error(str(error))
+    return context
+
+
+def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, handler_logs: io.StringIO) -> int:
+    from data_prep.build import build_dataset
+    from data_prep.dataset import DemoSpec, demo_dataset
+    from local_run.standin_model import train_standin
 
     template = load_workflow_template(args.cdk_out) if args.cdk_out is not None else None
-    classes = _class_names(args, template)
-    if args.command == "demo":
-        dataset_dir, manifest = _prepare_demo_dataset(args, classes)
-    else:
-        dataset_dir, manifest = _prepare_local_dataset(args, classes)
-    _report_dataset(dataset_dir, manifest)
-    if template is None:
-        print("Synthesizing the app ...", flush=True)
-        template = run.synthesized_workflow_template(
-            dataset_dir, synth_dir=work_dir / "cdk.out", context=context
-        )
-    return dataset_dir, template
-
-
-def _run_workflow(args: argparse.Namespace, dataset_dir: Path, template: WorkflowTemplate) -> RunResult:
-    from local_run import run
-
-    with run.handler_log_stream(args.handler_log) as handler_logs:
-        return run.run(
-            dataset_dir,
-            template,
-            limit=args.limit,
-            progress=not args.no_progress,
-            handler_logs=handler_logs,
-            out=sys.stdout,
-            plot_path=_plot_path(args),
-        )
-
-
-def _class_names(args: argparse.Namespace, template: WorkflowTemplate | None) -> tuple[str, ...]:
-    if args.classes:
-        return tuple(args.classes)
     # Templates read from cdk.out fix the classes (and their order) the classifier answers in.
-    return template.class_names if template is not None else tuple(DEFAULT_CLASSES)
-
-
-def _prepare_demo_dataset(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Path, Manifest]:
-    from data_prep.dataset import DemoSpec
-    from local_run import run
-
-    print("Generating a small CIFAR-100-format dataset (synthetic images, cached) ...", flush=True)
-    return run.prepare_demo_dataset(
-        DemoSpec(
-            classes=classes,
-            train_per_class=args.train_per_class,
-            test_per_class=args.test_per_class,
-            seed=args.seed,
-            ambiguity=args.ambiguity,
+    classes = tuple(args.classes or (template.class_names if template else DEFAULT_CLASSES))
+    if args.command == "demo":
+        demo = demo_dataset(
+            DemoSpec(
+                classes=classes,
+                train_per_class=args.train_per_class,
+                test_per_class=args.test_per_class,
+                seed=args.seed,
+                ambiguity=args.ambiguity,
+            )
         )
+        dataset_dir, manifest = demo.directory, demo.manifest
+    else:
+        dataset_dir = args.dataset_dir.resolve()
+        manifest = build_dataset(
+            args.source, dataset_dir, classes=classes, verify_md5=not args.no_verify, progress=False
+        ).manifest
+    train, test = (sum(manifest.splits[split].values()) for split in ("train", "test"))
+    kind = "generated" if manifest.synthetic else "CIFAR-100"
+    _say(f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})")
+    _say(f"  in {_path(dataset_dir)}")
+    if template is None:
+        _say("Synthesizing the app ...")
+        template = load_workflow_template(
+            synthesize(work_dir / "cdk.out", {"dataset_dir": str(dataset_dir), **context})
+        )
+    if template.class_names != manifest.classes:
+        raise TemplateError(
+            f"the synthesized CLASS_NAMES {list(template.class_names)} differ from the dataset's classes "
+            f"{list(manifest.classes)}: the stand-in model would answer in another order"
+        )
+    model = train_standin(dataset_dir, manifest.classes)
+    _say(
+        f"Stand-in model (scikit-learn, not the SageMaker algorithm): {model.test_accuracy:.1%} accurate on "
+        f"{test} test images"
     )
+    return _execute(args, template, dataset_dir, model.predict, handler_logs)
 
 
-def _prepare_local_dataset(args: argparse.Namespace, classes: tuple[str, ...]) -> tuple[Path, Manifest]:
-    from local_run import run
+def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.StringIO) -> int:
+    from local_run.standin_model import read_split
+    from local_run.workflow import BatchRunError, local_workflow
+    from ops.capture import iter_capture_records
+    from ops.executions import run_executions
+    from ops.images import images_from_lst, pick_images
+    from ops.plots import plot_monitoring, summarize
+    from stacks.s3_layout import VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
-    dataset_dir = args.dataset_dir.resolve()
-    manifest = run.prepare_dataset(args.source, dataset_dir, classes=classes, verify_md5=not args.no_verify)
-    return dataset_dir, manifest
+    classes = template.class_names
+    with local_workflow(template, predict, bucket=BUCKET, handler_logs=handler_logs) as workflow:
+        # The test split where deploy puts it: images under dataset/validation/, the .lst under validation_lst/.
+        lst_key = f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst"
+        workflow.s3.put_object(Bucket=BUCKET, Key=lst_key, Body=(dataset_dir / "test.lst").read_bytes())
+        for path in read_split(dataset_dir, "test")[0]:
+            key = f"{VALIDATION_CHANNEL_PREFIX}{path.relative_to(dataset_dir / 'test').as_posix()}"
+            workflow.s3.put_object(
+                Bucket=BUCKET, Key=key, Body=path.read_bytes(), ContentType="application/x-image"
+            )
+        images = pick_images(
+            images_from_lst(workflow.s3, BUCKET, lst_key, VALIDATION_CHANNEL_PREFIX, classes), args.limit
+        )
+        _say(f"Running {len(images)} executions of {template.stack_name}'s state machine in moto ...")
+        outcomes = run_executions(
+            workflow.sfn,
+            workflow.state_machine_arn,
+            images,
+            timeout_s=EXECUTION_TIMEOUT_S,
+            poll_s=0.05,
+            progress=not args.no_progress,
+        )
+        capture_prefix = (
+            workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
+            if workflow.emulator.capture
+            else None
+        )
+        records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix)) if capture_prefix else []
+        batch = batch_error = None
+        if workflow.batch_state_machine_arn is not None:
+            _say(f"Running the batch state machine over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX} ...")
+            try:
+                batch = workflow.run_batch(VALIDATION_CHANNEL_PREFIX, timeout_s=EXECUTION_TIMEOUT_S)
+            except BatchRunError as error:
+                batch_error = str(error)
+
+    lines = _failure_lines(outcomes)
+    lines += emf_summary(handler_logs.getvalue().splitlines())
+    if batch is not None:
+        summary = batch.summary
+        failed = ", ".join(f"{name} {count}" for name, count in summary["failed"].items()) or "none"
+        lines += [
+            "",
+            f"Batch over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX}: one execution, {batch.seconds:.1f} s",
+            f"  {summary['images']} images: {summary['succeeded']} succeeded, {summary['below_threshold']} below "
+            f"threshold, failed: {failed}",
+            f"  summary {summary['summary_uri']}",
+        ]
+    if batch_error is not None:
+        lines += ["", f"Batch did NOT succeed: {batch_error}"]
+
+    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
+    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    lines += [
+        "",
+        "Summary",
+        f"  executions    {len(outcomes)}: {succeeded} succeeded, {len(outcomes) - succeeded - unexpected} failed "
+        f"as designed (ThresholdConfidenceNotMet), {unexpected} unexpected",
+    ]
+    for name in classes:
+        of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
+        correct = sum(outcome.predicted_class == name for outcome in of_class)
+        lines.append(f"  {name:<12}  {len(of_class)} images, {correct} predicted correctly")
+    if capture_prefix is None:
+        lines.append("  data capture  off (the synthesized endpoint config declares none)")
+    else:
+        lines.append(
+            f"  data capture  {len(records)} records in s3://{BUCKET}/{capture_prefix.split('/')[0]}/"
+        )
+    if records:
+        monitoring = summarize(records, classes, template.threshold)
+        lines.append(
+            f"  confidence    mean {monitoring['mean_confidence']:.3f}; {monitoring['below_threshold']} of "
+            f"{monitoring['records']} captured below the filter's THRESHOLD {template.threshold:g}"
+        )
+        plot = None if args.no_plot else args.plot or Path("plots") / f"{args.command}-monitoring.png"
+        if plot is not None:
+            title = f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)"
+            lines.append(
+                f"  figure        {plot_monitoring(records, classes, template.threshold, plot, title=title)}"
+            )
+    all_as_designed = not unexpected and batch_error is None and not (batch and batch.summary["failed"])
+    lines += [
+        "",
+        "Every execution ended as designed." if all_as_designed else "NOT every execution ended as designed.",
+    ]
+    _say("\n".join(lines))
+    return 0 if all_as_designed else EXIT_UNEXPECTED
 
 
-def _report_dataset(dataset_dir: Path, manifest: Manifest) -> None:
-    print(
-        f"Dataset {dataset_dir}: classes {', '.join(manifest.classes)}; "
-        f"{sum(manifest.splits['train'].values())} train, {sum(manifest.splits['test'].values())} test images"
-        + (" (synthetic)" if manifest.synthetic else ""),
-        flush=True,
-    )
+def _failure_lines(outcomes) -> list[str]:
+    """One line per failed execution (at most LISTED_FAILURES), unexpected ones first."""
+    failed = sorted((o for o in outcomes if o.status != "SUCCEEDED"), key=lambda o: o.as_designed)
+    if not failed:
+        return []
+    lines = [
+        "",
+        f"Failed executions, {len(failed)} of {len(outcomes)} (true -> predicted class, top confidence):",
+    ]
+    width = max(len(outcome.image.key.rsplit("/", 1)[-1]) for outcome in failed[:LISTED_FAILURES])
+    for outcome in failed[:LISTED_FAILURES]:
+        name = outcome.image.key.rsplit("/", 1)[-1].ljust(width)
+        if outcome.as_designed:
+            prediction = f"{outcome.image.true_class} -> {outcome.predicted_class} {outcome.confidence:.3f}"
+            lines.append(f"  {name}  {prediction}  {outcome.error}")
+        else:
+            error = f" {outcome.error}: {_cause(outcome.cause)}" if outcome.error else ""
+            lines.append(f"  {name}  UNEXPECTED {outcome.status}{error}")
+    if len(failed) > LISTED_FAILURES:
+        lines.append(f"  ... and {len(failed) - LISTED_FAILURES} more")
+    return lines
 
 
-def _exit_status(result: RunResult) -> int:
-    return EXIT_ALL_AS_DESIGNED if result.all_as_designed else EXIT_UNEXPECTED_OUTCOME
-
-
-def _setup_error(error: Exception) -> int:
-    print(f"local_run: {error}", file=sys.stderr)
-    return EXIT_SETUP_ERROR
-
-
-def _context_setting(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise ValueError(f"context setting {text!r} is not KEY=VALUE")
-    return key, value
-
-
-def _plot_path(args: argparse.Namespace) -> Path | None:
-    if args.no_plot:
-        return None
-    return args.plot or Path("plots") / f"{args.command}-monitoring.png"
-
-
-def _share(text: str) -> float:
+def _cause(cause: str | None) -> str:
     try:
-        share = float(text)
+        return " ".join(str(json.loads(cause or "").get("errorMessage", cause)).split())
+    except (ValueError, AttributeError):
+        return " ".join(str(cause).split())
+
+
+def emf_summary(log_lines: Iterable[str]) -> list[str]:
+    """Per Workflow dimension value: the filter's evaluations, how many were below threshold, top confidence."""
+    by_workflow: dict[str, list[tuple[float, int]]] = {}
+    namespaces = set()
+    for line in log_lines:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            namespaces.update(directive["Namespace"] for directive in document["_aws"]["CloudWatchMetrics"])
+            by_workflow.setdefault(document[WORKFLOW_DIMENSION], []).append(
+                (document[TOP_CONFIDENCE_METRIC], document[BELOW_THRESHOLD_METRIC])
+            )
+    lines = ["", f"Metrics the filter emitted (EMF, namespace {', '.join(sorted(namespaces)) or '-'}):"]
+    for workflow, values in sorted(by_workflow.items(), reverse=True):  # single, then batch
+        tops = [top for top, _ in values]
+        lines.append(
+            f"  {WORKFLOW_DIMENSION}={workflow:<7} {len(values)} evaluations, {sum(b for _, b in values)} "
+            f"{BELOW_THRESHOLD_METRIC}; {TOP_CONFIDENCE_METRIC} min {min(tops):.3f}, "
+            f"median {statistics.median(tops):.3f}"
+        )
+    return lines
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
+
+
+def _say(text: str) -> None:
+    print("\n".join(map(_fit, text.split("\n"))), flush=True)
+
+
+def _path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
     except ValueError:
-        share = math.nan
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
-    return share
-
-
-def _prefer_project_node() -> None:
-    # The CDK's jsii runs on the first `node` on PATH; the project pins a supported one (as the Makefile does).
-    if NODE_BIN.is_dir():
-        os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+        return str(path)

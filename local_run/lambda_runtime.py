@@ -1,16 +1,5 @@
-"""Run a synthesized Lambda handler in this process, the way the Lambda Python runtime would.
-
-- Cold start on the first invocation: the handler's module is loaded fresh from the function's code folder
-  (with that folder first on sys.path, as Lambda's /var/task), inside the function's environment, so
-  module-level or cached clients are created against the local services of this run, never a previous one.
-- Each invocation runs with the function's environment variables set, and restored afterwards. Environment
-  variables are process-wide, so invocations take turns (Lambda runs one event per sandbox at a time, too).
-- The handler's stdout and its `logging` records go to `log_stream` instead of the run's table, the records
-  as one JSON object per line with their `extra` fields, like the runtime's JSON log format the stack sets.
-- A raised exception becomes the Lambda runtime's error payload, `{"errorType": <class name>,
-  "errorMessage": ..., "stackTrace": [...]}`: Step Functions matches Retry and Catch on `errorType`.
-  A result that is not JSON becomes `Runtime.MarshalError`, as on Lambda.
-- `invocations` records each one (start, duration, failed), from which the local run derives Lambda's metrics.
+"""A synthesized Lambda handler run in this process as Lambda's Python runtime would: cold start, its environment,
+JSON logs, and errors as `{"errorType", "errorMessage", "stackTrace"}`, which Step Functions' Retry and Catch match.
 """
 
 from __future__ import annotations
@@ -22,7 +11,6 @@ import logging
 import os
 import sys
 import threading
-import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -40,13 +28,6 @@ _PROCESS_STATE_LOCK = threading.Lock()
 class InvocationResult:
     payload: bytes
     failed: bool  # True: payload is an error object, sent with the x-amz-function-error header
-
-
-@dataclass(frozen=True)
-class InvocationRecord:
-    started: datetime
-    duration_ms: float
-    failed: bool
 
 
 @dataclass
@@ -86,21 +67,12 @@ class InProcessFunction:
         self._log_stream = log_stream
         self._handler: Callable[[Any, Any], Any] | None = None
         self._module_name = f"local_run_lambda_{name}_{uuid.uuid4().hex}"
-        self.invocations: list[InvocationRecord] = []
 
     @property
     def environment(self) -> dict[str, str]:
         return dict(self._environment)
 
     def invoke(self, payload: bytes | str) -> InvocationResult:
-        started, clock = datetime.now(UTC), time.perf_counter()
-        result = self._invoke(payload)
-        self.invocations.append(
-            InvocationRecord(started, (time.perf_counter() - clock) * 1000, result.failed)
-        )
-        return result
-
-    def _invoke(self, payload: bytes | str) -> InvocationResult:
         context = LambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,
@@ -115,7 +87,7 @@ class InProcessFunction:
             json_logging_to(self._log_stream, request_id=context.aws_request_id),
         ):
             try:
-                if self._handler is None:
+                if self._handler is None:  # cold start: loaded inside the function's environment
                     self._handler = _load_handler(
                         self._code_dir, self._handler_spec, module_name=self._module_name
                     )

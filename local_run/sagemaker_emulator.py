@@ -1,27 +1,6 @@
-"""A local SageMaker runtime: InvokeEndpoint over HTTP on 127.0.0.1, with data capture into the local bucket.
+"""InvokeEndpoint on 127.0.0.1 as botocore's sagemaker-runtime model describes it, with data capture (docs/LOCAL.md).
 
-It speaks the REST shape botocore's `sagemaker-runtime` model describes, so the unchanged classifier reaches it
-through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`:
-
-- `POST /endpoints/{EndpointName}/invocations`, the request body passed to the model as is, the answer a JSON
-  list of probabilities (`Content-Type: application/json`, `x-Amzn-Invoked-Production-Variant: AllTraffic`);
-- errors as AWS sends them: the code in `x-amzn-ErrorType`, a JSON body with `message` (and the modelled
-  members of `ModelError`), so botocore raises `client.exceptions.ValidationError`, `ModelError`, ...;
-  an unknown endpoint is `400 ValidationError "Endpoint X of account Y not found."`, throttling is
-  `400 ThrottlingException "Rate exceeded"` (what SageMaker answers, not 429);
-- a model that cannot handle the input is `424 ModelError` with the container's own status and message in
-  `OriginalStatusCode` and `OriginalMessage` and its log stream in `LogStreamArn` (botocore's sagemaker-runtime
-  model; https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html): 400 when
-  the predictor refuses the body (ValueError), 500 when it fails in any other way. The connection is never
-  dropped, so the classifier's EndpointError path runs here as it would on AWS.
-
-Data capture follows the endpoint's DataCaptureConfig (`DataCaptureSettings`, read from the synthesized
-EndpointConfig by local_run/endpoint_config.py): none without one; otherwise the sampled share of successful
-invocations, each written as one record of the configured modes in SageMaker's format and key layout
-(docs/CONTRACTS.md), one object per invocation; SageMaker buffers several records per object, readers handle
-both. Failed invocations are not captured, as on SageMaker. `faults` injects failures for tests.
-`requests` lists every request that reached an endpoint (time, the model's latency, status), from which the local
-run derives the endpoint's CloudWatch metrics.
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
 """
 
 from __future__ import annotations
@@ -31,13 +10,11 @@ import json
 import logging
 import random
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -53,56 +30,9 @@ INVOCATIONS_PATH_SUFFIX = "/invocations"
 Predictor = Callable[[bytes], Sequence[float]]
 
 
-class Fault(Enum):
-    THROTTLE = "throttle"
-    MODEL_ERROR = "model_error"
-
-
-class FaultPlan:
-    """Failures to answer instead of the model, one per request, in the order they were planned."""
-
-    def __init__(self) -> None:
-        self._planned: deque[Fault] = deque()
-        self._lock = threading.Lock()
-
-    def throttle_next(self, count: int = 1) -> None:
-        self._plan(Fault.THROTTLE, count)
-
-    def model_error_next(self, count: int = 1) -> None:
-        self._plan(Fault.MODEL_ERROR, count)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._planned.clear()
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._planned)
-
-    def take(self) -> Fault | None:
-        with self._lock:
-            return self._planned.popleft() if self._planned else None
-
-    def _plan(self, fault: Fault, count: int) -> None:
-        with self._lock:
-            self._planned.extend([fault] * count)
-
-
-@dataclass(frozen=True)
-class EndpointRequest:
-    """One InvokeEndpoint request that reached an endpoint, as SageMaker's CloudWatch metrics count it."""
-
-    endpoint_name: str
-    received: datetime
-    latency_us: float  # time spent answering it, the local stand-in for ModelLatency (microseconds)
-    model_status: int  # 200; a ModelError's OriginalStatusCode (the model's 4xx or 5xx); else the HTTP status
-
-
 @dataclass(frozen=True)
 class DataCaptureSettings:
-    """What an endpoint config's DataCaptureConfig declares, with capture enabled
-    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html)."""
+    """What an endpoint config's DataCaptureConfig declares, with capture enabled."""
 
     sampling_percentage: int  # InitialSamplingPercentage, 0 to 100: the share of requests captured
     key_prefix: str  # the key part of DestinationS3Uri: "" or ending in "/"
@@ -125,27 +55,13 @@ class CaptureWriter:
         self._bucket = bucket
         self._settings = settings
         self._sample = sample  # uniform in [0, 1): a request is captured when it falls in the sampled share
-        self._count = 0
-        self._lock = threading.Lock()
 
     def endpoint_prefix(self, endpoint_name: str) -> str:
         """The key prefix of one endpoint's capture records."""
         return f"{self._settings.key_prefix}{endpoint_name}/"
 
-    @property
-    def records_written(self) -> int:
-        with self._lock:
-            return self._count
-
     def write(
-        self,
-        endpoint_name: str,
-        *,
-        request_body: bytes,
-        request_content_type: str,
-        response_body: bytes,
-        response_content_type: str,
-        when: datetime,
+        self, endpoint_name: str, request_body: bytes, content_type: str, response_body: bytes, when: datetime
     ) -> str | None:
         """Write the record of one invocation, if it falls in the sampled share; its key, else None."""
         if self._sample() * 100 >= self._settings.sampling_percentage:
@@ -154,14 +70,14 @@ class CaptureWriter:
         captured = {}
         if "Input" in self._settings.modes:
             captured["endpointInput"] = {
-                "observedContentType": request_content_type,
+                "observedContentType": content_type,
                 "mode": "INPUT",
                 "data": base64.b64encode(request_body).decode("ascii"),
                 "encoding": "BASE64",
             }
         if "Output" in self._settings.modes:
             captured["endpointOutput"] = {
-                "observedContentType": response_content_type,
+                "observedContentType": "application/json",
                 "mode": "OUTPUT",
                 "data": response_body.decode("utf-8"),
                 "encoding": "JSON",
@@ -176,8 +92,6 @@ class CaptureWriter:
             f"{when:%M-%S}-{when.microsecond // 1000:03d}-{event_id}.jsonl"
         )
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
-        with self._lock:
-            self._count += 1
         return key
 
 
@@ -193,19 +107,14 @@ class SageMakerRuntimeEmulator:
         region: str,
     ) -> None:
         self._endpoints = dict(endpoints)
-        self._capture = capture
+        self.capture = capture  # None when the endpoint captures nothing
         self._account_id = account_id
         self._region = region
-        self.faults = FaultPlan()
+        # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
+        self.faults: deque[str] = deque()
+        self.invocations = 0  # requests that reached an endpoint, faulted or not
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._requests: list[EndpointRequest] = []
-        self._lock = threading.Lock()
-
-    @property
-    def capture(self) -> CaptureWriter | None:
-        """Where successful invocations are captured; None when the endpoint captures nothing."""
-        return self._capture
 
     @property
     def url(self) -> str:
@@ -213,17 +122,6 @@ class SageMakerRuntimeEmulator:
             raise RuntimeError("the emulator is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    @property
-    def invocations(self) -> int:
-        """Requests that reached an endpoint (faulted or not); each is one call a client made."""
-        with self._lock:
-            return len(self._requests)
-
-    @property
-    def requests(self) -> list[EndpointRequest]:
-        with self._lock:
-            return list(self._requests)
 
     def __enter__(self) -> SageMakerRuntimeEmulator:
         handler = type("BoundHandler", (_InvokeEndpointHandler,), {"emulator": self})
@@ -250,46 +148,23 @@ class SageMakerRuntimeEmulator:
             return _error(
                 400, "ValidationError", f"Endpoint {endpoint_name} of account {self._account_id} not found."
             )
-        received = datetime.now(UTC)
-        started = time.perf_counter()
-        status, headers, response_body = self._answer(endpoint_name, predictor, body, content_type)
-        model_status = (
-            json.loads(response_body).get("OriginalStatusCode", status) if status != 200 else status
-        )
-        request = EndpointRequest(
-            endpoint_name, received, (time.perf_counter() - started) * 1e6, model_status
-        )
-        with self._lock:
-            self._requests.append(request)
-        return status, headers, response_body
-
-    def _answer(
-        self, endpoint_name: str, predictor: Predictor, body: bytes, content_type: str
-    ) -> tuple[int, dict[str, str], bytes]:
-        fault = self.faults.take()
-        if fault is Fault.THROTTLE:
+        self.invocations += 1
+        fault = self.faults.popleft() if self.faults else None
+        if fault == "throttle":  # what SageMaker answers when throttling, not 429
             return _error(400, "ThrottlingException", "Rate exceeded")
-        if fault is Fault.MODEL_ERROR:
+        if fault == "model_error":
             return self._model_error(endpoint_name, 500, "injected model failure")
         try:
             probabilities = [float(p) for p in predictor(body)]
         except ValueError as bad_input:
             return self._model_error(endpoint_name, 400, str(bad_input))
         except Exception as crash:  # any other failure of the model is the container answering 500
-            # Left to the HTTP server, it would drop the connection, and the classifier would retry a broken
-            # model as if the endpoint were busy (EndpointThrottled) instead of failing with EndpointError.
+            # Left to the HTTP server, a dropped connection would look like a busy endpoint to the classifier.
             LOG.warning("model of endpoint %s failed", endpoint_name, exc_info=True)
             return self._model_error(endpoint_name, 500, f"{type(crash).__name__}: {crash}")
         response_body = json.dumps(probabilities).encode("utf-8")
-        if self._capture is not None:
-            self._capture.write(
-                endpoint_name,
-                request_body=body,
-                request_content_type=content_type,
-                response_body=response_body,
-                response_content_type="application/json",
-                when=datetime.now(UTC),
-            )
+        if self.capture is not None:  # as on SageMaker, failed invocations are not captured
+            self.capture.write(endpoint_name, body, content_type, response_body, datetime.now(UTC))
         headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": VARIANT_NAME}
         return 200, headers, response_body
 

@@ -1,9 +1,6 @@
-"""The local stand-in for the endpoint's model: a small scikit-learn classifier, NOT the SageMaker algorithm.
+"""The endpoint's local stand-in: a scikit-learn classifier trained here in seconds, NOT the SageMaker algorithm.
 
-On AWS the endpoint serves SageMaker's built-in image-classification algorithm (a ResNet trained on a GPU).
-Locally, a logistic regression on downsampled pixels and colour histograms is trained in seconds on the same
-train split, so the workflow has an honest model to call: it answers like the endpoint (one probability per
-class, in the manifest's class-index order), and its accuracy on the test split is reported as its own.
+It answers as the endpoint does (one probability per class, in the manifest's order); its test accuracy is its own.
 """
 
 from __future__ import annotations

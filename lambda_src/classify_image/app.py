@@ -1,11 +1,6 @@
-"""Step Functions task: send the state's image to the SageMaker endpoint and add its class probabilities.
+"""Step Functions task: add the endpoint's ``inferences`` and ``predicted_class`` (docs/CONTRACTS.md).
 
-Input: the serialize task's output (``image_data`` as base64 text). Output: the same keys with
-``inferences`` (one probability per class, in class-index order) and ``predicted_class``. Every failure is an
-exception whose class name is the Step Functions error name (docs/CONTRACTS.md).
-
-Environment: ``ENDPOINT_NAME`` and ``CLASS_NAMES`` (a JSON list of the class names in class-index order).
-"""
+Environment: ``ENDPOINT_NAME``, ``CLASS_NAMES`` (a JSON list in class-index order)."""
 
 from __future__ import annotations
 
@@ -24,17 +19,12 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-# sagemaker-runtime error codes worth a retry: the service or the model container is busy or not ready yet.
+# Worth a retry: the service or the model container is busy or not ready yet
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors).
 _TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalDependencyException",
-        "ModelNotReadyException",
-    }
-)
+    {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "InternalDependencyException",
+     "ModelNotReadyException"}
+)  # fmt: skip
 _CONTENT_TYPE_BY_SIGNATURE = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 # How much of a bad endpoint answer to quote in an error message.
 _BODY_PREVIEW_CHARS = 200
@@ -66,25 +56,19 @@ class ClassifierSettings:
     class_names: tuple[str, ...]
 
 
-# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
-# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
-# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
+# JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
+# (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 _LOGGER = logging.getLogger("classify_image")
 
 
-def _log(message: str, **fields: Any) -> None:
-    _LOGGER.info(message, extra=fields)
-
-
-# One attempt: the state machine retries EndpointThrottled with backoff, and SDK retries on top would outlast the
-# function's timeout (70 s) and invoke the model, and its data capture, several times. InvokeEndpoint itself
-# gives up after 60 s, so a longer read would only wait for nothing.
+# One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the 70 s timeout and capture
+# one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1})
 
 
 @functools.cache
 def _sagemaker_runtime_client() -> Any:
-    # One client per execution environment, created on first use so tests can stub it before it exists.
+    # One per execution environment, created on first use so a test can stub it first.
     return boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
 
 
@@ -93,7 +77,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
-    """Read ENDPOINT_NAME and CLASS_NAMES; raise ConfigurationError saying which one is wrong and how."""
     endpoint_name = environ.get("ENDPOINT_NAME", "")
     if not endpoint_name:
         raise ConfigurationError("environment variable ENDPOINT_NAME is missing or empty")
@@ -119,7 +102,6 @@ def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
 
 
 def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: Any) -> dict[str, Any]:
-    """Return ``event`` with the endpoint's ``inferences`` and the ``predicted_class`` they point to."""
     image_bytes = _decode_image_data(event)
     content_type = _content_type_of(image_bytes)
     response_body = _invoke_endpoint(sagemaker_runtime, settings.endpoint_name, content_type, image_bytes)
@@ -127,15 +109,17 @@ def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: 
 
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     predicted_class = settings.class_names[best_index]
-    _log(
+    _LOGGER.info(
         "image classified",
-        s3_key=event.get("s3_key"),
-        endpoint_name=settings.endpoint_name,
-        content_type=content_type,
-        image_bytes=len(image_bytes),
-        inferences=inferences,
-        predicted_class=predicted_class,
-        confidence=inferences[best_index],
+        extra=dict(
+            s3_key=event.get("s3_key"),
+            endpoint_name=settings.endpoint_name,
+            content_type=content_type,
+            image_bytes=len(image_bytes),
+            inferences=inferences,
+            predicted_class=predicted_class,
+            confidence=inferences[best_index],
+        ),
     )
     return {**event, "inferences": inferences, "predicted_class": predicted_class}
 

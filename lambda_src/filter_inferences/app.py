@@ -1,39 +1,28 @@
-"""Step Functions task: let a classified event through only when the model is confident enough.
+"""Step Functions task: pass the event when ``max(inferences) >= THRESHOLD``, else ThresholdConfidenceNotMet.
 
-Input: the classify task's output (``inferences``, ``predicted_class``). Output: the event unchanged when
-``max(inferences) >= THRESHOLD``; otherwise ThresholdConfidenceNotMet fails the execution. Every failure is
-an exception whose class name is the Step Functions error name (docs/CONTRACTS.md).
-
-Every evaluation also prints one CloudWatch Embedded Metric Format document to stdout (``TopConfidence``,
-``BelowThreshold``, per ``Workflow`` and per ``PredictedClass`` too), which CloudWatch Logs turns into metrics: no
-PutMetricData call, no permission, no latency (docs/CONTRACTS.md, "Metrics"). The batch map marks each of its
-images with ``"workflow": "batch"``; an event without the key is the single-image workflow's.
-
-Environment: ``THRESHOLD``, a number in (0, 1] as text; ``METRICS_NAMESPACE``, the metrics' namespace.
-"""
+Each evaluation prints one EMF document, metrics without a PutMetricData call (docs/CONTRACTS.md, "Metrics").
+Environment: ``THRESHOLD``, a number in (0, 1]; ``METRICS_NAMESPACE``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 # Decimals of the confidence in the rejection's sentence; more only when needed to stay below the threshold.
 MESSAGE_DECIMALS = 3
 
-# The metrics (docs/CONTRACTS.md, "Metrics"). CloudWatch units:
-# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
+# The metrics, as in stacks/names.py. Units: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
 TOP_CONFIDENCE_METRIC = "TopConfidence"
 BELOW_THRESHOLD_METRIC = "BelowThreshold"
 PREDICTED_CLASS_DIMENSION = "PredictedClass"
 WORKFLOW_DIMENSION = "Workflow"
-# The input key naming the workflow an image runs in, and its values: the batch map's ItemSelector sets
-# "batch"; the single-image workflow's input has no such key (docs/CONTRACTS.md, "Workflow state").
+# The batch map's ItemSelector sets "workflow": "batch"; the single-image workflow's input has no such key.
 WORKFLOW_KEY = "workflow"
 SINGLE_IMAGE_WORKFLOW = "single"
 BATCH_WORKFLOW = "batch"
@@ -56,45 +45,26 @@ class MalformedEvent(Exception):
 
 
 class ThresholdConfidenceNotMet(Exception):
-    """The highest inference is below the confidence threshold.
+    """The top inference is below the threshold; the message (the Fail state's Cause) is JSON (docs/CONTRACTS.md)."""
 
-    Its message (Lambda's errorMessage, inside the Fail state's Cause) is a JSON object, so readers need no
-    sentence parsing: ``message``, ``top_confidence``, ``predicted_class`` (null when classify named none),
-    ``predicted_index`` and ``threshold`` (docs/CONTRACTS.md).
-    """
-
-    def __init__(
-        self, *, top_confidence: float, predicted_class: str | None, predicted_index: int, threshold: float
-    ) -> None:
-        label = f"class index {predicted_index}" if predicted_class is None else repr(predicted_class)
-        self.details = {
-            "message": (
-                f"top confidence {_shown_below(top_confidence, threshold)} for {label} "
-                f"is below the threshold {threshold!r}"
-            ),
-            "top_confidence": top_confidence,
-            "predicted_class": predicted_class,
-            "predicted_index": predicted_index,
-            "threshold": threshold,
-        }
+    def __init__(self, evaluation: Evaluation) -> None:
+        found = dataclasses.asdict(evaluation)
+        del found["workflow"]
+        predicted = evaluation.predicted_class
+        label = repr(predicted) if predicted is not None else f"class index {evaluation.predicted_index}"
+        shown = _shown_below(evaluation.top_confidence, evaluation.threshold)
+        message = f"top confidence {shown} for {label} is below the threshold {evaluation.threshold!r}"
+        self.details = {"message": message, **found}
         super().__init__(json.dumps(self.details))
 
 
-# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
-# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
-# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
+# JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
+# (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 _LOGGER = logging.getLogger("filter_inferences")
 
 
-def _log(message: str, **fields: Any) -> None:
-    _LOGGER.info(message, extra=fields)
-
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """What the filter found: the top inference, its class and whether it falls below the threshold, and the
-    workflow the image runs in."""
-
     top_confidence: float
     predicted_class: str | None
     predicted_index: int
@@ -110,16 +80,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     threshold = load_threshold(os.environ)
     namespace = load_metrics_namespace(os.environ)
     evaluation = evaluate(event, threshold)
-    # One line, printed rather than logged: Lambda sends a print to CloudWatch Logs as it is, without the JSON
-    # log format's wrapper (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html), and a log event
-    # that is one EMF object becomes metrics; CloudWatch Logs needs no agent for a Lambda's stdout
-    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Libraries.html).
-    print(json.dumps(metrics_document(evaluation, namespace=namespace, timestamp_ms=_now_ms())), flush=True)
+    # Printed, not logged: a print reaches CloudWatch Logs without the JSON log wrapper, as EMF must
+    # (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html,
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Libraries.html).
+    print(
+        json.dumps(
+            metrics_document(evaluation, namespace=namespace, timestamp_ms=time.time_ns() // 1_000_000)
+        ),
+        flush=True,
+    )
     return verdict(event, evaluation)
 
 
 def load_threshold(environ: Mapping[str, str]) -> float:
-    """Read THRESHOLD, a number in (0, 1]; raise ConfigurationError saying what is wrong with it."""
     threshold_text = environ.get("THRESHOLD")
     if threshold_text is None:
         raise ConfigurationError("environment variable THRESHOLD is missing")
@@ -134,27 +107,22 @@ def load_threshold(environ: Mapping[str, str]) -> float:
 
 
 def load_metrics_namespace(environ: Mapping[str, str]) -> str:
-    """Read METRICS_NAMESPACE; raise ConfigurationError when it is missing or no CloudWatch namespace."""
     namespace = environ.get("METRICS_NAMESPACE")
     if namespace is None:
         raise ConfigurationError("environment variable METRICS_NAMESPACE is missing")
     if not 0 < len(namespace) <= MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
         raise ConfigurationError(
-            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not blank and not starting "
-            "with ':', "
+            f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not blank and not starting with ':', "
             f"got {namespace!r}"
         )
     return namespace
 
 
 def filter_inferences(event: Any, threshold: float) -> dict[str, Any]:
-    """Return ``event`` unchanged when its top inference reaches ``threshold``; raise otherwise."""
     return verdict(event, evaluate(event, threshold))
 
 
 def evaluate(event: Any, threshold: float) -> Evaluation:
-    """The event's top inference against ``threshold``; MalformedEvent when the event has no usable inferences
-    or an unknown ``workflow``."""
     inferences = _inferences(event)
     best_index = max(range(len(inferences)), key=inferences.__getitem__)
     return Evaluation(
@@ -167,41 +135,17 @@ def evaluate(event: Any, threshold: float) -> Evaluation:
 
 
 def verdict(event: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
-    """``event`` unchanged when the evaluation reaches the threshold; ThresholdConfidenceNotMet otherwise."""
-    fields = {
-        "s3_key": event.get("s3_key"),
-        "predicted_class": evaluation.predicted_class,
-        "predicted_index": evaluation.predicted_index,
-        "confidence": evaluation.top_confidence,
-        "threshold": evaluation.threshold,
-        "workflow": evaluation.workflow,
-    }
+    fields = {"s3_key": event.get("s3_key"), **dataclasses.asdict(evaluation)}
     if evaluation.below_threshold:
-        _log("confidence below threshold", **fields)
-        raise ThresholdConfidenceNotMet(
-            top_confidence=evaluation.top_confidence,
-            predicted_class=evaluation.predicted_class,
-            predicted_index=evaluation.predicted_index,
-            threshold=evaluation.threshold,
-        )
-    _log("confidence meets threshold", **fields)
+        _LOGGER.info("confidence below threshold", extra=fields)
+        raise ThresholdConfidenceNotMet(evaluation)
+    _LOGGER.info("confidence meets threshold", extra=fields)
     return event
 
 
 def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: int) -> dict[str, Any]:
-    """One CloudWatch Embedded Metric Format document for this evaluation.
-
-    The specification
-    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
-    ``_aws`` holds ``Timestamp`` (milliseconds since the epoch) and ``CloudWatchMetrics``, each directive a
-    ``Namespace``, ``Dimensions`` (an array of dimension sets) and ``Metrics`` (``Name``, ``Unit``); every
-    name a directive references is a member of the root whose value is a number (metric) or a string
-    (dimension). A dimension set MAY be empty: the empty set gives the all-classes series of every workflow,
-    the ``Workflow`` set one series per workflow (``single`` or ``batch``: the unexpected-failures alarm
-    subtracts the single-image workflow's below-threshold evaluations only), the ``PredictedClass`` set one
-    series per class (bounded: the class names). A predicted class that is no valid dimension value (or none at
-    all) is counted in the other series only, so it never invalidates the document.
-    """
+    """The EMF document of one evaluation: series for all, per workflow and per predicted class (when it is a valid
+    dimension value) (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html)."""
     dimension_sets: list[list[str]] = [[], [WORKFLOW_DIMENSION]]
     document: dict[str, Any] = {
         TOP_CONFIDENCE_METRIC: evaluation.top_confidence,
@@ -229,10 +173,6 @@ def _is_dimension_value(value: str | None) -> bool:
     )
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _inferences(event: Any) -> list[float]:
     if not isinstance(event, dict):
         raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
@@ -249,7 +189,6 @@ def _inferences(event: Any) -> list[float]:
 
 
 def _predicted_class(event: dict[str, Any]) -> str | None:
-    """Classify's ``predicted_class``; None when the event has none."""
     predicted_class = event.get("predicted_class")
     if predicted_class is not None and not isinstance(predicted_class, str):
         raise MalformedEvent(f"the event's 'predicted_class' must be a string, got {predicted_class!r}")
@@ -257,11 +196,7 @@ def _predicted_class(event: dict[str, Any]) -> str | None:
 
 
 def _workflow(event: dict[str, Any]) -> str:
-    """The workflow the image runs in: the event's ``workflow``, ``single`` when it has none.
-
-    Any other value is refused rather than counted as one of them: as ``single`` it would offset that
-    workflow's failures in the unexpected-failures alarm, and as a new value it would add custom metrics.
-    """
+    """The event's ``workflow``, ``single`` when absent; any other value would skew the alarms or add metrics."""
     workflow = event.get(WORKFLOW_KEY, SINGLE_IMAGE_WORKFLOW)
     if workflow not in WORKFLOWS:
         raise MalformedEvent(

@@ -1,9 +1,4 @@
-"""Step Functions task: read an image from S3 and add it to the state as base64 text.
-
-Input ``{"s3_bucket": str, "s3_key": str, ...}``; output the same keys plus ``image_data`` (base64 of the
-object's bytes) and ``inferences: []``. Every failure is an exception whose class name is the Step Functions
-error name (docs/CONTRACTS.md).
-"""
+"""Step Functions task: add the S3 image of ``s3_bucket``/``s3_key`` as base64 ``image_data`` (docs/CONTRACTS.md)."""
 
 from __future__ import annotations
 
@@ -17,11 +12,10 @@ import boto3
 import botocore.exceptions
 import image_format
 
-# Step Functions refuses a state (task output) larger than this, measured as UTF-8 JSON.
+# The largest state (task output) Step Functions accepts, as UTF-8 JSON
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
 STEP_FUNCTIONS_STATE_LIMIT_BYTES = 262_144
-# The states after this one carry the image on and add to it: classify the inferences (one number per class)
-# and the predicted class, a Catch the error and its cause under $.failure. Keeping this much of the limit free
-# means an image accepted here never fails later with States.DataLimitExceeded.
+# Kept free for what later states add (inferences, a Catch's $.failure), so none fails with States.DataLimitExceeded.
 DOWNSTREAM_HEADROOM_BYTES = 16_384
 STATE_OUTPUT_LIMIT_BYTES = STEP_FUNCTIONS_STATE_LIMIT_BYTES - DOWNSTREAM_HEADROOM_BYTES
 _LIMIT_EXPLAINED = (
@@ -29,7 +23,8 @@ _LIMIT_EXPLAINED = (
     f"less {DOWNSTREAM_HEADROOM_BYTES:,} kept for what the later states add)"
 )
 
-# S3 answers a missing bucket or key with these codes; without s3:ListBucket a missing key is a 403.
+# A missing bucket or key; without s3:ListBucket a missing key is a 403
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
 _NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"})
 # S3 is busy or failing for a moment: worth the state machine's retry.
 _TRANSIENT_ERROR_CODES = frozenset(
@@ -57,19 +52,14 @@ class StorageUnavailable(Exception):
     """S3 throttled the read, failed with a 5xx, or could not be reached; worth a retry."""
 
 
-# Lambda's JSON log format (set on the function by its stack) prints each record as one JSON object per line,
-# the ``extra`` fields as top-level keys next to timestamp, level and requestId. An exception the handler
-# raises needs no log call: the runtime logs it the same way, with errorType, errorMessage and stackTrace.
+# JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
+# (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 _LOGGER = logging.getLogger("serialize_image")
-
-
-def _log(message: str, **fields: Any) -> None:
-    _LOGGER.info(message, extra=fields)
 
 
 @functools.cache
 def _s3_client() -> Any:
-    # One client per execution environment, created on first use so tests can start moto before it exists.
+    # One per execution environment, created on first use so a test can start moto first.
     return boto3.client("s3")
 
 
@@ -78,7 +68,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
-    """Return ``event`` plus ``image_data`` (base64 of the S3 object) and ``inferences: []``."""
     bucket, key = _bucket_and_key(event)
     location = f"s3://{bucket}/{key}"
     image_bytes = _read_image_object(s3_client, bucket, key, location)
@@ -91,15 +80,17 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
             f"{location}: the state output would be {output_size:,} bytes (image {len(image_bytes):,} bytes, "
             f"{len(output['image_data']):,} as base64), over the limit of {_LIMIT_EXPLAINED}"
         )
-    _log(
+    _LOGGER.info(
         "image serialized",
-        s3_bucket=bucket,
-        s3_key=key,
-        content_type=header.content_type,
-        width=header.width,
-        height=header.height,
-        image_bytes=len(image_bytes),
-        output_bytes=output_size,
+        extra=dict(
+            s3_bucket=bucket,
+            s3_key=key,
+            content_type=header.content_type,
+            width=header.width,
+            height=header.height,
+            image_bytes=len(image_bytes),
+            output_bytes=output_size,
+        ),
     )
     return output
 

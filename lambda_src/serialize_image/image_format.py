@@ -1,9 +1,6 @@
-"""PNG and JPEG structure checks, standard library only: what kind of image some bytes are, and how big.
+"""PNG and JPEG structure checks (never pixels), so bytes no decoder reads fail with NotAnImage before the model.
 
-The serializer calls `read_image_header` before anything is sent to the endpoint, so bytes that no decoder
-could turn into a picture fail early with NotAnImage instead of reaching the model. It reads structure, never
-pixels: a PNG's chunks from IHDR to IEND with their CRCs, a JPEG's marker segments up to the first scan and
-the end-of-image marker after it.
+PNG: https://www.w3.org/TR/png/ (chunks IHDR to IEND, CRCs); JPEG: ITU-T T.81 (markers up to the scan, then EOI).
 """
 
 from __future__ import annotations
@@ -13,9 +10,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# No real photo has more pixels than this, and none that fits the workflow's ~240 KB state budget comes near
-# it: a header that claims more is a decompression-bomb shape (a few KB of bytes that would decode to
-# hundreds of MB of pixels in the model container). docs/CONTRACTS.md explains the number.
+# More pixels than any real photo (let alone one within the ~240 KB state budget): a decompression-bomb shape
+# (docs/CONTRACTS.md).
 MAX_PIXELS = 50_000_000
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

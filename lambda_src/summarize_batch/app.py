@@ -1,18 +1,10 @@
-"""Step Functions task: count a batch's outcome records and write summary.json next to them.
+"""Step Functions task: count a Distributed Map's result files into summary.json (docs/CONTRACTS.md, "Batch").
 
-Input (the batch state machine's last step): ``{"s3_bucket", "prefix", "execution_name", "map_run"}``, where
-``map_run`` is the Distributed Map's output. With a ResultWriter (the deployed state machine) that is
-``{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}``, the key naming ``manifest.json``, whose
-``ResultFiles`` list the SUCCEEDED, FAILED and PENDING result files
-(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). SUCCEEDED files hold the
-children's outputs, one JSON value per line (JSONL, COMPACT): each child classifies a batch of images (the map's
-ItemBatcher, https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html) and returns the
-list of their outcome records of docs/CONTRACTS.md, flattened here. FAILED and PENDING files hold Step Functions'
-execution records, with ``Error`` for the failed ones: each stands for every image of its batch, counted from the
-``Items`` of its ``Input`` (one image when the record carries no input).
-
-Output: the summary (docs/CONTRACTS.md, "Batch classification"). Environment: ``RESULTS_PREFIX`` (the only
-key prefix this function may read or write, e.g. ``batch-results/``).
+``map_run.ResultWriterDetails`` names the map's manifest.json, whose ResultFiles are JSONL
+(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html): a SUCCEEDED line is a
+child's list of outcome records, one per image of its batch
+(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html); a FAILED or PENDING line is
+an execution record standing for every item of its Input. Environment: ``RESULTS_PREFIX``, the only prefix used.
 """
 
 from __future__ import annotations
@@ -51,13 +43,9 @@ class ResultsUnreadable(Exception):
 _LOGGER = logging.getLogger("summarize_batch")
 
 
-def _log(message: str, **fields: Any) -> None:
-    _LOGGER.info(message, extra=fields)
-
-
 @functools.cache
 def _s3_client() -> Any:
-    # One client per execution environment, created on first use so tests can start moto before it exists.
+    # One per execution environment, created on first use so a test can start moto first.
     return boto3.client("s3")
 
 
@@ -73,7 +61,6 @@ def load_results_prefix(environ: Mapping[str, str]) -> str:
 
 
 def summarize_batch(event: Any, results_prefix: str, s3_client: Any) -> dict[str, Any]:
-    """Count the records, write summary.json next to them and return the summary."""
     if not isinstance(event, dict) or "map_run" not in event:
         raise MalformedEvent("the event must be a JSON object with 'map_run' (the Distributed Map's output)")
     map_run = event["map_run"]
@@ -89,9 +76,15 @@ def summarize_batch(event: Any, results_prefix: str, s3_client: Any) -> dict[str
     summary = count(records)
     summary["results_uri"] = f"s3://{bucket}/{folder}"
     summary["summary_uri"] = f"s3://{bucket}/{folder}{SUMMARY_NAME}"
-    _put(s3_client, bucket, f"{folder}{SUMMARY_NAME}", json.dumps(summary, indent=2).encode())
-    _log(
-        "batch summarized", prefix=event.get("prefix"), execution_name=event.get("execution_name"), **summary
+    s3_client.put_object(
+        Bucket=bucket,
+        Key=f"{folder}{SUMMARY_NAME}",
+        Body=json.dumps(summary, indent=2),
+        ContentType="application/json",
+    )
+    _LOGGER.info(
+        "batch summarized",
+        extra=dict(prefix=event.get("prefix"), execution_name=event.get("execution_name"), **summary),
     )
     return summary
 
@@ -150,8 +143,8 @@ def _manifest_records(
 
 
 def _image_records(status: str, entry: Any, where: str) -> list[dict[str, Any]]:
-    """One record per image of a result file's line: a child's list of outcome records (or an execution entry
-    whose Output holds it as text), or a failed or pending child's execution entry once per image of its batch."""
+    """One record per image: a child's outcome records (or an execution record with them as Output text), or a
+    failed or pending child's execution record once per item of its batch."""
     if status == "SUCCEEDED":
         if isinstance(entry, dict) and "ExecutionArn" in entry and isinstance(entry.get("Output"), str):
             entry = _json(entry["Output"], f"{where} Output")
@@ -170,10 +163,6 @@ def _get(s3_client: Any, bucket: str, key: str) -> Any:
         return s3_client.get_object(Bucket=bucket, Key=key)["Body"]
     except (ClientError, BotoCoreError) as error:
         raise ResultsUnreadable(f"cannot read s3://{bucket}/{key}: {error}") from error
-
-
-def _put(s3_client: Any, bucket: str, key: str, body: bytes) -> None:
-    s3_client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
 def _json(text: bytes | str, where: str) -> Any:

@@ -14,7 +14,7 @@ from data_prep.errors import OutputError, SourceError
 from data_prep.manifest import Manifest
 from tests.data_prep.helpers import read_members, write_members
 
-TRAIN = "cifar-100-python/train"
+TRAIN, TEST = "cifar-100-python/train", "cifar-100-python/test"
 
 
 class _MakesAFolder:
@@ -45,36 +45,42 @@ def assert_fails_cleanly(source: Path, out_parent: Path, message: str) -> None:
     assert list(out_parent.iterdir()) == []
 
 
-def test_truncated_tarball(synthetic_tarball: Path, tmp_path: Path) -> None:
-    truncated = tmp_path / "truncated.tar.gz"
-    truncated.write_bytes(synthetic_tarball.read_bytes()[: synthetic_tarball.stat().st_size // 2])
-    assert_fails_cleanly(truncated, tmp_path / "out", "ends early")
+def _bytes(make):
+    return lambda tarball, members, path: path.write_bytes(make(tarball.read_bytes()))
 
 
-def test_corrupt_tarball(synthetic_tarball: Path, tmp_path: Path) -> None:
-    data = bytearray(synthetic_tarball.read_bytes())
+def _members(change):
+    return lambda tarball, members, path: write_members(path, change(members))
+
+
+def _zeroed_middle(data: bytes) -> bytes:
     middle = len(data) // 2
-    data[middle : middle + 64] = bytes(64)
-    corrupt = tmp_path / "corrupt.tar.gz"
-    corrupt.write_bytes(bytes(data))
-    assert_fails_cleanly(corrupt, tmp_path / "out", "not a readable gzip tar file|not a valid CIFAR pickle")
+    return data[:middle] + bytes(64) + data[middle + 64 :]
 
 
-@pytest.mark.parametrize("content", [b"", b"<html>not found</html>"], ids=["empty", "html"])
-def test_not_a_gzip_file(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(
+    ("make_source", "message"),
+    [
+        (_bytes(lambda data: data[: len(data) // 2]), "ends early"),
+        (_bytes(_zeroed_middle), "not a readable gzip tar file|not a valid CIFAR pickle"),
+        (_bytes(lambda data: b""), "not a gzip file"),
+        (_bytes(lambda data: b"<html>not found</html>"), "not a gzip file"),
+        (lambda tarball, members, path: None, "no such file"),
+        (_members(lambda members: {name: members[name] for name in members if name != TEST}), f"has no member {TEST}"),
+        (_members(lambda members: {**members, TRAIN: [1, 2, 3]}), "expected a pickled dict, found list"),
+        (_members(lambda members: {**members, TRAIN: b"this is not a pickle"}), "not a valid CIFAR pickle"),
+        # Protocol 4 BINBYTES8 announcing 2**60 bytes: the unpickler tries to allocate them up front.
+        (_members(lambda members: {**members, TRAIN: b"\x80\x04\x8e" + (1 << 60).to_bytes(8, "little") + b"xx"}),
+         "out of memory while unpickling"),
+    ],
+    ids=["truncated", "corrupt", "empty", "html", "missing", "no-member", "not-a-dict", "not-a-pickle", "absurd-size"],
+)  # fmt: skip
+def test_a_broken_tarball_fails_cleanly(
+    synthetic_tarball, members, tmp_path: Path, make_source, message
+) -> None:
     source = tmp_path / "cifar-100-python.tar.gz"
-    source.write_bytes(content)
-    assert_fails_cleanly(source, tmp_path / "out", "not a gzip file")
-
-
-def test_missing_source(tmp_path: Path) -> None:
-    assert_fails_cleanly(tmp_path / "absent.tar.gz", tmp_path / "out", "no such file")
-
-
-def test_missing_member(members: dict[str, dict], tmp_path: Path) -> None:
-    del members["cifar-100-python/test"]
-    source = write_members(tmp_path / "t.tar.gz", members)
-    assert_fails_cleanly(source, tmp_path / "out", "has no member cifar-100-python/test")
+    make_source(synthetic_tarball, members, source)
+    assert_fails_cleanly(source, tmp_path / "out", message)
 
 
 @pytest.mark.parametrize(
@@ -110,23 +116,11 @@ def test_pickle_of_the_wrong_shape(members: dict[str, dict], tmp_path: Path, cha
     assert_fails_cleanly(source, tmp_path / "out", message)
 
 
-def test_pickle_that_is_not_a_dict(members: dict[str, dict], tmp_path: Path) -> None:
-    members[TRAIN] = [1, 2, 3]
-    source = write_members(tmp_path / "t.tar.gz", members)
-    assert_fails_cleanly(source, tmp_path / "out", "expected a pickled dict, found list")
-
-
 def test_pickle_cannot_run_code(members: dict[str, dict], tmp_path: Path) -> None:
     members[TRAIN][b"batch_label"] = _MakesAFolder(tmp_path / "pwned")
     source = write_members(tmp_path / "t.tar.gz", members)
     assert_fails_cleanly(source, tmp_path / "out", "refusing to load posix.mkdir")
     assert not (tmp_path / "pwned").exists()
-
-
-def test_member_that_is_not_a_pickle(members: dict[str, dict], tmp_path: Path) -> None:
-    members[TRAIN] = b"this is not a pickle"
-    source = write_members(tmp_path / "t.tar.gz", members)
-    assert_fails_cleanly(source, tmp_path / "out", "not a valid CIFAR pickle")
 
 
 def test_repeated_file_names_are_kept_apart(members: dict[str, dict], tmp_path: Path) -> None:
@@ -141,28 +135,27 @@ def test_repeated_file_names_are_kept_apart(members: dict[str, dict], tmp_path: 
     assert manifest.splits["train"]["bicycle"] == len(bicycles)
 
 
-def test_output_folder_that_cannot_be_created(synthetic_tarball: Path, tmp_path: Path) -> None:
-    (tmp_path / "a-file").write_text("")
-    with pytest.raises(OutputError, match="cannot write the dataset next to"):
-        build_into(synthetic_tarball, tmp_path / "a-file")
-    assert [path.name for path in tmp_path.iterdir()] == ["a-file"]
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(path): path.read_bytes() if path.is_file() else None for path in sorted(folder.rglob("*"))}
 
 
-def test_output_that_is_a_file(synthetic_tarball: Path, tmp_path: Path) -> None:
-    (tmp_path / "data").write_text("keep me")
-    with pytest.raises(OutputError, match="is not a folder"):
-        build_into(synthetic_tarball, tmp_path)
-    assert (tmp_path / "data").read_text() == "keep me"
-
-
-def test_output_folder_holding_something_else_is_not_replaced(
-    synthetic_tarball: Path, tmp_path: Path
-) -> None:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "thesis.tex").write_text("keep me")
-    with pytest.raises(OutputError, match="not empty and has no manifest.json"):
-        build_into(synthetic_tarball, tmp_path)
-    assert [path.name for path in (tmp_path / "data").iterdir()] == ["thesis.tex"]
+@pytest.mark.parametrize(
+    ("existing", "out_parent", "message"),
+    [
+        ("a-file", "a-file", "cannot write the dataset next to"),  # OUT's parent is a file
+        ("data", ".", "exists and is not a folder"),
+        ("data/thesis.tex", ".", "not empty and has no manifest.json; not replacing it"),
+    ],
+)
+def test_an_output_that_is_not_ours_is_left_alone(
+    synthetic_tarball, tmp_path: Path, existing, out_parent, message
+):
+    (tmp_path / existing).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / existing).write_text("keep me")
+    before = _tree(tmp_path)
+    with pytest.raises(OutputError, match=message):
+        build_into(synthetic_tarball, tmp_path / out_parent)
+    assert _tree(tmp_path) == before
 
 
 def test_empty_output_folder_is_used(synthetic_tarball: Path, tmp_path: Path) -> None:
@@ -174,15 +167,8 @@ def test_empty_output_folder_is_used(synthetic_tarball: Path, tmp_path: Path) ->
 def test_cli_reports_one_line_and_fails(synthetic_tarball: Path, tmp_path: Path, capsys) -> None:
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(synthetic_tarball.read_bytes()[:1000])
-    assert main(["--source", str(truncated), "--out", str(tmp_path / "data"), "--no-verify", "--quiet"]) == 1
+    assert main(["--source", str(truncated), "--out", str(tmp_path / "data"), "--no-verify", "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and captured.err.startswith("data_prep: error: ")
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: ")
     assert not (tmp_path / "data").exists()
-
-
-def test_member_claiming_an_absurd_size(members: dict[str, dict], tmp_path: Path) -> None:
-    # Protocol 4 BINBYTES8 announcing 2**60 bytes: the unpickler tries to allocate them up front.
-    members[TRAIN] = b"\x80\x04\x8e" + (1 << 60).to_bytes(8, "little") + b"xx"
-    source = write_members(tmp_path / "t.tar.gz", members)
-    assert_fails_cleanly(source, tmp_path / "out", "out of memory while unpickling")

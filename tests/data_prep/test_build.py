@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ from PIL import Image
 from data_prep import __version__
 from data_prep.build import build_dataset
 from data_prep.cifar import FINE_LABEL_NAMES
+from data_prep.cli import main
 from data_prep.download import file_md5
 from data_prep.errors import ChecksumMismatch, ClassSelectionError
 from data_prep.manifest import Manifest, content_hash
@@ -199,3 +203,72 @@ def test_reads_python2_pickles_like_the_official_files(synthetic_tarball: Path, 
     official_like = write_members(tmp_path / "official-like.tar.gz", members)
     from_python2 = build(official_like, tmp_path / "python2").manifest
     assert from_python2.content_hash == build(synthetic_tarball, tmp_path / "python3").manifest.content_hash
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_the_next_run_removes_work_folders_of_killed_runs_only(
+    synthetic_tarball: Path, tmp_path: Path
+) -> None:
+    build(synthetic_tarball, tmp_path / "data")
+    dead = _dead_pid()
+    stale = [f".data.building-{dead}-a1", f".data.replaced-{dead}-b2", ".data.building-oldstyle"]
+    live = [f".data.building-{os.getpid()}-c3", f".other.building-{dead}-d4"]
+    for name in stale + live:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "train.lst").write_text("")
+    assert build(synthetic_tarball, tmp_path / "data").noop
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["data", *live])
+
+
+def test_a_run_killed_between_the_two_renames_gets_its_dataset_back(synthetic_tarball: Path, tmp_path: Path):
+    before = build(synthetic_tarball, tmp_path / "data").manifest
+    os.rename(tmp_path / "data", tmp_path / f".data.replaced-{_dead_pid()}-x")
+    assert build(synthetic_tarball, tmp_path / "data").noop
+    assert Manifest.load(tmp_path / "data") == before
+    assert [path.name for path in tmp_path.iterdir()] == ["data"]
+
+
+@pytest.mark.parametrize(
+    ("patched", "call", "state"),
+    [
+        ("os.rename", 1, "was left as it was"),  # between the two renames: the previous dataset is put back
+        ("os.rename", 2, "already holds the new dataset"),
+        ("shutil.rmtree", 1, "already holds the new dataset"),  # while the previous copy is deleted
+    ],
+)
+def test_an_interrupt_at_the_swap_loses_nothing_and_says_what_is_there(
+    synthetic_tarball: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, patched, call, state
+) -> None:
+    out = tmp_path / "data"
+    before = build(synthetic_tarball, out).manifest
+    module, name = patched.split(".")
+    original = getattr({"os": os, "shutil": shutil}[module], name)
+    calls = 0
+
+    def interrupt(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == call and module == "shutil":
+            raise KeyboardInterrupt
+        result = original(*args, **kwargs)
+        if calls == call:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(f"data_prep.build.{patched}", interrupt)
+    arguments = ["--source", str(synthetic_tarball), "--out", str(out), "--no-verify", "--quiet"]
+    assert main([*arguments, "--classes", "bicycle", "tractor"]) == 130
+    assert capsys.readouterr().err == f"data_prep: interrupted; {out} {state}\n"
+    monkeypatch.undo()
+    after = Manifest.load(out)
+    assert after.content_hash == content_hash(out)
+    assert after.classes == (before.classes if "left" in state else ("bicycle", "tractor"))
+    # At most a part of the previous copy is left, named by this process: the next run, once it ended, removes it.
+    leftovers = [path.name for path in tmp_path.iterdir() if path.name != "data"]
+    assert all(name.startswith(f".data.replaced-{os.getpid()}-") for name in leftovers)
+    assert len(leftovers) == (module == "shutil")

@@ -42,34 +42,34 @@ def test_a_cached_file_with_another_md5_is_downloaded_again(
     assert tarball_server.gets == 1
 
 
-def test_a_connection_broken_half_way_is_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.connections_to_break = 1
+@pytest.mark.parametrize(
+    ("broken", "statuses", "gets"), [(1, [], 2), (0, [503, 500], 3)], ids=["broken-half-way", "server-errors"]
+)
+def test_transient_failures_are_retried(
+    tarball_server: TarballServer, tmp_path: Path, broken, statuses, gets
+):
+    tarball_server.connections_to_break, tarball_server.error_statuses = broken, statuses
     path = fetch(tarball_server, tmp_path)
     assert path.read_bytes() == tarball_server.payload
-    assert tarball_server.gets == 2
+    assert tarball_server.gets == gets
     assert [child.name for child in tmp_path.iterdir()] == [path.name]
 
 
-def test_server_errors_are_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.error_statuses = [503, 500]
-    assert fetch(tarball_server, tmp_path).read_bytes() == tarball_server.payload
-    assert tarball_server.gets == 3
-
-
-def test_gives_up_after_the_last_attempt(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.connections_to_break = 3
-    with pytest.raises(DownloadError, match="failed after 3 attempts"):
-        fetch(tarball_server, tmp_path, attempts=3)
-    assert tarball_server.gets == 3
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_lasting_server_error_is_reported_with_its_status(
-    tarball_server: TarballServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("broken", "statuses", "message", "gets"),
+    [
+        (3, [], "failed after 3 attempts", 3),
+        (0, [503, 503, 503], "HTTP 503 Service Unavailable", 3),
+        (0, [404], "HTTP 404", 1),  # a missing file is not retried
+    ],
+)
+def test_a_failure_that_lasts_is_reported_and_nothing_is_kept(
+    tarball_server: TarballServer, tmp_path: Path, broken, statuses, message, gets
 ) -> None:
-    tarball_server.error_statuses = [503, 503]
-    with pytest.raises(DownloadError, match="HTTP 503 Service Unavailable"):
-        fetch(tarball_server, tmp_path, attempts=2)
+    tarball_server.connections_to_break, tarball_server.error_statuses = broken, statuses
+    with pytest.raises(DownloadError, match=message):
+        fetch(tarball_server, tmp_path, attempts=3)
+    assert tarball_server.gets == gets
     assert list(tmp_path.iterdir()) == []
 
 
@@ -80,13 +80,6 @@ def test_wrong_checksum_is_refused_and_nothing_is_kept(tarball_server: TarballSe
     assert wrong in str(raised.value) and file_md5_of(tarball_server) in str(raised.value)
     assert list(tmp_path.iterdir()) == []
     assert tarball_server.gets == 1  # the same server would send the same bytes again
-
-
-def test_missing_file_is_not_retried(tarball_server: TarballServer, tmp_path: Path) -> None:
-    tarball_server.error_statuses = [404]
-    with pytest.raises(DownloadError, match="HTTP 404"):
-        fetch(tarball_server, tmp_path)
-    assert tarball_server.gets == 1
 
 
 def test_without_expected_checksum_any_file_is_kept(tarball_server: TarballServer, tmp_path: Path) -> None:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 EVENTS_DIR = Path(__file__).parent / "events"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 HANDLER_LOGGERS = frozenset({"serialize_image", "classify_image", "filter_inferences", "summarize_batch"})
 # Attributes every LogRecord has; any other attribute came in through ``extra``.
 _STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -40,15 +49,31 @@ def lambda_context() -> FakeLambdaContext:
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region, so no test can reach a real account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def _moto() -> Iterator[None]:
+    """One moto per test module: starting one costs more than most tests."""
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in FAKE_CREDENTIALS.items():
+            environment.setenv(name, value)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture
+def moto_s3(_moto: None, aws_credentials: None) -> Iterator[Any]:
+    """A moto S3 client; each test's buckets are removed after it."""
+    client = boto3.client("s3", region_name="us-east-1")
+    yield client
+    for bucket in client.list_buckets()["Buckets"]:
+        for version in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            client.delete_object(Bucket=bucket["Name"], Key=version["Key"])
+        client.delete_bucket(Bucket=bucket["Name"])
 
 
 @pytest.fixture

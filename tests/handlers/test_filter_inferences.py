@@ -36,7 +36,7 @@ def test_confident_event_passes_through_unchanged(threshold, load_event, lambda_
     assert output == original
     [line] = log_lines()
     assert line["message"] == "confidence meets threshold"
-    assert (line["predicted_class"], line["predicted_index"], line["confidence"], line["threshold"]) == (
+    assert (line["predicted_class"], line["predicted_index"], line["top_confidence"], line["threshold"]) == (
         "bicycle",
         0,
         0.9712,
@@ -62,7 +62,7 @@ def test_confidence_below_threshold_raises_threshold_confidence_not_met(
     assert type(raised.value).__name__ == "ThresholdConfidenceNotMet"
     [below] = log_lines()
     assert below["message"] == "confidence below threshold"
-    assert (below["confidence"], below["threshold"], below["s3_key"]) == (0.6, 0.93, event["s3_key"])
+    assert (below["top_confidence"], below["threshold"], below["s3_key"]) == (0.6, 0.93, event["s3_key"])
 
 
 def test_the_rejection_message_is_json_with_the_prediction(threshold):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from tests.lambda_handlers import load_handler_module
 
@@ -51,13 +49,11 @@ FAILED_ENTRY = {
 
 
 @pytest.fixture
-def s3(aws_credentials):
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        summarize_batch._s3_client.cache_clear()
-        yield client
-        summarize_batch._s3_client.cache_clear()
+def s3(moto_s3):
+    moto_s3.create_bucket(Bucket=BUCKET)
+    summarize_batch._s3_client.cache_clear()
+    yield moto_s3
+    summarize_batch._s3_client.cache_clear()
 
 
 def write_result_writer_output(s3, *, succeeded: list, failed: list[dict]) -> str:
@@ -116,14 +112,6 @@ def test_a_succeeded_line_in_the_none_transformation_is_read_from_its_output(s3)
     assert (summary["succeeded"], summary["per_class"]) == (2, {"bicycle": 1, "motorcycle": 1})
 
 
-def test_a_succeeded_line_that_is_no_list_of_records_is_refused(s3):
-    manifest_key = write_result_writer_output(s3, succeeded=[SUCCEEDED_RECORDS[0]], failed=[])
-    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
-
-    with pytest.raises(summarize_batch.ResultsUnreadable, match="list of outcome records"):
-        summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
-
-
 def test_a_failed_entry_without_an_error_name_counts_as_a_failed_child(s3):
     manifest_key = write_result_writer_output(
         s3, succeeded=[SUCCEEDED_RECORDS[:1]], failed=[{"Status": "FAILED"}]
@@ -135,33 +123,45 @@ def test_a_failed_entry_without_an_error_name_counts_as_a_failed_child(s3):
     assert (summary["images"], summary["failed"]) == (2, {"ChildExecutionFailed": 1})
 
 
-def test_a_missing_manifest_is_named(s3):
-    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": f"{RESULTS}{RUN}/manifest.json"}}
-
-    with pytest.raises(summarize_batch.ResultsUnreadable, match="manifest.json"):
-        summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
-
-
-def test_a_manifest_outside_the_results_prefix_is_refused(s3):
-    map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": "dataset/manifest.json"}}
-
-    with pytest.raises(summarize_batch.MalformedEvent, match="not under 'batch-results/'"):
-        summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
-
-
-def test_a_record_with_an_unknown_outcome_is_refused(s3):
-    manifest_key = write_result_writer_output(s3, succeeded=[[record("k", "maybe")]], failed=[])
+@pytest.mark.parametrize(
+    ("succeeded", "match"),
+    [
+        ([SUCCEEDED_RECORDS[0]], "is not a child's list of outcome records"),
+        ([[record("k", "maybe")]], "an outcome record has outcome 'maybe'"),
+        (None, f"cannot read s3://{BUCKET}/{RESULTS}{RUN}/manifest.json"),
+    ],
+    ids=["not-a-list", "unknown-outcome", "no-manifest"],
+)
+def test_unreadable_results_are_named(s3, succeeded, match):
+    manifest_key = f"{RESULTS}{RUN}/manifest.json"
+    if succeeded is not None:
+        manifest_key = write_result_writer_output(s3, succeeded=succeeded, failed=[])
     map_run = {"ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
 
-    with pytest.raises(summarize_batch.ResultsUnreadable, match="'maybe'"):
+    with pytest.raises(summarize_batch.ResultsUnreadable, match=match):
         summarize_batch.summarize_batch(event_for(map_run), RESULTS, s3)
 
 
 @pytest.mark.parametrize(
-    "event", [None, {}, {"map_run": "x"}, {"map_run": []}, {"map_run": {"MapRunArn": "x"}}]
+    ("event", "match"),
+    [
+        (None, "must be a JSON object with 'map_run'"),
+        ({}, "must be a JSON object with 'map_run'"),
+        ({"map_run": "x"}, "with ResultWriterDetails"),
+        ({"map_run": []}, "with ResultWriterDetails"),
+        ({"map_run": {"MapRunArn": "x"}}, "with ResultWriterDetails"),
+        (
+            event_for({"ResultWriterDetails": {"Bucket": BUCKET, "Key": "dataset/manifest.json"}}),
+            "not under 'batch-results/'",
+        ),
+        (
+            event_for({"ResultWriterDetails": {"Bucket": "", "Key": "batch-results/m.json"}}),
+            "'Bucket' must be a non-empty",
+        ),
+    ],
 )
-def test_malformed_events_are_named(s3, event):
-    with pytest.raises(summarize_batch.MalformedEvent):
+def test_malformed_events_are_named(s3, event, match):
+    with pytest.raises(summarize_batch.MalformedEvent, match=match):
         summarize_batch.summarize_batch(event, RESULTS, s3)
 
 

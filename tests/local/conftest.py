@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from data_prep.build import build_dataset
 from data_prep.manifest import Manifest
 from data_prep.synthetic import write_synthetic_tarball
 from local_run.standin_model import StandInModel, read_split, train_standin
-from local_run.template import WorkflowTemplate, load_workflow_template, synthesize
+from local_run.template import WorkflowTemplate, load_workflow_template
 from local_run.workflow import LocalWorkflow, local_workflow
 
-POLL_S = 0.02
 EXECUTION_DEADLINE_S = 20
 
 
@@ -49,13 +47,6 @@ class FinishedExecution:
 @pytest.fixture(scope="session")
 def workflow_template(synthesized_app) -> WorkflowTemplate:
     return load_workflow_template(Path(synthesized_app.assembly.directory))
-
-
-@pytest.fixture(scope="session")
-def capture_off_template(default_context, tmp_path_factory: pytest.TempPathFactory) -> WorkflowTemplate:
-    """The app as `-c data_capture_enabled=false` synthesizes it: an endpoint config without data capture."""
-    outdir = tmp_path_factory.mktemp("capture-off.out")
-    return load_workflow_template(synthesize(outdir, {**default_context, "data_capture_enabled": "false"}))
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +115,7 @@ def no_leftover_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "local" in request.fixturenames:
         local: LocalWorkflow = request.getfixturevalue("local")
-        leftover = local.emulator.faults.pending
+        leftover = len(local.emulator.faults)
         local.emulator.faults.clear()
         assert leftover == 0, f"{leftover} injected fault(s) were never consumed"
 
@@ -142,9 +133,6 @@ def execute(local: LocalWorkflow, key: str) -> FinishedExecution:
         name=f"test-{uuid.uuid4().hex}",
         input=json.dumps({"s3_bucket": local.bucket, "s3_key": key}),
     )["executionArn"]
-    deadline = time.monotonic() + EXECUTION_DEADLINE_S
-    while (description := local.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"{arn} still RUNNING after {EXECUTION_DEADLINE_S} s"
-        time.sleep(POLL_S)
+    description = local.wait(arn, EXECUTION_DEADLINE_S)
     events = local.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return FinishedExecution(description, events)

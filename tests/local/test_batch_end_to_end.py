@@ -6,12 +6,11 @@ import json
 import time
 import uuid
 
+import moto
 import pytest
 
-from local_run.batch import local_definition
-from local_run.emf import read_emf_log
+from local_run.moto_seams import MotoChanged, local_definition, patched_moto
 from local_run.standin_model import read_split
-from local_run.template import TemplateError
 from tests.local.conftest import execute
 
 BATCH_TIMEOUT_S = 60
@@ -34,6 +33,19 @@ def batch_prefix(local, dataset, ambiguous_image) -> str:
 @pytest.fixture(scope="module")
 def batch(local, batch_prefix):
     return local.run_batch(batch_prefix, timeout_s=BATCH_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def rows(local, batch) -> list[dict]:
+    """The outcome records in the SUCCEEDED result files the run's manifest lists (a line per child)."""
+    bucket, _, folder = batch.summary["results_uri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(local.s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
+    lines = [
+        line
+        for entry in manifest["ResultFiles"]["SUCCEEDED"]
+        for line in local.s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].iter_lines()
+    ]
+    return [record for line in lines if line.strip() for record in json.loads(line)]
 
 
 def _single_image_outcome(local, key: str) -> dict:
@@ -59,9 +71,9 @@ def _single_image_outcome(local, key: str) -> dict:
     return {"outcome": "failed", "error": error, "predicted_class": None, "top": None}
 
 
-def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, batch, batch_prefix):
+def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, rows, batch_prefix):
     listed = local.s3.list_objects_v2(Bucket=local.bucket, Prefix=batch_prefix)["Contents"]
-    rows = {row["s3_key"]: row for row in batch.rows}
+    rows = {row["s3_key"]: row for row in rows}
 
     assert set(rows) == {item["Key"] for item in listed}
     for key, row in rows.items():
@@ -76,16 +88,16 @@ def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, bat
         assert batch_outcome == _single_image_outcome(local, key), key
 
 
-def test_the_rows_cover_every_outcome_and_the_summary_counts_them(batch, batch_prefix):
-    outcomes = [row["outcome"] for row in batch.rows]
+def test_the_rows_cover_every_outcome_and_the_summary_counts_them(batch, rows):
+    outcomes = [row["outcome"] for row in rows]
     summary = batch.summary
 
     assert {"succeeded", "below_threshold", "failed"} <= set(outcomes)
-    assert summary["images"] == len(batch.rows)
+    assert summary["images"] == len(rows)
     assert summary["succeeded"] == outcomes.count("succeeded")
     assert summary["below_threshold"] == outcomes.count("below_threshold")
     assert summary["failed"] == {"NotAnImage": 1}
-    predicted = [row["predicted_class"] for row in batch.rows if row["outcome"] != "failed"]
+    predicted = [row["predicted_class"] for row in rows if row["outcome"] != "failed"]
     assert summary["per_class"] == {name: predicted.count(name) for name in sorted(set(predicted))}
 
 
@@ -109,10 +121,8 @@ def test_the_filter_counts_a_batchs_images_under_its_own_workflow(local, handler
     def emf_workflows_of(run) -> list[str]:
         start = len(handler_logs.getvalue())
         run()
-        return [
-            document.members["Workflow"]
-            for document in read_emf_log(handler_logs.getvalue()[start:].splitlines())
-        ]
+        lines = handler_logs.getvalue()[start:].splitlines()
+        return [json.loads(line)["Workflow"] for line in lines if line.startswith('{"_aws"')]
 
     batch_workflows = emf_workflows_of(lambda: local.run_batch(prefix, timeout_s=BATCH_TIMEOUT_S))
     single_workflows = emf_workflows_of(lambda: execute(local, f"{prefix}{paths[0].name}"))
@@ -153,9 +163,7 @@ def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
         logical_id: f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
         for logical_id in workflow_template.batch.functions
     }
-    synthesized = json.loads(
-        workflow_template.batch.definition(arns, region="us-east-1", account_id="123456789012", bucket="b")
-    )
+    synthesized = json.loads(workflow_template.batch.definition(arns, bucket="b"))
     rewritten = json.loads(local_definition(json.dumps(synthesized)))
 
     (name,) = [name for name, state in synthesized["States"].items() if state["Type"] == "Map"]
@@ -178,32 +186,20 @@ def test_the_local_rewrite_changes_only_what_moto_cannot_run(workflow_template):
     assert local_map == original
 
 
-def test_the_batch_template_reads_the_bucket_name_only_from_the_storage_stacks_bucket(workflow_template):
-    batch_template = workflow_template.batch
-    arns = {logical_id: f"arn:{logical_id}" for logical_id in batch_template.functions}
-    (stack_name, _) = next(iter(batch_template.bucket_outputs))
+def test_a_moto_other_than_the_checked_version_stops_the_local_run(monkeypatch):
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
 
-    assert stack_name.endswith("-Storage")
-    assert "local-bucket" in batch_template.definition(
-        arns, region="r", account_id="1", bucket="local-bucket"
-    )
-    with pytest.raises(TemplateError, match="no value for"):
-        batch_template.definition(arns, region="r", account_id="1")
+    with (
+        pytest.raises(MotoChanged, match=r"moto 5\.3\.0 is installed.*local_run/moto_seams\.py"),
+        patched_moto({}),
+    ):
+        pass
 
 
-def test_the_result_writer_seam_refuses_a_changed_moto(monkeypatch):
-    from local_run import moto_result_writer_seam as seam
-
-    seam.check_seam()  # the installed moto has the shape the seam expects
-    monkeypatch.setattr(seam.ResourceEvalS3, "_handle_put_object", staticmethod(lambda env: None))
-    with pytest.raises(seam.MotoSeamChanged, match="moto changed"):
-        seam.check_seam()
-
-
-def test_the_result_files_list_every_image_of_the_prefix(local, batch, batch_prefix):
+def test_the_result_files_list_every_image_of_the_prefix(local, batch, rows):
     bucket, _, folder = batch.summary["results_uri"].removeprefix("s3://").partition("/")
     manifest = json.loads(local.s3.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
 
     assert [entry["Key"] for entry in manifest["ResultFiles"]["SUCCEEDED"]] == [f"{folder}SUCCEEDED_0.json"]
     assert manifest["ResultFiles"]["FAILED"] == manifest["ResultFiles"]["PENDING"] == []
-    assert len(batch.rows) == batch.summary["images"]
+    assert len(rows) == batch.summary["images"]

@@ -1,89 +1,112 @@
-"""`python -m local_run demo` in a fresh process: on a synthesized cloud assembly as `make demo` runs it, and
-with the app synthesized in-process."""
+"""`python -m local_run`: bad input is a one-line usage error, Ctrl-C one line and status 130 (CI runs `make demo`)."""
 
 from __future__ import annotations
 
+import json
 import os
-import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image
+import pytest
 
-from local_run.cli import EXIT_SETUP_ERROR, main
+from local_run.cli import emf_summary, main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _demo(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m local_run demo` in a fresh process, in `cwd` so that its default plot path lands there."""
-    return subprocess.run(
-        [sys.executable, "-m", "local_run", "demo", "--no-progress", *arguments],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--limit", "-5"], "argument --limit: '-5' is not a whole number of at least 1"),
+        (["--limit", "0"], "argument --limit: '0' is not a whole number of at least 1"),
+        (["--test-per-class", "x"], "argument --test-per-class: 'x' is not a whole number of at least 1"),
+        (["--ambiguity", "2"], "argument --ambiguity: '2' is not a share between 0 and 1"),
+        (["-c", "confidence_threshold"], "-c 'confidence_threshold' is not KEY=VALUE"),
+        (
+            ["-c", "confidence_threshold=5"],
+            "'confidence_threshold'='5' is invalid: expected a number in (0.0, 1.0]",
+        ),
+        (
+            ["--cdk-out", "cdk.out", "-c", "confidence_threshold=0.5"],
+            "-c applies when the app is synthesized here",
+        ),
+    ],
+    ids=[
+        "negative-limit",
+        "zero-limit",
+        "count",
+        "share",
+        "no-equals",
+        "out-of-range",
+        "context-with-cdk-out",
+    ],
+)
+def test_bad_input_is_a_one_line_usage_error(capsys, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", *argv])
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m local_run demo ")
+    (error_line,) = [line for line in err.splitlines() if "error:" in line]
+    assert error_line.startswith("python -m local_run demo: error: ") and message in error_line
+    assert err.endswith(error_line + "\n")
 
 
-def test_the_default_demo_shows_both_outcomes_and_draws_the_monitoring_figure(synthesized_app, tmp_path):
-    # The demo's own defaults (dataset size, ambiguity, threshold, plot path) on cdk.json's settings: what
-    # `make demo` shows.
-    completed = _demo("--cdk-out", synthesized_app.assembly.directory, cwd=tmp_path)
+def test_the_help_documents_the_dataset_size_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
 
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    rows = [line for line in completed.stdout.splitlines() if line.startswith("dataset/validation/")]
-    succeeded = [row for row in rows if row.endswith("SUCCEEDED")]
-    below_threshold = [row for row in rows if "FAILED ThresholdConfidenceNotMet" in row]
-    # Every row is one outcome or the other, and a visible minority fails as designed.
-    assert len(rows) == 40 and len(succeeded) + len(below_threshold) == len(rows)
-    assert 0 < len(below_threshold) < len(succeeded)
-    summary = completed.stdout[completed.stdout.index("\nSummary\n") :]
-    assert f"failed as designed    {len(below_threshold)} (ThresholdConfidenceNotMet)" in summary
-    assert "unexpected            0" in summary
-    assert re.search(r"stand-in accuracy     (8[5-9]|9\d|100)\.\d% on 40 test images", summary), summary
-    assert "data capture records  40 under s3://" in summary
-    # The threshold is the synthesized filter's (cdk.json's default); the rejected executions are those below it.
-    assert f"below threshold       {len(below_threshold)} of 40 captured" in summary
-    assert "below the filter's THRESHOLD 0.93" in summary
-    assert re.search(r"mean confidence       0\.\d{3}\n", summary), summary
-    assert "monitoring plot       plots/demo-monitoring.png" in summary
-    with Image.open(tmp_path / "plots" / "demo-monitoring.png") as image:
-        image.load()
-        assert image.format == "PNG" and image.size == (1400, 900)
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--train-per-class N training images per class (default: 100)" in help_text
+    assert "--test-per-class N test images per class (default: 20)" in help_text
+    assert "then run the workflow on its test images." in help_text
 
 
-def test_a_context_setting_reaches_the_synthesized_filter_and_no_plot_draws_nothing(tmp_path):
-    # A threshold no prediction reaches: every execution fails, as designed, so the exit status is still 0.
-    completed = _demo(
-        "--train-per-class", "5", "--test-per-class", "1", "--no-plot", "-c", "confidence_threshold=0.99999",
+def test_the_emf_summary_counts_each_workflows_evaluations():
+    def document(workflow: str, top: float, below: int) -> str:
+        aws = {"Timestamp": 0, "CloudWatchMetrics": [{"Namespace": "Proj", "Dimensions": [], "Metrics": []}]}
+        return json.dumps({"_aws": aws, "TopConfidence": top, "BelowThreshold": below, "Workflow": workflow})
+
+    lines = [document("single", 0.5, 1), '{"level": "INFO"}', "plain", document("single", 0.99, 0)]
+    lines += [document("batch", 0.9, 0)]
+
+    assert emf_summary(lines)[1:] == [
+        "Metrics the filter emitted (EMF, namespace Proj):",
+        "  Workflow=single  2 evaluations, 1 BelowThreshold; TopConfidence min 0.500, median 0.745",
+        "  Workflow=batch   1 evaluations, 0 BelowThreshold; TopConfidence min 0.900, median 0.900",
+    ]
+
+
+def test_ctrl_c_during_the_executions_is_one_line_and_status_130(synthesized_app, tmp_path):
+    arguments = ["--cdk-out", str(synthesized_app.assembly.directory), "--no-progress", "--no-plot"]
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local_run",
+            "demo",
+            *arguments,
+            "--train-per-class",
+            "5",
+            "--test-per-class",
+            "5",
+        ],
         cwd=tmp_path,
-    )  # fmt: skip
-
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "failed as designed    2 (ThresholdConfidenceNotMet)" in completed.stdout
-    assert (
-        "below threshold       2 of 2 captured (100.0%) below the filter's THRESHOLD 0.99999"
-        in completed.stdout
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert "monitoring plot" not in completed.stdout
-    assert list(tmp_path.iterdir()) == []
+    try:
+        for line in demo.stdout:
+            if line.startswith("Running 10 executions"):
+                demo.send_signal(signal.SIGINT)
+                break
+        _, err = demo.communicate(timeout=60)
+    finally:
+        demo.kill()
 
-
-def test_with_data_capture_off_in_the_synthesized_app_the_demo_captures_nothing(
-    capture_off_template, tmp_path
-):
-    completed = _demo(
-        "--cdk-out", str(capture_off_template.assembly_dir), "--limit", "2", "--no-plot", cwd=tmp_path
-    )
-
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "data capture          off (the synthesized endpoint config declares none)" in completed.stdout
-    assert "data capture records" not in completed.stdout and "captured" not in completed.stdout
-
-
-def test_a_malformed_context_setting_is_a_setup_error(capsys):
-    assert main(["demo", "-c", "confidence_threshold"]) == EXIT_SETUP_ERROR
-    assert "KEY=VALUE" in capsys.readouterr().err
+    assert (demo.returncode, err) == (130, "local_run: interrupted\n")

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from local_run.template import ASSET_PATH_METADATA, TemplateError, load_workflow_template, resolve
+from local_run.template import ASSET_PATH, TemplateError, load_workflow_template
 from ops.assembly import CloudAssembly
 from tests.cloud_assembly import write_cloud_assembly
 
 
-def test_resolve_evaluates_join_getatt_and_ref():
+def test_resolve_evaluates_join_getatt_and_ref(workflow_template):
     value = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":", {"Fn::GetAtt": ["Fn1", "Arn"]}]]}
 
-    assert resolve(value, {("Fn1", "Arn"): "x"}, region="us-east-1", account_id="1") == "arn:aws:x"
+    assert workflow_template.resolve(value, function_arns={"Fn1": "x"}) == "arn:aws:x"
 
 
 @pytest.mark.parametrize(
@@ -25,9 +25,18 @@ def test_resolve_evaluates_join_getatt_and_ref():
     [{"Fn::GetAtt": ["Unknown", "Arn"]}, {"Ref": "Unknown"}, {"Fn::ImportValue": "SomeExport"}],
     ids=["getatt", "ref", "import"],
 )
-def test_resolve_names_what_it_cannot_evaluate(value):
+def test_resolve_names_what_it_cannot_evaluate(workflow_template, value):
     with pytest.raises(TemplateError, match=json.dumps(value).replace("[", r"\[")):
-        resolve(value, {}, region="us-east-1", account_id="1")
+        workflow_template.resolve(value)
+
+
+def test_the_batch_definition_reads_the_bucket_name_from_the_storage_stack(workflow_template):
+    batch = workflow_template.batch
+    arns = {logical_id: f"arn:{logical_id}" for logical_id in batch.functions}
+
+    assert '"Bucket":"local-bucket"' in batch.definition(arns, bucket="local-bucket")
+    with pytest.raises(TemplateError, match="-Storage"):
+        batch.definition(arns)
 
 
 def test_the_workflow_stack_yields_its_three_functions_and_classifier_settings(workflow_template):
@@ -40,12 +49,11 @@ def test_the_workflow_stack_yields_its_three_functions_and_classifier_settings(w
 
 
 def test_the_threshold_is_the_synthesized_filters(workflow_template, synthesized_app):
-    assert workflow_template.confidence_filter is not workflow_template.classifier
     assert workflow_template.threshold == synthesized_app.config.confidence_threshold
 
 
 def test_an_invalid_threshold_is_a_template_error_saying_why(workflow_template):
-    spec = workflow_template.confidence_filter
+    (spec,) = [spec for spec in workflow_template.functions.values() if "THRESHOLD" in spec.environment]
     broken = dataclasses.replace(spec, environment={**spec.environment, "THRESHOLD": "1.5"})
     template = dataclasses.replace(
         workflow_template, functions={**workflow_template.functions, spec.logical_id: broken}
@@ -73,7 +81,7 @@ def test_an_assembly_without_asset_metadata_is_refused_with_the_fix(synthesized_
     templates = {name: source.template(name) for name in source.stack_names}
     for template in templates.values():
         for resource in template["Resources"].values():
-            resource.get("Metadata", {}).pop(ASSET_PATH_METADATA, None)
+            resource.get("Metadata", {}).pop(ASSET_PATH, None)
     write_cloud_assembly(tmp_path, templates)
 
     with pytest.raises(TemplateError, match="enable-asset-metadata"):

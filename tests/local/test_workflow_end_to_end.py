@@ -102,7 +102,7 @@ def test_bad_input_fails_with_its_own_error_name(local, body, error, failing_sta
 
 
 def test_endpoint_error_fails_with_endpoint_error(local, test_images):
-    local.emulator.faults.model_error_next()
+    local.emulator.faults.append("model_error")
 
     execution = execute(local, put_object(local, test_images[0][0]))
 
@@ -137,7 +137,7 @@ def test_an_image_the_model_cannot_decode_fails_with_endpoint_error_at_once(loca
 
 def test_transient_throttle_is_retried_by_the_definition_then_succeeds(local, test_images):
     invocations_before = local.emulator.invocations
-    local.emulator.faults.throttle_next()
+    local.emulator.faults.append("throttle")
 
     execution = execute(local, put_object(local, test_images[0][1]))
 
