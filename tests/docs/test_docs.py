@@ -113,3 +113,15 @@ def test_the_architecture_shows_every_stack():
     assert [
         unit for unit in (names.STORAGE, names.MODEL, names.WORKFLOW, names.MONITORING) if unit not in picture
     ] == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_project_file_the_docs_name_exists(page):
+    sources = "|".join(
+        ("app.py", "stacks", "lambda_src", "data_prep", "local_run", "ops", "tests", "benchmarks", "docs")
+    )
+    named = set(re.findall(rf"`((?:{sources})(?:/[\w.-]+)*)`", _text(page)))
+
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+
+    assert not missing, f"{page.name} names files that do not exist: {missing}"
