@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
 
 # What a shell reports for a process ended by SIGINT (128 + 2): `make` and CI then see an interrupt, not a bug.
 EXIT_INTERRUPTED = 130
 
 
-def run(main: Callable[[], int], *, name: str) -> None:
-    """Exit with main()'s status; a KeyboardInterrupt is one line on stderr and status 130, not a traceback."""
+def run(package: str) -> None:
+    """Exit with `<package>.cli.main()`'s status. The CLI is imported inside, so a Ctrl-C while numpy or aws_cdk
+    loads is also one line on stderr and status 130, not a traceback."""
     try:
-        status = main()
+        status = importlib.import_module(f"{package}.cli").main()
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+        print(f"{package}: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED
     sys.exit(status)

@@ -1,4 +1,3 @@
 from data_prep.command import run
-from ops.cli import main
 
-run(main, name="ops")
+run("ops")
