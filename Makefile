@@ -44,7 +44,7 @@ CLASSES ?=
 NO_VERIFY ?=
 NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor dashboard batch transform clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -126,9 +126,6 @@ executions: setup ## Run the workflow on test images and tabulate the outcomes (
 monitor: setup ## Summarize the endpoint's captured data into plots/monitoring.png and .json ([STACK_PREFIX=...])
 	@$(PY) -m ops monitor --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(CAPTURE_PREFIX),--prefix $(CAPTURE_PREFIX)) --manifest data/manifest.json --out plots/monitoring.png
-
-dashboard: synth ## Draw the synthesized CloudWatch dashboard's layout into docs/dashboard.png (offline)
-	@$(PY) -m ops.dashboard_png --cdk-out cdk.out --out docs/dashboard.png
 
 # Both start one execution on a deployed app over every image under PREFIX (inside workflow_input_prefix).
 batch: setup ## Classify every image under PREFIX in one batch execution, print its summary (PREFIX=...)

@@ -4,7 +4,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # One line, not a traceback through jsii; _exit skips jsii's atexit, whose kernel the same Ctrl-C has ended.
+    print("scones-vision: synth interrupted", file=sys.stderr)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted)
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +24,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from data_prep.errors import DatasetError
+from stacks import names
 from stacks.config import AppConfig, ConfigError
 from stacks.dataset_source import require_real_dataset, resolve_dataset
 from stacks.model_stack import ModelStack
@@ -33,16 +46,15 @@ def build_app(
     if for_deploy:
         require_real_dataset(dataset)
 
-    storage = StorageStack(app, f"{config.project_name}-Storage", config=config)
-    # One route for the bucket: both consumers take the storage stack's IBucket. The model stack needs the object
-    # (dataset upload, grants); the workflow writes its own prefix-scoped statements on the bucket's ARN. Those
-    # references are what order the stacks: CDK derives the dependencies, none is added by hand.
-    model = ModelStack(
-        app, f"{config.project_name}-Model", config=config, bucket=storage.bucket, dataset=dataset
-    )
+    def name(unit: str) -> str:
+        return names.stack_name(config.project_name, unit)
+
+    # The references between the stacks order them: CDK derives the dependencies, none is added by hand.
+    storage = StorageStack(app, name(names.STORAGE), config=config)
+    model = ModelStack(app, name(names.MODEL), config=config, bucket=storage.bucket, dataset=dataset)
     workflow = WorkflowStack(
         app,
-        f"{config.project_name}-Workflow",
+        name(names.WORKFLOW),
         config=config,
         bucket=storage.bucket,
         endpoint=model.endpoint,
@@ -51,7 +63,7 @@ def build_app(
     )
     MonitoringStack(
         app,
-        f"{config.project_name}-Monitoring",
+        name(names.MONITORING),
         config=config,
         endpoint=model.endpoint,
         state_machine=workflow.state_machine,

@@ -1,7 +1,4 @@
-"""What `cdk synth` wrote to cdk.out/ that a deploy depends on: the stacks' templates and the bootstrap version.
-
-Read from the files, not rebuilt from the app, so `make preflight` checks exactly what `cdk deploy` will deploy.
-"""
+"""The one reader of cdk.out/: read from the files, so the tools see exactly what `cdk deploy` deploys."""
 
 from __future__ import annotations
 
@@ -22,20 +19,16 @@ IMAGE_URI_KEY = "ImageUri"
 
 
 class AssemblyError(OpsError):
-    """cdk.out/ is missing, incomplete, or was synthesized from another app or project_name."""
+    pass
 
 
 @dataclass(frozen=True)
 class BootstrapRequirement:
-    """The bootstrap stack version a deploy needs, and the SSM parameter where the deployed version is kept."""
-
     version: int
     ssm_parameter: str
 
 
 class CloudAssembly:
-    """A synthesized cloud assembly folder (cdk.out/)."""
-
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         manifest_path = self.directory / MANIFEST_FILE
@@ -54,14 +47,10 @@ class CloudAssembly:
 
     @property
     def stack_names(self) -> list[str]:
-        """The stacks the manifest lists, sorted: the only stacks of the assembly, whatever other files it holds."""
         return sorted(self._stacks)
 
     def template(self, stack_name: str) -> dict[str, Any]:
-        """The template of one stack, read once from the manifest's templateFile; shared, so not to be changed.
-
-        AssemblyError names the stacks the assembly does have.
-        """
+        """Read once from the manifest's templateFile; shared, so not to be changed."""
         if stack_name not in self._stacks:
             raise AssemblyError(
                 f"{self.directory} has no stack {stack_name!r} (it has: {', '.join(self.stack_names) or 'none'}); "
@@ -78,21 +67,15 @@ class CloudAssembly:
         return self._templates[stack_name]
 
     def stacks_with_output(self, output_name: str) -> list[str]:
-        """The stacks, sorted, whose template declares the output `output_name`."""
         return [name for name in self.stack_names if output_name in self.template(name).get("Outputs", {})]
 
     def stacks_ending_with(self, suffix: str) -> list[str]:
-        """The stacks, sorted, whose name ends with `suffix` (the app names its stacks `<project>-<unit>`)."""
         return [name for name in self.stack_names if name.endswith(suffix)]
 
     def bootstrap_requirements(self) -> list[BootstrapRequirement]:
-        """The highest `requiresBootstrapStackVersion` of the stacks and asset manifests, per SSM parameter.
-
-        Those are what `cdk deploy` enforces (and each stack's CheckBootstrapVersion rule, through its
-        BootstrapVersion parameter that names the same SSM parameter). The optional `lookupRole` asks for a
-        newer version, but only for context lookups, which this app has none of; the CLI falls back without it.
-        Schema: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.cloud_assembly_schema.AssetManifestOptions.html
-        """
+        """The highest `requiresBootstrapStackVersion` per SSM parameter, as `cdk deploy` enforces it; a
+        `lookupRole`'s is for context lookups only, which this app has none of. Schema:
+        https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.cloud_assembly_schema.AssetManifestOptions.html"""
         highest: dict[str, int] = {}
         for artifact in self.manifest.get("artifacts", {}).values():
             properties = artifact.get("properties", {})
@@ -104,10 +87,7 @@ class CloudAssembly:
 
 
 def algorithm_image_regions(template: dict[str, Any]) -> list[str]:
-    """The regions of the algorithm image mapping, found by its shape: every entry holds an ImageUri.
-
-    Its logical id is a hash of the construct path (AlgorithmImage/Registry), so it is not looked up by name.
-    """
+    """The regions of the algorithm image mapping, found by its shape (its logical id is a hash)."""
     candidates = [
         mapping
         for mapping in template.get("Mappings", {}).values()

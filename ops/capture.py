@@ -34,8 +34,6 @@ class CaptureRecord:
 
 @dataclass(frozen=True)
 class CaptureProblem:
-    """A capture line that could not be read, and where it is."""
-
     key: str
     line_number: int
     reason: str
@@ -86,11 +84,8 @@ def iter_capture_records(
     problems: list[CaptureProblem] | None = None,
     page_size: int = 1000,
 ) -> Iterator[CaptureRecord]:
-    """Every record in the *.jsonl objects under the prefix, in key order (which is time order).
-
-    A malformed line raises CaptureFormatError naming its S3 key and line number; pass a `problems` list
-    to have such lines appended there instead, so a report can show both the good records and the bad lines.
-    """
+    """Every record of the *.jsonl objects under the prefix, in key (time) order; a malformed line raises
+    CaptureFormatError naming its key and line, or is appended to `problems` when given."""
     pages = s3_client.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
     )

@@ -1,4 +1,4 @@
-"""`python -m ops`: argument parsing and AWS clients over the run, monitor and preflight functions."""
+"""`python -m ops`: one parser for every operations command; AWS through ops.session (docs/OPERATIONS.md)."""
 
 from __future__ import annotations
 
@@ -6,71 +6,91 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ops import batch, cost, transform
+from ops import cost
+from ops.batch import render_summary, run_batch
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import chosen_class_names
-from ops.deployment import (
-    BUCKET_NAME_OUTPUT,
-    CONFIDENCE_THRESHOLD_OUTPUT,
-    DEFAULT_STACK_PREFIX,
-    ENDPOINT_NAME_OUTPUT,
-    MODEL_STACK,
-    STATE_MACHINE_ARN_OUTPUT,
-    STORAGE_STACK,
-    WORKFLOW_STACK,
-    stack_output,
-)
 from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
-from ops.plots import plot_monitoring, summarize, write_summary_json
-from ops.preflight import (
-    PreflightCannotRun,
-    any_failed,
-    deploy_region_from_environment,
-    render_checks,
-    run_preflight,
-)
+from ops.preflight import any_failed, render_checks, run_preflight
+from ops.session import Deployment, aws_session
 from ops.settings import add_settings_options, app_config
+from ops.transform import render_results, require_images, run_transform, summarize_results
+from stacks import names
 from stacks.s3_layout import DATA_CAPTURE_PREFIX, VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
+NO_CREDENTIALS = "no AWS credentials found: run `aws configure` or `aws sso login`, or give --profile"
+
+
+class UsageError(OpsError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "lst", None) and not (args.classes or args.manifest):
-        parser.error("--lst needs --classes or --manifest to name its labels")
     try:
+        args = _parser().parse_args(argv)
         return args.command(args)
     except OpsError as error:
         print(f"error: {error}", file=sys.stderr)
+        return error.exit_status
+    except NoCredentialsError:
+        print(f"error: {NO_CREDENTIALS}", file=sys.stderr)
     except (ClientError, BotoCoreError) as error:
-        print(f"AWS error: {error}", file=sys.stderr)
+        print(f"AWS error: {' '.join(str(error).split())}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
-def _run(args: argparse.Namespace) -> int:
-    session = boto3.Session(region_name=args.region)
+def _threshold(args, deployment: Deployment) -> float:
+    if args.threshold is not None:
+        return args.threshold
+    text = deployment.output(names.WORKFLOW, names.CONFIDENCE_THRESHOLD_OUTPUT)
+    try:
+        return _confidence(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise OpsError(
+            f"the Workflow stack's {names.CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence "
+            "between 0 and 1; give --threshold"
+        ) from None
+
+
+def _deployment(args) -> Deployment:
+    return Deployment(aws_session(args.region, args.profile), args.stack_prefix)
+
+
+def _bucket(args, deployment: Deployment) -> str:
+    return args.bucket or deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT)
+
+
+def _state_machine(args, deployment: Deployment, output: str) -> str:
+    return args.state_machine_arn or deployment.output(names.WORKFLOW, output)
+
+
+def _run(args) -> int:
+    if args.lst and not (args.classes or args.manifest):
+        raise UsageError("python -m ops run: --lst needs --classes or --manifest to name its labels")
+    deployment = _deployment(args)
     class_names = chosen_class_names(args.classes, args.manifest)
-    deployed = _DeployedApp(session, args.stack_prefix)
-    state_machine_arn = args.state_machine_arn or deployed.output(WORKFLOW_STACK, STATE_MACHINE_ARN_OUTPUT)
-    bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
-    s3 = session.client("s3")
+    state_machine_arn = _state_machine(args, deployment, names.STATE_MACHINE_ARN_OUTPUT)
+    bucket = _bucket(args, deployment)
+    s3 = deployment.session.client("s3")
     if args.lst:
         images = images_from_lst(s3, bucket, args.lst, args.prefix, class_names)
     else:
         images = images_under_prefix(s3, bucket, args.prefix)
     # An EXPRESS execution runs inside one StartSyncExecution call: let it hold the connection for --timeout.
-    sfn = session.client("stepfunctions", config=Config(read_timeout=args.timeout))
+    sfn = deployment.session.client("stepfunctions", config=Config(read_timeout=args.timeout))
     outcomes = run_executions(
         sfn,
         state_machine_arn,
@@ -83,207 +103,193 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(outcome.as_designed for outcome in outcomes) else EXIT_UNEXPECTED
 
 
-def _monitor(args: argparse.Namespace) -> int:
-    session = boto3.Session(region_name=args.region)
+def _monitor(args) -> int:
+    from ops.plots import (
+        plot_monitoring,
+        summarize,
+        write_summary_json,
+    )  # matplotlib: only monitor pays for it
+
     class_names = chosen_class_names(args.classes, args.manifest)
-    deployed = _DeployedApp(session, args.stack_prefix)
-    bucket = args.bucket or deployed.output(STORAGE_STACK, BUCKET_NAME_OUTPUT)
-    prefix = args.prefix or f"{DATA_CAPTURE_PREFIX}{deployed.output(MODEL_STACK, ENDPOINT_NAME_OUTPUT)}/"
-    threshold = args.threshold
-    if threshold is None:
-        threshold = _threshold_from_stack(deployed.output(WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT))
+    if class_names is None:
+        raise UsageError("python -m ops monitor: give --classes or --manifest to name the classes")
+    deployment = _deployment(args)
+    bucket = _bucket(args, deployment)
+    prefix = (
+        args.prefix or f"{DATA_CAPTURE_PREFIX}{deployment.output(names.MODEL, names.ENDPOINT_NAME_OUTPUT)}/"
+    )
+    threshold = _threshold(args, deployment)
     problems: list[CaptureProblem] = []
-    records = list(iter_capture_records(session.client("s3"), bucket, prefix, problems=problems))
+    records = list(iter_capture_records(deployment.session.client("s3"), bucket, prefix, problems=problems))
     for problem in problems:
         print(f"malformed capture line skipped: {problem}", file=sys.stderr)
+    source = f"s3://{bucket}/{prefix}"
     if not records:
         raise NoCaptureRecords(
-            f"no readable capture records under s3://{bucket}/{prefix} "
-            "(has the endpoint been invoked, with data capture on?)"
+            f"no readable capture records under {source} (has the endpoint been invoked, with data capture on?)"
         )
     summary = summarize(records, class_names, threshold)
     print(json.dumps(summary, indent=2, default=lambda moment: moment.isoformat()))
-    path = plot_monitoring(
-        records,
-        class_names,
-        threshold,
-        args.out,
-        title=f"Endpoint monitoring: s3://{bucket}/{prefix}",
-    )
-    print(f"plot: {path}")
-    summary_path = write_summary_json(
-        summary,
-        args.out.with_suffix(".json"),
-        source=f"s3://{bucket}/{prefix}",
-        plot=path,
-        skipped_lines=len(problems),
-    )
-    print(f"summary: {summary_path}")
+    plot = plot_monitoring(records, class_names, threshold, args.out, title=f"Endpoint monitoring: {source}")
+    summary_path = args.out.with_suffix(".json")
+    write_summary_json(summary, summary_path, source=source, plot=plot, skipped_lines=len(problems))
+    print(f"plot: {plot}\nsummary: {summary_path}")
     if problems:
         print(f"{len(problems)} malformed capture lines were skipped (listed above)", file=sys.stderr)
         return EXIT_UNEXPECTED
     return EXIT_OK
 
 
-def _preflight(args: argparse.Namespace) -> int:
-    config = app_config(args)
-    session = boto3.Session(
-        profile_name=args.profile, region_name=args.region or deploy_region_from_environment()
-    )
-    try:
-        checks = run_preflight(session, config, args.cdk_out)
-    except NoCredentialsError as error:
-        raise PreflightCannotRun(
-            "no AWS credentials found: configure them (`aws configure`, `aws sso login`, AWS_PROFILE or --profile)"
-        ) from error
+def _preflight(args) -> int:
+    checks = run_preflight(aws_session(args.region, args.profile), app_config(args), args.cdk_out)
     print(render_checks(checks))
     return EXIT_UNEXPECTED if any_failed(checks) else EXIT_OK
 
 
-class _DeployedApp:
-    """The stacks named "<prefix>-<part>"; CloudFormation is asked only for what the options left out."""
+def _batch(args) -> int:
+    deployment = _deployment(args)
+    state_machine_arn = _state_machine(args, deployment, names.BATCH_STATE_MACHINE_ARN_OUTPUT)
+    summary = run_batch(
+        deployment.session.client("stepfunctions"),
+        state_machine_arn,
+        _bucket(args, deployment),
+        args.prefix,
+        timeout_s=args.timeout,
+        poll_s=args.poll,
+        progress=not args.no_progress,
+    )
+    print(render_summary(summary))
+    return EXIT_OK
 
-    def __init__(self, session: boto3.Session, stack_prefix: str):
-        self._session = session
-        self._stack_prefix = stack_prefix
 
-    @cached_property
-    def _cloudformation(self):
-        return self._session.client("cloudformation")
-
-    def output(self, stack: str, output_key: str) -> str:
-        return stack_output(self._cloudformation, f"{self._stack_prefix}-{stack}", output_key)
-
-
-def _threshold_from_stack(text: str) -> float:
-    try:
-        return _confidence(text)
-    except (ValueError, argparse.ArgumentTypeError) as error:
-        raise OpsError(
-            f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence "
-            "between 0 and 1; give --threshold"
-        ) from error
+def _transform(args) -> int:
+    deployment = _deployment(args)
+    state_machine_arn = _state_machine(args, deployment, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT)
+    threshold = _threshold(args, deployment)
+    class_names = chosen_class_names(args.classes, args.manifest)
+    s3 = deployment.session.client("s3")
+    require_images(s3, _bucket(args, deployment), args.prefix)
+    run = run_transform(
+        deployment.session.client("stepfunctions"),
+        deployment.session.client("sagemaker"),
+        state_machine_arn,
+        args.prefix,
+        timeout_s=args.timeout,
+        poll_s=args.poll,
+        report=(lambda line: None) if args.no_progress else lambda line: print(line, file=sys.stderr),
+    )
+    print(
+        render_results(
+            run, summarize_results(s3, run.output_uri, threshold=threshold, class_names=class_names)
+        )
+    )
+    return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ops",
-        description="Run the workflow on test images; monitor the endpoint from its data capture; check an "
-        "account before a deploy; classify or re-score a whole prefix (batch, transform).",
-        epilog="Exit status: 0 all as designed, 1 unexpected outcomes, skipped capture lines or a failed "
-        "preflight check, 2 bad input.",
+        description="Operate the deployed app: run the workflow on test images, monitor the endpoint's data "
+        "capture, classify or re-score a prefix (batch, transform); check an account before a deploy "
+        "(preflight); price the paths (cost, offline).",
+        epilog="Region: --region, else AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION, the profile's region "
+        "(--profile, else AWS_PROFILE), else us-east-1: the order `cdk deploy` uses. Exit status: 0 as designed; "
+        "1 unexpected outcomes, a failed execution or job, skipped capture lines, a failed check; 2 bad input or "
+        "an AWS error; 130 interrupted.",
     )
+    aws = _Parser(add_help=False)
+    aws.add_argument("--region", help="AWS region (default: as `cdk deploy` picks it, see below)")
+    aws.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, else the default profile)")
+    deployed = _Parser(add_help=False, parents=[aws])
+    deployed.add_argument(
+        "--stack-prefix",
+        default=names.DEFAULT_PROJECT_NAME,
+        help="the deployed app's project_name; its stacks' outputs supply what is not given (default: %(default)s)",
+    )
+    deployed.add_argument("--bucket", help="the project's bucket (default: the Storage stack's BucketName)")
+    classes = _Parser(add_help=False)
+    names_group = classes.add_mutually_exclusive_group()
+    names_group.add_argument("--classes", nargs="+", metavar="NAME", help="class names in class-index order")
+    names_group.add_argument(
+        "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the names"
+    )
+    threshold = _Parser(add_help=False)
+    threshold.add_argument("--threshold", type=_confidence, help="confidence (default: the Workflow stack's)")
+    machine = _Parser(add_help=False)
+    machine.add_argument(
+        "--state-machine-arn", help="the state machine (default: the Workflow stack's output)"
+    )
+    polling = _Parser(add_help=False)
+    polling.add_argument("--timeout", type=float, help="seconds to wait; a run is left running after that")
+    polling.add_argument("--poll", type=float, help="seconds between status checks")
+    polling.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
+    def command(name, function, help_text, parents=(), **defaults):
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=list(parents))
+        sub.set_defaults(command=function, **defaults)
+        return sub
+
+    run = command(
         "run",
-        help="start one execution per test image and show which succeed and which fail as designed",
-        description="Start one workflow execution per test image and tabulate the outcomes. "
-        "Exits 0 when every execution succeeded or failed with ThresholdConfidenceNotMet, 1 otherwise.",
+        _run,
+        "start one workflow execution per test image and tabulate how each ended (default --timeout 300)",
+        [deployed, machine, polling, classes],
+        timeout=300.0,
+        poll=1.0,
     )
-    run.add_argument(
-        "--state-machine-arn",
-        help=f"the workflow's state machine (default: the Workflow stack's {STATE_MACHINE_ARN_OUTPUT})",
-    )
-    run.add_argument(
-        "--bucket",
-        help=f"the project's bucket holding the test images (default: the Storage stack's {BUCKET_NAME_OUTPUT})",
-    )
-    run.add_argument(
-        "--prefix", default=VALIDATION_CHANNEL_PREFIX, help="folder of the test images (default: %(default)s)"
-    )
+    run.add_argument("--prefix", default=VALIDATION_CHANNEL_PREFIX, help="folder of the images (%(default)s)")
     run.add_argument(
         "--lst",
-        help="S3 key of the .lst naming images and labels, e.g. "
-        f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst; "
-        "paths in it are relative to --prefix (needs --classes or --manifest)",
+        help=f"S3 key of a .lst naming images and labels, e.g. {VALIDATION_LST_CHANNEL_PREFIX}validation.lst",
     )
-    run.add_argument(
-        "--limit", type=_positive_int, help="run at most N images, taken in turn from each class"
-    )
-    run.add_argument(
-        "--timeout",
-        type=float,
-        default=300,
-        help="seconds to wait for the executions; for an EXPRESS workflow, for each one (default: %(default)s)",
-    )
-    run.add_argument(
-        "--poll",
-        type=float,
-        default=1.0,
-        help="seconds between status checks of a STANDARD workflow's executions (default: %(default)s)",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    _add_common(run)
-    run.set_defaults(command=_run)
+    run.add_argument("--limit", type=_positive_int, help="at most N images, taken in turn from each class")
 
-    monitor = commands.add_parser(
+    monitor = command(
         "monitor",
-        help="read the endpoint's captured data, print a summary and draw the monitoring plots",
-        description="Read every capture record under the prefix, print a JSON summary and write one PNG, and the "
-        "summary as JSON next to it (--out with .json; its shape is in docs/CONTRACTS.md).",
+        _monitor,
+        "summarize the endpoint's data capture; write a PNG and the summary JSON next to it",
+        [deployed, threshold, classes],
     )
-    monitor.add_argument(
-        "--bucket",
-        help=f"the project's bucket holding data_capture/ (default: the Storage stack's {BUCKET_NAME_OUTPUT})",
-    )
-    monitor.add_argument(
-        "--prefix",
-        help=f"capture folder, {DATA_CAPTURE_PREFIX} for every endpoint "
-        f"(default: {DATA_CAPTURE_PREFIX}<the Model stack's {ENDPOINT_NAME_OUTPUT}>/)",
-    )
-    monitor.add_argument(
-        "--threshold",
-        type=_confidence,
-        help=f"confidence the filter requires (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
-    )
-    monitor.add_argument(
-        "--out", type=Path, default=Path("plots/monitoring.png"), help="PNG to write (default: %(default)s)"
-    )
-    _add_common(monitor, classes_required=True)
-    monitor.set_defaults(command=_monitor)
+    monitor.add_argument("--prefix", help=f"capture folder (default: {DATA_CAPTURE_PREFIX}<EndpointName>/)")
+    monitor.add_argument("--out", type=Path, default=Path("plots/monitoring.png"), help="PNG (%(default)s)")
 
-    preflight = commands.add_parser(
+    batch = command(
+        "batch",
+        _batch,
+        "classify every image under --prefix in one Distributed Map execution "
+        "(default --timeout 3600, --poll 5)",
+        [deployed, machine, polling],
+        timeout=3600.0,
+        poll=5.0,
+    )
+    transform = command(
+        "transform",
+        _transform,
+        "re-score every image under --prefix with Batch Transform (default --timeout 10800, --poll 30)",
+        [deployed, machine, polling, threshold, classes],
+        timeout=3 * 3600.0,
+        poll=30.0,
+    )
+    for sub in (batch, transform):
+        sub.add_argument(
+            "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
+        )
+
+    preflight = command(
         "preflight",
-        help="check the account and the synthesized app before a deploy (read-only)",
-        description="Check, before anything is created: the credentials, that the region has the algorithm's "
-        "image, the CDK bootstrap version, the SageMaker instance quotas, that the bucket name is free, and that "
-        "the dataset is the real one. Prints one row per check, with the fix under every row that did not pass.",
-        epilog="Exit status: 0 ready to deploy (warnings allowed), 1 a check failed, "
-        "2 cannot run (no credentials or region, no cdk.out, a bad setting).",
+        _preflight,
+        "check credentials, region, CDK bootstrap, SageMaker quotas, bucket name and dataset (read-only)",
+        [aws],
     )
     add_settings_options(preflight, cdk_command="deploy", cdk_out_use="the cloud assembly `make synth` wrote")
-    preflight.add_argument(
-        "--region",
-        help="AWS region (default: AWS_REGION, else the AWS configuration's, as cdk deploy picks it)",
-    )
-    preflight.add_argument("--profile", help="AWS profile (default: the AWS configuration's)")
-    preflight.set_defaults(command=_preflight)
 
-    cost.register(commands, positive_int=_positive_int)
-    batch.register(commands)
-    _add_common(transform.register(commands))
+    prices = command("cost", cost.command, "each path's cost per hour deployed and per 1,000 (offline)")
+    prices.add_argument("--images", type=_positive_int, default=1000, help="images in a batch (%(default)s)")
+    prices.add_argument("--per-day", type=_positive_int, default=10000, help="images a day (%(default)s)")
+    add_settings_options(prices, cdk_command="synth", cdk_out_use="the cloud assembly to read, when present")
     return parser
-
-
-def _add_common(parser: argparse.ArgumentParser, *, classes_required: bool = False) -> None:
-    classes = parser.add_mutually_exclusive_group(required=classes_required)
-    classes.add_argument(
-        "--classes",
-        nargs="+",
-        metavar="NAME",
-        help="class names in class-index order, as data_prep takes them: --classes bicycle motorcycle",
-    )
-    classes.add_argument(
-        "--manifest", type=Path, help="data_prep's manifest.json (or its folder) for the class names"
-    )
-    parser.add_argument(
-        "--stack-prefix",
-        default=DEFAULT_STACK_PREFIX,
-        help="the deployed app's project_name: its stacks PREFIX-Storage, -Model and -Workflow supply "
-        "whatever is not given above (default: %(default)s)",
-    )
-    parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
 
 
 def _positive_int(text: str) -> int:

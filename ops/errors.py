@@ -1,20 +1,16 @@
-"""Errors the operations tools raise on bad input; the CLI prints their message and exits 2."""
+"""Errors meant for the person running a tool: the CLI prints `error: <message>` and exits with `exit_status`."""
 
 
 class OpsError(Exception):
-    """Base of every error whose message is meant for the person running the tool."""
+    exit_status = 2  # bad input
+
+
+class RunFailed(OpsError):
+    exit_status = 1  # an execution or job that ran and did not succeed
 
 
 class StateMachineNotFound(OpsError):
     pass
-
-
-class StackNotFound(OpsError):
-    """No deployed stack of that name in the region."""
-
-
-class StackOutputNotFound(OpsError):
-    """The stack exists but has no output with the expected key (not deployed completely, or another app)."""
 
 
 class NoTestImages(OpsError):
@@ -22,11 +18,11 @@ class NoTestImages(OpsError):
 
 
 class ClassNamesError(OpsError):
-    """Class names missing, malformed, or not matching the data they should name."""
+    pass
 
 
 class CaptureFormatError(OpsError):
-    """A data capture line that is not a SageMaker capture record."""
+    pass
 
 
 class NoCaptureRecords(OpsError):

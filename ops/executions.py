@@ -17,8 +17,7 @@ from tqdm import tqdm
 from ops.errors import StateMachineNotFound
 
 THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
-# Step Functions execution names: at most 80 characters of letters, digits, '-' and '_'.
-_EXECUTION_NAME_MAX = 80
+# Step Functions execution names: at most 80 letters, digits, '-' and '_'.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 # (predicted class, or None when the workflow named none; top confidence)
@@ -27,8 +26,7 @@ Prediction = tuple[str | None, float]
 
 @dataclass(frozen=True)
 class TestImage:
-    # Not a pytest test class, although its name starts with "Test".
-    __test__ = False
+    __test__ = False  # not a pytest test class
 
     bucket: str
     key: str
@@ -47,7 +45,6 @@ class ExecutionOutcome:
 
     @property
     def as_designed(self) -> bool:
-        """The workflow either classified the image or rejected it for low confidence, as it should."""
         return self.status == "SUCCEEDED" or (self.status == "FAILED" and self.error == THRESHOLD_ERROR)
 
 
@@ -61,13 +58,8 @@ def run_executions(
     progress: bool = True,
     express_workers: int = 4,
 ) -> list[ExecutionOutcome]:
-    """Run one execution per image and report how each ended, in the order of `images`.
-
-    STANDARD: start them all, then poll until each leaves RUNNING or `timeout_s` has passed; those still
-    running at the deadline have status RUNNING. EXPRESS: Step Functions answers neither DescribeExecution nor
-    GetExecutionHistory for them, so each runs through StartSyncExecution, `express_workers` at a time; the
-    state machine's own timeout bounds each one, and the client's read timeout must outlast it.
-    """
+    """One execution per image, in the order of `images`; EXPRESS ones run through StartSyncExecution, as
+    Step Functions answers neither DescribeExecution nor GetExecutionHistory for them."""
     state_machine_type = _state_machine_type(sfn_client, state_machine_arn)
     run_id = uuid.uuid4().hex[:8]
     names = [_execution_name(run_id, index, image) for index, image in enumerate(images)]
@@ -91,9 +83,9 @@ def _run_standard(
     progress: bool,
 ) -> list[ExecutionOutcome]:
     arns = [
-        sfn_client.start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=_execution_input(image)
-        )["executionArn"]
+        sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=_input(image))[
+            "executionArn"
+        ]
         for image, name in zip(images, names, strict=True)
     ]
     finished: dict[str, dict] = {}
@@ -135,7 +127,7 @@ def _run_express(
                 sfn_client.start_sync_execution,
                 stateMachineArn=state_machine_arn,
                 name=name,
-                input=_execution_input(image),
+                input=_input(image),
             )
             for image, name in zip(images, names, strict=True)
         ]
@@ -144,10 +136,7 @@ def _run_express(
     responses = [future.result() for future in futures]
     return [
         _outcome(
-            image,
-            response["executionArn"],
-            response,
-            partial(_prediction_from_cause, response.get("cause")),
+            image, response["executionArn"], response, partial(_prediction_from_cause, response.get("cause"))
         )
         for image, response in zip(images, responses, strict=True)
     ]
@@ -166,11 +155,10 @@ def _state_machine_type(sfn_client, state_machine_arn: str) -> str:
 
 def _execution_name(run_id: str, index: int, image: TestImage) -> str:
     # Unique per start (moto names unnamed executions all "None"), readable in the console.
-    stem = _NAME_UNSAFE.sub("-", image.key.rsplit("/", 1)[-1])
-    return f"ops-{run_id}-{index:04d}-{stem}"[:_EXECUTION_NAME_MAX]
+    return f"ops-{run_id}-{index:04d}-{_NAME_UNSAFE.sub('-', image.key.rsplit('/', 1)[-1])}"[:80]
 
 
-def _execution_input(image: TestImage) -> str:
+def _input(image: TestImage) -> str:
     return json.dumps({"s3_bucket": image.bucket, "s3_key": image.key})
 
 
@@ -180,8 +168,7 @@ def _outcome(
     ended: dict | None,
     rejected_prediction: Callable[[], Prediction | None],
 ) -> ExecutionOutcome:
-    """`ended` is DescribeExecution's or StartSyncExecution's answer (None: still running); both carry status,
-    error, cause and output. A rejected execution's prediction is not in them: `rejected_prediction` finds it."""
+    # `ended`: DescribeExecution's or StartSyncExecution's answer (None: running); no rejection's prediction.
     if ended is None:
         return ExecutionOutcome(image, arn, "RUNNING", None, None, None, None)
     status = ended["status"]
@@ -190,20 +177,13 @@ def _outcome(
         prediction = _prediction_from_state(_json_or_none(ended.get("output")))
     elif status == "FAILED" and ended.get("error") == THRESHOLD_ERROR:
         prediction = rejected_prediction()
-    predicted_class, confidence = prediction or (None, None)
     return ExecutionOutcome(
-        image=image,
-        execution_arn=arn,
-        status=status,
-        error=ended.get("error"),
-        cause=ended.get("cause"),
-        predicted_class=predicted_class,
-        confidence=confidence,
+        image, arn, status, ended.get("error"), ended.get("cause"), *(prediction or (None, None))
     )
 
 
 def _prediction_from_history(sfn_client, arn: str) -> Prediction | None:
-    """The prediction in the last state input that carries inferences: the filter task's input."""
+    """The prediction in the last state input that carries inferences (the filter's)."""
     pages = sfn_client.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True)
     for page in pages:
         for event in page["events"]:
@@ -215,12 +195,7 @@ def _prediction_from_history(sfn_client, arn: str) -> Prediction | None:
 
 
 def _prediction_from_cause(cause: str | None) -> Prediction | None:
-    """The prediction in filter_inferences' rejection details, when the cause carries them.
-
-    An EXPRESS execution has no history to read it from. The cause is the Lambda error (a JSON object) whose
-    errorMessage is itself JSON: ``{"message", "top_confidence", "predicted_class", "predicted_index",
-    "threshold"}`` (docs/CONTRACTS.md), with ``predicted_class`` null when classify named none.
-    """
+    """The prediction in the filter's rejection: a Lambda error whose errorMessage is JSON (docs/CONTRACTS.md)."""
     details = _rejection_details(cause)
     if details is None:
         return None
@@ -261,7 +236,6 @@ def _json_or_none(text: str | None) -> object:
 
 
 def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[str] | None = None) -> str:
-    """A plain-text table of the outcomes and a summary line; with `class_names`, a line per true class."""
     # Status last: it carries the error message, the one cell of unbounded width.
     header = ("image", "true class", "predicted", "confidence", "as designed", "status")
     rows = [

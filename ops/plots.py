@@ -1,4 +1,4 @@
-"""Monitoring figure and summary of the endpoint's captured predictions."""
+"""The monitoring figure and summary of the endpoint's captured predictions (`make monitor`, the local demo)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import matplotlib.dates as mdates
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -19,20 +18,20 @@ from ops.errors import ClassNamesError, NoCaptureRecords
 
 # The shape of make monitor's JSON summary (docs/CONTRACTS.md); raised when a key changes meaning or goes.
 SUMMARY_JSON_VERSION = 1
-ABOVE_COLOR = "tab:blue"
-BELOW_COLOR = "tab:red"
-DAY = timedelta(days=1)
-# (bin, width, span of the records it serves below): at most 120 bins; just past a limit, as few as 2 or 3.
+ABOVE_COLOR, BELOW_COLOR = "tab:blue", "tab:red"
+# (unit, width, the span of records it serves below): the time axis and the bars count in that unit, so a
+# ten-second demo reads in seconds and a week of traffic in days; at most 120 bars.
 TIME_BINS = (
     ("second", timedelta(seconds=1), timedelta(minutes=2)),
     ("minute", timedelta(minutes=1), timedelta(hours=2)),
     ("hour", timedelta(hours=1), timedelta(days=3)),
-    ("day", DAY, timedelta.max),
+    ("day", timedelta(days=1), timedelta.max),
 )
+# Inferences captured in the same second are spread over this share of it, so each one shows.
+TIE_SPREAD = 0.7
 
 
 def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], threshold: float) -> dict:
-    """Counts, share below the threshold, per-class counts, mean confidence, first and last inference time."""
     _check(records, class_names)
     confidences = [record.confidence for record in records]
     below = sum(confidence < threshold for confidence in confidences)
@@ -53,7 +52,6 @@ def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], thre
 
 
 def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> Path:
-    """`summarize`'s summary as the JSON document docs/CONTRACTS.md describes ("make monitor's summary")."""
     document = {
         "version": SUMMARY_JSON_VERSION,
         "source": source,
@@ -68,6 +66,28 @@ def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path
     return out_path
 
 
+def time_bin(span: timedelta) -> tuple[str, timedelta]:
+    return next((name, width) for name, width, below in TIME_BINS if span < below)
+
+
+def bin_origin(first: datetime, width: timedelta) -> datetime:
+    """The start of the whole second, minute, hour or day (UTC) that holds `first`."""
+    return first - (first - datetime.min.replace(tzinfo=first.tzinfo)) % width
+
+
+def spread_ties(seconds: np.ndarray) -> np.ndarray:
+    """Offsets, in seconds, that spread the inferences of one same second evenly across TIE_SPREAD of it."""
+    offsets = np.zeros(len(seconds))
+    whole = np.floor(seconds)
+    for second in np.unique(whole):
+        (members,) = np.nonzero(whole == second)
+        if len(members) > 1:
+            offsets[members] = (
+                np.linspace(-TIE_SPREAD / 2, TIE_SPREAD / 2, len(members)) + 0.5 - (seconds[members] - second)
+            )
+    return offsets
+
+
 def plot_monitoring(
     records: Sequence[CaptureRecord],
     class_names: Sequence[str],
@@ -76,34 +96,32 @@ def plot_monitoring(
     *,
     title: str = "Endpoint monitoring from data capture",
 ) -> Path:
-    """One PNG with four panels: confidence over time, its histogram, and class share and traffic per time bin.
-
-    The bin is a second, minute, hour or day, whichever suits the span of the records (see `time_bin`).
-    """
+    """One PNG: confidence per inference over time, its histogram, class share and traffic per time unit."""
     _check(records, class_names)
     ordered = sorted(records, key=lambda record: record.inference_time)
-    times = [record.inference_time for record in ordered]
+    first, last = ordered[0].inference_time, ordered[-1].inference_time
+    unit, width = time_bin(last - first)
+    origin = bin_origin(first, width)
+    seconds = np.array([(record.inference_time - origin).total_seconds() for record in ordered])
+    elapsed = (seconds + spread_ties(seconds)) / width.total_seconds()
     confidences = np.array([record.confidence for record in ordered])
     predicted = np.array([record.predicted_index for record in ordered])
     below = confidences < threshold
+    bins = np.floor(seconds / width.total_seconds()).astype(int)
+    counts = np.zeros((bins.max() + 1, len(class_names)), dtype=int)
+    np.add.at(counts, (bins, predicted), 1)
 
-    # Without pyplot: no global figure state, and the Agg canvas is used whatever the environment's backend.
+    # Without pyplot: no global figure state, and the Agg canvas whatever the environment's backend.
     figure = Figure(figsize=(14, 9), layout="constrained")
-    (confidence_axes, histogram_axes), (share_axes, traffic_axes) = figure.subplots(2, 2)
-    _confidence_over_time(confidence_axes, times, confidences, below, threshold)
-    _confidence_histogram(histogram_axes, confidences, below, threshold)
-
-    bin_name, bin_width = time_bin(times[-1] - times[0])
-    starts = _bin_starts(times[0], times[-1], bin_width)
-    bin_index = np.array([(moment - starts[0]) // bin_width for moment in times])
-    class_counts = np.zeros((len(starts), len(class_names)), dtype=int)
-    np.add.at(class_counts, (bin_index, predicted), 1)
-    _class_share(share_axes, starts, bin_name, bin_width, class_counts, class_names)
-    _traffic(traffic_axes, starts, bin_name, bin_width, bin_index, below)
-
+    (over_time, histogram), (share, traffic) = figure.subplots(2, 2)
+    axis_label = f"{unit}s since {origin:%Y-%m-%d %H:%M:%S} UTC"
+    _confidence_over_time(over_time, elapsed, confidences, below, threshold, axis_label)
+    _confidence_histogram(histogram, confidences, below, threshold)
+    _class_share(share, counts, class_names, unit, axis_label)
+    _traffic(traffic, bins, below, len(counts), unit, axis_label)
     figure.suptitle(
-        f"{title}\n{len(ordered)} inferences, {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%Y-%m-%d %H:%M:%S} UTC "
-        f"(counted per {bin_name}), confidence threshold {threshold:g}",
+        f"{title}\n{len(ordered)} inferences, {first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC "
+        f"({_duration(last - first)}), confidence threshold {threshold:g}",
         fontsize=13,
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,9 +129,12 @@ def plot_monitoring(
     return out_path
 
 
-def time_bin(span: timedelta) -> tuple[str, timedelta]:
-    """The name and width of the time bin for records spanning `span`: second, minute, hour or day."""
-    return next((name, width) for name, width, below in TIME_BINS if span < below)
+def _duration(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} seconds"
 
 
 def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None:
@@ -127,39 +148,41 @@ def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None
             )
 
 
-def _confidence_over_time(axes: Axes, times, confidences, below, threshold: float) -> None:
-    time_numbers = mdates.date2num(times)
+def _confidence_over_time(axes: Axes, elapsed, confidences, below, threshold: float, axis_label: str) -> None:
+    # Translucent, so that crowds of points (a week of traffic) darken instead of hiding each other.
+    alpha = float(np.clip(300 / len(elapsed), 0.25, 0.9))
     axes.scatter(
-        time_numbers[~below],
+        elapsed[~below],
         confidences[~below],
-        s=14,
+        s=18,
+        alpha=alpha,
         color=ABOVE_COLOR,
         label=f"at or above ({(~below).sum()})",
     )
     axes.scatter(
-        time_numbers[below],
+        elapsed[below],
         confidences[below],
         s=30,
+        alpha=alpha,
         marker="x",
         color=BELOW_COLOR,
         label=f"below ({below.sum()})",
     )
     axes.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set_ylim(_confidence_floor(confidences, threshold), 1.01)
-    _time_axis(axes)
-    axes.set(title="Top-class confidence per inference", ylabel="confidence")
+    axes.set(title=f"Top-class confidence of each of the {len(elapsed)} inferences", ylabel="confidence")
+    _time_axis(axes, axis_label)
     axes.legend(loc="lower left")
 
 
 def _confidence_histogram(axes: Axes, confidences, below, threshold: float) -> None:
     bins = np.linspace(_confidence_floor(confidences, threshold), 1.0, 31)
-    share_below = below.mean()
     counts, _, _ = axes.hist(
         [confidences[~below], confidences[below]],
         bins=bins,
         stacked=True,
         color=[ABOVE_COLOR, BELOW_COLOR],
-        label=["at or above threshold", f"below threshold ({share_below:.1%})"],
+        label=["at or above threshold", f"below threshold ({below.mean():.1%})"],
     )
     axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set(title="Distribution of top-class confidence", xlabel="confidence", ylabel="inferences")
@@ -167,92 +190,67 @@ def _confidence_histogram(axes: Axes, confidences, below, threshold: float) -> N
     axes.legend(loc="upper left")
 
 
-def _class_share(
-    axes: Axes, starts, bin_name: str, bin_width: timedelta, class_counts, class_names: Sequence[str]
-) -> None:
-    totals = class_counts.sum(axis=1)
-    shares = np.divide(
-        class_counts, totals[:, None], out=np.zeros(class_counts.shape), where=totals[:, None] > 0
-    )
+def _class_share(axes: Axes, counts, class_names: Sequence[str], unit: str, axis_label: str) -> None:
+    totals = counts.sum(axis=1)
+    shares = np.divide(counts, totals[:, None], out=np.zeros(counts.shape), where=totals[:, None] > 0)
     # Not tab10: its blue and red already mean "at or above" and "below" the threshold in the other panels.
     colors = colormaps["Set2" if len(class_names) <= 8 else "tab20b"]
-    bottom = np.zeros(len(starts))
-    overall = class_counts.sum(axis=0)
+    bottom = np.zeros(len(counts))
+    overall = counts.sum(axis=0)
     for index, name in enumerate(class_names):
-        # Classes never predicted would only crowd the legend.
-        if overall[index] == 0:
+        if overall[index] == 0:  # classes never predicted would only crowd the legend
             continue
+        label = f"{name}: {overall[index]} ({overall[index] / overall.sum():.0%})"
         axes.bar(
-            mdates.date2num(starts),
+            np.arange(len(counts)),
             shares[:, index],
-            width=_bar_width(bin_width),
+            width=0.9,
             bottom=bottom,
             align="edge",
             color=colors(index % colors.N),
-            label=f"{name}: {overall[index]} ({overall[index] / overall.sum():.0%})",
+            label=label,
         )
         bottom += shares[:, index]
-    # Headroom above 100% holds the legend, so it never covers a bar.
-    axes.set_ylim(0, 1.3)
+    axes.set_ylim(0, 1.3)  # headroom above 100% holds the legend
     axes.set_yticks(np.linspace(0, 1, 6))
-    _time_axis(axes, f"{bin_name} (UTC)")
-    axes.set(title=f"Predicted-class share per {bin_name}", ylabel=f"share of the {bin_name}'s inferences")
+    axes.set(title=f"Predicted-class share per {unit}", ylabel=f"share of the {unit}'s inferences")
+    _time_axis(axes, axis_label)
     axes.legend(title="predicted class: total", loc="upper center", ncols=min(len(class_names), 4))
 
 
-def _traffic(axes: Axes, starts, bin_name: str, bin_width: timedelta, bin_index, below) -> None:
-    above_counts = np.bincount(bin_index[~below], minlength=len(starts))
-    below_counts = np.bincount(bin_index[below], minlength=len(starts))
-    positions = mdates.date2num(starts)
+def _traffic(axes: Axes, bins, below, count: int, unit: str, axis_label: str) -> None:
+    above_counts = np.bincount(bins[~below], minlength=count)
+    below_counts = np.bincount(bins[below], minlength=count)
+    starts = np.arange(count)
+    axes.bar(starts, above_counts, width=0.9, align="edge", color=ABOVE_COLOR, label="at or above threshold")
     axes.bar(
-        positions,
-        above_counts,
-        width=_bar_width(bin_width),
-        align="edge",
-        color=ABOVE_COLOR,
-        label="at or above threshold",
-    )
-    axes.bar(
-        positions,
+        starts,
         below_counts,
-        width=_bar_width(bin_width),
+        width=0.9,
         bottom=above_counts,
         align="edge",
         color=BELOW_COLOR,
         label="below threshold",
     )
-    _time_axis(axes, f"{bin_name} (UTC)")
-    axes.set(title=f"Inferences per {bin_name}", ylabel="inferences")
+    axes.set(title=f"Inferences per {unit}", ylabel="inferences")
+    _time_axis(axes, axis_label)
     _count_axis(axes, (above_counts + below_counts).max())
     axes.legend(loc="upper left")
 
 
 def _confidence_floor(confidences, threshold: float) -> float:
-    # Start the confidence axis a little below the lowest value or the threshold, on a 0.05 step.
+    # A little below the lowest value or the threshold, on a 0.05 step.
     return max(0.0, np.floor(min(confidences.min(), threshold) * 20) / 20 - 0.05)
 
 
 def _count_axis(axes: Axes, highest: float) -> None:
-    # Whole-number ticks, and headroom above the highest bar for the legend.
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylim(0, highest * 1.3)
+    axes.set_ylim(0, highest * 1.3)  # headroom for the legend
 
 
-def _bin_starts(first: datetime, last: datetime, width: timedelta) -> list[datetime]:
-    # Every bin from the first inference's to the last's, so bins without traffic show as gaps. Bins start on
-    # whole seconds, minutes, hours or days (UTC midnight), counted from datetime.min.
-    start = first - (first - datetime.min.replace(tzinfo=first.tzinfo)) % width
-    return [start + step * width for step in range((last - start) // width + 1)]
-
-
-def _bar_width(width: timedelta) -> float:
-    # Matplotlib date units are days; a bar covers 90% of its bin.
-    return 0.9 * (width / DAY)
-
-
-def _time_axis(axes: Axes, label: str = "inference time (UTC)") -> None:
-    locator = mdates.AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+def _time_axis(axes: Axes, label: str) -> None:
+    # Whole units from the origin: bar n covers [n, n + 1).
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+    axes.set_xlim(left=-0.2)
     axes.set_xlabel(label)
     axes.grid(alpha=0.3)

@@ -1,14 +1,8 @@
-"""`make preflight`: read-only checks that a deploy can succeed, run before anything is created.
-
-Each check is a small function over the clients it needs and returns a `Check` (pass, warn or fail, with the fix
-for anything but a pass; skip when it needs credentials that were refused); `run_preflight` runs them all against
-one boto3 session. What a check cannot decide (no permission to look) is a warning, never a crash.
-"""
+"""`make preflight`: read-only checks that a deploy can succeed; a check that cannot tell is a warning."""
 
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +13,7 @@ from botocore.exceptions import ClientError
 from data_prep.errors import DatasetError
 from data_prep.manifest import Manifest
 from ops.assembly import BootstrapRequirement, CloudAssembly, algorithm_image_regions
-from ops.deployment import BUCKET_NAME_OUTPUT, MODEL_STACK, STORAGE_STACK
-from ops.errors import OpsError
+from stacks import names
 from stacks.dataset_source import PROJECT_ROOT
 from stacks.s3_layout import project_bucket_name
 
@@ -50,57 +43,33 @@ class Check:
     fix: str = ""
 
 
-class PreflightCannotRun(OpsError):
-    """Nothing could be checked: no region configured, or no credentials at all."""
-
-
 @dataclass(frozen=True)
 class QuotaNeed:
-    """One SageMaker instance quota the deploy uses, by its Service Quotas name, and how many instances it needs."""
-
     purpose: str
     quota_name: str
     instances: int
 
 
 def required_quotas(config: AppConfig) -> list[QuotaNeed]:
-    """The quotas this deploy draws on. SageMaker names them "<instance type> for <usage>", e.g.
-    "ml.g4dn.xlarge for training job usage" (the names ResourceLimitExceeded quotes; listed per type in
-    https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). A managed spot training job is counted against
-    the "spot training job usage" quota (the one ResourceLimitExceeded names for it), so that is the one checked
-    with use_spot_training. With model_data_url nothing is trained. An autoscaled endpoint may grow to
-    autoscaling_max_instances. A serverless endpoint uses no instance quota: its concurrency counts against the
-    account's serverless quotas (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), which
-    the README asks to check by hand, as their Service Quotas names could not be verified here."""
+    # Quota names "<instance type> for <usage>", as ResourceLimitExceeded quotes them and
+    # https://docs.aws.amazon.com/general/latest/gr/sagemaker.html lists them; spot training has its own quota. A
+    # serverless endpoint draws on no instance quota, only the account's serverless concurrency
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), checked by hand.
     needs = []
     if not config.model_data_url:
-        usage = "spot training job usage" if config.use_spot_training else "training job usage"
-        needs.append(
-            QuotaNeed(
-                "spot training" if config.use_spot_training else "training",
-                f"{config.training_instance_type} for {usage}",
-                config.training_instance_count,
-            )
-        )
+        spot = "spot " if config.use_spot_training else ""
+        usage = f"{config.training_instance_type} for {spot}training job usage"
+        needs.append(QuotaNeed(f"{spot}training", usage, config.training_instance_count))
     if config.endpoint_mode == "realtime":
-        needs.append(
-            QuotaNeed(
-                "endpoint",
-                f"{config.endpoint_instance_type} for endpoint usage",
-                config.autoscaling_max_instances
-                if config.autoscaling_enabled
-                else config.endpoint_instance_count,
-            )
+        count = (
+            config.autoscaling_max_instances if config.autoscaling_enabled else config.endpoint_instance_count
         )
+        needs.append(QuotaNeed("endpoint", f"{config.endpoint_instance_type} for endpoint usage", count))
     return needs
 
 
 def check_credentials(sts) -> tuple[Check, str | None]:
-    """Who the credentials are, and the account to deploy into. GetCallerIdentity needs no permission
-    (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
-
-    botocore's NoCredentialsError (nothing configured at all) is left to the caller: then nothing can run.
-    """
+    # GetCallerIdentity needs no permission: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
     try:
         identity = sts.get_caller_identity()
     except ClientError as error:
@@ -131,9 +100,7 @@ def check_algorithm_region(regions: Sequence[str], region: str) -> Check:
 
 
 def check_bootstrap(ssm, requirement: BootstrapRequirement, *, account: str, region: str) -> Check:
-    """The deployed bootstrap version, read where `cdk deploy` reads it: the SSM parameter the assembly names
-    (/cdk-bootstrap/hnb659fds/version by default), which works whatever the bootstrap stack is called.
-    https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html"""
+    # Read where `cdk deploy` reads it, the SSM parameter the assembly names: BOOTSTRAP_DOCS.
     name = "CDK bootstrap"
     bootstrap = f"npx cdk bootstrap aws://{account}/{region} (see {BOOTSTRAP_DOCS})"
     try:
@@ -164,8 +131,8 @@ def check_bootstrap(ssm, requirement: BootstrapRequirement, *, account: str, reg
 
 
 def check_quotas(service_quotas, needs: Sequence[QuotaNeed], *, region: str) -> list[Check]:
-    """One row per needed quota: its applied value (ListServiceQuotas) or, where no value was ever applied, its
-    default (ListServiceQuotas omits those: https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_ListServiceQuotas.html)."""
+    # ListServiceQuotas omits quotas never changed; their default is in ListAWSDefaultServiceQuotas:
+    # https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_ListServiceQuotas.html
     if not needs:
         return []
     try:
@@ -188,7 +155,7 @@ def check_quotas(service_quotas, needs: Sequence[QuotaNeed], *, region: str) -> 
 
 
 def _quotas_named(service_quotas, operation: str, names: set[str]) -> dict[str, dict]:
-    """The quotas of those names, paging only as far as needed (SageMaker has thousands of quotas)."""
+    # Pages only as far as needed: SageMaker has thousands of quotas.
     found: dict[str, dict] = {}
     pages = service_quotas.get_paginator(operation).paginate(ServiceCode=SAGEMAKER_SERVICE_CODE)
     for page in pages:
@@ -224,10 +191,8 @@ def _quota_check(need: QuotaNeed, quota: dict | None, *, region: str) -> Check:
 
 
 def check_bucket(s3, cloudformation, *, bucket: str, storage_stack: str) -> Check:
-    """Whether the storage stack can create its bucket. HeadBucket answers 404 when no bucket has the name,
-    403 when one exists that these credentials may not see (another account's), 200 when it is ours
-    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html). Ours is fine only if it is the
-    deployed Storage stack's own bucket; otherwise it is one an earlier deploy retained."""
+    # HeadBucket: 404 free, 403 another account's, 200 ours, which is fine only if the Storage stack owns it
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
     name = "bucket name"
     try:
         s3.head_bucket(Bucket=bucket)
@@ -277,7 +242,7 @@ def _stack_bucket(cloudformation, stack_name: str) -> str | None:
             return None
         raise
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-    return outputs.get(BUCKET_NAME_OUTPUT)
+    return outputs.get(names.BUCKET_NAME_OUTPUT)
 
 
 def check_dataset(dataset_dir: Path) -> Check:
@@ -300,25 +265,11 @@ def check_dataset(dataset_dir: Path) -> Check:
     )
 
 
-def deploy_region_from_environment() -> str | None:
-    """The region variable `cdk deploy` reads first and botocore does not read at all.
-
-    The CDK CLI takes AWS_REGION, then AMAZON_REGION, before AWS_DEFAULT_REGION and the profile's region
-    (aws-cdk's SdkProvider); boto3 reads only the last two. None leaves the choice to boto3.
-    """
-    return os.environ.get("AWS_REGION") or os.environ.get("AMAZON_REGION") or None
-
-
 def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> list[Check]:
-    """Every check, in the order a deploy meets them. Read-only: Get, List, Describe and Head calls only."""
+    """Every check, in the order a deploy meets them; Get, List, Describe and Head calls only."""
     region = session.region_name
-    if not region:
-        raise PreflightCannotRun(
-            "no AWS region configured (cdk deploy would fall back to us-east-1): give --region, or set "
-            "AWS_REGION or a profile's region"
-        )
     assembly = CloudAssembly(cdk_out)
-    regions = algorithm_image_regions(assembly.template(f"{config.project_name}-{MODEL_STACK}"))
+    regions = algorithm_image_regions(assembly.template(names.stack_name(config.project_name, names.MODEL)))
     requirements = assembly.bootstrap_requirements()
 
     credentials, account = check_credentials(session.client("sts"))
@@ -335,7 +286,7 @@ def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> l
                 session.client("s3"),
                 session.client("cloudformation"),
                 bucket=project_bucket_name(config.project_name, account, region),
-                storage_stack=f"{config.project_name}-{STORAGE_STACK}",
+                storage_stack=names.stack_name(config.project_name, names.STORAGE),
             )
         )
     dataset_dir = Path(config.dataset_dir)
@@ -344,7 +295,6 @@ def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> l
 
 
 def render_checks(checks: Iterable[Check]) -> str:
-    """Aligned columns, the fix on its own lines under each row that is not a pass, then a summary line."""
     checks = list(checks)
     width = max(len("check"), *(len(check.name) for check in checks))
     lines = [f"{'check':<{width}}  status  detail"]

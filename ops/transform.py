@@ -1,44 +1,20 @@
-"""`python -m ops transform`: re-score every image under a prefix with a SageMaker Batch Transform job.
-
-Starts the Workflow stack's `TransformStateMachineArn` with `{"prefix": ...}`, follows the job it creates (its name
-is derived from the execution's ARN, as the state machine derives it: stacks/constructs/transform_workflow.py),
-then reads the result files, one `<image key>.out` per image holding the model's JSON probabilities, and prints how
-many images each class got and how many of them fall below the Workflow stack's `ConfidenceThreshold`.
-Exit status: 0 the job completed, 1 it failed (with SageMaker's FailureReason), timed out or wrote no results,
-2 bad input (no images under the prefix, a prefix outside the model's input area, a missing stack).
-"""
+"""`ops transform`: a Batch Transform job over a prefix, through the transform state machine; its results counted."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
-from ops.batch import (
-    EXIT_FAILED,
-    EXIT_OK,
-    ExecutionDidNotSucceed,
-    StillRunning,
-    add_polling,
-    add_prefix_target,
-    deployed_output,
-    execution_name,
-    prefix_target,
-    wait_for_execution,
-)
-from ops.classes import chosen_class_names
-from ops.deployment import CONFIDENCE_THRESHOLD_OUTPUT, WORKFLOW_STACK
-from ops.errors import OpsError
+from ops.batch import ended_badly, execution_name, wait_for_execution
+from ops.errors import OpsError, RunFailed
 
-TRANSFORM_STATE_MACHINE_ARN_OUTPUT = "TransformStateMachineArn"
 # The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
 # "transform-" + the MD5 of the execution ARN in hex; tests/cdk/test_transform_workflow.py holds both together.
 TRANSFORM_JOB_NAME_PREFIX = "transform-"
@@ -48,15 +24,15 @@ RESULT_SUFFIX = ".out"
 
 
 class NoImagesUnderPrefix(OpsError):
-    """Nothing to transform: the prefix holds no object."""
+    pass
 
 
-class TransformJobFailed(OpsError):
-    """The Batch Transform job failed or was stopped; the message carries SageMaker's FailureReason."""
+class TransformJobFailed(RunFailed):
+    pass
 
 
-class TransformResultsMissing(OpsError):
-    """The job completed but its output location holds no result file, or the execution output no location."""
+class TransformResultsMissing(RunFailed):
+    pass
 
 
 @dataclass(frozen=True)
@@ -149,18 +125,7 @@ def run_transform(
     job_state = (
         f"transform job {job_name} is {job['TransformJobStatus']}" if job else "no transform job was created"
     )
-    raise ExecutionDidNotSucceed(
-        f"execution {execution_arn} ended {description['status']} ({job_state}): "
-        f"{description.get('error', 'no error name')}: {description.get('cause', 'no cause given')}"
-    )
-
-
-def iter_result_keys(s3_client, output_uri: str) -> Iterator[tuple[str, str]]:
-    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(RESULT_SUFFIX):
-                yield bucket, item["Key"]
+    raise ended_badly(description, f" ({job_state})")
 
 
 def summarize_results(
@@ -168,7 +133,11 @@ def summarize_results(
 ) -> ResultSummary:
     """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
     summary = ResultSummary(threshold=threshold)
-    for bucket, key in iter_result_keys(s3_client, output_uri):
+    bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
+        if not key.endswith(RESULT_SUFFIX):
+            continue
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         probabilities = _probabilities(body, class_names)
         if probabilities is None:
@@ -190,11 +159,10 @@ def _probabilities(body: bytes, class_names: Sequence[str] | None) -> list[float
         values = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if not isinstance(values, list) or not values:
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return None
-    if class_names is not None and len(values) != len(class_names):
+    numbers = isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+    if not numbers or not values or (class_names is not None and len(values) != len(class_names)):
         return None
     return [float(v) for v in values]
 
@@ -214,83 +182,3 @@ def render_results(run: TransformRun, summary: ResultSummary) -> str:
         )
     lines.append(f"results: {run.output_uri}")
     return "\n".join(lines)
-
-
-def command(args: argparse.Namespace) -> int:
-    session = boto3.Session(region_name=args.region)
-    state_machine_arn, bucket = prefix_target(
-        session, args, machine_output=TRANSFORM_STATE_MACHINE_ARN_OUTPUT
-    )
-    threshold = args.threshold
-    if threshold is None:
-        threshold = _threshold(
-            deployed_output(session, args.stack_prefix, WORKFLOW_STACK, CONFIDENCE_THRESHOLD_OUTPUT)
-        )
-    class_names = chosen_class_names(args.classes, args.manifest)
-    s3_client = session.client("s3")
-    require_images(s3_client, bucket, args.prefix)
-    try:
-        run = run_transform(
-            session.client("stepfunctions"),
-            session.client("sagemaker"),
-            state_machine_arn,
-            args.prefix,
-            timeout_s=args.timeout,
-            poll_s=args.poll,
-            report=(lambda line: None) if args.no_progress else lambda line: print(line, file=sys.stderr),
-        )
-        summary = summarize_results(s3_client, run.output_uri, threshold=threshold, class_names=class_names)
-    except (TransformJobFailed, TransformResultsMissing, ExecutionDidNotSucceed, StillRunning) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    print(render_results(run, summary))
-    return EXIT_OK
-
-
-def _confidence(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if 0 < value <= 1 else None
-
-
-def _threshold(text: str) -> float:
-    value = _confidence(text)
-    if value is None:
-        raise OpsError(
-            f"the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT} output {text!r} is not a confidence in (0, 1]; "
-            "give --threshold"
-        )
-    return value
-
-
-def _threshold_argument(text: str) -> float:
-    value = _confidence(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected a confidence in (0, 1], got {text}")
-    return value
-
-
-def register(commands) -> argparse.ArgumentParser:
-    """The `transform` subcommand; ops/cli.py adds the class-name, stack-prefix and region options."""
-    parser = commands.add_parser(
-        "transform",
-        help="re-score every image under a prefix with a Batch Transform job (no endpoint needed) and summarize",
-        description="Start the Batch Transform state machine on a prefix of the project bucket, follow the job, "
-        "then count the predicted classes in its result files and how many fall below the threshold.",
-        epilog="Exit status: 0 the job completed, 1 it failed (SageMaker's reason is printed), timed out or wrote "
-        "no results, 2 bad input.",
-    )
-    add_prefix_target(
-        parser, machine="the transform state machine", machine_output=TRANSFORM_STATE_MACHINE_ARN_OUTPUT
-    )
-    parser.add_argument(
-        "--threshold",
-        type=_threshold_argument,
-        help=f"confidence to count images below (default: the Workflow stack's {CONFIDENCE_THRESHOLD_OUTPUT})",
-    )
-    # A job takes minutes to start and hours on an archive: a status check every 30 s is plenty.
-    add_polling(parser, default_timeout=3 * 3600, default_poll=30)
-    parser.set_defaults(command=command)
-    return parser

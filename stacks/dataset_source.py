@@ -1,11 +1,5 @@
-"""Which dataset the app synthesizes with: the prepared one, or a generated demo dataset when there is none.
-
-A fresh clone has no `data/` (the real CIFAR-100 tarball is a 169 MB download), yet synth, the tests and CI
-must work offline. So without a prepared dataset the app uses data_prep's small demo dataset (same data_prep
-code, same bytes, same content hash; cached under `.cache/`) and says so. A deploy must never train on it:
-`require_real_dataset` refuses it at synth, and the training custom resource refuses a synthetic dataset again
-at deploy time, for a `cdk deploy` run outside `make deploy`.
-"""
+"""The dataset to synthesize with: the prepared one, else data_prep's demo dataset so a fresh clone synthesizes offline;
+a deploy refuses the demo here and again in the training custom resource (docs/CONTRACTS.md, "Dataset")."""
 
 from __future__ import annotations
 

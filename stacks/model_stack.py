@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks import names
 from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.dataset_upload import DatasetUpload
@@ -17,13 +18,7 @@ from stacks.refs import EndpointRef, ModelRef
 
 
 class ModelStack(Stack):
-    """Uploads the dataset, trains the built-in image-classification algorithm and serves the result.
-
-    With `config.model_data_url` set, no training resource exists and the endpoint serves that artifact.
-    Attributes: `endpoint` and `model` (EndpointRef and ModelRef for the workflow stack), `model_data_url`
-    (S3 URI of the served model.tar.gz; a deploy-time token when trained here) and `training_job` (None with a
-    brought model).
-    """
+    """With `model_data_url` set, nothing is trained: the endpoint serves that artifact."""
 
     def __init__(
         self,
@@ -45,12 +40,11 @@ class ModelStack(Stack):
             log_group=project_log_group(self, "UploadLogs", config=config),
         )
 
-        self.training_job: TrainingJob | None = None
         if config.model_data_url:
-            self.model_data_url = config.model_data_url
+            model_data_url = config.model_data_url
             model_data_arn = _s3_object_arn(self, config.model_data_url)
         else:
-            self.training_job = TrainingJob(
+            training = TrainingJob(
                 self,
                 "Training",
                 config=config,
@@ -60,8 +54,9 @@ class ModelStack(Stack):
                 image=image,
                 data_uploads=upload.deployments,
             )
-            self.model_data_url = self.training_job.model_data_url
-            model_data_arn = bucket.arn_for_objects(self.training_job.model_artifact_key)
+            model_data_url = training.model_data_url
+            model_data_arn = bucket.arn_for_objects(training.model_artifact_key)
+            CfnOutput(self, "TrainingJobName", value=training.job_name)
 
         serving = ModelEndpoint(
             self,
@@ -69,32 +64,22 @@ class ModelStack(Stack):
             config=config,
             bucket=bucket,
             image=image,
-            model_data_url=self.model_data_url,
+            model_data_url=model_data_url,
             model_data_arn=model_data_arn,
         )
         self.endpoint: EndpointRef = serving.endpoint
         self.model: ModelRef = serving.model
-
-        CfnOutput(
-            self,
-            "EndpointName",
-            value=self.endpoint.name,
-            description="SageMaker endpoint the workflow calls",
-        )
-        CfnOutput(
-            self,
-            "ModelName",
-            value=self.model.name,
-            description="SageMaker model the endpoint serves and Batch Transform jobs run",
-        )
-        CfnOutput(
-            self, "ModelDataUrl", value=self.model_data_url, description="The model.tar.gz being served"
-        )
-        CfnOutput(
-            self, "DatasetSource", value=dataset.describe(), description="The dataset this deploy uploads"
-        )
-        if self.training_job is not None:
-            CfnOutput(self, "TrainingJobName", value=self.training_job.job_name)
+        for output_id, value, description in (
+            (names.ENDPOINT_NAME_OUTPUT, self.endpoint.name, "SageMaker endpoint the workflow calls"),
+            (
+                names.MODEL_NAME_OUTPUT,
+                self.model.name,
+                "SageMaker model the endpoint serves and Batch Transform jobs run",
+            ),
+            ("ModelDataUrl", model_data_url, "The model.tar.gz being served"),
+            ("DatasetSource", dataset.describe(), "The dataset this deploy uploads"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)
 
 
 def _s3_object_arn(stack: Stack, url: str) -> str:

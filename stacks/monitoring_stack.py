@@ -1,4 +1,4 @@
-"""Watching the deployed system: a CloudWatch dashboard and alarms that notify an SNS topic."""
+"""Deployment unit of the dashboard and the alarms; it reads the model's and the workflow's resources by reference."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ from stacks.refs import EndpointRef
 
 
 class MonitoringStack(Stack):
-    """Deployment unit of the dashboard and the alarms; it reads the model's and the workflow's resources.
-
-    Everything arrives as references (the endpoint, the state machine, the functions by workflow step), so CDK
-    orders this stack after the Model and Workflow stacks and nothing there depends on it.
-    """
-
     def __init__(
         self,
         scope: Construct,

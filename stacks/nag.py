@@ -1,15 +1,7 @@
-"""Acknowledging cdk-nag findings precisely: one finding id per wildcard, each with a written reason.
+"""cdk-nag acknowledgements as narrow as their findings: one exact AwsSolutions-IAM5 id per wildcard, with its reason.
 
-cdk-nag 3 matches acknowledgements by exact finding id, and AwsSolutions-IAM5 ids embed the wildcard action or
-the resource as cdk-nag flattens it: `AwsSolutions-IAM5[Resource::<HandlerA1B2C3D4.Arn>:*]`, or, for another
-stack's resource, `...[Resource::{"Fn::GetStackOutput":{...,"OutputName":"PublishOutput...<hash>"}}/dataset/*]`.
-Two ways to compute them from the tokens the policy uses, so each acknowledgement stays as narrow as its finding
-and follows a logical id when it changes:
-
-- `acknowledge_wildcards`: exact actions and resources of the scope's own stack, computed at construction.
-- `acknowledge_wildcard_resources`: resources ending in a given suffix, computed during synth once cross-stack
-  references are resolved (a construct validation, which runs before policy-validation plugins). Checks outside
-  `cdk synth` must then run `validate_scope` after `app.synth()`.
+IAM5 ids embed the wildcard as cdk-nag flattens it (`AwsSolutions-IAM5[Resource::<HandlerA1B2C3D4.Arn>:*]`), so the
+ids are computed from the policy's tokens and follow a logical id when it changes.
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ IAM5 = "AwsSolutions-IAM5"
 
 
 def flatten_cfn_reference(value: Any) -> str:
-    """The text cdk-nag makes of a resolved CloudFormation value (cdk-nag's own flattenCfnReference)."""
+    """cdk-nag's text for a resolved value in a finding id (its flattenCfnReference), not a template evaluator."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -50,31 +42,14 @@ def flatten_cfn_reference(value: Any) -> str:
 def acknowledge_wildcards(
     scope: IConstruct, *, reason: str, actions: Iterable[str] = (), resources: Iterable[str] = ()
 ) -> None:
-    """Acknowledge AwsSolutions-IAM5 for exactly these wildcard actions and resources (tokens allowed) on scope.
-
-    Resources must be tokens of `scope`'s own stack: a reference to another stack is rewritten at synth, after
-    this id is computed (use `acknowledge_wildcard_resources` for those).
-    """
+    """IAM5 for exactly these wildcard actions and resources of `scope`'s own stack, computed now; another stack's
+    reference is rewritten at synth, after this (use `acknowledge_wildcard_resources`)."""
     stack = Stack.of(scope)
     findings = [f"Action::{action}" for action in actions]
     findings += [f"Resource::{flatten_cfn_reference(stack.resolve(resource))}" for resource in resources]
     Validations.of(scope).acknowledge(
         *(Acknowledgment(id=f"{IAM5}[{finding}]", reason=reason) for finding in findings)
     )
-
-
-def wildcard_resources(policy: iam.CfnPolicy) -> list[str]:
-    document = Stack.of(policy).resolve(policy.policy_document)
-    found = []
-    for statement in document.get("Statement", []):
-        if statement.get("Effect") != "Allow":
-            continue
-        resources = statement.get("Resource", [])
-        for resource in resources if isinstance(resources, list) else [resources]:
-            flat = flatten_cfn_reference(resource)
-            if "*" in flat and flat not in found:
-                found.append(flat)
-    return found
 
 
 @jsii.implements(IValidation)
@@ -84,21 +59,25 @@ class _AcknowledgeWildcardResources:
         self._reasons_by_suffix = dict(reasons_by_suffix)
 
     def validate(self) -> list[str]:
-        for construct in self._scope.node.find_all():
-            if not isinstance(construct, iam.CfnPolicy):
-                continue
-            for resource in wildcard_resources(construct):
-                reason = next(
-                    (text for suffix, text in self._reasons_by_suffix.items() if resource.endswith(suffix)),
-                    None,
-                )
-                if reason is not None:
-                    Validations.of(construct).acknowledge(
-                        Acknowledgment(id=f"{IAM5}[Resource::{resource}]", reason=reason)
+        for policy in (c for c in self._scope.node.find_all() if isinstance(c, iam.CfnPolicy)):
+            statements = Stack.of(policy).resolve(policy.policy_document).get("Statement", [])
+            for statement in (s for s in statements if s.get("Effect") == "Allow"):
+                resources = statement.get("Resource", [])
+                for resource in map(
+                    flatten_cfn_reference, resources if isinstance(resources, list) else [resources]
+                ):
+                    reason = next(
+                        (r for suffix, r in self._reasons_by_suffix.items() if resource.endswith(suffix)),
+                        None,
                     )
+                    if "*" in resource and reason is not None:
+                        Validations.of(policy).acknowledge(
+                            Acknowledgment(id=f"{IAM5}[Resource::{resource}]", reason=reason)
+                        )
         return []
 
 
 def acknowledge_wildcard_resources(scope: Construct, reasons_by_suffix: Mapping[str, str]) -> None:
-    """Acknowledge IAM5 wildcard-resource findings of the policies under `scope` that end in a given suffix."""
+    """IAM5 for the wildcard resources under `scope` ending in a suffix, computed in synth once cross-stack references
+    are resolved (a construct validation, before the nag plugin): a check outside synth runs after `app.synth()`."""
     scope.node.add_validation(_AcknowledgeWildcardResources(scope, reasons_by_suffix))

@@ -25,6 +25,8 @@ BELOW_THRESHOLD_METRIC = "BelowThreshold"
 PREDICTED_CLASS_DIMENSION = "PredictedClass"
 WORKFLOW_DIMENSION = "Workflow"
 SINGLE_IMAGE_WORKFLOW, BATCH_WORKFLOW = "single", "batch"
+# The input key the batch map sets to BATCH_WORKFLOW on each image; without it the filter counts "single".
+WORKFLOW_INPUT_KEY = "workflow"
 
 
 def stack_name(project_name: str, unit: str) -> str:

@@ -6,7 +6,7 @@ from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, RemovalPolicy, Sta
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks import s3_layout
+from stacks import names, s3_layout
 from stacks.config import AppConfig
 from stacks.s3_layout import DATA_CAPTURE_PREFIX
 
@@ -52,12 +52,7 @@ class HardenedBucket(Construct):
 
 
 class StorageStack(Stack):
-    """Owns the data that outlives any model: one bucket for dataset, artifacts and capture, plus its access logs.
-
-    `cdk destroy` empties and deletes both buckets unless `removal_policy=retain`. The project bucket has a
-    derived name (project, account, region), so operators find it without a lookup; the other stacks take
-    `bucket` itself, through cross-stack references.
-    """
+    """The data that outlives any model; the project bucket's derived name lets operators find it without a lookup."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -84,7 +79,9 @@ class StorageStack(Stack):
             ],
         )
         self.bucket: s3.IBucket = project.bucket
-        CfnOutput(self, "BucketName", value=self.bucket.bucket_name, description="The project bucket")
+        CfnOutput(
+            self, names.BUCKET_NAME_OUTPUT, value=self.bucket.bucket_name, description="The project bucket"
+        )
 
 
 def project_bucket_name(config: AppConfig) -> str:

@@ -1,16 +1,8 @@
-"""Custom resource for a SageMaker training job (CloudFormation has no resource type for one).
+"""Custom resource for a SageMaker training job (CloudFormation has none), behind the CDK provider framework.
 
-Runs behind the CDK provider framework: `on_event` starts, keeps or stops a job and returns at once;
-`is_complete` is polled until the job has ended and either returns the artifact's S3 URI or raises with the
-job's FailureReason, which CloudFormation shows as the reason the deploy failed.
-
-The job name is a hash of everything that shapes the model, so an unchanged deploy keeps its job (no
-retraining) and a changed dataset or hyperparameter starts a new one. SageMaker never frees a job name, so
-after a job failed or was stopped the same inputs get the next attempt name (`<name>-r2`, `-r3`, ...).
-Old jobs are never deleted (SageMaker cannot delete them; they cost nothing) and their artifacts stay under
-the output prefix until the bucket goes.
-
-Every property arrives as a string (CloudFormation turns scalars into strings); numbers are parsed here.
+The job name hashes what shapes the model, so an unchanged deploy keeps its job and a changed input trains anew;
+SageMaker never frees a name, so a failed job's inputs get the next attempt name (`<name>-r2`, ...). Every property
+arrives as a string (CloudFormation turns scalars into strings).
 """
 
 from __future__ import annotations

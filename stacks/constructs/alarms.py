@@ -1,9 +1,4 @@
-"""The alarm topic (KMS-encrypted, TLS-only) and the workflow's alarms, every threshold from the config.
-
-Shapes the local evaluator reads (docs/CONTRACTS.md, "Metrics"): one metric with a Statistic or an
-ExtendedStatistic, or metric math with one `+ - * /` expression; EvaluationPeriods, DatapointsToAlarm, Threshold,
-ComparisonOperator, TreatMissingData, and the topic as alarm and OK action.
-"""
+"""The alarm topic (KMS-encrypted, TLS-only) and the five alarms on it, every threshold from the config."""
 
 from __future__ import annotations
 
@@ -16,12 +11,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks import names
 from stacks.config import ALARM_PERIOD_MINUTES, AppConfig
-from stacks.constructs.workflow_metrics import (
-    BELOW_THRESHOLD_METRIC,
-    MICROSECONDS_PER_MILLISECOND,
-    WorkflowMetrics,
-)
+from stacks.constructs.workflow_metrics import MICROSECONDS_PER_MILLISECOND, WorkflowMetrics
 
 # A period shorter than this would miss the idle endpoint's hours; SageMaker publishes every minute.
 IDLE_PERIOD = Duration.hours(1)
@@ -31,20 +23,16 @@ LATENCY_DATAPOINTS_TO_ALARM = 2
 
 
 class AlarmTopic(Construct):
-    """The SNS topic every alarm notifies: encrypted with its own KMS key, publishing over TLS only.
-
-    The key is customer managed because CloudWatch can publish to an encrypted topic only when the key's policy
-    lets cloudwatch.amazonaws.com use it, which the AWS-managed aws/sns key's policy cannot
-    (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
-    `enforce_ssl` adds the topic policy that denies any publish without aws:SecureTransport (cdk-nag SNS3).
-    """
+    """Customer-managed key: CloudWatch publishes to an encrypted topic only if the key policy lets it, which aws/sns's
+    cannot (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+    `enforce_ssl` denies any publish without aws:SecureTransport (cdk-nag SNS3)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig) -> None:
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
         from_this_account = {"StringEquals": {"aws:SourceAccount": account}}
         cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        self.key = kms.Key(
+        key = kms.Key(
             self,
             "Key",
             description=f"{config.project_name} alarm notifications",
@@ -52,7 +40,7 @@ class AlarmTopic(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.key.add_to_resource_policy(
+        key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsEncryptNotifications",
                 principals=[cloudwatch],
@@ -65,7 +53,7 @@ class AlarmTopic(Construct):
             self,
             "Topic",
             display_name=f"{config.project_name} alarms",
-            master_key=self.key,
+            master_key=key,
             enforce_ssl=True,
         )
         # The topic policy replaces SNS's default one, so CloudWatch's publishing is allowed in writing.
@@ -83,10 +71,7 @@ class AlarmTopic(Construct):
 
 
 class WorkflowAlarms(Construct):
-    """Five alarms on the topic: unexpected failures, endpoint 5xx, slow model, drifting confidence, idle endpoint.
-
-    Attributes: `topic` (the AlarmTopic's sns.Topic) and `alarms` (name -> cw.Alarm).
-    """
+    """Unexpected failures, endpoint 5xx, slow model, drifting confidence, idle endpoint; each notifies `topic`."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, metrics: WorkflowMetrics
@@ -102,10 +87,6 @@ class WorkflowAlarms(Construct):
             alarm_name=f"{project}-UnexpectedExecutionFailures",
             metric=metrics.unexpected_failures(),
             threshold=config.alarm_unexpected_failures,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=(
                 f"At least {config.alarm_unexpected_failures} execution(s) in {ALARM_PERIOD_MINUTES} minutes "
                 "failed with an error other than ThresholdConfidenceNotMet (ImageNotFound, EndpointError, "
@@ -118,10 +99,6 @@ class WorkflowAlarms(Construct):
             alarm_name=f"{project}-Endpoint5xxErrors",
             metric=metrics.endpoint_metric("Invocation5XXErrors", statistic="Sum"),
             threshold=config.alarm_endpoint_5xx_errors,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=(
                 f"The endpoint answered at least {config.alarm_endpoint_5xx_errors} request(s) in "
                 f"{ALARM_PERIOD_MINUTES} minutes with a 5xx: the model container failed. Read the endpoint's "
@@ -136,7 +113,6 @@ class WorkflowAlarms(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=LATENCY_EVALUATION_PERIODS,
             datapoints_to_alarm=LATENCY_DATAPOINTS_TO_ALARM,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=(
                 f"The model's p90 latency was above {config.alarm_latency_p90_ms} ms (ModelLatency is in "
                 f"microseconds) in {LATENCY_DATAPOINTS_TO_ALARM} of the last {LATENCY_EVALUATION_PERIODS} "
@@ -147,12 +123,10 @@ class WorkflowAlarms(Construct):
         self._add(
             "BelowThresholdShare",
             alarm_name=f"{project}-BelowThresholdShare",
-            metric=metrics.inference(BELOW_THRESHOLD_METRIC, statistic="Average"),
+            metric=metrics.inference(names.BELOW_THRESHOLD_METRIC, statistic="Average"),
             threshold=config.alarm_below_threshold_share,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=below_threshold_periods,
-            datapoints_to_alarm=below_threshold_periods,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=(
                 f"More than {config.alarm_below_threshold_share:.0%} of the evaluations fell below the "
                 f"confidence threshold in every {ALARM_PERIOD_MINUTES}-minute period for "
@@ -167,7 +141,6 @@ class WorkflowAlarms(Construct):
             threshold=1,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=config.alarm_idle_hours,
-            datapoints_to_alarm=config.alarm_idle_hours,
             # An endpoint nobody calls publishes no Invocations datapoints at all: missing data is idleness.
             treat_missing_data=cw.TreatMissingData.BREACHING,
             alarm_description=(
@@ -177,8 +150,13 @@ class WorkflowAlarms(Construct):
             ),
         )
 
-    def _add(self, construct_id: str, *, metric: cw.IMetric, **props) -> None:
-        alarm = cw.Alarm(self, construct_id, metric=metric, **props)
+    def _add(self, construct_id: str, **props) -> None:
+        """An alarm on the topic; unless told otherwise, it fires on one period at or above its threshold."""
+        props.setdefault("evaluation_periods", 1)
+        props.setdefault("datapoints_to_alarm", props["evaluation_periods"])
+        props.setdefault("comparison_operator", cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+        props.setdefault("treat_missing_data", cw.TreatMissingData.NOT_BREACHING)
+        alarm = cw.Alarm(self, construct_id, **props)
         action = cw_actions.SnsAction(self.topic)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)

@@ -84,10 +84,7 @@ def repository_name() -> str:
 
 
 class AlgorithmImage(Construct):
-    """A region -> image mapping looked up with AWS::Region, so one template serves every supported region.
-
-    Attributes: `image_uri` and `repository_arn` (the ECR repository the image is pulled from), both tokens.
-    """
+    """A region -> image mapping looked up with AWS::Region, so one template serves every supported region."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

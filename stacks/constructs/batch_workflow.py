@@ -1,58 +1,54 @@
-"""Batch classification of an S3 prefix: a Distributed Map of EXPRESS children, each the single-image chain.
-
-Input `{"s3_bucket": ..., "prefix": ...}`, the prefix inside `workflow_input_prefix` of the project bucket.
-Output: the summary object the final Lambda writes next to the results (docs/CONTRACTS.md, "Batch
-classification"). AWS behaviour this relies on, by page:
-
-- Distributed Map, child executions (up to 10,000 at once; EXPRESS children run at most five minutes):
-  https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html
-- S3 ItemReader over a prefix (`arn:aws:states:::s3:listObjectsV2`, each item an object's `Key`, `Size`,
-  `ETag`, `LastModified`; needs `s3:ListBucket`):
-  https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html
-- ResultWriter: `manifest.json` under `<prefix><map run id>/` listing SUCCEEDED, FAILED and PENDING result
-  files; the map state's output is then `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}`:
-  https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html
-- ItemBatcher: each child receives `{"Items": [...]}`, at most MaxItemsPerBatch items, each already shaped by
-  the ItemSelector: https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html
-- ToleratedFailurePercentage (beyond it the map fails with States.ExceedToleratedFailureThreshold):
-  https://docs.aws.amazon.com/step-functions/latest/dg/maprun-fail-threshold.html
-- IAM for a Distributed Map (StartExecution on the state machine itself, DescribeExecution/StopExecution on
-  its executions): https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html
+"""Batch classification of an S3 prefix: a Distributed Map of EXPRESS children, each the single-image chain
+(docs/CONTRACTS.md, "Batch classification"). The Step Functions behaviour it relies on, by page:
+Distributed Map (children, EXPRESS at most five minutes): https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html
+S3 ItemReader (listObjectsV2, needs s3:ListBucket): https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html
+ResultWriter (manifest.json, its output): https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html
+ItemBatcher ({"Items": [...]} per child): https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itembatcher.html
+ToleratedFailurePercentage: https://docs.aws.amazon.com/step-functions/latest/dg/maprun-fail-threshold.html
+IAM: https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks import names
 from stacks.config import AppConfig
-from stacks.constructs.inference_chain import TRANSIENT_LAMBDA_ERRORS, ChainEnd, InferenceChain
+from stacks.constructs.grants import list_prefix, on_objects
+from stacks.constructs.inference_chain import ChainEnd, InferenceChain, lambda_task
 from stacks.constructs.state_machine import traced_state_machine
+from stacks.constructs.workflow_functions import InferenceFunctions, WorkflowFunction
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.s3_layout import BATCH_RESULTS_PREFIX
 
-if TYPE_CHECKING:
-    from stacks.workflow_stack import InferenceFunctions, WorkflowFunction
-
 # The error of a batch input this state machine refuses before listing anything.
 BATCH_INPUT_ERROR = "BatchInputRejected"
-# The key and value the map adds to each image's input: the filter then counts the image's evaluation in its
-# `Workflow=batch` metrics, apart from the single-image workflow's below-threshold failures, which the
-# unexpected-failures alarm offsets (docs/CONTRACTS.md, "Metrics"). The filter's own constants name the same.
-WORKFLOW_INPUT_KEY = "workflow"
-BATCH_WORKFLOW = "batch"
 # A batch of thousands of images at batch_max_concurrency takes a while; STANDARD executions run up to a year.
 BATCH_TIMEOUT = Duration.hours(24)
+# Log delivery and X-Ray take no resource-level permissions
+# (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
+LOG_DELIVERY_AND_XRAY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+]
 
 
 class BatchClassification(Construct):
-    """The batch state machine: check the input, map the prefix, summarize the results."""
+    """Check the input, map the prefix, summarize the results."""
 
     def __init__(
         self,
@@ -63,9 +59,6 @@ class BatchClassification(Construct):
         bucket: s3.IBucket,
         functions: InferenceFunctions,
     ) -> None:
-        # Imported here: stacks.workflow_stack imports this module to instantiate it.
-        from stacks.workflow_stack import WorkflowFunction  # noqa: F811
-
         super().__init__(scope, construct_id)
         summarize = WorkflowFunction(
             self,
@@ -78,10 +71,7 @@ class BatchClassification(Construct):
             memory_size=256,
             config=config,
         )
-        results = bucket.arn_for_objects(f"{BATCH_RESULTS_PREFIX}*")
-        summarize.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[results])
-        )
+        summarize.allow(on_objects(bucket, BATCH_RESULTS_PREFIX, "s3:GetObject", "s3:PutObject"))
         acknowledge_wildcard_resources(
             summarize.role,
             {
@@ -90,15 +80,8 @@ class BatchClassification(Construct):
             },
         )
         chain = InferenceChain(self, "Child", functions=functions, end=ChainEnd.RECORD_OUTCOME)
-        # A child runs the chain once per image of its batch, one image at a time: with batch_max_concurrency
-        # children at once, at most batch_max_concurrency images are in flight, the bound config.py holds to
-        # what the endpoint can serve. Its output is the list of the images' outcome records, in order.
-        each_image = sfn.Map(
-            self,
-            "ClassifyEachImage",
-            items_path=sfn.JsonPath.string_at("$.Items"),
-            max_concurrency=1,
-        )
+        # One image at a time per child: at most batch_max_concurrency images in flight, the bound config.py holds.
+        each_image = sfn.Map(self, "ClassifyEachImage", items_path="$.Items", max_concurrency=1)
         each_image.item_processor(chain.definition)
 
         classify_prefix = sfn.DistributedMap(
@@ -109,16 +92,15 @@ class BatchClassification(Construct):
             item_selector={
                 "s3_bucket": sfn.JsonPath.string_at("$.s3_bucket"),
                 "s3_key": sfn.JsonPath.string_at("$$.Map.Item.Value.Key"),
-                WORKFLOW_INPUT_KEY: BATCH_WORKFLOW,
+                # The filter counts it under Workflow=batch, which the unexpected-failures alarm leaves out.
+                names.WORKFLOW_INPUT_KEY: names.BATCH_WORKFLOW,
             },
             map_execution_type=sfn.StateMachineType.EXPRESS,
-            # One child per batch_images_per_child images: the map's one STANDARD state transition per child is
-            # most of the batch's cost (docs/COST.md). ToleratedFailurePercentage then counts failed batches.
+            # A STANDARD state transition per child is most of the batch's cost (docs/COST.md).
             item_batcher=sfn.ItemBatcher(max_items_per_batch=config.batch_images_per_child),
             max_concurrency=config.batch_max_concurrency,
             tolerated_failure_percentage=config.batch_tolerated_failure_percentage,
-            # JSONL of the children's own outputs (a list of outcome records each): the summary reads them a
-            # line at a time, so its memory grows with a batch, not with the prefix.
+            # JSONL: the summary reads a line (a child's records) at a time, so its memory grows with a batch.
             result_writer_v2=sfn.ResultWriterV2(
                 bucket=bucket,
                 prefix=BATCH_RESULTS_PREFIX,
@@ -128,31 +110,22 @@ class BatchClassification(Construct):
             ),
             result_path="$.map_run",
         )
-        # DistributedMap renders ProcessorConfig itself (Mode DISTRIBUTED, ExecutionType from
-        # map_execution_type); a config passed here would be ignored.
+        # DistributedMap renders ProcessorConfig itself, from map_execution_type.
         classify_prefix.item_processor(each_image)
 
-        summary = tasks.LambdaInvoke(
+        summary = lambda_task(
             self,
             "SummarizeBatch",
-            lambda_function=summarize.function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "s3_bucket": sfn.JsonPath.string_at("$.s3_bucket"),
-                    "prefix": sfn.JsonPath.string_at("$.prefix"),
-                    "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
-                    "map_run": sfn.JsonPath.object_at("$.map_run"),
-                }
-            ),
-            payload_response_only=True,
-            retry_on_service_exceptions=True,
-        )
-        summary.add_retry(
-            errors=list(TRANSIENT_LAMBDA_ERRORS), interval=Duration.seconds(2), max_attempts=4, backoff_rate=2
+            summarize,
+            payload={
+                "s3_bucket": sfn.JsonPath.string_at("$.s3_bucket"),
+                "prefix": sfn.JsonPath.string_at("$.prefix"),
+                "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
+                "map_run": sfn.JsonPath.object_at("$.map_run"),
+            },
         )
 
-        # IsPresent before the comparisons on the same keys, the Choice state's pattern for a field that may be
-        # absent (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html); tested in moto only.
+        # IsPresent before comparing a field that may be absent (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html).
         project_prefix = sfn.Condition.and_(
             sfn.Condition.is_present("$.s3_bucket"),
             sfn.Condition.is_present("$.prefix"),
@@ -174,8 +147,8 @@ class BatchClassification(Construct):
             .otherwise(rejected)
         )
 
-        # Written out rather than granted by CDK: its ResultWriter grant covers every object of the bucket and its
-        # ItemReader grant every key. CDK's own additions go to an immutable view of the role and are dropped.
+        # Our grants, not CDK's (its ResultWriter and ItemReader grants cover the whole bucket): CDK's go to an
+        # immutable view of the role and are dropped.
         self.role = iam.Role(
             self,
             "Role",
@@ -197,12 +170,10 @@ class BatchClassification(Construct):
         self._grant(config, bucket, (*functions.all, summarize))
 
     def _grant(self, config: AppConfig, bucket: s3.IBucket, handlers: tuple[WorkflowFunction, ...]) -> None:
-        """What the batch needs (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html)."""
         for handler in handlers:
             handler.function.grant_invoke(self.role)
-        # A Distributed Map starts its children as executions of its own state machine, and describes and stops
-        # them. In a policy of its own: in the role's default policy, which the state machine waits for, its
-        # own ARN would be a circular dependency.
+        # The map starts, describes and stops its children, executions of its own state machine: in a policy of its
+        # own, as the state machine's ARN in the default policy it waits for would be a circular dependency.
         child_executions = Stack.of(self).format_arn(
             service="states",
             resource="execution",
@@ -228,45 +199,11 @@ class BatchClassification(Construct):
             "generates as it starts them.",
             resources=[child_executions],
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{config.workflow_input_prefix}*"]}},
-            )
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "s3:PutObject",
-                    "s3:GetObject",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                resources=[bucket.arn_for_objects(f"{BATCH_RESULTS_PREFIX}*")],
-            )
-        )
-        # Log delivery and X-Ray take no resource-level permissions
-        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogDelivery",
-                    "logs:DeleteLogDelivery",
-                    "logs:DescribeLogGroups",
-                    "logs:DescribeResourcePolicies",
-                    "logs:GetLogDelivery",
-                    "logs:ListLogDeliveries",
-                    "logs:PutResourcePolicy",
-                    "logs:UpdateLogDelivery",
-                    "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets",
-                    "xray:PutTelemetryRecords",
-                    "xray:PutTraceSegments",
-                ],
-                resources=["*"],
-            )
-        )
+        allow = self.role.add_to_principal_policy
+        allow(list_prefix(bucket, config.workflow_input_prefix))
+        writer = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+        allow(on_objects(bucket, BATCH_RESULTS_PREFIX, *writer))
+        allow(iam.PolicyStatement(actions=LOG_DELIVERY_AND_XRAY_ACTIONS, resources=["*"]))
         acknowledge_wildcards(
             self.role,
             reason="'<function arn>:*' is each invoked function's versions and aliases (as LambdaInvoke grants); "

@@ -24,12 +24,7 @@ UPLOAD_MEMORY_MB = 1024
 
 
 class DatasetUpload(Construct):
-    """One BucketDeployment per channel, each pruning its own prefix, so a channel holds exactly one split.
-
-    The test split is the algorithm's `validation` channel; its .lst is uploaded as `validation.lst`.
-    Attributes: `channel_uris` (channel name -> s3:// URI of its prefix) and `deployments` (what training
-    must wait for).
-    """
+    """One pruning BucketDeployment per channel, so a channel holds exactly one split; test is `validation`."""
 
     def __init__(
         self,
@@ -41,22 +36,13 @@ class DatasetUpload(Construct):
         log_group: logs.ILogGroup,
     ) -> None:
         super().__init__(scope, construct_id)
+        Source = s3_deployment.Source
+        lst = {split: dataset.lst_file(split).read_text(encoding="utf-8") for split in ("train", "test")}
         sources = {
-            "train": (TRAIN_CHANNEL_PREFIX, s3_deployment.Source.asset(str(dataset.images_dir("train")))),
-            "validation": (
-                VALIDATION_CHANNEL_PREFIX,
-                s3_deployment.Source.asset(str(dataset.images_dir("test"))),
-            ),
-            "train_lst": (
-                TRAIN_LST_CHANNEL_PREFIX,
-                s3_deployment.Source.data("train.lst", dataset.lst_file("train").read_text(encoding="utf-8")),
-            ),
-            "validation_lst": (
-                VALIDATION_LST_CHANNEL_PREFIX,
-                s3_deployment.Source.data(
-                    "validation.lst", dataset.lst_file("test").read_text(encoding="utf-8")
-                ),
-            ),
+            "train": (TRAIN_CHANNEL_PREFIX, Source.asset(str(dataset.images_dir("train")))),
+            "validation": (VALIDATION_CHANNEL_PREFIX, Source.asset(str(dataset.images_dir("test")))),
+            "train_lst": (TRAIN_LST_CHANNEL_PREFIX, Source.data("train.lst", lst["train"])),
+            "validation_lst": (VALIDATION_LST_CHANNEL_PREFIX, Source.data("validation.lst", lst["test"])),
         }
         # Own role: log writes go to the given group instead of the AWSLambdaBasicExecutionRole managed policy.
         role = iam.Role(

@@ -1,12 +1,6 @@
-"""Endpoint autoscaling: Application Auto Scaling keeps a real-time variant's invocations per instance on target.
-
-The variant is registered as a scalable target and given one target-tracking policy on the predefined metric
-SageMakerVariantInvocationsPerInstance (invocations per minute per instance), as SageMaker's guide does it:
-https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html (register: namespace
-`sagemaker`, resource id `endpoint/<endpoint>/variant/<variant>`, dimension
-`sagemaker:variant:DesiredInstanceCount`, min capacity at least 1 and at most max capacity) and
-https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-define.html (the metric).
-"""
+"""Target tracking of a real-time variant's invocations per instance per minute, as SageMaker's guide registers it
+(https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html: namespace, resource id,
+dimension, 1 <= min <= max; the metric: https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-define.html)."""
 
 from __future__ import annotations
 
@@ -16,10 +10,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-# Application Auto Scaling acts on SageMaker through this service-linked role, which it creates on the first
-# RegisterScalableTarget of the account; naming it in the template is what CloudFormation's RoleARN documentation
-# recommends for a service-linked role, and it spares a role of our own (CDK would otherwise make an empty one).
-# Its permissions are the AWS managed AWSApplicationAutoscalingSageMakerEndpointPolicy.
+# The service-linked role Application Auto Scaling creates on first use, as CloudFormation's RoleARN recommends;
+# it spares a role of our own. Its permissions: AWSApplicationAutoscalingSageMakerEndpointPolicy.
 # https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
 SERVICE_LINKED_ROLE = (
     "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
@@ -27,17 +19,8 @@ SERVICE_LINKED_ROLE = (
 )
 
 
-def variant_resource_id(endpoint_name: str, variant_name: str) -> str:
-    return f"endpoint/{endpoint_name}/variant/{variant_name}"
-
-
 class EndpointAutoscaling(Construct):
-    """Scales one variant of an endpoint between `min_instances` and `max_instances` to hold
-    `target_invocations_per_instance` invocations per instance per minute.
-
-    The resource id embeds the endpoint's name token, so CloudFormation creates the target after the endpoint
-    and deletes it first. Attributes: `target` (the ScalableTarget), `policy` (the target-tracking policy).
-    """
+    """The resource id embeds the endpoint's name token: the target is created after the endpoint, deleted first."""
 
     def __init__(
         self,
@@ -58,17 +41,17 @@ class EndpointAutoscaling(Construct):
             stack.format_arn(service="iam", region="", resource="role", resource_name=SERVICE_LINKED_ROLE),
             mutable=False,
         )
-        self.target = appscaling.ScalableTarget(
+        target = appscaling.ScalableTarget(
             self,
             "Target",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             scalable_dimension=SCALABLE_DIMENSION,
-            resource_id=variant_resource_id(endpoint_name, variant_name),
+            resource_id=f"endpoint/{endpoint_name}/variant/{variant_name}",
             min_capacity=min_instances,
             max_capacity=max_instances,
             role=service_linked_role,
         )
-        self.policy = self.target.scale_to_track_metric(
+        target.scale_to_track_metric(
             "InvocationsPerInstance",
             target_value=target_invocations_per_instance,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,

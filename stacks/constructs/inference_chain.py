@@ -1,27 +1,18 @@
-"""serialize -> classify -> filter as Step Functions states: one builder for every workflow that classifies images.
-
-The single-image state machine and the batch's child workflow both take their chain from `InferenceChain`, so
-their tasks, retries and catches cannot drift apart. They differ only in how an outcome ends (`ChainEnd`):
-
-- `FAIL_EXECUTION` (single image): each failure family ends in its own named Fail state, so the execution's
-  error says what went wrong (ImageRejected, EndpointFailed, ConfidenceBelowThreshold).
-- `RECORD_OUTCOME` (batch child): a low-confidence, rejected or endpoint-failed image is a *result*: the child
-  succeeds with an outcome record, so the Distributed Map's ToleratedFailurePercentage counts only real failures
-  (an uncaught error, a timeout). The record never carries the base64 image.
-"""
+"""serialize -> classify -> filter as Step Functions states, one builder for the single-image and the batch workflows
+(docs/CONTRACTS.md, "Workflow state" and "Batch classification")."""
 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-if TYPE_CHECKING:
-    from stacks.workflow_stack import InferenceFunctions, WorkflowFunction
+from stacks.constructs.workflow_functions import InferenceFunctions, WorkflowFunction
 
 # Error names raised by the handlers (docs/CONTRACTS.md); each task catches only names its own handler raises
 # (tests/cdk/test_error_names.py holds both ways).
@@ -49,37 +40,28 @@ OUTCOME_FAILED = "failed"
 
 
 class ChainEnd(enum.Enum):
-    """How the chain's outcomes end an execution."""
+    """Single image: each failure family ends in its named Fail state. Batch child: every designed outcome is a
+    record, so the map's ToleratedFailurePercentage counts only real failures."""
 
     FAIL_EXECUTION = "fail_execution"
     RECORD_OUTCOME = "record_outcome"
 
 
 class InferenceChain(Construct):
-    """The three tasks with their retries and catches; `self.definition` is the chain to run.
-
-    Catch keeps the state's input and adds the error under $.failure, so what follows can name it.
-    """
+    """The three tasks with their retries and catches; Catch adds the error under $.failure, keeping the input."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, functions: InferenceFunctions, end: ChainEnd
     ) -> None:
         super().__init__(scope, construct_id)
-        serialize = self._invoke(
-            "SerializeImage", functions.serialize, transient_errors=TRANSIENT_STORAGE_ERRORS
-        )
-        classify = self._invoke(
-            "ClassifyImage", functions.classify, transient_errors=TRANSIENT_ENDPOINT_ERRORS
-        )
-        filter_inferences = self._invoke("FilterInferences", functions.filter)
+        serialize = lambda_task(self, "SerializeImage", functions.serialize, TRANSIENT_STORAGE_ERRORS)
+        classify = lambda_task(self, "ClassifyImage", functions.classify, TRANSIENT_ENDPOINT_ERRORS)
+        filter_inferences = lambda_task(self, "FilterInferences", functions.filter)
 
         if end is ChainEnd.FAIL_EXECUTION:
-            input_rejected: sfn.IChainable = sfn.Fail(
-                self, "ImageRejected", error_path="$.failure.Error", cause_path="$.failure.Cause"
-            )
-            endpoint_failed: sfn.IChainable = sfn.Fail(
-                self, "EndpointFailed", error_path="$.failure.Error", cause_path="$.failure.Cause"
-            )
+            named = {"error_path": "$.failure.Error", "cause_path": "$.failure.Cause"}
+            input_rejected: sfn.IChainable = sfn.Fail(self, "ImageRejected", **named)
+            endpoint_failed: sfn.IChainable = sfn.Fail(self, "EndpointFailed", **named)
             low_confidence: sfn.IChainable = sfn.Fail(
                 self, "ConfidenceBelowThreshold", error=LOW_CONFIDENCE_ERROR, cause_path="$.failure.Cause"
             )
@@ -98,32 +80,9 @@ class InferenceChain(Construct):
 
         self.definition: sfn.IChainable = serialize.next(classify).next(filter_inferences).next(classified)
 
-    def _invoke(
-        self, state_id: str, function: WorkflowFunction, *, transient_errors: tuple[str, ...] = ()
-    ) -> tasks.LambdaInvoke:
-        """A task returning the handler's payload, retrying Lambda's own hiccups and `transient_errors`."""
-        task = tasks.LambdaInvoke(
-            self,
-            state_id,
-            lambda_function=function.function,
-            payload_response_only=True,
-            retry_on_service_exceptions=True,
-        )
-        task.add_retry(
-            errors=list(TRANSIENT_LAMBDA_ERRORS), interval=Duration.seconds(2), max_attempts=4, backoff_rate=2
-        )
-        if transient_errors:
-            task.add_retry(
-                errors=list(transient_errors), interval=Duration.seconds(1), max_attempts=3, backoff_rate=2
-            )
-        return task
-
     def _record(self, state_id: str, outcome: str, *, prediction: bool) -> sfn.Pass:
-        """A Pass state that replaces the state (base64 image included) with the image's outcome record.
-
-        `inferences` (one probability per class) stands in for a top confidence: ASL has no max() intrinsic,
-        and a reader takes max(inferences) as the filter does.
-        """
+        """The image's outcome record in place of the state (and its base64 image); `inferences` stands in for the
+        top confidence, as ASL has no max() intrinsic."""
         failed = outcome != OUTCOME_SUCCEEDED
         parameters = {
             "s3_key": sfn.JsonPath.string_at("$.s3_key"),
@@ -135,3 +94,29 @@ class InferenceChain(Construct):
             "inferences": sfn.JsonPath.list_at("$.inferences") if prediction else None,
         }
         return sfn.Pass(self, state_id, parameters=parameters)
+
+
+def lambda_task(
+    scope: Construct,
+    state_id: str,
+    function: WorkflowFunction,
+    transient_errors: tuple[str, ...] = (),
+    payload: Mapping[str, Any] | None = None,
+) -> tasks.LambdaInvoke:
+    """A task returning the handler's payload, retrying Lambda's own hiccups and `transient_errors`."""
+    task = tasks.LambdaInvoke(
+        scope,
+        state_id,
+        lambda_function=function.function,
+        payload=sfn.TaskInput.from_object(dict(payload)) if payload else None,
+        payload_response_only=True,
+        retry_on_service_exceptions=True,
+    )
+    task.add_retry(
+        errors=list(TRANSIENT_LAMBDA_ERRORS), interval=Duration.seconds(2), max_attempts=4, backoff_rate=2
+    )
+    if transient_errors:
+        task.add_retry(
+            errors=list(transient_errors), interval=Duration.seconds(1), max_attempts=3, backoff_rate=2
+        )
+    return task

@@ -19,10 +19,8 @@ def logs_and_metrics_statements(
     return [
         iam.PolicyStatement(
             actions=[
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
+                f"logs:{a}"
+                for a in ("CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams")
             ],
             resources=[
                 stack.format_arn(
@@ -50,11 +48,7 @@ def sagemaker_execution_role(
     log_group_name: str,
     metric_namespace: str,
 ) -> iam.Role:
-    """A role SageMaker assumes, able to pull the algorithm image and to write its logs and metrics.
-
-    SageMaker chooses the names: training jobs log to `/aws/sagemaker/TrainingJobs` (one stream per job),
-    endpoints to `/aws/sagemaker/Endpoints/<endpoint name>`; metrics go to the matching namespace.
-    """
+    """Pulls the algorithm image and writes the logs and metrics under SageMaker's own names."""
     stack = Stack.of(scope)
     role = iam.Role(
         scope, construct_id, assumed_by=iam.ServicePrincipal(SAGEMAKER_PRINCIPAL), description=description

@@ -13,6 +13,7 @@ from stacks.algorithm import has_local_storage
 from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.endpoint_scaling import EndpointAutoscaling
+from stacks.constructs.grants import on_objects
 from stacks.constructs.sagemaker_role import sagemaker_execution_role
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.refs import EndpointRef, ModelRef
@@ -22,18 +23,12 @@ VARIANT_NAME = "AllTraffic"
 # The classifier's responses are JSON; listing the type makes capture store them as text ("encoding": "JSON")
 # instead of base64. Request bodies (images) are captured base64-encoded, as docs/CONTRACTS.md expects.
 CAPTURED_JSON_CONTENT_TYPES = ["application/json"]
+Cfn = sagemaker.CfnEndpointConfig
 
 
 class ModelEndpoint(Construct):
-    """Serves a model.tar.gz of the built-in algorithm on a real-time or serverless endpoint and captures its
-    traffic (unless `data_capture_enabled` is off: it must be for serverless, which captures nothing).
-
-    Model -> EndpointConfig -> Endpoint are chained through their generated names, so a new artifact
-    replaces model and config and updates the endpoint in place. A real-time endpoint may follow demand
-    (`autoscaling_enabled`). Attributes: `endpoint` (EndpointRef), `role` (the SageMaker execution role),
-    `capture_key` (the KMS key of captured data, and of the ML volume unless the instance type has local
-    storage; None when it would encrypt nothing), `autoscaling` (EndpointAutoscaling or None).
-    """
+    """Model -> EndpointConfig -> Endpoint chained by generated names: a new artifact replaces model and config and
+    updates the endpoint in place. `capture_key` encrypts capture and the ML volume; None if nothing to encrypt."""
 
     def __init__(
         self,
@@ -47,64 +42,24 @@ class ModelEndpoint(Construct):
         model_data_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.capture_key = self._capture_key(config) if _needs_key(config) else None
-        self.role = self._execution_role(config, bucket, image, model_data_arn)
-        model = self._model(image, model_data_url)
-        self.model = ModelRef(name=model.attr_model_name, execution_role_name=self.role.role_name)
-        endpoint_config = self._endpoint_config(config, bucket, model)
-        endpoint = sagemaker.CfnEndpoint(
-            self, _endpoint_id(config), endpoint_config_name=endpoint_config.attr_endpoint_config_name
+        # The ML volume's key (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
+        # KmsKeyId) is refused on instance types with local NVMe storage (stacks/algorithm.py), moot on serverless.
+        volume_key = config.endpoint_mode == "realtime" and not has_local_storage(
+            config.endpoint_instance_type
         )
-        # Ref of an AWS::SageMaker::Endpoint is its ARN.
-        self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
-        self.autoscaling = self._autoscaling(config, endpoint)
-
-    def _capture_key(self, config: AppConfig) -> kms.Key:
-        return kms.Key(
-            self,
-            "CaptureKey",
-            description=_key_description(config),
-            enable_key_rotation=True,
-            # Retained data capture must stay readable, so the key lives as long as the bucket does.
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
-        )
-
-    def _execution_role(
-        self, config: AppConfig, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
-    ) -> iam.Role:
-        """Reads exactly the served artifact; with capture on, writes data_capture/ and encrypts what it writes
-        there; with a volume key, may use it (CreateEndpointConfig, KmsKeyId: the execution role "must include
-        permissions to call kms:Encrypt")."""
-        role = sagemaker_execution_role(
-            self,
-            "ExecutionRole",
-            description="SageMaker model and endpoint: reads the model artifact, writes data_capture/",
-            image=image,
-            log_group_name="/aws/sagemaker/Endpoints/*",
-            metric_namespace="/aws/sagemaker/Endpoints",
-        )
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
-        if config.data_capture_enabled:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]
-                )
+        capture = config.data_capture_enabled
+        self.capture_key = None
+        if capture or volume_key:
+            self.capture_key = kms.Key(
+                self,
+                "CaptureKey",
+                description=_key_description(capture=capture, volume_key=volume_key),
+                enable_key_rotation=True,
+                # Retained data capture must stay readable, so the key lives as long as the bucket does.
+                removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+                pending_window=Duration.days(7),
             )
-        if self.capture_key is not None:
-            self.capture_key.grant(role, "kms:Encrypt", "kms:GenerateDataKey")
-        reasons = {
-            "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name."
-        }
-        if config.data_capture_enabled:
-            reasons = {
-                f"/{DATA_CAPTURE_PREFIX}*": "SageMaker chooses the capture file keys under data_capture/<endpoint>/.",
-                **reasons,
-            }
-        acknowledge_wildcard_resources(role, reasons)
-        return role
-
-    def _model(self, image: AlgorithmImage, model_data_url: str) -> sagemaker.CfnModel:
+        self.role = self._execution_role(capture, bucket, image, model_data_arn)
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -115,65 +70,78 @@ class ModelEndpoint(Construct):
         )
         # SageMaker checks at CreateModel that the role can read the artifact: its policy must exist first.
         model.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
-        return model
-
-    def _endpoint_config(
-        self, config: AppConfig, bucket: s3.IBucket, model: sagemaker.CfnModel
-    ) -> sagemaker.CfnEndpointConfig:
-        return sagemaker.CfnEndpointConfig(
-            self,
-            "EndpointConfig",
-            kms_key_id=self._volume_key_arn(config),
-            production_variants=[self._production_variant(config, model)],
-            data_capture_config=self._data_capture(config, bucket) if config.data_capture_enabled else None,
-        )
-
-    @staticmethod
-    def _production_variant(
-        config: AppConfig, model: sagemaker.CfnModel
-    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
-        """A serverless variant has a ServerlessConfig instead of an instance type and count
-        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
-        if config.endpoint_mode == "serverless":
-            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT_NAME,
-                model_name=model.attr_model_name,
-                initial_variant_weight=1.0,
-                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-                    memory_size_in_mb=config.serverless_memory_mb,
-                    max_concurrency=config.serverless_max_concurrency,
-                ),
-            )
-        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        self.model = ModelRef(name=model.attr_model_name, execution_role_name=self.role.role_name)
+        # A serverless variant has a ServerlessConfig instead of an instance type and count
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html).
+        serverless = config.endpoint_mode == "serverless"
+        variant = Cfn.ProductionVariantProperty(
             variant_name=VARIANT_NAME,
             model_name=model.attr_model_name,
-            instance_type=config.endpoint_instance_type,
-            initial_instance_count=config.endpoint_instance_count,
+            instance_type=None if serverless else config.endpoint_instance_type,
+            initial_instance_count=None if serverless else config.endpoint_instance_count,
             initial_variant_weight=1.0,
+            serverless_config=Cfn.ServerlessConfigProperty(
+                memory_size_in_mb=config.serverless_memory_mb,
+                max_concurrency=config.serverless_max_concurrency,
+            )
+            if serverless
+            else None,
         )
+        endpoint_config = Cfn(
+            self,
+            "EndpointConfig",
+            kms_key_id=self.capture_key.key_arn if volume_key else None,
+            production_variants=[variant],
+            data_capture_config=self._data_capture(config, bucket) if capture else None,
+        )
+        # One logical id per mode: SageMaker refuses to update real-time to serverless, so a switch replaces the
+        # endpoint (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html).
+        endpoint = sagemaker.CfnEndpoint(
+            self,
+            "ServerlessEndpoint" if serverless else "Endpoint",
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+        )
+        # Ref of an AWS::SageMaker::Endpoint is its ARN.
+        self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
+        if config.autoscaling_enabled:
+            self._autoscale(config, endpoint)
 
-    def _volume_key_arn(self, config: AppConfig) -> str | None:
-        """The ML storage volume's key: "the storage volume attached to the ML compute instance that hosts the
-        endpoint" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
-        KmsKeyId). Left out on instance types with local NVMe storage, where CreateEndpointConfig refuses it as a
-        hardware module on the instance encrypts that storage itself (the families are listed in
-        stacks/algorithm.py), and on a serverless endpoint, which has no instance of yours to attach a volume to."""
-        return self.capture_key.key_arn if _has_volume_key(config) else None
+    def _execution_role(
+        self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
+    ) -> iam.Role:
+        """Reads exactly the served artifact, writes data_capture/ and may use the key (CreateEndpointConfig, KmsKeyId:
+        the role "must include permissions to call kms:Encrypt")."""
+        role = sagemaker_execution_role(
+            self,
+            "ExecutionRole",
+            description="SageMaker model and endpoint: reads the model artifact, writes data_capture/",
+            image=image,
+            log_group_name="/aws/sagemaker/Endpoints/*",
+            metric_namespace="/aws/sagemaker/Endpoints",
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
+        reasons = {
+            "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name."
+        }
+        if capture:
+            role.add_to_policy(on_objects(bucket, DATA_CAPTURE_PREFIX, "s3:PutObject"))
+            reasons[f"/{DATA_CAPTURE_PREFIX}*"] = (
+                "SageMaker chooses the capture file keys under data_capture/<endpoint>/."
+            )
+        if self.capture_key is not None:
+            self.capture_key.grant(role, "kms:Encrypt", "kms:GenerateDataKey")
+        acknowledge_wildcard_resources(role, reasons)
+        return role
 
-    def _autoscaling(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> EndpointAutoscaling | None:
-        """Scaling owns the instance count once it is on: a deploy of a new model or config keeps the count it
-        reached instead of falling back to endpoint_instance_count under load (RetainAllVariantProperties, as in
-        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html), while weight and data
-        capture still come from the new config (ExcludeRetainedVariantProperties,
-        https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
-        if not config.autoscaling_enabled:
-            return None
+    def _autoscale(self, config: AppConfig, endpoint: sagemaker.CfnEndpoint) -> None:
+        """A deploy keeps the count scaling reached (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)
+        but takes weight and capture from the new config (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html)."""
         endpoint.retain_all_variant_properties = True
         endpoint.exclude_retained_variant_properties = [
             sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type=property_type)
             for property_type in ("DesiredWeight", "DataCaptureConfig")
         ]
-        return EndpointAutoscaling(
+        EndpointAutoscaling(
             self,
             "Autoscaling",
             endpoint_name=self.endpoint.name,
@@ -183,44 +151,23 @@ class ModelEndpoint(Construct):
             target_invocations_per_instance=config.autoscaling_target_invocations,
         )
 
-    def _data_capture(
-        self, config: AppConfig, bucket: s3.IBucket
-    ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
+    def _data_capture(self, config: AppConfig, bucket: s3.IBucket) -> Cfn.DataCaptureConfigProperty:
         # This key encrypts the capture files SageMaker writes to S3, on every instance type.
-        return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+        return Cfn.DataCaptureConfigProperty(
             enable_capture=True,
             initial_sampling_percentage=config.capture_sampling_percentage,
             destination_s3_uri=f"s3://{bucket.bucket_name}/{DATA_CAPTURE_PREFIX.rstrip('/')}",
             kms_key_id=self.capture_key.key_arn,
-            capture_options=[
-                sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
-                sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
-            ],
-            capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+            capture_options=[Cfn.CaptureOptionProperty(capture_mode=mode) for mode in ("Input", "Output")],
+            capture_content_type_header=Cfn.CaptureContentTypeHeaderProperty(
                 json_content_types=CAPTURED_JSON_CONTENT_TYPES
             ),
         )
 
 
-def _has_volume_key(config: AppConfig) -> bool:
-    return config.endpoint_mode == "realtime" and not has_local_storage(config.endpoint_instance_type)
-
-
-def _needs_key(config: AppConfig) -> bool:
-    """The key exists only where it encrypts something: captured data, or the instances' ML volume."""
-    return config.data_capture_enabled or _has_volume_key(config)
-
-
-def _key_description(config: AppConfig) -> str:
-    if not config.data_capture_enabled:
+def _key_description(*, capture: bool, volume_key: bool) -> str:
+    if not capture:
         return "Encrypts the endpoint's ML storage volume (data capture is off)"
-    if _has_volume_key(config):
+    if volume_key:
         return "Encrypts the endpoint's captured requests/responses and its ML storage volume"
     return "Encrypts the endpoint's captured requests/responses (its instances encrypt their local storage)"
-
-
-def _endpoint_id(config: AppConfig) -> str:
-    """SageMaker refuses to update a real-time endpoint to serverless ("you receive a ValidationError",
-    https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): each mode has its own logical id,
-    so switching modes makes CloudFormation create a new endpoint and delete the old one instead."""
-    return "Endpoint" if config.endpoint_mode == "realtime" else "ServerlessEndpoint"

@@ -1,5 +1,5 @@
-"""The project's state machines: X-Ray tracing on, every event logged to a log group of their own (cdk-nag SF1,
-SF2). Step Functions logging: https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html."""
+"""State machines traced and logging every event to their own group (cdk-nag SF1, SF2;
+https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html)."""
 
 from __future__ import annotations
 

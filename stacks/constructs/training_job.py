@@ -1,44 +1,36 @@
-"""A SageMaker training job as a CloudFormation resource: a custom resource on the CDK provider framework.
-
-`on_event` starts the job and returns; the framework's waiter polls `is_complete` (DescribeTrainingJob)
-every minute until the job ends. CloudFormation waits at most one hour for any custom resource (the
-ServiceTimeout maximum, 3600 s), so the job must fit in that hour: the provider gives up after 55 minutes,
-the handler stops a job still running after 50 (no instance outlives a failed deploy), and training time
-itself is capped at 40 minutes, leaving 10 for instance start-up, data download and artifact upload.
-A longer job belongs outside the deploy: train it elsewhere and serve it with `-c model_data_url=...`.
-"""
+"""A SageMaker training job as a custom resource on the CDK provider framework, fitted into CloudFormation's hour
+(ServiceTimeout at most 3600 s: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-customresource.html)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
 from stacks.config import MAX_TRAINING_MINUTES, AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.log_group import project_log_group
 from stacks.constructs.sagemaker_role import SAGEMAKER_PRINCIPAL, sagemaker_execution_role
+from stacks.constructs.workflow_functions import LAMBDA_RUNTIME, LAMBDA_SOURCE_DIR
 from stacks.dataset_source import DatasetSource
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.s3_layout import DATASET_PREFIX, MODEL_ARTIFACTS_PREFIX
 
-HANDLER_CODE_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "training_job"
-HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 CUSTOM_RESOURCE_TIMEOUT = Duration.hours(1)
-# Ends before CloudFormation's hour, so the deploy fails with the provider's message, not a bare timeout.
+# The provider gives up before CloudFormation's hour (its message, not a bare timeout); the handler stops a job
+# still running after 50 minutes, so no instance outlives a failed deploy; config caps training itself at 40.
 PROVIDER_TOTAL_TIMEOUT = Duration.minutes(55)
 QUERY_INTERVAL = Duration.minutes(1)
 STOP_AFTER = Duration.minutes(50)
 # The EBS volume the channels are copied to; the PNGs of all of CIFAR-100 take well under 1 GB.
 TRAINING_VOLUME_GB = 30
-LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+LAMBDA_PRINCIPAL = iam.ServicePrincipal("lambda.amazonaws.com")
 
 
 def job_name_prefix(config: AppConfig) -> str:
@@ -47,11 +39,8 @@ def job_name_prefix(config: AppConfig) -> str:
 
 
 class TrainingJob(Construct):
-    """Trains the built-in image-classification algorithm on the uploaded dataset.
-
-    Attributes: `model_data_url` (S3 URI of model.tar.gz), `model_artifact_key` (its key in the project
-    bucket) and `job_name`, all deploy-time tokens, and `role`, the SageMaker execution role of the job.
-    """
+    """Trains the built-in algorithm on the uploaded dataset; `model_data_url`, `model_artifact_key`, `job_name` are
+    deploy-time tokens."""
 
     def __init__(
         self,
@@ -117,23 +106,10 @@ class TrainingJob(Construct):
             log_group_name="/aws/sagemaker/TrainingJobs",
             metric_namespace="/aws/sagemaker/TrainingJobs",
         )
+        role.add_to_policy(on_objects(bucket, DATASET_PREFIX, "s3:GetObject"))
+        role.add_to_policy(list_prefix(bucket, DATASET_PREFIX))
         role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{DATASET_PREFIX}*")]
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{DATASET_PREFIX}*"]}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[bucket.arn_for_objects(f"{MODEL_ARTIFACTS_PREFIX}*")],
-            )
+            on_objects(bucket, MODEL_ARTIFACTS_PREFIX, "s3:PutObject", "s3:AbortMultipartUpload")
         )
         acknowledge_wildcard_resources(
             role,
@@ -149,7 +125,18 @@ class TrainingJob(Construct):
         handler_role = self._handler_role(prefix)
         on_event, is_complete = self._handler_functions(config, handler_role)
         framework_logs = project_log_group(self, "ProviderLogs", config=config)
-        framework_roles = self._framework_roles(framework_logs)
+        # Own roles for the framework's functions: log writes to its own group instead of the broad
+        # AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle.
+        framework_roles = {}
+        for name, description in (
+            (
+                "ProviderOnEventRole",
+                "CDK provider framework: forwards CloudFormation events, starts the waiter",
+            ),
+            ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
+        ):
+            framework_roles[name] = iam.Role(self, name, assumed_by=LAMBDA_PRINCIPAL, description=description)
+            framework_logs.grant_write(framework_roles[name])
         provider = cr.Provider(
             self,
             "Provider",
@@ -161,7 +148,35 @@ class TrainingJob(Construct):
             framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
             log_group=framework_logs,
         )
-        self._acknowledge_provider_findings(provider, handler_role, framework_roles.values(), prefix)
+        acknowledge_wildcard_resources(
+            handler_role,
+            {
+                f":training-job/{prefix}-*": (
+                    "Job names are content hashes computed at deploy time; the ARN is pinned to this project's prefix."
+                ),
+                ":*": "Log streams of the handlers' own log group.",
+            },
+        )
+        framework_wildcards = {
+            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
+            ":*": "Log streams of the provider framework's own log group.",
+        }
+        for scope in (provider, *framework_roles.values()):
+            acknowledge_wildcard_resources(scope, framework_wildcards)
+        Validations.of(provider).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SF1",
+                reason=(
+                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
+                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
+                    "step it runs (is_complete, the timeout handler) logs to its own log group."
+                ),
+            ),
+            Acknowledgment(
+                id="AwsSolutions-SF2",
+                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
+            ),
+        )
         return provider
 
     def _handler_role(self, prefix: str) -> iam.Role:
@@ -169,23 +184,14 @@ class TrainingJob(Construct):
         handler_role = iam.Role(
             self,
             "HandlerRole",
-            assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL),
+            assumed_by=LAMBDA_PRINCIPAL,
             description="Training-job custom resource handlers: create, describe and stop this project's jobs",
         )
-        handler_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                ],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="sagemaker", resource="training-job", resource_name=f"{prefix}-*"
-                    )
-                ],
-            )
+        jobs = Stack.of(self).format_arn(
+            service="sagemaker", resource="training-job", resource_name=f"{prefix}-*"
         )
+        actions = [f"sagemaker:{verb}TrainingJob" for verb in ("Create", "Describe", "Stop")]
+        handler_role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[jobs]))
         handler_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -202,9 +208,11 @@ class TrainingJob(Construct):
         handler_logs = project_log_group(self, "HandlerLogs", config=config)
         handler_logs.grant_write(handler_role)
         handler_options = dict(
-            runtime=HANDLER_RUNTIME,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(HANDLER_CODE_DIR), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_SOURCE_DIR / "training_job"), exclude=["__pycache__", "*.pyc"]
+            ),
             role=handler_role,
             log_group=handler_logs,
             # The handlers log one JSON object per line with their fields, like the workflow's functions.
@@ -221,58 +229,3 @@ class TrainingJob(Construct):
             environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **handler_options,
         )  # fmt: skip
         return on_event, is_complete
-
-    def _framework_roles(self, framework_logs: logs.ILogGroup) -> dict[str, iam.Role]:
-        """Own roles for the framework's functions: log writes to its own group instead of the broad
-        AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle."""
-        framework_roles = {
-            name: iam.Role(
-                self, name, assumed_by=iam.ServicePrincipal(LAMBDA_PRINCIPAL), description=description
-            )
-            for name, description in (
-                (
-                    "ProviderOnEventRole",
-                    "CDK provider framework: forwards CloudFormation events, starts the waiter",
-                ),
-                ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
-            )
-        }
-        for role in framework_roles.values():
-            framework_logs.grant_write(role)
-        return framework_roles
-
-    @staticmethod
-    def _acknowledge_provider_findings(
-        provider: cr.Provider, handler_role: iam.Role, framework_roles: Iterable[iam.Role], prefix: str
-    ) -> None:
-        acknowledge_wildcard_resources(
-            handler_role,
-            {
-                f":training-job/{prefix}-*": (
-                    "Job names are content hashes computed at deploy time; the ARN is pinned to this project's prefix."
-                ),
-                ":*": "Log streams of the handlers' own log group.",
-            },
-        )
-        framework_wildcards = {
-            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
-            ":*": "Log streams of the provider framework's own log group.",
-        }
-        for scope in (provider, *framework_roles):
-            acknowledge_wildcard_resources(scope, framework_wildcards)
-        Validations.of(provider).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SF1",
-                reason=(
-                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
-                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
-                    "step it runs (is_complete, the timeout handler) logs to its own log group."
-                ),
-            ),
-        )
-        Validations.of(provider).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SF2",
-                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
-            ),
-        )

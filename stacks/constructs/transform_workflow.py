@@ -1,13 +1,7 @@
-"""Bulk re-scoring without an endpoint: a state machine running one SageMaker Batch Transform job over a prefix.
-
-Input `{"prefix": "<key prefix of images>"}`; the job reads every object under that prefix of the project bucket,
-one image per request, with the model the endpoint serves, and writes one `<image key>.out` per image (the
-model's JSON probabilities) under `transform-results/<job name>/`, keyed by the image's path below the prefix
-(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html, S3OutputPath: one object that
-fails fails the whole job). The task runs the job to its end (`.sync`).
-API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html; integration:
-https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html.
-"""
+"""Bulk re-scoring without an endpoint: one SageMaker Batch Transform job over a prefix (docs/CONTRACTS.md, "Batch
+Transform"). API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html;
+output: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html (one failed object fails
+the job); integration (.sync): https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html."""
 
 from __future__ import annotations
 
@@ -20,6 +14,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.sagemaker_role import logs_and_metrics_statements
 from stacks.constructs.state_machine import traced_state_machine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
@@ -45,12 +40,8 @@ TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 
 class TransformStateMachine(Construct):
-    """Checks the input prefix, then runs one Batch Transform job and outputs its name, status and output URI.
-
-    The job runs under the model's execution role (SageMaker uses the role of CreateModel for batch transform jobs,
-    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html, ExecutionRoleArn): this
-    construct grants that role what the job needs, in this stack, next to the job. Attribute: `state_machine`.
-    """
+    """Checks the prefix, runs the job, outputs its name, status and output URI. The job runs under the model's role
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html, ExecutionRoleArn), granted here."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, bucket: s3.IBucket, model: ModelRef
@@ -151,20 +142,11 @@ class TransformStateMachine(Construct):
             self,
             "JobPolicy",
             roles=[role],
+            # An S3Prefix data source lists the prefix (ListObjectsV2) before reading its objects.
             statements=[
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{input_prefix}*")]
-                ),
-                # An S3Prefix data source lists the prefix (ListObjectsV2) before reading its objects.
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{input_prefix}*"]}},
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{TRANSFORM_RESULTS_PREFIX}*")],
-                ),
+                on_objects(bucket, input_prefix, "s3:GetObject"),
+                list_prefix(bucket, input_prefix),
+                on_objects(bucket, TRANSFORM_RESULTS_PREFIX, "s3:PutObject"),
                 *logs_and_metrics_statements(stack, TRANSFORM_LOG_GROUP, TRANSFORM_LOG_GROUP),
             ],
         )

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from app import DEPLOY_ENV_FLAG
+import pytest
+
+from app import build_app
 from stacks.config import cdk_json_context
+from stacks.dataset_source import DemoDatasetRefused
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_app(context_overrides: dict, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def test_bad_context_value_exits_with_one_line_naming_it(tmp_path):
     # The CLI hands cdk.json and `-c` values to the app in CDK_CONTEXT_JSON; this is what `-c` does.
-    context = {**cdk_json_context(), **context_overrides}
+    context = {**cdk_json_context(), "confidence_threshold": "1.7"}
     environment = {
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps(context),
         "CDK_OUTDIR": str(tmp_path / "cdk.out"),
-        **env,
     }
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=PROJECT_ROOT,
         env=environment,
@@ -31,10 +35,6 @@ def run_app(context_overrides: dict, tmp_path: Path, **env: str) -> subprocess.C
         text=True,
         timeout=120,
     )
-
-
-def test_bad_context_value_exits_with_one_line_naming_it(tmp_path):
-    result = run_app({"confidence_threshold": "1.7"}, tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         "scones-vision: context 'confidence_threshold'='1.7' is invalid: expected a number in (0.0, 1.0]"
@@ -42,9 +42,28 @@ def test_bad_context_value_exits_with_one_line_naming_it(tmp_path):
     assert not (tmp_path / "cdk.out" / "manifest.json").exists()
 
 
-def test_deploy_refuses_the_generated_demo_dataset(tmp_path):
-    result = run_app({"dataset_dir": str(tmp_path / "no-dataset-here")}, tmp_path, **{DEPLOY_ENV_FLAG: "1"})
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("scones-vision: ") and "make data" in last_line
+def test_deploy_refuses_the_generated_demo_dataset_in_one_line(default_context, tmp_path):
+    # app.py's __main__ exits with this line, as with the setting above (both are one except clause).
+    with pytest.raises(DemoDatasetRefused) as refused:
+        build_app(default_context, outdir=str(tmp_path / "cdk.out"), for_deploy=True)
+    assert "make data" in str(refused.value) and "\n" not in str(refused.value)
     assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
+def test_ctrl_c_during_synth_is_one_line_and_status_130(default_context, tmp_path):
+    # The CDK CLI runs app.py in the terminal's process group, so a Ctrl-C reaches it wherever synth is: here
+    # while aws_cdk loads or the stacks are built (a synth takes several seconds; the handler is set at once).
+    environment = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(default_context),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=environment, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "scones-vision: synth interrupted"
+    assert "Traceback" not in stderr

@@ -1,11 +1,10 @@
-"""Error names have one source: the handlers' exception classes. The synthesized state machine may catch or retry
-only names its task's handler raises, and every exception a handler can raise is caught, retried, or listed in
-`stacks.workflow_stack.UNCAUGHT_ERRORS` with the reason; docs/CONTRACTS.md lists the same names."""
+"""The handlers and the stacks agree on names: the synthesized state machine catches or retries only errors its task's
+handler raises, every raised error is caught, retried or in UNCAUGHT_ERRORS with a reason, docs/CONTRACTS.md lists
+them; the filter's own copies of the metric names equal stacks/names.py's."""
 
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,14 @@ from types import ModuleType
 
 import pytest
 
-from local_run.template import WorkflowTemplate, load_workflow_template
-from stacks.workflow_stack import UNCAUGHT_ERRORS
+from stacks import names
+from stacks.constructs.inference_chain import UNCAUGHT_ERRORS
+from tests.cdk.helpers import state_machine_definition
 from tests.lambda_handlers import LAMBDA_SOURCE_DIR, load_handler_module
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "CONTRACTS.md"
 # Errors of Step Functions itself and of the Lambda service, not of a handler.
 SERVICE_ERROR_PREFIXES = ("States.", "Lambda.")
-REGION, ACCOUNT_ID = "us-east-1", "123456789012"
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,18 @@ def _handled_names(rules: list[dict]) -> frozenset[str]:
 
 @pytest.fixture(scope="module")
 def steps(synthesized_app) -> list[TaskStep]:
-    workflow: WorkflowTemplate = load_workflow_template(Path(synthesized_app.assembly.directory))
-    arns = {
-        logical_id: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{logical_id}"
-        for logical_id in workflow.functions
-    }
-    definition = json.loads(workflow.definition(arns, region=REGION, account_id=ACCOUNT_ID))
-    logical_id_by_arn = {arn: logical_id for logical_id, arn in arns.items()}
+    template = synthesized_app.template(names.WORKFLOW)
+    definition = state_machine_definition(template, names.STATE_MACHINE_ARN_OUTPUT)
     found = []
     for state_name, state in definition["States"].items():
         if state["Type"] != "Task":
             continue
-        function_arn = state.get("Parameters", {}).get("FunctionName", state["Resource"])
-        function = workflow.functions[logical_id_by_arn[function_arn]]
-        assert function.handler == "app.handler", f"{state_name}: handler {function.handler}"
-        folder = _handler_folder(function.code_dir)
+        # payload_response_only: the task's Resource is the function's ARN, flattened to <LogicalId.Arn>.
+        function = template["Resources"][state["Resource"].strip("<>").removesuffix(".Arn")]
+        assert function["Properties"]["Handler"] == "app.handler", state_name
+        folder = _handler_folder(
+            Path(synthesized_app.assembly.directory) / function["Metadata"]["aws:asset:path"]
+        )
         found.append(
             TaskStep(
                 state=state_name,
@@ -115,7 +111,7 @@ def test_every_caught_or_retried_name_is_raised_by_that_steps_handler(steps):
 def test_every_exception_a_handler_raises_is_caught_retried_or_deliberately_uncaught(steps):
     problems = [
         f"{step.where} raises {name!r}, which the state neither catches nor retries: catch it in "
-        "stacks/workflow_stack.py, or list it in UNCAUGHT_ERRORS there with the reason"
+        "stacks/constructs/inference_chain.py, or list it in UNCAUGHT_ERRORS there with the reason"
         for step in steps
         for name in sorted(step.raised - step.caught - step.retried - set(UNCAUGHT_ERRORS))
     ]
@@ -159,3 +155,20 @@ def test_exception_names_finds_classes_of_the_handler_and_its_sibling_modules():
     assert "NotAnImage" in names  # defined in image_format.py, next to app.py
     assert {"MalformedEvent", "ImageNotFound", "StorageUnavailable"} <= names
     assert not {"ClientError", "BotoCoreError", "Exception"} & names
+
+
+def test_the_filter_and_the_stacks_agree_on_the_metric_names():
+    handler = load_handler_module("filter_inferences")
+    shared = (
+        "TOP_CONFIDENCE_METRIC",
+        "BELOW_THRESHOLD_METRIC",
+        "PREDICTED_CLASS_DIMENSION",
+        "WORKFLOW_DIMENSION",
+        "SINGLE_IMAGE_WORKFLOW",
+        "BATCH_WORKFLOW",
+    )
+    assert {name: getattr(handler, name) for name in shared} == {
+        name: getattr(names, name) for name in shared
+    }
+    # The input key the batch map sets, under the handler's own name for it.
+    assert handler.WORKFLOW_KEY == names.WORKFLOW_INPUT_KEY

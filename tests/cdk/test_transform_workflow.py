@@ -197,42 +197,6 @@ def test_config_refuses_what_batch_transform_cannot_run(default_context, key, va
         AppConfig.from_context({**default_context, key: value})
 
 
-@pytest.fixture(scope="module")
-def variant(default_context, tmp_path_factory):
-    """GPU instances, several of them, a brought model and another input prefix: synthesized with cdk-nag on."""
-    from app import build_app
-
-    context = {
-        **default_context,
-        "transform_instance_type": "ml.g4dn.xlarge",
-        "transform_instance_count": "3",
-        "model_data_url": "s3://elsewhere/models/model.tar.gz",
-        "workflow_input_prefix": "incoming/",
-    }
-    app = build_app(context, outdir=str(tmp_path_factory.mktemp("transform-variant.out")))
-    return app.synth().get_stack_by_name("SconesVision-Workflow").template
-
-
-def test_a_variant_synthesizes_clean_and_carries_its_settings(variant):
-    from tests.cdk.test_cfn_lint import findings_of
-
-    assert findings_of(variant) == []
-    definition = state_machine_definition(variant, OUTPUT)
-    assert definition["States"]["TransformImages"]["Parameters"]["TransformResources"] == {
-        "InstanceType": "ml.g4dn.xlarge",
-        "InstanceCount": 3,
-    }
-    *_, rule = definition["States"]["CheckPrefix"]["Choices"]
-    assert rule == {"Variable": "$.prefix", "StringMatches": "incoming/*", "Next": "NameTransformJob"}
-    (policy,) = [
-        p
-        for logical_id, p in resources_of_type(variant, "AWS::IAM::Policy").items()
-        if "TransformJob" in logical_id
-    ]
-    reads = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
-    assert [s["Resource"]["Fn::Join"][1][-1] for s in reads] == ["/incoming/*"]
-
-
 @pytest.fixture
 def local_machine(definition, monkeypatch):
     """The synthesized definition in moto's interpreter, with the SageMaker task (which moto cannot run) replaced

@@ -13,7 +13,6 @@ from data_prep.errors import DatasetError
 from stacks.config import AppConfig, ConfigError
 from stacks.constructs.algorithm_image import AlgorithmImage, UnsupportedRegion, algorithm_registry
 from stacks.dataset_source import DemoDatasetRefused, require_real_dataset, resolve_dataset
-from tests.model.conftest import context_overrides
 from tests.model.dataset_factory import CLASSES, write_dataset, write_manifest
 
 
@@ -136,16 +135,16 @@ def test_known_explicit_region_is_accepted_and_looked_up_in_the_mapping():
 @pytest.mark.parametrize(
     "url", ["s3://bucket-only", "https://bucket/model.tar.gz", "s3://Bad_Bucket/model.tar.gz", "s3://b/x.zip"]
 )
-def test_malformed_model_data_url_is_rejected_by_the_config(url):
+def test_malformed_model_data_url_is_rejected_by_the_config(default_context, url):
     with pytest.raises(ConfigError, match="model_data_url"):
-        AppConfig.from_context(context_overrides(model_data_url=url))
+        AppConfig.from_context({**default_context, "model_data_url": url})
 
 
-def test_training_longer_than_a_deploy_can_wait_is_rejected():
+def test_training_longer_than_a_deploy_can_wait_is_rejected(default_context):
     with pytest.raises(ConfigError, match="at most 40 minutes of training.*model_data_url"):
-        AppConfig.from_context(context_overrides(training_max_runtime_minutes=120))
+        AppConfig.from_context({**default_context, "training_max_runtime_minutes": 120})
 
 
-def test_hyperparameters_cannot_restate_what_the_manifest_gives():
+def test_hyperparameters_cannot_restate_what_the_manifest_gives(default_context):
     with pytest.raises(ConfigError, match="num_classes come from the dataset manifest"):
-        AppConfig.from_context(context_overrides(hyperparameters=json.dumps({"num_classes": 3})))
+        AppConfig.from_context({**default_context, "hyperparameters": json.dumps({"num_classes": 3})})

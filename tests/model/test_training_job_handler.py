@@ -332,18 +332,3 @@ def test_a_bad_stop_after_seconds_is_a_configuration_error(handler, sagemaker, m
     expected = f"STOP_AFTER_SECONDS must be a positive whole number, got {value!r}"
     with pytest.raises(handler.ConfigurationError, match=re.escape(expected)):
         handler.is_complete(event("Create", properties(), physical_id="sconesvision-x"), None)
-
-
-def test_both_handler_functions_print_their_log_records_as_json(trained):
-    # The handlers log fields through `extra`; only Lambda's JSON log format prints them.
-    handlers = {
-        resource["Properties"]["Handler"]: resource["Properties"].get("LoggingConfig", {})
-        for resource in trained.template["Resources"].values()
-        if resource["Type"] == "AWS::Lambda::Function"
-        and resource["Properties"].get("Handler") in ("app.on_event", "app.is_complete")
-    }
-
-    assert {name: config.get("LogFormat") for name, config in handlers.items()} == {
-        "app.on_event": "JSON",
-        "app.is_complete": "JSON",
-    }

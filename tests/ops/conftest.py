@@ -6,6 +6,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.cloud_assembly import write_cloud_assembly
 from tests.ops.builders import WORKFLOW_DEFINITION
 
 REGION = "us-east-1"
@@ -127,3 +128,104 @@ def no_aws_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
+def lambda_function(memory_mb=None) -> dict:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {} if memory_mb is None else {"MemorySize": memory_mb},
+    }
+
+
+def state_machine(definition: dict, machine_type: str | None = None) -> dict:
+    """A state machine whose definition refers to its Lambdas as CDK writes it: Fn::Join around Fn::GetAtt."""
+    text = json.dumps(definition)
+    parts: list = []
+    for piece in text.split('"{arn:'):
+        if parts:
+            logical_id, rest = piece.split('}"', 1)
+            parts += ['"', {"Fn::GetAtt": [logical_id, "Arn"]}, '"' + rest]
+        else:
+            parts.append(piece)
+    properties = {"DefinitionString": {"Fn::Join": ["", parts]}}
+    if machine_type:
+        properties["StateMachineType"] = machine_type
+    return {"Type": "AWS::StepFunctions::StateMachine", "Properties": properties}
+
+
+def task(function: str, next_state: str | None = None) -> dict:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": f"{{arn:{function}}}"},
+    }
+    return state | ({"Next": next_state} if next_state else {"End": True})
+
+
+# A Workflow stack as the app lays it out, small enough to price by hand: a two-Lambda chain (512 and 128 MB), a
+# batch of 5 images a child with a 1024 MB summary Lambda, a two-state transform.
+SMALL_WORKFLOW = {
+    "Resources": {
+        "First": lambda_function(512),
+        "Second": lambda_function(),
+        "Summary": lambda_function(1024),
+        "Single": state_machine(
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": task("First", "B"),
+                    "B": task("Second", "Done"),
+                    "Done": {"Type": "Succeed"},
+                    "Rejected": {"Type": "Fail"},
+                },
+            }
+        ),
+        "Batch": state_machine(
+            {
+                "StartAt": "Map",
+                "States": {
+                    "Map": {
+                        "Type": "Map",
+                        "ItemBatcher": {"MaxItemsPerBatch": 5},
+                        "ItemProcessor": {
+                            "StartAt": "A",
+                            "States": {"A": task("First", "B"), "B": task("Second")},
+                        },
+                        "Next": "Sum",
+                    },
+                    "Sum": task("Summary"),
+                    "Failed": {"Type": "Fail"},
+                },
+            }
+        ),
+        "Transform": state_machine(
+            {"StartAt": "Job", "States": {"Job": {"Type": "Pass", "Next": "End"}, "End": {"Type": "Succeed"}}}
+        ),
+    },
+    "Outputs": {
+        "StateMachineArn": {"Value": {"Ref": "Single"}},
+        "BatchStateMachineArn": {"Value": {"Ref": "Batch"}},
+        "TransformStateMachineArn": {"Value": {"Ref": "Transform"}},
+    },
+}
+# The Model stack's algorithm image mapping, found by its shape (ops.assembly.algorithm_image_regions).
+SMALL_MODEL = {"Mappings": {"Registry": {r: {"ImageUri": f"img.{r}"} for r in ("eu-west-1", "us-east-1")}}}
+
+
+@pytest.fixture
+def cdk_out(tmp_path):
+    """A cloud assembly of the two stacks ops reads, needing bootstrap version 6."""
+    folder = tmp_path / "cdk.out"
+    folder.mkdir()
+    write_cloud_assembly(folder, {"SconesVision-Workflow": SMALL_WORKFLOW, "SconesVision-Model": SMALL_MODEL})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for artifact in manifest["artifacts"].values():
+        artifact["properties"] |= {
+            "requiresBootstrapStackVersion": 6,
+            "bootstrapStackVersionSsmParameter": BOOTSTRAP_PARAMETER,
+        }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder

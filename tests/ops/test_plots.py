@@ -6,7 +6,7 @@ from PIL import Image
 
 from ops.capture import CaptureRecord
 from ops.errors import ClassNamesError, NoCaptureRecords
-from ops.plots import _bin_starts, plot_monitoring, summarize, time_bin
+from ops.plots import bin_origin, plot_monitoring, spread_ties, summarize, time_bin
 
 CLASSES = ["bicycle", "motorcycle"]
 THRESHOLD = 0.93
@@ -104,14 +104,17 @@ def test_the_time_bin_follows_the_span(span, expected):
     assert time_bin(span) == (expected, widths.get(expected, timedelta(days=1)))
 
 
-def test_bins_start_on_whole_units_and_empty_ones_are_kept():
+def test_the_axis_starts_on_a_whole_unit():
     first = datetime(2026, 11, 26, 8, 0, 23, 500000, tzinfo=UTC)
 
-    days = _bin_starts(first, first + timedelta(days=2, hours=20), timedelta(days=1))
-    seconds = _bin_starts(first, first + timedelta(seconds=4), timedelta(seconds=1))
+    assert bin_origin(first, timedelta(days=1)) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert bin_origin(first, timedelta(seconds=1)) == datetime(2026, 11, 26, 8, 0, 23, tzinfo=UTC)
 
-    assert days == [datetime(2026, 11, day, tzinfo=UTC) for day in (26, 27, 28, 29)]
-    assert seconds == [datetime(2026, 11, 26, 8, 0, second, tzinfo=UTC) for second in range(23, 28)]
+
+def test_inferences_of_one_second_are_spread_across_it_and_others_stay():
+    seconds = np.array([3.0, 3.0, 3.0, 5.25])
+
+    assert (seconds + spread_ties(seconds)).tolist() == pytest.approx([3.15, 3.5, 3.85, 5.25])
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import ANY
 
 from ops import transform
+from ops.batch import ExecutionDidNotSucceed
 from ops.cli import main
 from ops.errors import OpsError
 from tests.ops.builders import execution_description, stack_description
@@ -141,7 +142,7 @@ def test_an_aborted_execution_says_what_became_of_the_job(stubbed):
     )
 
     with pytest.raises(
-        transform.ExecutionDidNotSucceed, match=f"ended ABORTED \\(transform job {JOB_NAME} is Stopping\\)"
+        ExecutionDidNotSucceed, match=f"ended ABORTED \\(transform job {JOB_NAME} is Stopping\\)"
     ):
         _run(clients, [])
 
@@ -243,7 +244,6 @@ def _expect_outputs(cloudformation, bucket):
     for stack, outputs in (
         ("SconesVision-Workflow", workflow),
         ("SconesVision-Storage", {"BucketName": bucket}),
-        ("SconesVision-Workflow", workflow),
     ):
         cloudformation.add_response(
             "describe_stacks", stack_description(stack, outputs), {"StackName": stack}

@@ -1,0 +1,140 @@
+"""The workflow's Lambdas (lambda_src/<folder>/app.py), each with its own role granted only what its step needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.grants import list_prefix, on_objects
+from stacks.constructs.log_group import project_log_group
+from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
+from stacks.refs import EndpointRef
+
+LAMBDA_SOURCE_DIR = Path(__file__).resolve().parents[2] / "lambda_src"
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
+
+
+class WorkflowFunction(Construct):
+    """arm64, X-Ray traced, JSON logs into its own log group; a role of its own, so no managed policy."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source_folder: str,
+        description: str,
+        timeout: Duration,
+        memory_size: int,
+        config: AppConfig,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = project_log_group(self, "Logs", config=config)
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="app.handler",
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_SOURCE_DIR / source_folder), exclude=["__pycache__", "*.pyc"]
+            ),
+            environment=dict(environment or {}),
+            timeout=timeout,
+            memory_size=memory_size,
+            role=self.role,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+        )
+        self.log_group.grant_write(self.role)
+        acknowledge_wildcards(self.role, reason=XRAY_REASON, resources=["*"])
+
+    def allow(self, *statements: iam.PolicyStatement) -> None:
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
+
+
+class InferenceFunctions(Construct):
+    """serialize, classify and filter."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket: s3.IBucket,
+        endpoint: EndpointRef,
+        class_names: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefix = config.workflow_input_prefix
+        self.serialize = WorkflowFunction(
+            self,
+            "SerializeImage",
+            source_folder="serialize_image",
+            description="Reads the image from S3 and returns it base64-encoded",
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            config=config,
+        )
+        # Not bucket.grant_read(): that adds s3:List*/GetBucket* on the whole bucket (data_capture/ included).
+        # Listing the input prefix only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
+        self.serialize.allow(on_objects(bucket, prefix, "s3:GetObject"), list_prefix(bucket, prefix))
+        # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
+        acknowledge_wildcard_resources(
+            self.serialize.role,
+            {
+                f"/{prefix}*": "Reads the objects under the workflow's input prefix of the project bucket: the "
+                "object key is the wildcard."
+            },
+        )
+
+        self.classify = WorkflowFunction(
+            self,
+            "ClassifyImage",
+            source_folder="classify_image",
+            description="Sends the image to the SageMaker endpoint and returns the class probabilities",
+            environment={"ENDPOINT_NAME": endpoint.name, "CLASS_NAMES": json.dumps(list(class_names))},
+            # InvokeEndpoint may take up to 60 s before SageMaker itself times out.
+            timeout=Duration.seconds(70),
+            memory_size=256,
+            config=config,
+        )
+        self.classify.allow(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
+        )
+
+        self.filter = WorkflowFunction(
+            self,
+            "FilterInferences",
+            source_folder="filter_inferences",
+            description="Fails the execution when the top confidence is below the threshold",
+            # METRICS_NAMESPACE: the handler's EMF lines become metrics there (docs/CONTRACTS.md, "Metrics").
+            environment={
+                "THRESHOLD": repr(config.confidence_threshold),
+                "METRICS_NAMESPACE": config.project_name,
+            },
+            timeout=Duration.seconds(10),
+            memory_size=128,
+            config=config,
+        )
+
+    @property
+    def all(self) -> tuple[WorkflowFunction, ...]:
+        return (self.serialize, self.classify, self.filter)
