@@ -59,7 +59,14 @@ def build_dataset(
     previous = existing_dataset(out_dir, requested, verified_md5)
     if previous is not None:
         return BuildResult(previous, noop=True)
-    staging = _staging_dir(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-{os.getpid()}-")
+        )
+    except OSError as error:
+        raise OutputError(f"cannot write the dataset next to {out_dir}: {error.strerror or error}") from None
+    staging.chmod(0o755)
     retired = staging.with_name(staging.name.replace(".building-", ".replaced-"))
     try:
         dataset, md5 = _read_verified(source, verify_md5=verify_md5, progress=progress)
@@ -136,18 +143,6 @@ def _checked_request(classes: Sequence[str]) -> tuple[str, ...]:
     if len(requested) < 2:
         raise ClassSelectionError(f"a classifier needs at least two classes, got {len(requested)}")
     return requested
-
-
-def _staging_dir(out_dir: Path) -> Path:
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-{os.getpid()}-")
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write the dataset next to {out_dir}: {error.strerror or error}") from None
-    staging.chmod(0o755)
-    return staging
 
 
 def _check_md5(source: Path, actual: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data_prep import __version__
-from data_prep.build import build_dataset, existing_dataset
+from data_prep.build import BuildResult, build_dataset, existing_dataset
 from data_prep.cifar import MD5, URL
 from data_prep.command import EXIT_INTERRUPTED
 from data_prep.download import download, is_url
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     before = _content_hash(args.out)
     try:
-        manifest, noop = _build(args)
+        result = _build(args)
     except DataPrepError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -61,30 +61,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     counts = "; ".join(
         f"{split} " + ", ".join(f"{name} {count}" for name, count in per_class.items())
-        for split, per_class in manifest.splits.items()
+        for split, per_class in result.manifest.splits.items()
     )
-    if noop:
+    if result.noop:
         print(f"data_prep: {args.out} is already up to date ({counts}); nothing to do")
     else:
-        print(f"data_prep: wrote {args.out} ({counts}; content hash {manifest.content_hash[:12]})")
+        print(f"data_prep: wrote {args.out} ({counts}; content hash {result.manifest.content_hash[:12]})")
     return EXIT_OK
 
 
-def _build(args: argparse.Namespace) -> tuple[Manifest, bool]:
+def _build(args: argparse.Namespace) -> BuildResult:
     progress = not args.quiet
     source = Path(args.source)
     if is_url(args.source):
         # The official file's md5 is known: a dataset built from it needs no download to be recognised.
         current = existing_dataset(args.out, args.classes, lambda: MD5) if args.verify_md5 else None
         if current is not None:
-            return current, True
+            return BuildResult(current, noop=True)
         source = download(
             args.source, args.cache_dir, expected_md5=MD5 if args.verify_md5 else None, progress=progress
         )
-    result = build_dataset(
+    return build_dataset(
         source, args.out, classes=args.classes, verify_md5=args.verify_md5, progress=progress
     )
-    return result.manifest, result.noop
 
 
 def _content_hash(out: Path) -> str | None:
