@@ -108,33 +108,6 @@ def _images(
     return data
 
 
-def _split_pickle(
-    split: str,
-    per_class: int,
-    first_serial: int,
-    rng: np.random.Generator,
-    key_style: KeyStyle,
-    ambiguity: float,
-    ambiguity_rng: np.random.Generator,
-) -> bytes:
-    coarse_of_fine = {fine: coarse for coarse, fines in enumerate(COARSE_CLASSES.values()) for fine in fines}
-    # Shuffled like the real file, so readers cannot rely on rows being grouped by class.
-    fine_labels = rng.permutation(np.repeat(np.arange(len(FINE_LABEL_NAMES)), per_class))
-    serials = np.full(len(FINE_LABEL_NAMES), first_serial)
-    filenames = []
-    for label in fine_labels:
-        filenames.append(f"{FINE_LABEL_NAMES[label]}_s_{serials[label]:06d}.png")
-        serials[label] += 1
-    fields = {
-        "filenames": filenames,
-        "batch_label": SYNTHETIC_BATCH_LABEL_PREFIX + BATCH_LABELS[split],
-        "fine_labels": fine_labels.tolist(),
-        "coarse_labels": [coarse_of_fine[FINE_LABEL_NAMES[label]] for label in fine_labels],
-        "data": _images(fine_labels, rng, ambiguity, ambiguity_rng),
-    }
-    return _pickle(fields, key_style)
-
-
 def _encoded(value: object) -> object:
     if isinstance(value, str):
         return value.encode()
@@ -150,14 +123,6 @@ def _pickle(fields: dict[str, object], key_style: KeyStyle) -> bytes:
     elif key_style != "str":
         raise ValueError(f"key_style must be 'bytes' or 'str', not {key_style!r}")
     return pickle.dumps(fields, protocol=4)
-
-
-def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(payload)
-    info.mtime = _MTIME
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(payload))
 
 
 def write_synthetic_tarball(
@@ -179,12 +144,31 @@ def write_synthetic_tarball(
     path = Path(path)
     rng = np.random.default_rng(seed)
     ambiguity_rng = np.random.default_rng([seed, _AMBIGUITY_STREAM])
-    meta = _pickle(
+    coarse_of_fine = {fine: coarse for coarse, fines in enumerate(COARSE_CLASSES.values()) for fine in fines}
+    first_serials = {"train": 0, "test": train_per_class}
+    per_class = {"train": train_per_class, "test": test_per_class}
+    members = {}
+    for split, member in SPLIT_MEMBERS.items():
+        # Shuffled like the real file, so readers cannot rely on rows being grouped by class.
+        fine_labels = rng.permutation(np.repeat(np.arange(len(FINE_LABEL_NAMES)), per_class[split]))
+        serials = np.full(len(FINE_LABEL_NAMES), first_serials[split])
+        filenames = []
+        for label in fine_labels:
+            filenames.append(f"{FINE_LABEL_NAMES[label]}_s_{serials[label]:06d}.png")
+            serials[label] += 1
+        fields = {
+            "filenames": filenames,
+            "batch_label": SYNTHETIC_BATCH_LABEL_PREFIX + BATCH_LABELS[split],
+            "fine_labels": fine_labels.tolist(),
+            "coarse_labels": [coarse_of_fine[FINE_LABEL_NAMES[label]] for label in fine_labels],
+            "data": _images(fine_labels, rng, ambiguity, ambiguity_rng),
+        }
+        members[member] = _pickle(fields, key_style)
+    # The official tarball's order, meta last: readers must not need the label names first.
+    members[META] = _pickle(
         {"fine_label_names": list(FINE_LABEL_NAMES), "coarse_label_names": list(COARSE_LABEL_NAMES)},
         key_style,
     )
-    first_serials = {"train": 0, "test": train_per_class}
-    per_class = {"train": train_per_class, "test": test_per_class}
     descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with (
@@ -195,13 +179,10 @@ def write_synthetic_tarball(
             directory = tarfile.TarInfo(MEMBER_DIR)
             directory.type, directory.mode, directory.mtime = tarfile.DIRTYPE, 0o755, _MTIME
             tar.addfile(directory)
-            # The official tarball's order, meta last: readers must not need the label names first.
-            for split, member in SPLIT_MEMBERS.items():
-                payload = _split_pickle(
-                    split, per_class[split], first_serials[split], rng, key_style, ambiguity, ambiguity_rng
-                )
-                _add_member(tar, member, payload)
-            _add_member(tar, META, meta)
+            for member, payload in members.items():
+                info = tarfile.TarInfo(member)
+                info.size, info.mode, info.mtime = len(payload), 0o644, _MTIME
+                tar.addfile(info, io.BytesIO(payload))
         # mkstemp creates the file private to its owner; the tarball is an ordinary shared file.
         os.chmod(partial, 0o644)
         os.replace(partial, path)
