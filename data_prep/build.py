@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from data_prep import __version__
-from data_prep.cifar import IMAGE_SIDE, MD5, SPLIT_MEMBERS, Cifar100, Split, read_tarball
+from data_prep.cifar import IMAGE_SIDE, MD5, SPLIT_MEMBERS, Cifar100, read_tarball
 from data_prep.download import file_md5
 from data_prep.errors import ChecksumMismatch, ClassSelectionError, DatasetError, OutputError, SourceError
 from data_prep.lst import LstEntry, format_lst
@@ -202,27 +202,21 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _split_files(split: str, data: Split, label_of_fine: np.ndarray) -> tuple[dict[str, bytes], np.ndarray]:
-    """The split's PNGs and .lst file, by path relative to the dataset folder, and the label of each image."""
-    labels = label_of_fine[data.fine_labels]
-    rows = np.flatnonzero(labels >= 0)
-    labels = labels[rows]
-    names = list(_file_names(split, [data.filenames[row] for row in rows], rows))
-    # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
-    images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
-    files = {f"{split}/{name}": _png(image) for name, image in zip(names, images, strict=True)}
-    files[f"{split}.lst"] = format_lst(map(LstEntry, range(len(names)), labels.tolist(), names)).encode()
-    return files, labels
-
-
 def _write_dataset(
     staging: Path, dataset: Cifar100, requested: tuple[str, ...], source: dict[str, str], progress: bool
 ) -> Manifest:
     label_of_fine = _label_of_fine_label(requested, dataset.fine_label_names)
     files, counts = {}, {}
     for split in SPLITS:
-        split_files, labels = _split_files(split, dataset.splits[split], label_of_fine)
-        files.update(split_files)
+        data = dataset.splits[split]
+        labels = label_of_fine[data.fine_labels]
+        rows = np.flatnonzero(labels >= 0)
+        labels = labels[rows]
+        names = list(_file_names(split, [data.filenames[row] for row in rows], rows))
+        # CIFAR rows are the red, green and blue planes one after another; PNG wants pixels of (r, g, b).
+        images = data.data[rows].reshape(-1, 3, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 3, 1)
+        files.update({f"{split}/{name}": _png(image) for name, image in zip(names, images, strict=True)})
+        files[f"{split}.lst"] = format_lst(map(LstEntry, range(len(names)), labels.tolist(), names)).encode()
         counts[split] = dict(
             zip(requested, np.bincount(labels, minlength=len(requested)).tolist(), strict=True)
         )
@@ -238,8 +232,8 @@ def _write_dataset(
         for split in SPLITS:
             (staging / split).mkdir()
         with tqdm(total=len(files), unit="file", desc="writing", disable=None if progress else True) as bar:
-            for relative_path, data in files.items():
-                (staging / relative_path).write_bytes(data)
+            for relative_path, contents in files.items():
+                (staging / relative_path).write_bytes(contents)
                 bar.update()
         (staging / Manifest.FILENAME).write_text(manifest.to_json(), encoding="utf-8")
     except OSError as error:
