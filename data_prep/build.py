@@ -168,18 +168,6 @@ def _read_verified(source: Path, *, verify_md5: bool, progress: bool) -> tuple[C
     return dataset, md5
 
 
-def _label_of_fine_label(requested: tuple[str, ...], fine_label_names: tuple[str, ...]) -> np.ndarray:
-    """Maps each fine label of the tarball to its index in `requested`, or -1 when not requested."""
-    labels = np.full(len(fine_label_names), -1, dtype=np.int64)
-    for index, name in enumerate(requested):
-        if name not in fine_label_names:
-            close = difflib.get_close_matches(name, fine_label_names, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else "see the tarball's meta fine_label_names"
-            raise ClassSelectionError(f"unknown class {name!r}: {hint}")
-        labels[fine_label_names.index(name)] = index
-    return labels
-
-
 def _file_names(split: str, names: list[str], rows: np.ndarray) -> Iterator[str]:
     """The dataset's own file names, made unique within the split by appending the row where they repeat."""
     seen: set[str] = set()
@@ -205,7 +193,15 @@ def _png(image: np.ndarray) -> bytes:
 def _write_dataset(
     staging: Path, dataset: Cifar100, requested: tuple[str, ...], source: dict[str, str], progress: bool
 ) -> Manifest:
-    label_of_fine = _label_of_fine_label(requested, dataset.fine_label_names)
+    names_in_tarball = dataset.fine_label_names
+    # Each fine label of the tarball -> its index in `requested`, or -1 when not requested.
+    label_of_fine = np.full(len(names_in_tarball), -1, dtype=np.int64)
+    for index, name in enumerate(requested):
+        if name not in names_in_tarball:
+            close = difflib.get_close_matches(name, names_in_tarball, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see the tarball's meta fine_label_names"
+            raise ClassSelectionError(f"unknown class {name!r}: {hint}")
+        label_of_fine[names_in_tarball.index(name)] = index
     files, counts = {}, {}
     for split in SPLITS:
         data = dataset.splits[split]

@@ -101,7 +101,9 @@ class DemoSpec:
 
     def cache_key(self) -> str:
         # The classes and data_prep's code go into the digest: a changed data_prep may write other bytes.
-        digest = hashlib.sha256("\0".join(self.classes).encode() + b"\0\0" + _data_prep_code_digest())
+        digest = hashlib.sha256("\0".join(self.classes).encode() + b"\0\0")
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return (
             f"{len(self.classes)}classes-{self.train_per_class}x{self.test_per_class}-seed{self.seed}"
             f"-ambiguity{self.ambiguity:g}-{digest.hexdigest()[:12]}"
@@ -135,10 +137,3 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache_dir: Path = DEMO_CACHE_DIR) 
                 if not (target / Manifest.FILENAME).is_file():
                     raise
     return load_dataset(target)
-
-
-def _data_prep_code_digest() -> bytes:
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.digest()
