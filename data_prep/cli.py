@@ -20,7 +20,7 @@ DEFAULT_CLASSES = ("bicycle", "motorcycle")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m data_prep",
         description="Build OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json from the CIFAR-100 "
@@ -45,11 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--version", action="version", version=f"data_prep {__version__}")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser.parse_args(argv)
     before = _content_hash(args.out)
     try:
         result = _build(args)

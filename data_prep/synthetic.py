@@ -75,21 +75,16 @@ def _class_templates() -> np.ndarray:
     return templates
 
 
-def _superclass_partners() -> np.ndarray:
-    """(classes, 4): the other fine classes of each class's superclass, the ones a photograph confuses it with."""
-    partners = np.empty((len(FINE_LABEL_NAMES), 4), dtype=np.int64)
-    for fines in COARSE_CLASSES.values():
-        labels = [FINE_LABEL_NAMES.index(name) for name in fines]
-        for label in labels:
-            partners[label] = [other for other in labels if other != label]
-    return partners
-
-
 def _images(
     labels: np.ndarray, rng: np.random.Generator, ambiguity: float, ambiguity_rng: np.random.Generator
 ) -> np.ndarray:
     templates = _class_templates()
-    partners = _superclass_partners()
+    # The other fine classes of each class's superclass, the ones a photograph confuses it with.
+    partners = np.empty((len(FINE_LABEL_NAMES), 4), dtype=np.int64)
+    for fines in COARSE_CLASSES.values():
+        fine_labels = [FINE_LABEL_NAMES.index(name) for name in fines]
+        for label in fine_labels:
+            partners[label] = [other for other in fine_labels if other != label]
     data = np.empty((labels.size, ROW_LENGTH), dtype=np.uint8)
     for start in range(0, labels.size, _ROWS_PER_CHUNK):
         chunk = labels[start : start + _ROWS_PER_CHUNK]
