@@ -43,7 +43,7 @@ def build_dataset(
     verify_md5: bool = True,
     progress: bool = True,
 ) -> BuildResult:
-    """Write OUT/{train,test}/*.png, OUT/{train,test}.lst and OUT/manifest.json; label i is `classes[i]`."""
+    """The dataset of docs/CONTRACTS.md ("Dataset") at OUT; label i is `classes[i]`."""
     source = Path(source)
     out_dir = Path(os.path.abspath(out_dir))
     requested = _checked_request(classes)

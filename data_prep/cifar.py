@@ -116,12 +116,9 @@ def _text(value: object) -> str:
 
 
 def _require(member: str, fields: dict[str, object], key: str) -> object:
-    try:
-        return fields[key]
-    except KeyError:
-        raise SourceError(
-            f"{member}: the pickle has no '{key}' entry (found: {', '.join(sorted(fields))})"
-        ) from None
+    if key not in fields:
+        raise SourceError(f"{member}: the pickle has no '{key}' entry (found: {', '.join(sorted(fields))})")
+    return fields[key]
 
 
 def _parse_split(member: str, fields: dict[str, object]) -> Split:

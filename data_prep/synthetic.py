@@ -140,13 +140,13 @@ def write_synthetic_tarball(
     rng = np.random.default_rng(seed)
     ambiguity_rng = np.random.default_rng([seed, _AMBIGUITY_STREAM])
     coarse_of_fine = {fine: coarse for coarse, fines in enumerate(COARSE_CLASSES.values()) for fine in fines}
-    first_serials = {"train": 0, "test": train_per_class}
     per_class = {"train": train_per_class, "test": test_per_class}
+    # Each class's next file number: the test files continue where the train files end.
+    serials = np.zeros(len(FINE_LABEL_NAMES), dtype=np.int64)
     members = {}
     for split, member in SPLIT_MEMBERS.items():
         # Shuffled like the real file, so readers cannot rely on rows being grouped by class.
         fine_labels = rng.permutation(np.repeat(np.arange(len(FINE_LABEL_NAMES)), per_class[split]))
-        serials = np.full(len(FINE_LABEL_NAMES), first_serials[split])
         filenames = []
         for label in fine_labels:
             filenames.append(f"{FINE_LABEL_NAMES[label]}_s_{serials[label]:06d}.png")
