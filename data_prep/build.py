@@ -36,12 +36,7 @@ class BuildResult:
 
 
 def build_dataset(
-    source: Path,
-    out_dir: Path,
-    *,
-    classes: Sequence[str],
-    verify_md5: bool = True,
-    progress: bool = True,
+    source: Path, out_dir: Path, *, classes: Sequence[str], verify_md5: bool = True, progress: bool = True
 ) -> BuildResult:
     """The dataset of docs/CONTRACTS.md ("Dataset") at OUT; label i is `classes[i]`."""
     source = Path(source)
@@ -151,7 +146,6 @@ def _check_md5(source: Path, actual: str) -> None:
 
 
 def _read_verified(source: Path, *, verify_md5: bool, progress: bool) -> tuple[Cifar100, str]:
-    """The tarball's contents and md5 (hashed as it is read)."""
     with tqdm(
         total=source.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
         desc=f"reading {source.name}", disable=None if progress else True,

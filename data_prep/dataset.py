@@ -111,7 +111,6 @@ class DemoSpec:
 
 
 def demo_dataset(spec: DemoSpec = DemoSpec(), cache_dir: Path = DEMO_CACHE_DIR) -> DatasetSource:
-    """Build (once per spec and data_prep version) and load a generated demo dataset, cached in `cache_dir`."""
     target = Path(cache_dir) / spec.cache_key()
     if not (target / Manifest.FILENAME).is_file():
         # Imported only to build: they bring numpy, which a synth over the cached dataset does not need.

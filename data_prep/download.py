@@ -36,7 +36,6 @@ def download(
     retry_delay: float = 1.0,
     timeout: float = 60.0,
 ) -> Path:
-    """`<cache_dir>/<name>`, downloaded first if missing or (with `expected_md5`) different; retried with backoff."""
     # Imported here: pooch and requests double data_prep's start-up time, and a local tarball needs neither.
     import pooch
     import requests
@@ -53,11 +52,9 @@ def download(
         try:
             return Path(pooch.retrieve(url, known_hash, fname=name, path=cache_dir, downloader=downloader))
         except requests.HTTPError as error:
-            status = error.response.status_code
+            status, reason = error.response.status_code, error.response.reason
             if status not in _TRANSIENT_STATUSES or attempt == attempts:
-                raise DownloadError(
-                    f"downloading {url} failed: HTTP {status} {error.response.reason}"
-                ) from None
+                raise DownloadError(f"downloading {url} failed: HTTP {status} {reason}") from None
         except requests.RequestException as error:
             if attempt == attempts:
                 raise DownloadError(f"downloading {url} failed after {attempts} attempts: {error}") from None

@@ -26,7 +26,6 @@ def format_lst(entries: Iterable[LstEntry]) -> str:
 
 
 def parse_lst(text: str, *, source: str, num_classes: int) -> list[LstEntry]:
-    """The entries of a .lst file's text, in order, blank lines skipped; `source` names it in errors."""
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
