@@ -16,7 +16,7 @@ from pathlib import Path
 from data_prep.cli import DEFAULT_CLASSES
 from data_prep.errors import DataPrepError
 from local_run.template import TemplateError, load_workflow_template, synthesize
-from ops.errors import OpsError
+from ops.errors import OpsError, RunFailed
 from stacks.names import (
     BELOW_THRESHOLD_METRIC,
     TOP_CONFIDENCE_METRIC,
@@ -240,7 +240,7 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
 
 def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.StringIO) -> int:
     from local_run.standin_model import read_split
-    from local_run.workflow import BatchRunError, local_workflow
+    from local_run.workflow import local_workflow
     from ops.capture import iter_capture_records
     from ops.executions import run_executions
     from ops.images import images_from_lst, pick_images
@@ -280,7 +280,7 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             _say(f"Running the batch state machine over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX} ...")
             try:
                 batch = workflow.run_batch(VALIDATION_CHANNEL_PREFIX, timeout_s=EXECUTION_TIMEOUT_S)
-            except BatchRunError as error:
+            except RunFailed as error:
                 batch_error = str(error)
 
     lines = _failure_lines(outcomes)
@@ -392,12 +392,9 @@ def emf_summary(log_lines: Iterable[str]) -> list[str]:
     return lines
 
 
-def _fit(line: str) -> str:
-    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
-
-
 def _say(text: str) -> None:
-    print("\n".join(map(_fit, text.split("\n"))), flush=True)
+    lines = (line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in text.split("\n"))
+    print("\n".join(lines), flush=True)
 
 
 def _path(path: Path) -> str:
