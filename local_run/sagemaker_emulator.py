@@ -39,43 +39,37 @@ class DataCaptureSettings:
     modes: frozenset[str]  # the CaptureOptions' CaptureMode values: "Input", "Output" or both
 
 
+@dataclass(frozen=True)
 class CaptureWriter:
     """Writes data capture records where SageMaker would: `<key prefix><endpoint>/AllTraffic/yyyy/mm/dd/hh/`
     (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html)."""
 
-    def __init__(
-        self,
-        s3_client: Any,
-        bucket: str,
-        settings: DataCaptureSettings,
-        *,
-        sample: Callable[[], float] = random.random,
-    ) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
-        self._settings = settings
-        self._sample = sample  # uniform in [0, 1): a request is captured when it falls in the sampled share
+    s3: Any
+    bucket: str
+    settings: DataCaptureSettings
+    sample: Callable[[], float] = (
+        random.random
+    )  # uniform in [0, 1): captured when it falls in the sampled share
 
     def endpoint_prefix(self, endpoint_name: str) -> str:
-        """The key prefix of one endpoint's capture records."""
-        return f"{self._settings.key_prefix}{endpoint_name}/"
+        return f"{self.settings.key_prefix}{endpoint_name}/"
 
     def write(
         self, endpoint_name: str, request_body: bytes, content_type: str, response_body: bytes, when: datetime
     ) -> str | None:
         """Write the record of one invocation, if it falls in the sampled share; its key, else None."""
-        if self._sample() * 100 >= self._settings.sampling_percentage:
+        if self.sample() * 100 >= self.settings.sampling_percentage:
             return None
         event_id = str(uuid.uuid4())
         captured = {}
-        if "Input" in self._settings.modes:
+        if "Input" in self.settings.modes:
             captured["endpointInput"] = {
                 "observedContentType": content_type,
                 "mode": "INPUT",
                 "data": base64.b64encode(request_body).decode("ascii"),
                 "encoding": "BASE64",
             }
-        if "Output" in self._settings.modes:
+        if "Output" in self.settings.modes:
             captured["endpointOutput"] = {
                 "observedContentType": "application/json",
                 "mode": "OUTPUT",
@@ -91,7 +85,7 @@ class CaptureWriter:
             f"{self.endpoint_prefix(endpoint_name)}{VARIANT_NAME}/{when:%Y/%m/%d/%H}/"
             f"{when:%M-%S}-{when.microsecond // 1000:03d}-{event_id}.jsonl"
         )
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
         return key
 
 
