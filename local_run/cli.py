@@ -106,20 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a small CIFAR-100-format dataset (cached under .cache/demo-dataset/), then run the "
         "workflow on its test images.",
     )
-    demo.add_argument(
-        "--train-per-class",
-        type=_count,
-        default=100,
-        metavar="N",
-        help="training images per class (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--test-per-class",
-        type=_count,
-        default=20,
-        metavar="N",
-        help="test images per class (default: %(default)s)",
-    )
+    for split, default, images in (("train", 100, "training images"), ("test", 20, "test images")):
+        demo.add_argument(
+            f"--{split}-per-class",
+            type=_count,
+            default=default,
+            metavar="N",
+            help=f"{images} per class (default: %(default)s)",
+        )
     demo.set_defaults(parser=demo)
     demo.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     demo.add_argument(
@@ -322,8 +316,8 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             f"  confidence    mean {monitoring['mean_confidence']:.3f}; {monitoring['below_threshold']} of "
             f"{monitoring['records']} captured below the filter's THRESHOLD {template.threshold:g}"
         )
-        plot = None if args.no_plot else args.plot or Path("plots") / f"{args.command}-monitoring.png"
-        if plot is not None:
+        if not args.no_plot:
+            plot = args.plot or Path("plots") / f"{args.command}-monitoring.png"
             title = f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)"
             lines.append(
                 f"  figure        {plot_monitoring(records, classes, template.threshold, plot, title=title)}"

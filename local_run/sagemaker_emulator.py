@@ -9,11 +9,12 @@ import base64
 import json
 import logging
 import random
+import re
 import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,8 +24,7 @@ LOG = logging.getLogger(__name__)
 
 LOCALHOST = "127.0.0.1"
 VARIANT_NAME = "AllTraffic"
-INVOCATIONS_PATH_PREFIX = "/endpoints/"
-INVOCATIONS_PATH_SUFFIX = "/invocations"
+INVOCATIONS_PATH = re.compile(r"/endpoints/(.+)/invocations")
 
 # A model takes the request body and returns one probability per class; a ValueError means "bad input".
 Predictor = Callable[[bytes], Sequence[float]]
@@ -89,26 +89,19 @@ class CaptureWriter:
         return key
 
 
+@dataclass(eq=False)
 class SageMakerRuntimeEmulator:
     """InvokeEndpoint for the given endpoints on 127.0.0.1 (a free port); a context manager that stops it."""
 
-    def __init__(
-        self,
-        endpoints: Mapping[str, Predictor],
-        *,
-        capture: CaptureWriter | None,
-        account_id: str,
-        region: str,
-    ) -> None:
-        self._endpoints = dict(endpoints)
-        self.capture = capture  # None when the endpoint captures nothing
-        self._account_id = account_id
-        self._region = region
-        # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
-        self.faults: deque[str] = deque()
-        self.invocations = 0  # requests that reached an endpoint, faulted or not
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+    endpoints: Mapping[str, Predictor]
+    capture: CaptureWriter | None  # None when the endpoint captures nothing
+    account_id: str
+    region: str
+    # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
+    faults: deque[str] = field(default_factory=deque)
+    invocations: int = 0  # requests that reached an endpoint, faulted or not
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -137,10 +130,10 @@ class SageMakerRuntimeEmulator:
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
         """Answer one InvokeEndpoint request: (HTTP status, headers, body)."""
-        predictor = self._endpoints.get(endpoint_name)
+        predictor = self.endpoints.get(endpoint_name)
         if predictor is None:
             return _error(
-                400, "ValidationError", f"Endpoint {endpoint_name} of account {self._account_id} not found."
+                400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account_id} not found."
             )
         self.invocations += 1
         fault = self.faults.popleft() if self.faults else None
@@ -169,7 +162,7 @@ class SageMakerRuntimeEmulator:
         kind = "client" if original_status < 500 else "server"
         message = (
             f'Received {kind} error ({original_status}) from primary with message "{original_message}". '
-            f"See the log group {log_group} in account {self._account_id} for more information."
+            f"See the log group {log_group} in account {self.account_id} for more information."
         )
         return _error(
             424,
@@ -177,7 +170,7 @@ class SageMakerRuntimeEmulator:
             message,
             OriginalStatusCode=original_status,
             OriginalMessage=original_message,
-            LogStreamArn=f"arn:aws:logs:{self._region}:{self._account_id}:log-group:{log_group}",
+            LogStreamArn=f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{log_group}",
         )
 
 
@@ -194,10 +187,9 @@ class _InvokeEndpointHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         path = self.path.split("?", 1)[0]
-        if path.startswith(INVOCATIONS_PATH_PREFIX) and path.endswith(INVOCATIONS_PATH_SUFFIX):
-            endpoint_name = unquote(path[len(INVOCATIONS_PATH_PREFIX) : -len(INVOCATIONS_PATH_SUFFIX)])
+        if invocation := INVOCATIONS_PATH.fullmatch(path):
             content_type = self.headers.get("Content-Type", "application/octet-stream")
-            self._send(*self.emulator.invoke(endpoint_name, body, content_type))
+            self._send(*self.emulator.invoke(unquote(invocation[1]), body, content_type))
         else:
             self._send(*_error(404, "UnknownOperationException", f"No operation at POST {path}"))
 

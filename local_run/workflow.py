@@ -111,12 +111,7 @@ def local_workflow(
                 Code={"ZipFile": b"PK"},  # moto only stores it; the handler runs from spec.code_dir
             )["FunctionArn"]
             functions[logical_id] = InProcessFunction(
-                name=logical_id,
-                arn=arn,
-                code_dir=spec.code_dir,
-                handler=spec.handler,
-                environment=environment,
-                log_stream=handler_logs,
+                logical_id, arn, spec.code_dir, spec.handler, environment, handler_logs
             )
             stack.callback(functions[logical_id].unload)
         # moto's threads read os.environ name by name: a name an invocation removed mid-read failed an execution
