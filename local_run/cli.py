@@ -17,6 +17,7 @@ from data_prep.cli import DEFAULT_CLASSES
 from data_prep.errors import DataPrepError
 from local_run.template import TemplateError, load_workflow_template, synthesize
 from ops.errors import OpsError, RunFailed
+from stacks.config import AppConfig, ConfigError, cdk_json_context
 from stacks.names import (
     BELOW_THRESHOLD_METRIC,
     TOP_CONFIDENCE_METRIC,
@@ -177,8 +178,6 @@ def _context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
             parser.error(f"-c {text!r} is not KEY=VALUE")
         context[key] = value
     if context:
-        from stacks.config import AppConfig, ConfigError, cdk_json_context
-
         try:
             AppConfig.from_context({**cdk_json_context(), **context})
         except ConfigError as error:
@@ -212,8 +211,10 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
         ).manifest
     train, test = (sum(manifest.splits[split].values()) for split in ("train", "test"))
     kind = "generated" if manifest.synthetic else "CIFAR-100"
-    _say(f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})")
-    _say(f"  in {_path(dataset_dir)}")
+    shown_dir = dataset_dir.relative_to(Path.cwd()) if dataset_dir.is_relative_to(Path.cwd()) else dataset_dir
+    _say(
+        f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})\n  in {shown_dir}"
+    )
     if template is None:
         _say("Synthesizing the app ...")
         template = load_workflow_template(
@@ -389,10 +390,3 @@ def emf_summary(log_lines: Iterable[str]) -> list[str]:
 def _say(text: str) -> None:
     lines = (line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in text.split("\n"))
     print("\n".join(lines), flush=True)
-
-
-def _path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

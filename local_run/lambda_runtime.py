@@ -1,6 +1,5 @@
 """A synthesized Lambda handler run in this process as Lambda's Python runtime would: cold start, its environment,
-JSON logs, and errors as `{"errorType", "errorMessage", "stackTrace"}`, which Step Functions' Retry and Catch match.
-"""
+JSON logs, and errors as `{"errorType", "errorMessage", "stackTrace"}`, which Step Functions' Retry and Catch match."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""InvokeEndpoint on 127.0.0.1 as botocore's sagemaker-runtime model describes it, with data capture (docs/LOCAL.md).
-
-https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
-"""
+"""InvokeEndpoint on 127.0.0.1 as botocore's sagemaker-runtime model describes it, with data capture (docs/LOCAL.md):
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html"""
 
 from __future__ import annotations
 
@@ -101,7 +99,6 @@ class SageMakerRuntimeEmulator:
     faults: deque[str] = field(default_factory=deque)
     invocations: int = 0  # requests that reached an endpoint, faulted or not
     _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -114,19 +111,15 @@ class SageMakerRuntimeEmulator:
         handler = type("BoundHandler", (_InvokeEndpointHandler,), {"emulator": self})
         self._server = ThreadingHTTPServer((LOCALHOST, 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sagemaker-emulator", daemon=True
-        )
-        self._thread.start()
+        # shutdown() in __exit__ returns once serve_forever has ended, so the thread needs no join.
+        threading.Thread(target=self._server.serve_forever, name="sagemaker-emulator", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
+        self._server = None
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
         """Answer one InvokeEndpoint request: (HTTP status, headers, body)."""

@@ -158,12 +158,8 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         )
     outputs = assembly.template(stacks[0])["Outputs"]
     batch = outputs.get(BATCH_STATE_MACHINE_ARN_OUTPUT)
-    return _machine(
-        assembly,
-        stacks[0],
-        outputs[STATE_MACHINE_ARN_OUTPUT]["Value"]["Ref"],
-        batch=_machine(assembly, stacks[0], batch["Value"]["Ref"]) if batch else None,
-    )
+    batch_machine = _machine(assembly, stacks[0], batch["Value"]["Ref"]) if batch else None
+    return _machine(assembly, stacks[0], outputs[STATE_MACHINE_ARN_OUTPUT]["Value"]["Ref"], batch_machine)
 
 
 def _machine(

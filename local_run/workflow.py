@@ -127,20 +127,11 @@ def local_workflow(
 
         def state_machine(name: str, definition: str) -> str:
             role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
-            return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)[
-                "stateMachineArn"
-            ]
+            created = sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)
+            return created["stateMachineArn"]
 
-        yield LocalWorkflow(
-            s3=s3,
-            sfn=sfn,
-            bucket=bucket,
-            state_machine_arn=state_machine(template.stack_name, template.definition(arns)),
-            batch_state_machine_arn=state_machine(
-                f"{template.stack_name}-Batch",
-                local_definition(template.batch.definition(arns, bucket=bucket)),
-            )
-            if template.batch
-            else None,
-            emulator=emulator,
-        )
+        single_arn, batch_arn = state_machine(template.stack_name, template.definition(arns)), None
+        if template.batch:
+            batch_definition = local_definition(template.batch.definition(arns, bucket=bucket))
+            batch_arn = state_machine(f"{template.stack_name}-Batch", batch_definition)
+        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator)
