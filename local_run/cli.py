@@ -18,11 +18,7 @@ from data_prep.errors import DataPrepError
 from local_run.template import TemplateError, load_workflow_template, synthesize
 from ops.errors import OpsError, RunFailed
 from stacks.config import AppConfig, ConfigError, cdk_json_context
-from stacks.names import (
-    BELOW_THRESHOLD_METRIC,
-    TOP_CONFIDENCE_METRIC,
-    WORKFLOW_DIMENSION,
-)
+from stacks.names import BELOW_THRESHOLD_METRIC, TOP_CONFIDENCE_METRIC, WORKFLOW_DIMENSION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "scones-vision-local"
@@ -264,11 +260,9 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             poll_s=0.05,
             progress=not args.no_progress,
         )
-        capture_prefix = (
-            workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
-            if workflow.emulator.capture
-            else None
-        )
+        capture_prefix = None
+        if workflow.emulator.capture is not None:
+            capture_prefix = workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
         records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix)) if capture_prefix else []
         batch = batch_error = None
         if workflow.batch_state_machine_arn is not None:
@@ -320,9 +314,8 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
         if not args.no_plot:
             plot = args.plot or Path("plots") / f"{args.command}-monitoring.png"
             title = f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)"
-            lines.append(
-                f"  figure        {plot_monitoring(records, classes, template.threshold, plot, title=title)}"
-            )
+            figure = plot_monitoring(records, classes, template.threshold, plot, title=title)
+            lines.append(f"  figure        {figure}")
     all_as_designed = not unexpected and batch_error is None and not (batch and batch.summary["failed"])
     lines += [
         "",

@@ -35,9 +35,9 @@ class LambdaContext:
 
     function_name: str
     invoked_function_arn: str
-    memory_limit_in_mb: int
     aws_request_id: str
     log_group_name: str
+    memory_limit_in_mb: int = 128
     log_stream_name: str = "local"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -66,7 +66,6 @@ class InProcessFunction:
         context = LambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,
-            memory_limit_in_mb=128,
             aws_request_id=str(uuid.uuid4()),
             log_group_name=f"/aws/lambda/{self.name}",
         )

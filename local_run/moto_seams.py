@@ -17,7 +17,6 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 from local_run.lambda_runtime import InProcessFunction
 
 MOTO_VERSION = "5.2.5"
-FUNCTION_ERROR_HEADER = "x-amz-function-error"
 
 
 class MotoChanged(RuntimeError):
@@ -41,7 +40,7 @@ def patched_moto(functions: Mapping[str, InProcessFunction]) -> Iterator[None]:
         name = self.get_function(function_name, qualifier).function_name
         result = functions[name].invoke(body)
         if result.failed:
-            response_headers[FUNCTION_ERROR_HEADER] = "Unhandled"
+            response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
     with (

@@ -70,7 +70,6 @@ def train_standin(dataset_dir: Path, classes: Sequence[str], *, seed: int = 0) -
     pipeline.fit(np.stack([features(path.read_bytes()) for path in train_paths]), train_labels)
     accuracy = float("nan")
     if test_paths:
-        accuracy = float(
-            pipeline.score(np.stack([features(path.read_bytes()) for path in test_paths]), test_labels)
-        )
+        test_features = np.stack([features(path.read_bytes()) for path in test_paths])
+        accuracy = float(pipeline.score(test_features, test_labels))
     return StandInModel(classes=tuple(classes), pipeline=pipeline, test_accuracy=accuracy)
