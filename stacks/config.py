@@ -1,9 +1,9 @@
 """The app's settings as one frozen, validated model, built once from `cdk.json` context and `-c key=value` (text
-or JSON alike). A bad value fails synth with one line naming the key, the value and what is expected.
-docs/CONFIGURATION.md is generated from the model (stacks/config_reference.py)."""
+or JSON alike); docs/CONFIGURATION.md is generated from it (stacks/config_reference.py)."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,10 +46,7 @@ MAX_IMAGES_PER_CHILD = 20
 # 200" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
-SERVERLESS_EXCLUSIONS_DOC = (
-    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
-    "#serverless-endpoints-how-it-works-exclusions"
-)
+SERVERLESS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"
 # The project's bound on an autoscaled variant's instances; `make preflight` checks the account's quota.
 MAX_SCALED_INSTANCES = 20
 INSTANCE_TYPE = "a SageMaker instance type such as ml.m5.large or ml.g4dn.xlarge"
@@ -86,14 +83,10 @@ def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
     ]
 
 
-def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(sorted(value.items())))
-
-
 TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
 TransformType = _instance_type(algorithm.TRANSFORM_INSTANCE_TYPES, "runs Batch Transform (CPU or GPU)")
 EndpointType = _instance_type(algorithm.ENDPOINT_INSTANCE_TYPES, "serves (CPU or GPU)")
-Frozen = pydantic.AfterValidator(_frozen)
+Frozen = pydantic.AfterValidator(lambda value: MappingProxyType(dict(sorted(value.items()))))
 JSON_OBJECT = "a JSON object of hyperparameter names to values"
 LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
 ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
@@ -221,8 +214,6 @@ class AppConfig(BaseModel):
         """Build the config from a context mapping; keys with ':' or a leading '@' belong to the CDK itself."""
         own = {key: value for key, value in context.items() if ":" not in key and not key.startswith("@")}
         if unknown := sorted(set(own) - set(cls.model_fields)):
-            import difflib
-
             meant = {k for key in unknown for k in difflib.get_close_matches(key, cls.model_fields, n=1)}
             hint = f" (did you mean {', '.join(sorted(meant))}?)" if meant else ""
             raise ConfigError(f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; {SETTINGS_DOC}")
@@ -270,11 +261,8 @@ class AppConfig(BaseModel):
             )
         except algorithm.HyperparameterError as error:
             # Named after the setting the offending value came from; a missing one belongs to the defaults.
-            source = (
-                "hyperparameter_overrides"
-                if error.name in self.hyperparameter_overrides
-                else "hyperparameters"
-            )
+            overridden = error.name in self.hyperparameter_overrides
+            source = "hyperparameter_overrides" if overridden else "hyperparameters"
             raise ConfigError(f"context '{source}' is invalid: {error}") from None
         serverless = self.endpoint_mode == "serverless"
         low, high = self.autoscaling_min_instances, self.autoscaling_max_instances
