@@ -183,24 +183,9 @@ SAGEMAKER_SHAPES = ("TrainingInstanceType", "ProductionVariantInstanceType", "Tr
 # per type: https://docs.aws.amazon.com/sagemaker/latest/dg/host-instance-storage.html). Their volumes are
 # encrypted by a hardware module on the instance instead.
 LOCAL_STORAGE_FAMILIES = frozenset(
-    (
-        "m5d",
-        "c5d",
-        "r5d",
-        "g4dn",
-        "g5",
-        "g6",
-        "g6e",
-        "p3dn",
-        "p4d",
-        "p4de",
-        "p5",
-        "m6gd",
-        "c6gd",
-        "r6gd",
-        "r7gd",
-    )
+    ("m5d", "c5d", "r5d", "g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5")
 )
+LOCAL_STORAGE_FAMILIES |= {"m6gd", "c6gd", "r6gd", "r7gd"}
 
 
 def sagemaker_instance_types() -> dict[str, list[str]]:
