@@ -90,6 +90,9 @@ Frozen = pydantic.AfterValidator(lambda value: MappingProxyType(dict(sorted(valu
 JSON_OBJECT = "a JSON object of hyperparameter names to values"
 LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
 ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=1, le=100_000)]  # an alarm's threshold or a scaling target
+ScaledInstances = Annotated[int, Field(ge=1, le=MAX_SCALED_INSTANCES)]
 
 
 class AppConfig(BaseModel):
@@ -108,9 +111,7 @@ class AppConfig(BaseModel):
         min_length=1,
         expected="a folder path (relative to the project root or absolute)",
     )
-    confidence_threshold: float = _field(
-        "an execution below it fails with ThresholdConfidenceNotMet", gt=0.0, le=1.0
-    )
+    confidence_threshold: Share = _field("an execution below it fails with ThresholdConfidenceNotMet")
     workflow_type: Literal["STANDARD", "EXPRESS"] = _field("the single-image state machine's type")
     workflow_timeout_minutes: int = _field("execution timeout", ge=1, le=60)
     workflow_input_prefix: str = _field(
@@ -139,16 +140,10 @@ class AppConfig(BaseModel):
         pattern=r"^([^@\s]+@[^@\s]+\.[^@\s.]+)?$",
         expected="one e-mail address such as ops@example.com, or empty for none",
     )
-    alarm_unexpected_failures: int = _field(
-        "failed executions in 5 minutes that raise the alarm", ge=1, le=100_000
-    )
-    alarm_endpoint_5xx_errors: int = _field(
-        "endpoint 5xx errors in 5 minutes that raise the alarm", ge=1, le=100_000
-    )
+    alarm_unexpected_failures: Count = _field("failed executions in 5 minutes that raise the alarm")
+    alarm_endpoint_5xx_errors: Count = _field("endpoint 5xx errors in 5 minutes that raise the alarm")
     alarm_latency_p90_ms: int = _field("bound on the model's p90 latency", ge=1, le=MAX_MODEL_LATENCY_MS)
-    alarm_below_threshold_share: float = _field(
-        "share below confidence_threshold that is drift", gt=0.0, le=1.0
-    )
+    alarm_below_threshold_share: Share = _field("share below confidence_threshold that is drift")
     alarm_below_threshold_minutes: int = _field(
         "how long that share must last",
         ge=ALARM_PERIOD_MINUTES,
@@ -188,11 +183,9 @@ class AppConfig(BaseModel):
         "its concurrent invocations", ge=1, le=SERVERLESS_MAX_CONCURRENCY
     )
     autoscaling_enabled: bool = _field("scale a real-time endpoint between the two bounds below")
-    autoscaling_min_instances: int = _field("fewest instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
-    autoscaling_max_instances: int = _field("most instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
-    autoscaling_target_invocations: int = _field(
-        "invocations per instance and minute to hold", ge=1, le=100_000
-    )
+    autoscaling_min_instances: ScaledInstances = _field("fewest instances when autoscaled")
+    autoscaling_max_instances: ScaledInstances = _field("most instances when autoscaled")
+    autoscaling_target_invocations: Count = _field("invocations per instance and minute to hold")
     model_data_url: str | None = _field(
         "serve this artifact instead of training",
         pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$",
