@@ -1,6 +1,5 @@
-"""The SageMaker built-in image-classification algorithm's interface as data: hyperparameters (HYPERPARAMETERS_DOC:
-names, valid values, defaults, "used only when" rules), rendered as that page writes them (`True`, `1`, `3,224,224`),
-and the instance types it runs on (ALGORITHM_DOC)."""
+"""The image-classification algorithm's interface as data: its hyperparameters (HYPERPARAMETERS_DOC), rendered as
+that page writes them (`True`, `1`, `3,224,224`), and the instance types it runs on (ALGORITHM_DOC)."""
 
 from __future__ import annotations
 

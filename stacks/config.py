@@ -78,16 +78,15 @@ def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
             raise ValueError(f"SageMaker offers ml.{family} as {', '.join(families[family])}")
         return text
 
-    return Annotated[
-        str, pydantic.AfterValidator(check), Field(json_schema_extra={"expected": INSTANCE_TYPE})
-    ]
+    expected = Field(json_schema_extra={"expected": INSTANCE_TYPE})
+    return Annotated[str, pydantic.AfterValidator(check), expected]
 
 
 TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
 TransformType = _instance_type(algorithm.TRANSFORM_INSTANCE_TYPES, "runs Batch Transform (CPU or GPU)")
 EndpointType = _instance_type(algorithm.ENDPOINT_INSTANCE_TYPES, "serves (CPU or GPU)")
 Frozen = pydantic.AfterValidator(lambda value: MappingProxyType(dict(sorted(value.items()))))
-JSON_OBJECT = "a JSON object of hyperparameter names to values"
+JsonObject = Field(json_schema_extra={"expected": "a JSON object of hyperparameter names to values"})
 LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
 ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
@@ -168,11 +167,9 @@ class AppConfig(BaseModel):
     use_spot_training: bool = _field("managed spot training")
     transform_instance_type: TransformType = _field("Batch Transform instance type (make transform)")
     transform_instance_count: int = _field("Batch Transform instances", ge=1, le=10)
-    hyperparameters: Annotated[Mapping[str, str], Frozen] = _field(
-        "the algorithm's, see below", expected=JSON_OBJECT
-    )
-    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen] = _field(
-        "laid over hyperparameters; null removes one", expected=JSON_OBJECT
+    hyperparameters: Annotated[Mapping[str, str], Frozen, JsonObject] = _field("the algorithm's, see below")
+    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen, JsonObject] = _field(
+        "laid over hyperparameters; null removes one"
     )
     endpoint_instance_type: EndpointType = _field("endpoint instance type")
     endpoint_instance_count: int = _field("endpoint instances", ge=1, le=10)
@@ -230,8 +227,7 @@ class AppConfig(BaseModel):
     @pydantic.field_validator("hyperparameters", "hyperparameter_overrides", mode="before")
     @classmethod
     def _rendered(cls, value: Any, info: ValidationInfo) -> dict[str, str | None]:
-        """Each hyperparameter checked and rendered on its own (stacks/algorithm.py); how they combine is checked
-        once defaults and overrides are merged. An override of null removes a default."""
+        """Each hyperparameter checked and rendered on its own; _reject_contradictions checks how they combine."""
         try:
             parsed = json.loads(value) if isinstance(value, str) else value
         except json.JSONDecodeError:
@@ -260,9 +256,9 @@ class AppConfig(BaseModel):
         serverless = self.endpoint_mode == "serverless"
         low, high = self.autoscaling_min_instances, self.autoscaling_max_instances
         counted = "autoscaling_max_instances" if self.autoscaling_enabled else "endpoint_instance_count"
-        per_instance = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE
-        bound = self.serverless_max_concurrency if serverless else per_instance * getattr(self, counted)
-        capacity = f"{getattr(self, counted)} instance(s) x {per_instance} images each ({counted})"
+        per_instance, instances = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE, getattr(self, counted)
+        bound = self.serverless_max_concurrency if serverless else per_instance * instances
+        capacity = f"{instances} instance(s) x {per_instance} images each ({counted})"
         contradictions = {
             "workflow_timeout_minutes": (
                 self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES,

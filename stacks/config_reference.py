@@ -98,9 +98,8 @@ def reference() -> str:
     ]
     for name, spec in algorithm.HYPERPARAMETERS.items():
         in_cdk_json = _code(defaults["hyperparameters"].get(name)).replace("empty", "")
-        lines.append(
-            _row(f"`{name}`", spec.allowed, _code(spec.default).replace("empty", "none"), in_cdk_json)
-        )
+        algorithms_default = _code(spec.default).replace("empty", "none")
+        lines.append(_row(f"`{name}`", spec.allowed, algorithms_default, in_cdk_json))
     lines += ["", "Hyperparameters that must agree:", ""]
     for name, (other, wanted) in algorithm.USED_ONLY_WHEN.items():
         lines.append(f"- `{name}` is used only when `{other}` is {' or '.join(wanted)}.")
