@@ -299,21 +299,18 @@ class AppConfig(BaseModel):
 
 
 def expected(name: str) -> str:
-    """What a setting accepts, from its field: its type and bounds, or what the field says where they cannot."""
-    field = AppConfig.model_fields[name]
-    if isinstance(field.json_schema_extra, dict) and "expected" in field.json_schema_extra:
-        return str(field.json_schema_extra["expected"])
-    if field.annotation is bool:
+    """What a setting accepts, from its JSON schema: its type and bounds, or what the field says where they cannot."""
+    schema = AppConfig.model_json_schema()["properties"][name]
+    if "expected" in schema:
+        return schema["expected"]
+    if schema["type"] == "boolean":
         return "true or false"
-    if get_origin(field.annotation) is Literal:
-        return f"one of {', '.join(map(str, get_args(field.annotation)))}"
-    limits = {
-        k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "multiple_of") if hasattr(m, k)
-    }
-    noun = "an integer" if field.annotation is int else "a number"
-    opening = f"({limits['gt']}" if "gt" in limits else f"[{limits['ge']}"
-    step = f" and a multiple of {limits['multiple_of']}" if "multiple_of" in limits else ""
-    return f"{noun} in {opening}, {limits['le']}]{step}"
+    if "enum" in schema:
+        return f"one of {', '.join(map(str, schema['enum']))}"
+    noun = "an integer" if schema["type"] == "integer" else "a number"
+    opening = f"({schema['exclusiveMinimum']}" if "exclusiveMinimum" in schema else f"[{schema['minimum']}"
+    step = f" and a multiple of {schema['multipleOf']}" if "multipleOf" in schema else ""
+    return f"{noun} in {opening}, {schema['maximum']}]{step}"
 
 
 def _one_line(error: ValidationError, context: Mapping[str, Any]) -> str:
