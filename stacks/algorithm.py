@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+import botocore.loaders
+
 HYPERPARAMETERS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
 ALGORITHM_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html"
 
@@ -162,8 +164,6 @@ def validated_hyperparameters(values: Mapping[str, Any], *, training_instance_co
     return rendered
 
 
-# --- instance types ---------------------------------------------------------------------------------------------
-
 # "EC2 Instance Recommendation for the Image Classification Algorithm" (ALGORITHM_DOC): it trains on GPU instances
 # (P2, P3, G4dn and G5; the page's archived 2023 copy in awsdocs/amazon-sagemaker-developer-guide lists P2 and P3
 # only) and serves on CPU (such as C4) or GPU instances. CPU serving here: the x86 families SageMaker offers for
@@ -187,14 +187,6 @@ LOCAL_STORAGE_FAMILIES = frozenset(
 LOCAL_STORAGE_FAMILIES |= {"m6gd", "c6gd", "r6gd", "r7gd"}
 
 
-def sagemaker_instance_types() -> dict[str, list[str]]:
-    """SAGEMAKER_SHAPES' enums; botocore's raw loader reads them in about 0.05 s (its ServiceModel takes a second)."""
-    import botocore.loaders
-
-    shapes = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
-    return {shape: shapes[shape]["enum"] for shape in SAGEMAKER_SHAPES}
-
-
 def family_of(instance_type: str) -> str:
     return instance_type.split(".")[1]
 
@@ -212,7 +204,9 @@ def _by_family(types: Iterable[str], families: tuple[str, ...]) -> dict[str, tup
     return {family: tuple(sorted(offered, key=order)) for family, offered in sizes.items() if offered}
 
 
-_TRAINING, _SERVING, _TRANSFORM = sagemaker_instance_types().values()
+# botocore's raw loader reads the model in about 0.05 s, with no cache (its ServiceModel takes most of a second).
+_SHAPES = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
+_TRAINING, _SERVING, _TRANSFORM = (_SHAPES[shape]["enum"] for shape in SAGEMAKER_SHAPES)
 TRAINING_INSTANCE_TYPES = _by_family(_TRAINING, TRAINING_FAMILIES)
 ENDPOINT_INSTANCE_TYPES = _by_family(_SERVING, SERVING_FAMILIES)
 # Batch Transform runs the serving image on the sizes CreateTransformJob offers in the serving families.

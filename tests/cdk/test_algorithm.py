@@ -93,11 +93,6 @@ def sagemaker_model():
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-def test_the_instance_types_are_botocores(sagemaker_model):
-    for shape, types in algorithm.sagemaker_instance_types().items():
-        assert types == list(sagemaker_model.shape_for(shape).enum), shape
-
-
 @pytest.mark.parametrize(
     ("families", "offered", "shape"),
     [
