@@ -68,8 +68,6 @@ def _field(description: str, *, expected: str | None = None, **constraints: Any)
 
 def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
     def check(text: str) -> str:
-        if not (text.startswith("ml.") and text.count(".") == 2):
-            raise ValueError(f"expected {INSTANCE_TYPE}")
         if (family := algorithm.family_of(text)) not in families:
             offered = ", ".join(f"ml.{name}" for name in families)
             algorithm_runs = f"the image-classification algorithm {purpose} on the families {offered}"
@@ -78,8 +76,8 @@ def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
             raise ValueError(f"SageMaker offers ml.{family} as {', '.join(families[family])}")
         return text
 
-    expected = Field(json_schema_extra={"expected": INSTANCE_TYPE})
-    return Annotated[str, pydantic.AfterValidator(check), expected]
+    shape = Field(pattern=r"^ml\.[^.]*\.[^.]*$", json_schema_extra={"expected": INSTANCE_TYPE})
+    return Annotated[str, shape, pydantic.AfterValidator(check)]
 
 
 TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
