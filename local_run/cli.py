@@ -208,9 +208,8 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
     train, test = (sum(manifest.splits[split].values()) for split in ("train", "test"))
     kind = "generated" if manifest.synthetic else "CIFAR-100"
     shown_dir = dataset_dir.relative_to(Path.cwd()) if dataset_dir.is_relative_to(Path.cwd()) else dataset_dir
-    _say(
-        f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})\n  in {shown_dir}"
-    )
+    _say(f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})")
+    _say(f"  in {shown_dir}")
     if template is None:
         _say("Synthesizing the app ...")
         template = load_workflow_template(

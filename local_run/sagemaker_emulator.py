@@ -45,9 +45,8 @@ class CaptureWriter:
     s3: Any
     bucket: str
     settings: DataCaptureSettings
-    sample: Callable[[], float] = (
-        random.random
-    )  # uniform in [0, 1): captured when it falls in the sampled share
+    # Uniform in [0, 1): a request is captured when it falls in the sampled share.
+    sample: Callable[[], float] = random.random
 
     def endpoint_prefix(self, endpoint_name: str) -> str:
         return f"{self.settings.key_prefix}{endpoint_name}/"
