@@ -87,7 +87,7 @@ def _run_one(wf, key: str) -> None:
         input=json.dumps({"s3_bucket": wf.bucket, "s3_key": key}),
     )["executionArn"]
     while wf.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        time.sleep(0.005)  # finer than LocalWorkflow.wait's: this measures time per image
+        time.sleep(0.005)  # finer than the local run's polling: this measures time per image
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,12 +16,9 @@ from pathlib import Path
 from data_prep.cli import DEFAULT_CLASSES
 from data_prep.errors import DataPrepError
 from local_run.template import TemplateError, load_workflow_template, synthesize
-from ops.errors import OpsError
-from stacks.names import (
-    BELOW_THRESHOLD_METRIC,
-    TOP_CONFIDENCE_METRIC,
-    WORKFLOW_DIMENSION,
-)
+from ops.errors import OpsError, RunFailed
+from stacks.config import AppConfig, ConfigError, cdk_json_context
+from stacks.names import BELOW_THRESHOLD_METRIC, TOP_CONFIDENCE_METRIC, WORKFLOW_DIMENSION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "scones-vision-local"
@@ -106,20 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a small CIFAR-100-format dataset (cached under .cache/demo-dataset/), then run the "
         "workflow on its test images.",
     )
-    demo.add_argument(
-        "--train-per-class",
-        type=_count,
-        default=100,
-        metavar="N",
-        help="training images per class (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--test-per-class",
-        type=_count,
-        default=20,
-        metavar="N",
-        help="test images per class (default: %(default)s)",
-    )
+    for split, default, images in (("train", 100, "training images"), ("test", 20, "test images")):
+        demo.add_argument(
+            f"--{split}-per-class",
+            type=_count,
+            default=default,
+            metavar="N",
+            help=f"{images} per class (default: %(default)s)",
+        )
     demo.set_defaults(parser=demo)
     demo.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     demo.add_argument(
@@ -183,8 +174,6 @@ def _context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
             parser.error(f"-c {text!r} is not KEY=VALUE")
         context[key] = value
     if context:
-        from stacks.config import AppConfig, ConfigError, cdk_json_context
-
         try:
             AppConfig.from_context({**cdk_json_context(), **context})
         except ConfigError as error:
@@ -218,8 +207,9 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
         ).manifest
     train, test = (sum(manifest.splits[split].values()) for split in ("train", "test"))
     kind = "generated" if manifest.synthetic else "CIFAR-100"
+    shown_dir = dataset_dir.relative_to(Path.cwd()) if dataset_dir.is_relative_to(Path.cwd()) else dataset_dir
     _say(f"Dataset: {', '.join(manifest.classes)}; {train} train, {test} test images ({kind})")
-    _say(f"  in {_path(dataset_dir)}")
+    _say(f"  in {shown_dir}")
     if template is None:
         _say("Synthesizing the app ...")
         template = load_workflow_template(
@@ -240,7 +230,7 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
 
 def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.StringIO) -> int:
     from local_run.standin_model import read_split
-    from local_run.workflow import BatchRunError, local_workflow
+    from local_run.workflow import local_workflow
     from ops.capture import iter_capture_records
     from ops.executions import run_executions
     from ops.images import images_from_lst, pick_images
@@ -269,18 +259,16 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             poll_s=0.05,
             progress=not args.no_progress,
         )
-        capture_prefix = (
-            workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
-            if workflow.emulator.capture
-            else None
-        )
+        capture_prefix = None
+        if workflow.emulator.capture is not None:
+            capture_prefix = workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
         records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix)) if capture_prefix else []
         batch = batch_error = None
         if workflow.batch_state_machine_arn is not None:
             _say(f"Running the batch state machine over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX} ...")
             try:
                 batch = workflow.run_batch(VALIDATION_CHANNEL_PREFIX, timeout_s=EXECUTION_TIMEOUT_S)
-            except BatchRunError as error:
+            except RunFailed as error:
                 batch_error = str(error)
 
     lines = _failure_lines(outcomes)
@@ -322,12 +310,11 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             f"  confidence    mean {monitoring['mean_confidence']:.3f}; {monitoring['below_threshold']} of "
             f"{monitoring['records']} captured below the filter's THRESHOLD {template.threshold:g}"
         )
-        plot = None if args.no_plot else args.plot or Path("plots") / f"{args.command}-monitoring.png"
-        if plot is not None:
+        if not args.no_plot:
+            plot = args.plot or Path("plots") / f"{args.command}-monitoring.png"
             title = f"Local run: data capture of endpoint {template.endpoint_name} (stand-in model)"
-            lines.append(
-                f"  figure        {plot_monitoring(records, classes, template.threshold, plot, title=title)}"
-            )
+            figure = plot_monitoring(records, classes, template.threshold, plot, title=title)
+            lines.append(f"  figure        {figure}")
     all_as_designed = not unexpected and batch_error is None and not (batch and batch.summary["failed"])
     lines += [
         "",
@@ -392,16 +379,6 @@ def emf_summary(log_lines: Iterable[str]) -> list[str]:
     return lines
 
 
-def _fit(line: str) -> str:
-    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
-
-
 def _say(text: str) -> None:
-    print("\n".join(map(_fit, text.split("\n"))), flush=True)
-
-
-def _path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    lines = (line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in text.split("\n"))
+    print("\n".join(lines), flush=True)

@@ -1,6 +1,5 @@
 """A synthesized Lambda handler run in this process as Lambda's Python runtime would: cold start, its environment,
-JSON logs, and errors as `{"errorType", "errorMessage", "stackTrace"}`, which Step Functions' Retry and Catch match.
-"""
+JSON logs, and errors as `{"errorType", "errorMessage", "stackTrace"}`, which Step Functions' Retry and Catch match."""
 
 from __future__ import annotations
 
@@ -14,10 +13,10 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any, TextIO
 
 # os.environ and sys.stdout are process-wide: one invocation at a time may change them.
@@ -36,9 +35,9 @@ class LambdaContext:
 
     function_name: str
     invoked_function_arn: str
-    memory_limit_in_mb: int
     aws_request_id: str
     log_group_name: str
+    memory_limit_in_mb: int = 128
     log_stream_name: str = "local"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -46,52 +45,40 @@ class LambdaContext:
         return 60_000
 
 
+@dataclass(eq=False)
 class InProcessFunction:
     """One Lambda function: its code folder, `module.function` handler and environment variables."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        arn: str,
-        code_dir: Path,
-        handler: str,
-        environment: Mapping[str, str],
-        log_stream: TextIO,
-    ) -> None:
-        self.name = name
-        self.arn = arn
-        self._code_dir = code_dir.resolve()
-        self._handler_spec = handler
-        self._environment = dict(environment)
-        self._log_stream = log_stream
-        self._handler: Callable[[Any, Any], Any] | None = None
-        self._module_name = f"local_run_lambda_{name}_{uuid.uuid4().hex}"
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: Mapping[str, str]
+    log_stream: TextIO
+    _loaded: Callable[[Any, Any], Any] | None = field(default=None, init=False)
 
-    @property
-    def environment(self) -> dict[str, str]:
-        return dict(self._environment)
+    def __post_init__(self) -> None:
+        self.code_dir = self.code_dir.resolve()
+        self.environment = MappingProxyType(dict(self.environment))
+        self._module_name = f"local_run_lambda_{self.name}_{uuid.uuid4().hex}"
 
     def invoke(self, payload: bytes | str) -> InvocationResult:
         context = LambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,
-            memory_limit_in_mb=128,
             aws_request_id=str(uuid.uuid4()),
             log_group_name=f"/aws/lambda/{self.name}",
         )
         with (
             _PROCESS_STATE_LOCK,
-            environment_variables(self._environment),
-            contextlib.redirect_stdout(self._log_stream),
-            json_logging_to(self._log_stream, request_id=context.aws_request_id),
+            environment_variables(self.environment),
+            contextlib.redirect_stdout(self.log_stream),
+            json_logging_to(self.log_stream, request_id=context.aws_request_id),
         ):
             try:
-                if self._handler is None:  # cold start: loaded inside the function's environment
-                    self._handler = _load_handler(
-                        self._code_dir, self._handler_spec, module_name=self._module_name
-                    )
-                result = self._handler(json.loads(payload or "null"), context)
+                if self._loaded is None:  # cold start: loaded inside the function's environment
+                    self._loaded = _load_handler(self.code_dir, self.handler, module_name=self._module_name)
+                result = self._loaded(json.loads(payload or "null"), context)
             except Exception as error:  # every handler failure is reported to the caller, as Lambda does
                 return InvocationResult(_error_payload(type(error).__name__, str(error), error), failed=True)
         try:
@@ -103,7 +90,7 @@ class InProcessFunction:
     def unload(self) -> None:
         """Forget the loaded handler module; the next invocation is a cold start again."""
         sys.modules.pop(self._module_name, None)
-        self._handler = None
+        self._loaded = None
 
 
 def _error_payload(error_type: str, message: str, error: BaseException) -> bytes:

@@ -1,7 +1,4 @@
-"""Where the local run reaches into moto, and the gaps of its Step Functions interpreter it works around.
-
-Both patches are private moto methods, read in MOTO_VERSION only: any other version stops the run (docs/LOCAL.md).
-"""
+"""Where the local run reaches into moto: two private methods of MOTO_VERSION only (docs/LOCAL.md)."""
 
 from __future__ import annotations
 
@@ -20,25 +17,20 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 from local_run.lambda_runtime import InProcessFunction
 
 MOTO_VERSION = "5.2.5"
-FUNCTION_ERROR_HEADER = "x-amz-function-error"
 
 
 class MotoChanged(RuntimeError):
     """The installed moto is not the version whose internals the local run was checked against."""
 
 
-def check_moto() -> None:
+@contextlib.contextmanager
+def patched_moto(functions: Mapping[str, InProcessFunction]) -> Iterator[None]:
+    """While active, moto's Lambda runs `functions[name]` in-process, and its ResultWriter writes result files."""
     if moto.__version__ != MOTO_VERSION:
         raise MotoChanged(
             f"moto {moto.__version__} is installed; the local run patches moto {MOTO_VERSION}'s internals "
             "(local_run/moto_seams.py): check them against this version, then update MOTO_VERSION"
         )
-
-
-@contextlib.contextmanager
-def patched_moto(functions: Mapping[str, InProcessFunction]) -> Iterator[None]:
-    """While active, moto's Lambda runs `functions[name]` in-process, and its ResultWriter writes result files."""
-    check_moto()
 
     # Without Docker, moto answers lambda:Invoke here, echoing the body; a handler's error goes out as Lambda's
     # does, with x-amz-function-error, so the interpreter raises its errorType into Retry and Catch.
@@ -48,7 +40,7 @@ def patched_moto(functions: Mapping[str, InProcessFunction]) -> Iterator[None]:
         name = self.get_function(function_name, qualifier).function_name
         result = functions[name].invoke(body)
         if result.failed:
-            response_headers[FUNCTION_ERROR_HEADER] = "Unhandled"
+            response_headers["x-amz-function-error"] = "Unhandled"
         return result.payload
 
     with (

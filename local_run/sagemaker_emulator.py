@@ -1,7 +1,5 @@
-"""InvokeEndpoint on 127.0.0.1 as botocore's sagemaker-runtime model describes it, with data capture (docs/LOCAL.md).
-
-https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
-"""
+"""InvokeEndpoint on 127.0.0.1 as botocore's sagemaker-runtime model describes it, with data capture (docs/LOCAL.md):
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html"""
 
 from __future__ import annotations
 
@@ -9,11 +7,12 @@ import base64
 import json
 import logging
 import random
+import re
 import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,8 +22,7 @@ LOG = logging.getLogger(__name__)
 
 LOCALHOST = "127.0.0.1"
 VARIANT_NAME = "AllTraffic"
-INVOCATIONS_PATH_PREFIX = "/endpoints/"
-INVOCATIONS_PATH_SUFFIX = "/invocations"
+INVOCATIONS_PATH = re.compile(r"/endpoints/(.+)/invocations")
 
 # A model takes the request body and returns one probability per class; a ValueError means "bad input".
 Predictor = Callable[[bytes], Sequence[float]]
@@ -39,43 +37,36 @@ class DataCaptureSettings:
     modes: frozenset[str]  # the CaptureOptions' CaptureMode values: "Input", "Output" or both
 
 
+@dataclass(frozen=True)
 class CaptureWriter:
     """Writes data capture records where SageMaker would: `<key prefix><endpoint>/AllTraffic/yyyy/mm/dd/hh/`
     (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html)."""
 
-    def __init__(
-        self,
-        s3_client: Any,
-        bucket: str,
-        settings: DataCaptureSettings,
-        *,
-        sample: Callable[[], float] = random.random,
-    ) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
-        self._settings = settings
-        self._sample = sample  # uniform in [0, 1): a request is captured when it falls in the sampled share
+    s3: Any
+    bucket: str
+    settings: DataCaptureSettings
+    # Uniform in [0, 1): a request is captured when it falls in the sampled share.
+    sample: Callable[[], float] = random.random
 
     def endpoint_prefix(self, endpoint_name: str) -> str:
-        """The key prefix of one endpoint's capture records."""
-        return f"{self._settings.key_prefix}{endpoint_name}/"
+        return f"{self.settings.key_prefix}{endpoint_name}/"
 
     def write(
         self, endpoint_name: str, request_body: bytes, content_type: str, response_body: bytes, when: datetime
     ) -> str | None:
         """Write the record of one invocation, if it falls in the sampled share; its key, else None."""
-        if self._sample() * 100 >= self._settings.sampling_percentage:
+        if self.sample() * 100 >= self.settings.sampling_percentage:
             return None
         event_id = str(uuid.uuid4())
         captured = {}
-        if "Input" in self._settings.modes:
+        if "Input" in self.settings.modes:
             captured["endpointInput"] = {
                 "observedContentType": content_type,
                 "mode": "INPUT",
                 "data": base64.b64encode(request_body).decode("ascii"),
                 "encoding": "BASE64",
             }
-        if "Output" in self._settings.modes:
+        if "Output" in self.settings.modes:
             captured["endpointOutput"] = {
                 "observedContentType": "application/json",
                 "mode": "OUTPUT",
@@ -91,30 +82,22 @@ class CaptureWriter:
             f"{self.endpoint_prefix(endpoint_name)}{VARIANT_NAME}/{when:%Y/%m/%d/%H}/"
             f"{when:%M-%S}-{when.microsecond // 1000:03d}-{event_id}.jsonl"
         )
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8"))
         return key
 
 
+@dataclass(eq=False)
 class SageMakerRuntimeEmulator:
     """InvokeEndpoint for the given endpoints on 127.0.0.1 (a free port); a context manager that stops it."""
 
-    def __init__(
-        self,
-        endpoints: Mapping[str, Predictor],
-        *,
-        capture: CaptureWriter | None,
-        account_id: str,
-        region: str,
-    ) -> None:
-        self._endpoints = dict(endpoints)
-        self.capture = capture  # None when the endpoint captures nothing
-        self._account_id = account_id
-        self._region = region
-        # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
-        self.faults: deque[str] = deque()
-        self.invocations = 0  # requests that reached an endpoint, faulted or not
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+    endpoints: Mapping[str, Predictor]
+    capture: CaptureWriter | None  # None when the endpoint captures nothing
+    account_id: str
+    region: str
+    # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
+    faults: deque[str] = field(default_factory=deque)
+    invocations: int = 0  # requests that reached an endpoint, faulted or not
+    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -127,26 +110,22 @@ class SageMakerRuntimeEmulator:
         handler = type("BoundHandler", (_InvokeEndpointHandler,), {"emulator": self})
         self._server = ThreadingHTTPServer((LOCALHOST, 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sagemaker-emulator", daemon=True
-        )
-        self._thread.start()
+        # shutdown() in __exit__ returns once serve_forever has ended, so the thread needs no join.
+        threading.Thread(target=self._server.serve_forever, name="sagemaker-emulator", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
+        self._server = None
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
         """Answer one InvokeEndpoint request: (HTTP status, headers, body)."""
-        predictor = self._endpoints.get(endpoint_name)
+        predictor = self.endpoints.get(endpoint_name)
         if predictor is None:
             return _error(
-                400, "ValidationError", f"Endpoint {endpoint_name} of account {self._account_id} not found."
+                400, "ValidationError", f"Endpoint {endpoint_name} of account {self.account_id} not found."
             )
         self.invocations += 1
         fault = self.faults.popleft() if self.faults else None
@@ -175,7 +154,7 @@ class SageMakerRuntimeEmulator:
         kind = "client" if original_status < 500 else "server"
         message = (
             f'Received {kind} error ({original_status}) from primary with message "{original_message}". '
-            f"See the log group {log_group} in account {self._account_id} for more information."
+            f"See the log group {log_group} in account {self.account_id} for more information."
         )
         return _error(
             424,
@@ -183,7 +162,7 @@ class SageMakerRuntimeEmulator:
             message,
             OriginalStatusCode=original_status,
             OriginalMessage=original_message,
-            LogStreamArn=f"arn:aws:logs:{self._region}:{self._account_id}:log-group:{log_group}",
+            LogStreamArn=f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{log_group}",
         )
 
 
@@ -200,10 +179,9 @@ class _InvokeEndpointHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         path = self.path.split("?", 1)[0]
-        if path.startswith(INVOCATIONS_PATH_PREFIX) and path.endswith(INVOCATIONS_PATH_SUFFIX):
-            endpoint_name = unquote(path[len(INVOCATIONS_PATH_PREFIX) : -len(INVOCATIONS_PATH_SUFFIX)])
+        if invocation := INVOCATIONS_PATH.fullmatch(path):
             content_type = self.headers.get("Content-Type", "application/octet-stream")
-            self._send(*self.emulator.invoke(endpoint_name, body, content_type))
+            self._send(*self.emulator.invoke(unquote(invocation[1]), body, content_type))
         else:
             self._send(*_error(404, "UnknownOperationException", f"No operation at POST {path}"))
 

@@ -1,7 +1,5 @@
 """The endpoint's local stand-in: a scikit-learn classifier trained here in seconds, NOT the SageMaker algorithm.
-
-It answers as the endpoint does (one probability per class, in the manifest's order); its test accuracy is its own.
-"""
+It answers as the endpoint does (one probability per class, in the manifest's order)."""
 
 from __future__ import annotations
 
@@ -70,9 +68,8 @@ def train_standin(dataset_dir: Path, classes: Sequence[str], *, seed: int = 0) -
         raise ValueError(f"the train split of {dataset_dir} has no images of class(es) {missing}")
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, random_state=seed))
     pipeline.fit(np.stack([features(path.read_bytes()) for path in train_paths]), train_labels)
-    accuracy = (
-        float(pipeline.score(np.stack([features(path.read_bytes()) for path in test_paths]), test_labels))
-        if test_paths
-        else float("nan")
-    )
+    accuracy = float("nan")
+    if test_paths:
+        test_features = np.stack([features(path.read_bytes()) for path in test_paths])
+        accuracy = float(pipeline.score(test_features, test_labels))
     return StandInModel(classes=tuple(classes), pipeline=pipeline, test_accuracy=accuracy)

@@ -15,9 +15,8 @@ from ops.assembly import resolve as assembly_resolve
 from stacks.config import cdk_json_context
 from stacks.names import BATCH_STATE_MACHINE_ARN_OUTPUT, STATE_MACHINE_ARN_OUTPUT
 
-ASSET_PATH = (
-    "aws:asset:path"  # present when synthesized with aws:cdk:enable-asset-metadata (the CLI's default)
-)
+# Present when synthesized with aws:cdk:enable-asset-metadata (the CLI's default).
+ASSET_PATH = "aws:asset:path"
 ENDPOINT_NAME, CLASS_NAMES, THRESHOLD = "ENDPOINT_NAME", "CLASS_NAMES", "THRESHOLD"  # docs/CONTRACTS.md
 REGION, ACCOUNT_ID = "us-east-1", "123456789012"  # moto's defaults
 
@@ -51,10 +50,8 @@ class WorkflowTemplate:
         region: str = REGION,
         account_id: str = ACCOUNT_ID,
     ) -> Any:
-        """The value with its references replaced by local ones: function ARNs, the bucket, `<stack>-<id>` names.
-
-        CloudFormation generates the names the app leaves unset; locally they are `<stack>-<logical id>`.
-        """
+        """The value with its references replaced by local ones: function ARNs, the bucket, and for the names
+        CloudFormation generates, `<stack>-<logical id>`."""
 
         def lookup(key: tuple[str, str]) -> str:
             name, attribute = key
@@ -118,13 +115,11 @@ class WorkflowTemplate:
         """
         classifier = self._function_with(ENDPOINT_NAME).logical_id
         workflow = self.assembly.template(self.stack_name)
-        output = workflow["Resources"][classifier]["Properties"]["Environment"]["Variables"][ENDPOINT_NAME]
-        stack, output_name = (
-            output["Fn::GetStackOutput"]["StackName"],
-            output["Fn::GetStackOutput"]["OutputName"],
-        )
+        variables = workflow["Resources"][classifier]["Properties"]["Environment"]["Variables"]
+        output = variables[ENDPOINT_NAME]["Fn::GetStackOutput"]
+        stack = output["StackName"]
         resources = self.assembly.template(stack)["Resources"]
-        endpoint_id = self.assembly.template(stack)["Outputs"][output_name]["Value"]["Fn::GetAtt"][0]
+        endpoint_id = self.assembly.template(stack)["Outputs"][output["OutputName"]]["Value"]["Fn::GetAtt"][0]
         config_id = resources[endpoint_id]["Properties"]["EndpointConfigName"]["Fn::GetAtt"][0]
         capture = resources[config_id]["Properties"].get("DataCaptureConfig")
         if capture is None or capture.get("EnableCapture", True) is False:
@@ -163,12 +158,8 @@ def load_workflow_template(assembly_dir: Path) -> WorkflowTemplate:
         )
     outputs = assembly.template(stacks[0])["Outputs"]
     batch = outputs.get(BATCH_STATE_MACHINE_ARN_OUTPUT)
-    return _machine(
-        assembly,
-        stacks[0],
-        outputs[STATE_MACHINE_ARN_OUTPUT]["Value"]["Ref"],
-        batch=_machine(assembly, stacks[0], batch["Value"]["Ref"]) if batch else None,
-    )
+    batch_machine = _machine(assembly, stacks[0], batch["Value"]["Ref"]) if batch else None
+    return _machine(assembly, stacks[0], outputs[STATE_MACHINE_ARN_OUTPUT]["Value"]["Ref"], batch_machine)
 
 
 def _machine(

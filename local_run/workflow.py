@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -17,6 +16,8 @@ from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_seams import local_definition, patched_moto
 from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
 from local_run.template import ACCOUNT_ID, REGION, WorkflowTemplate
+from ops.batch import batch_summary, ended_badly, execution_name, wait_for_execution
+from ops.errors import RunFailed
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 TRUST_POLICY = {
@@ -27,15 +28,15 @@ TRUST_POLICY = {
 }
 # One ListObjectsV2 page: all moto 5.2.5's ItemReader reads (Step Functions reads every page).
 MOTO_ITEM_READER_KEYS = 1000
+POLL_S = 0.02
 
 
-class BatchRunError(Exception):
-    """The local batch execution did not succeed, or did not cover its prefix; the message says how."""
+class BatchRunError(RunFailed):
+    """The local batch execution did not cover its prefix; the message says how."""
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    execution_name: str
     summary: dict[str, Any]  # the batch state machine's output (docs/CONTRACTS.md, "Batch classification")
     seconds: float
 
@@ -49,36 +50,26 @@ class LocalWorkflow:
     batch_state_machine_arn: str | None
     emulator: SageMakerRuntimeEmulator
 
-    def wait(self, execution_arn: str, timeout_s: float) -> dict[str, Any]:
-        """DescribeExecution's answer once the execution has left RUNNING (TimeoutError after timeout_s)."""
-        deadline = time.monotonic() + timeout_s
-        while (description := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s:g} s")
-            time.sleep(0.02)
-        return description
-
     def run_batch(self, prefix: str, *, timeout_s: float) -> BatchResult:
         """One execution of the batch state machine over s3://<bucket>/<prefix>, and its summary."""
-        name, started = f"batch-{uuid.uuid4().hex[:12]}", time.monotonic()
-        batch_input = json.dumps({"s3_bucket": self.bucket, "prefix": prefix})
+        started = time.monotonic()
         arn = self.sfn.start_execution(
-            stateMachineArn=self.batch_state_machine_arn, name=name, input=batch_input
-        )
-        execution = self.wait(arn["executionArn"], timeout_s)
+            stateMachineArn=self.batch_state_machine_arn,
+            name=execution_name("batch"),
+            input=json.dumps({"s3_bucket": self.bucket, "prefix": prefix}),
+        )["executionArn"]
+        execution = wait_for_execution(self.sfn, arn, timeout_s=timeout_s, poll_s=POLL_S)
         if execution["status"] != "SUCCEEDED":
-            raise BatchRunError(
-                f"{name} ended {execution['status']}: {execution.get('error')} {execution.get('cause')}"
-            )
-        summary = json.loads(execution["output"])
+            raise ended_badly(execution)
+        summary = batch_summary(execution.get("output"))
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         listed = sum(page.get("KeyCount", 0) for page in pages)
         if summary["images"] != listed:
             raise BatchRunError(
-                f"{name} classified {summary['images']} of the {listed} objects under {prefix}: moto's ItemReader "
+                f"{arn} classified {summary['images']} of the {listed} objects under {prefix}: moto's ItemReader "
                 f"lists only the first {MOTO_ITEM_READER_KEYS:,} keys of a prefix"
             )
-        return BatchResult(name, summary, time.monotonic() - started)
+        return BatchResult(summary, time.monotonic() - started)
 
 
 @contextlib.contextmanager
@@ -120,12 +111,7 @@ def local_workflow(
                 Code={"ZipFile": b"PK"},  # moto only stores it; the handler runs from spec.code_dir
             )["FunctionArn"]
             functions[logical_id] = InProcessFunction(
-                name=logical_id,
-                arn=arn,
-                code_dir=spec.code_dir,
-                handler=spec.handler,
-                environment=environment,
-                log_stream=handler_logs,
+                logical_id, arn, spec.code_dir, spec.handler, environment, handler_logs
             )
             stack.callback(functions[logical_id].unload)
         # moto's threads read os.environ name by name: a name an invocation removed mid-read failed an execution
@@ -141,20 +127,11 @@ def local_workflow(
 
         def state_machine(name: str, definition: str) -> str:
             role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
-            return sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)[
-                "stateMachineArn"
-            ]
+            created = sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)
+            return created["stateMachineArn"]
 
-        yield LocalWorkflow(
-            s3=s3,
-            sfn=sfn,
-            bucket=bucket,
-            state_machine_arn=state_machine(template.stack_name, template.definition(arns)),
-            batch_state_machine_arn=state_machine(
-                f"{template.stack_name}-Batch",
-                local_definition(template.batch.definition(arns, bucket=bucket)),
-            )
-            if template.batch
-            else None,
-            emulator=emulator,
-        )
+        single_arn, batch_arn = state_machine(template.stack_name, template.definition(arns)), None
+        if template.batch:
+            batch_definition = local_definition(template.batch.definition(arns, bucket=bucket))
+            batch_arn = state_machine(f"{template.stack_name}-Batch", batch_definition)
+        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator)

@@ -1,19 +1,14 @@
-"""The SageMaker built-in image-classification algorithm's interface as data: hyperparameters (HYPERPARAMETERS_DOC:
-names, valid values, defaults, "used only when" rules), rendered as that page writes them (`True`, `1`, `3,224,224`),
-and the instance types it runs on (ALGORITHM_DOC)."""
+"""The image-classification algorithm's interface as data: its hyperparameters (HYPERPARAMETERS_DOC), rendered as
+that page writes them (`True`, `1`, `3,224,224`), and the instance types it runs on (ALGORITHM_DOC)."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import importlib.util
-import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
+
+import botocore.loaders
 
 HYPERPARAMETERS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
 ALGORITHM_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html"
@@ -169,8 +164,6 @@ def validated_hyperparameters(values: Mapping[str, Any], *, training_instance_co
     return rendered
 
 
-# --- instance types ---------------------------------------------------------------------------------------------
-
 # "EC2 Instance Recommendation for the Image Classification Algorithm" (ALGORITHM_DOC): it trains on GPU instances
 # (P2, P3, G4dn and G5; the page's archived 2023 copy in awsdocs/amazon-sagemaker-developer-guide lists P2 and P3
 # only) and serves on CPU (such as C4) or GPU instances. CPU serving here: the x86 families SageMaker offers for
@@ -192,31 +185,6 @@ LOCAL_STORAGE_FAMILIES = frozenset(
     ("m5d", "c5d", "r5d", "g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5")
 )
 LOCAL_STORAGE_FAMILIES |= {"m6gd", "c6gd", "r6gd", "r7gd"}
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
-
-
-@functools.cache
-def sagemaker_instance_types() -> dict[str, list[str]]:
-    """SAGEMAKER_SHAPES' enums. Loading botocore's model takes most of a second, so they are kept in CACHE_DIR, keyed
-    by the model file botocore would load."""
-    botocore_dir = Path(importlib.util.find_spec("botocore").origin).parent
-    model = max(botocore_dir.glob("data/sagemaker/*/service-2.json*"))
-    key = hashlib.sha256(f"{model}:{model.stat().st_mtime_ns}:{model.stat().st_size}".encode()).hexdigest()[
-        :16
-    ]
-    cache = CACHE_DIR / f"sagemaker-instance-types-{key}.json"
-    with contextlib.suppress(OSError, ValueError):
-        return json.loads(cache.read_text())
-    import botocore.session
-
-    service = botocore.session.get_session().get_service_model("sagemaker")
-    enums = {shape: list(service.shape_for(shape).enum) for shape in SAGEMAKER_SHAPES}
-    with contextlib.suppress(OSError):
-        CACHE_DIR.mkdir(exist_ok=True)
-        partial = cache.with_suffix(f".{os.getpid()}.partial")
-        partial.write_text(json.dumps(enums))
-        partial.replace(cache)
-    return enums
 
 
 def family_of(instance_type: str) -> str:
@@ -236,7 +204,9 @@ def _by_family(types: Iterable[str], families: tuple[str, ...]) -> dict[str, tup
     return {family: tuple(sorted(offered, key=order)) for family, offered in sizes.items() if offered}
 
 
-_TRAINING, _SERVING, _TRANSFORM = (sagemaker_instance_types()[shape] for shape in SAGEMAKER_SHAPES)
+# botocore's raw loader reads the model in about 0.05 s, with no cache (its ServiceModel takes most of a second).
+_SHAPES = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
+_TRAINING, _SERVING, _TRANSFORM = (_SHAPES[shape]["enum"] for shape in SAGEMAKER_SHAPES)
 TRAINING_INSTANCE_TYPES = _by_family(_TRAINING, TRAINING_FAMILIES)
 ENDPOINT_INSTANCE_TYPES = _by_family(_SERVING, SERVING_FAMILIES)
 # Batch Transform runs the serving image on the sizes CreateTransformJob offers in the serving families.

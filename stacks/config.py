@@ -1,9 +1,9 @@
 """The app's settings as one frozen, validated model, built once from `cdk.json` context and `-c key=value` (text
-or JSON alike). A bad value fails synth with one line naming the key, the value and what is expected.
-docs/CONFIGURATION.md is generated from the model (stacks/config_reference.py)."""
+or JSON alike); docs/CONFIGURATION.md is generated from it (stacks/config_reference.py)."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,10 +46,7 @@ MAX_IMAGES_PER_CHILD = 20
 # 200" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html).
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
-SERVERLESS_EXCLUSIONS_DOC = (
-    "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
-    "#serverless-endpoints-how-it-works-exclusions"
-)
+SERVERLESS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"
 # The project's bound on an autoscaled variant's instances; `make preflight` checks the account's quota.
 MAX_SCALED_INSTANCES = 20
 INSTANCE_TYPE = "a SageMaker instance type such as ml.m5.large or ml.g4dn.xlarge"
@@ -71,8 +68,6 @@ def _field(description: str, *, expected: str | None = None, **constraints: Any)
 
 def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
     def check(text: str) -> str:
-        if not (text.startswith("ml.") and text.count(".") == 2):
-            raise ValueError(f"expected {INSTANCE_TYPE}")
         if (family := algorithm.family_of(text)) not in families:
             offered = ", ".join(f"ml.{name}" for name in families)
             algorithm_runs = f"the image-classification algorithm {purpose} on the families {offered}"
@@ -81,22 +76,20 @@ def _instance_type(families: dict[str, tuple[str, ...]], purpose: str) -> Any:
             raise ValueError(f"SageMaker offers ml.{family} as {', '.join(families[family])}")
         return text
 
-    return Annotated[
-        str, pydantic.AfterValidator(check), Field(json_schema_extra={"expected": INSTANCE_TYPE})
-    ]
-
-
-def _frozen(value: dict[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(sorted(value.items())))
+    shape = Field(pattern=r"^ml\.[^.]*\.[^.]*$", json_schema_extra={"expected": INSTANCE_TYPE})
+    return Annotated[str, shape, pydantic.AfterValidator(check)]
 
 
 TrainingType = _instance_type(algorithm.TRAINING_INSTANCE_TYPES, "trains (GPU)")
 TransformType = _instance_type(algorithm.TRANSFORM_INSTANCE_TYPES, "runs Batch Transform (CPU or GPU)")
 EndpointType = _instance_type(algorithm.ENDPOINT_INSTANCE_TYPES, "serves (CPU or GPU)")
-Frozen = pydantic.AfterValidator(_frozen)
-JSON_OBJECT = "a JSON object of hyperparameter names to values"
+Frozen = pydantic.AfterValidator(lambda value: MappingProxyType(dict(sorted(value.items()))))
+JsonObject = Field(json_schema_extra={"expected": "a JSON object of hyperparameter names to values"})
 LogRetention = Literal[LOG_RETENTION_DAYS]  # type: ignore[valid-type]
 ServerlessMemory = Literal[SERVERLESS_MEMORY_MB]  # type: ignore[valid-type]
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=1, le=100_000)]  # an alarm's threshold or a scaling target
+ScaledInstances = Annotated[int, Field(ge=1, le=MAX_SCALED_INSTANCES)]
 
 
 class AppConfig(BaseModel):
@@ -115,9 +108,7 @@ class AppConfig(BaseModel):
         min_length=1,
         expected="a folder path (relative to the project root or absolute)",
     )
-    confidence_threshold: float = _field(
-        "an execution below it fails with ThresholdConfidenceNotMet", gt=0.0, le=1.0
-    )
+    confidence_threshold: Share = _field("an execution below it fails with ThresholdConfidenceNotMet")
     workflow_type: Literal["STANDARD", "EXPRESS"] = _field("the single-image state machine's type")
     workflow_timeout_minutes: int = _field("execution timeout", ge=1, le=60)
     workflow_input_prefix: str = _field(
@@ -146,16 +137,10 @@ class AppConfig(BaseModel):
         pattern=r"^([^@\s]+@[^@\s]+\.[^@\s.]+)?$",
         expected="one e-mail address such as ops@example.com, or empty for none",
     )
-    alarm_unexpected_failures: int = _field(
-        "failed executions in 5 minutes that raise the alarm", ge=1, le=100_000
-    )
-    alarm_endpoint_5xx_errors: int = _field(
-        "endpoint 5xx errors in 5 minutes that raise the alarm", ge=1, le=100_000
-    )
+    alarm_unexpected_failures: Count = _field("failed executions in 5 minutes that raise the alarm")
+    alarm_endpoint_5xx_errors: Count = _field("endpoint 5xx errors in 5 minutes that raise the alarm")
     alarm_latency_p90_ms: int = _field("bound on the model's p90 latency", ge=1, le=MAX_MODEL_LATENCY_MS)
-    alarm_below_threshold_share: float = _field(
-        "share below confidence_threshold that is drift", gt=0.0, le=1.0
-    )
+    alarm_below_threshold_share: Share = _field("share below confidence_threshold that is drift")
     alarm_below_threshold_minutes: int = _field(
         "how long that share must last",
         ge=ALARM_PERIOD_MINUTES,
@@ -180,11 +165,9 @@ class AppConfig(BaseModel):
     use_spot_training: bool = _field("managed spot training")
     transform_instance_type: TransformType = _field("Batch Transform instance type (make transform)")
     transform_instance_count: int = _field("Batch Transform instances", ge=1, le=10)
-    hyperparameters: Annotated[Mapping[str, str], Frozen] = _field(
-        "the algorithm's, see below", expected=JSON_OBJECT
-    )
-    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen] = _field(
-        "laid over hyperparameters; null removes one", expected=JSON_OBJECT
+    hyperparameters: Annotated[Mapping[str, str], Frozen, JsonObject] = _field("the algorithm's, see below")
+    hyperparameter_overrides: Annotated[Mapping[str, str | None], Frozen, JsonObject] = _field(
+        "laid over hyperparameters; null removes one"
     )
     endpoint_instance_type: EndpointType = _field("endpoint instance type")
     endpoint_instance_count: int = _field("endpoint instances", ge=1, le=10)
@@ -195,11 +178,9 @@ class AppConfig(BaseModel):
         "its concurrent invocations", ge=1, le=SERVERLESS_MAX_CONCURRENCY
     )
     autoscaling_enabled: bool = _field("scale a real-time endpoint between the two bounds below")
-    autoscaling_min_instances: int = _field("fewest instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
-    autoscaling_max_instances: int = _field("most instances when autoscaled", ge=1, le=MAX_SCALED_INSTANCES)
-    autoscaling_target_invocations: int = _field(
-        "invocations per instance and minute to hold", ge=1, le=100_000
-    )
+    autoscaling_min_instances: ScaledInstances = _field("fewest instances when autoscaled")
+    autoscaling_max_instances: ScaledInstances = _field("most instances when autoscaled")
+    autoscaling_target_invocations: Count = _field("invocations per instance and minute to hold")
     model_data_url: str | None = _field(
         "serve this artifact instead of training",
         pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$",
@@ -221,8 +202,6 @@ class AppConfig(BaseModel):
         """Build the config from a context mapping; keys with ':' or a leading '@' belong to the CDK itself."""
         own = {key: value for key, value in context.items() if ":" not in key and not key.startswith("@")}
         if unknown := sorted(set(own) - set(cls.model_fields)):
-            import difflib
-
             meant = {k for key in unknown for k in difflib.get_close_matches(key, cls.model_fields, n=1)}
             hint = f" (did you mean {', '.join(sorted(meant))}?)" if meant else ""
             raise ConfigError(f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; {SETTINGS_DOC}")
@@ -246,8 +225,7 @@ class AppConfig(BaseModel):
     @pydantic.field_validator("hyperparameters", "hyperparameter_overrides", mode="before")
     @classmethod
     def _rendered(cls, value: Any, info: ValidationInfo) -> dict[str, str | None]:
-        """Each hyperparameter checked and rendered on its own (stacks/algorithm.py); how they combine is checked
-        once defaults and overrides are merged. An override of null removes a default."""
+        """Each hyperparameter checked and rendered on its own; _reject_contradictions checks how they combine."""
         try:
             parsed = json.loads(value) if isinstance(value, str) else value
         except json.JSONDecodeError:
@@ -270,18 +248,15 @@ class AppConfig(BaseModel):
             )
         except algorithm.HyperparameterError as error:
             # Named after the setting the offending value came from; a missing one belongs to the defaults.
-            source = (
-                "hyperparameter_overrides"
-                if error.name in self.hyperparameter_overrides
-                else "hyperparameters"
-            )
+            overridden = error.name in self.hyperparameter_overrides
+            source = "hyperparameter_overrides" if overridden else "hyperparameters"
             raise ConfigError(f"context '{source}' is invalid: {error}") from None
         serverless = self.endpoint_mode == "serverless"
         low, high = self.autoscaling_min_instances, self.autoscaling_max_instances
         counted = "autoscaling_max_instances" if self.autoscaling_enabled else "endpoint_instance_count"
-        per_instance = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE
-        bound = self.serverless_max_concurrency if serverless else per_instance * getattr(self, counted)
-        capacity = f"{getattr(self, counted)} instance(s) x {per_instance} images each ({counted})"
+        per_instance, instances = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE, getattr(self, counted)
+        bound = self.serverless_max_concurrency if serverless else per_instance * instances
+        capacity = f"{instances} instance(s) x {per_instance} images each ({counted})"
         contradictions = {
             "workflow_timeout_minutes": (
                 self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES,
@@ -322,21 +297,18 @@ class AppConfig(BaseModel):
 
 
 def expected(name: str) -> str:
-    """What a setting accepts, from its field: its type and bounds, or what the field says where they cannot."""
-    field = AppConfig.model_fields[name]
-    if isinstance(field.json_schema_extra, dict) and "expected" in field.json_schema_extra:
-        return str(field.json_schema_extra["expected"])
-    if field.annotation is bool:
+    """What a setting accepts, from its JSON schema: its type and bounds, or what the field says where they cannot."""
+    schema = AppConfig.model_json_schema()["properties"][name]
+    if "expected" in schema:
+        return schema["expected"]
+    if schema["type"] == "boolean":
         return "true or false"
-    if get_origin(field.annotation) is Literal:
-        return f"one of {', '.join(map(str, get_args(field.annotation)))}"
-    limits = {
-        k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "multiple_of") if hasattr(m, k)
-    }
-    noun = "an integer" if field.annotation is int else "a number"
-    opening = f"({limits['gt']}" if "gt" in limits else f"[{limits['ge']}"
-    step = f" and a multiple of {limits['multiple_of']}" if "multiple_of" in limits else ""
-    return f"{noun} in {opening}, {limits['le']}]{step}"
+    if "enum" in schema:
+        return f"one of {', '.join(map(str, schema['enum']))}"
+    noun = "an integer" if schema["type"] == "integer" else "a number"
+    opening = f"({schema['exclusiveMinimum']}" if "exclusiveMinimum" in schema else f"[{schema['minimum']}"
+    step = f" and a multiple of {schema['multipleOf']}" if "multipleOf" in schema else ""
+    return f"{noun} in {opening}, {schema['maximum']}]{step}"
 
 
 def _one_line(error: ValidationError, context: Mapping[str, Any]) -> str:

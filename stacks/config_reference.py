@@ -5,28 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks import algorithm
-from stacks.config import (
-    BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE,
-    EXPRESS_MAX_MINUTES,
-    AppConfig,
-    ConfigError,
-    cdk_json_context,
-    expected,
-)
+from stacks import algorithm, config
 
 COMMAND = ".venv/bin/python -m stacks.config_reference > docs/CONFIGURATION.md"
 # The checks of AppConfig._reject_contradictions and algorithm.validated_hyperparameters, as a reader needs them.
 SETTING_RULES = (
-    f"`workflow_type=EXPRESS` runs for at most {EXPRESS_MAX_MINUTES} minutes, so `workflow_timeout_minutes` is at "
-    f"most {EXPRESS_MAX_MINUTES} with it.",
+    f"`workflow_type=EXPRESS` runs for at most {config.EXPRESS_MAX_MINUTES} minutes, so "
+    f"`workflow_timeout_minutes` is at most {config.EXPRESS_MAX_MINUTES} with it.",
     "`endpoint_mode=serverless` needs `data_capture_enabled=false` (SageMaker captures nothing on serverless "
     "endpoints) and `autoscaling_enabled=false` (it scales itself).",
     "`autoscaling_min_instances` is at most `autoscaling_max_instances`; an autoscaled endpoint starts with "
     "`endpoint_instance_count` between them.",
-    f"`batch_max_concurrency` is at most {BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} per endpoint instance "
-    "(`endpoint_instance_count`, or "
-    "`autoscaling_max_instances` when autoscaled), or `serverless_max_concurrency` on a serverless endpoint.",
+    f"`batch_max_concurrency` is at most {config.BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE} per endpoint instance "
+    "(`endpoint_instance_count`, or `autoscaling_max_instances` when autoscaled), or `serverless_max_concurrency` "
+    "on a serverless endpoint.",
 )
 HYPERPARAMETER_RULES = (
     "`use_pretrained_model=1` takes `image_shape` 3,224,224 and `num_layers` 18, 34, 50, 101, 152 or 200.",
@@ -49,14 +41,14 @@ def _row(*cells: str) -> str:
 
 def _refusal(**changes: Any) -> str:
     try:
-        AppConfig.from_context({**cdk_json_context(), **changes})
-    except ConfigError as error:
+        config.AppConfig.from_context({**config.cdk_json_context(), **changes})
+    except config.ConfigError as error:
         return f"scones-vision: {error}"
     raise AssertionError(f"{changes} was accepted")
 
 
 def reference() -> str:
-    defaults = cdk_json_context()
+    defaults = config.cdk_json_context()
     lines = [
         "# Configuration",
         "",
@@ -89,9 +81,9 @@ def reference() -> str:
         _row("key", "default", "expected", "meaning"),
         _row("---", "---", "---", "---"),
     ]
-    for name, field in AppConfig.model_fields.items():
+    for name, field in config.AppConfig.model_fields.items():
         default = "see below" if name == "hyperparameters" else _code(defaults[name])
-        lines.append(_row(f"`{name}`", default, expected(name), field.description or ""))
+        lines.append(_row(f"`{name}`", default, config.expected(name), field.description or ""))
     lines += ["", "Settings that must agree:", "", *(f"- {rule}" for rule in SETTING_RULES)]
     lines += [
         "",
@@ -106,9 +98,8 @@ def reference() -> str:
     ]
     for name, spec in algorithm.HYPERPARAMETERS.items():
         in_cdk_json = _code(defaults["hyperparameters"].get(name)).replace("empty", "")
-        lines.append(
-            _row(f"`{name}`", spec.allowed, _code(spec.default).replace("empty", "none"), in_cdk_json)
-        )
+        algorithms_default = _code(spec.default).replace("empty", "none")
+        lines.append(_row(f"`{name}`", spec.allowed, algorithms_default, in_cdk_json))
     lines += ["", "Hyperparameters that must agree:", ""]
     for name, (other, wanted) in algorithm.USED_ONLY_WHEN.items():
         lines.append(f"- `{name}` is used only when `{other}` is {' or '.join(wanted)}.")

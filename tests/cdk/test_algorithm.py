@@ -3,8 +3,6 @@ one refused naming what is allowed, and instance types as SageMaker's own API mo
 
 from __future__ import annotations
 
-import json
-
 import botocore.session
 import pytest
 
@@ -93,27 +91,6 @@ def test_every_dependency_names_documented_hyperparameters_and_values():
 @pytest.fixture(scope="module")
 def sagemaker_model():
     return botocore.session.get_session().get_service_model("sagemaker")
-
-
-def test_the_cached_instance_types_are_botocores(sagemaker_model):
-    for shape, types in algorithm.sagemaker_instance_types().items():
-        assert types == list(sagemaker_model.shape_for(shape).enum), shape
-
-
-def test_a_missing_or_broken_cache_is_rebuilt_from_botocore(tmp_path, monkeypatch, sagemaker_model):
-    monkeypatch.setattr(algorithm, "CACHE_DIR", tmp_path)
-    algorithm.sagemaker_instance_types.cache_clear()
-    try:
-        (tmp_path / "unrelated.json").write_text("{")
-        fresh = algorithm.sagemaker_instance_types()
-        (cache,) = tmp_path.glob("sagemaker-instance-types-*.json")
-        assert json.loads(cache.read_text()) == fresh
-        assert fresh["TransformInstanceType"] == list(sagemaker_model.shape_for("TransformInstanceType").enum)
-        cache.write_text("{not json")
-        algorithm.sagemaker_instance_types.cache_clear()
-        assert algorithm.sagemaker_instance_types() == fresh
-    finally:
-        algorithm.sagemaker_instance_types.cache_clear()
 
 
 @pytest.mark.parametrize(

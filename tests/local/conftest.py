@@ -19,7 +19,8 @@ from data_prep.manifest import Manifest
 from data_prep.synthetic import write_synthetic_tarball
 from local_run.standin_model import StandInModel, read_split, train_standin
 from local_run.template import WorkflowTemplate, load_workflow_template
-from local_run.workflow import LocalWorkflow, local_workflow
+from local_run.workflow import POLL_S, LocalWorkflow, local_workflow
+from ops.batch import wait_for_execution
 
 EXECUTION_DEADLINE_S = 20
 
@@ -133,6 +134,6 @@ def execute(local: LocalWorkflow, key: str) -> FinishedExecution:
         name=f"test-{uuid.uuid4().hex}",
         input=json.dumps({"s3_bucket": local.bucket, "s3_key": key}),
     )["executionArn"]
-    description = local.wait(arn, EXECUTION_DEADLINE_S)
+    description = wait_for_execution(local.sfn, arn, timeout_s=EXECUTION_DEADLINE_S, poll_s=POLL_S)
     events = local.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return FinishedExecution(description, events)
