@@ -150,16 +150,23 @@ def _probabilities(output: bytes, is_csv: bool) -> tuple[float, ...]:
             raise CaptureFormatError(f"endpointOutput CSV is not numbers ({error})") from error
     else:
         try:
-            values = json.loads(text)
+            values = numbers(json.loads(text))
         except ValueError as error:
             raise CaptureFormatError(f"endpointOutput data is not JSON ({error})") from error
-        if not isinstance(values, list) or not all(
-            isinstance(value, int | float) and not isinstance(value, bool) for value in values
-        ):
+        if values is None:
             raise CaptureFormatError("endpointOutput data is not a JSON list of numbers")
     if not values or not all(math.isfinite(value) for value in values):
         raise CaptureFormatError("endpointOutput has no probabilities, or one that is not finite")
-    return tuple(float(value) for value in values)
+    return tuple(values)
+
+
+def numbers(values: object) -> list[float] | None:
+    """A JSON list of numbers as floats (a bool is not a number); None for anything else."""
+    if not isinstance(values, list) or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in values
+    ):
+        return None
+    return [float(value) for value in values]
 
 
 def _timestamp(text: str) -> datetime:

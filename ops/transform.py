@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.batch import ended_badly, execution_name, wait_for_execution
+from ops.capture import numbers
 from ops.errors import OpsError, RunFailed
 
 # The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
@@ -45,13 +47,9 @@ class TransformRun:
 @dataclass
 class ResultSummary:
     threshold: float
-    per_class: dict[str, int] = field(default_factory=dict)
-    below_threshold: dict[str, int] = field(default_factory=dict)
+    per_class: Counter[str] = field(default_factory=Counter)
+    below_threshold: Counter[str] = field(default_factory=Counter)
     unreadable: list[str] = field(default_factory=list)
-
-    @property
-    def images(self) -> int:
-        return sum(self.per_class.values())
 
 
 def transform_job_name(execution_arn: str) -> str:
@@ -62,16 +60,6 @@ def require_images(s3_client, bucket: str, prefix: str) -> None:
     listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     if not listing.get("KeyCount"):
         raise NoImagesUnderPrefix(f"no object under s3://{bucket}/{prefix}: nothing to transform")
-
-
-def job_status(sagemaker_client, job_name: str) -> dict[str, Any] | None:
-    """DescribeTransformJob, or None while the state machine has not created the job yet."""
-    try:
-        return sagemaker_client.describe_transform_job(TransformJobName=job_name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationException":
-            return None
-        raise
 
 
 def run_transform(
@@ -97,7 +85,14 @@ def run_transform(
     latest_job: list[dict[str, Any] | None] = [None]
 
     def report_job_status() -> None:
-        latest_job[0] = job = job_status(sagemaker_client, job_name)
+        try:
+            job = sagemaker_client.describe_transform_job(TransformJobName=job_name)
+        except ClientError as error:
+            # ValidationException: the state machine has not created the job yet.
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            job = None
+        latest_job[0] = job
         status = job["TransformJobStatus"] if job else "waiting for the job to be created"
         if statuses[-1:] != [status]:
             statuses.append(status)
@@ -145,9 +140,9 @@ def summarize_results(
             continue
         top = max(range(len(probabilities)), key=probabilities.__getitem__)
         name = class_names[top] if class_names else f"class {top}"
-        summary.per_class[name] = summary.per_class.get(name, 0) + 1
+        summary.per_class[name] += 1
         if probabilities[top] < threshold:
-            summary.below_threshold[name] = summary.below_threshold.get(name, 0) + 1
+            summary.below_threshold[name] += 1
     if not summary.per_class and not summary.unreadable:
         raise TransformResultsMissing(f"no result file (*{RESULT_SUFFIX}) under {output_uri}")
     return summary
@@ -156,24 +151,21 @@ def summarize_results(
 def _probabilities(body: bytes, class_names: Sequence[str] | None) -> list[float] | None:
     """The JSON list of probabilities the classifier answers; None when the file is anything else."""
     try:
-        values = json.loads(body)
+        values = numbers(json.loads(body))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    numbers = isinstance(values, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    )
-    if not numbers or not values or (class_names is not None and len(values) != len(class_names)):
+    if not values or (class_names is not None and len(values) != len(class_names)):
         return None
-    return [float(v) for v in values]
+    return values
 
 
 def render_results(run: TransformRun, summary: ResultSummary) -> str:
     lines = [
-        f"transform job {run.job_name}: {summary.images} images scored",
+        f"transform job {run.job_name}: {summary.per_class.total()} images scored",
         f"{'class':<16}{'images':>8}  below {summary.threshold:g}",
     ]
     lines += [
-        f"{name:<16}{count:>8}  {summary.below_threshold.get(name, 0)}"
+        f"{name:<16}{count:>8}  {summary.below_threshold[name]}"
         for name, count in sorted(summary.per_class.items())
     ]
     if summary.unreadable:
