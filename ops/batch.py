@@ -66,29 +66,6 @@ def ended_badly(description: Mapping[str, Any], detail: str = "") -> ExecutionDi
     )
 
 
-def map_run_progress(sfn_client, execution_arn: str) -> tuple[int, int] | None:
-    """(items done, items in all) of the execution's map run; None before it has started."""
-    runs = sfn_client.list_map_runs(executionArn=execution_arn)["mapRuns"]
-    if not runs:
-        return None
-    counts = sfn_client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
-    return sum(counts[name] for name in _DONE_COUNTS), counts["total"]
-
-
-def batch_summary(output_text: str | None) -> dict[str, Any]:
-    try:
-        summary = json.loads(output_text or "")
-    except json.JSONDecodeError:
-        summary = None
-    missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
-    if missing:
-        raise BatchSummaryMissing(
-            f"the batch execution succeeded but its output lacks {', '.join(missing)} "
-            f"(output: {(output_text or '')[:200]!r}); is the deployed batch state machine this version's?"
-        )
-    return summary
-
-
 def run_batch(
     sfn_client,
     state_machine_arn: str,
@@ -110,9 +87,10 @@ def run_batch(
     with tqdm(desc="images", unit="image", file=sys.stderr, disable=not progress) as bar:
 
         def show_progress() -> None:
-            current = map_run_progress(sfn_client, execution_arn)
-            if current is not None:
-                bar.n, bar.total = current
+            runs = sfn_client.list_map_runs(executionArn=execution_arn)["mapRuns"]
+            if runs:  # none before the map run has started
+                counts = sfn_client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+                bar.n, bar.total = sum(counts[name] for name in _DONE_COUNTS), counts["total"]
                 bar.refresh()
 
         description = wait_for_execution(
@@ -120,7 +98,18 @@ def run_batch(
         )
     if description["status"] != "SUCCEEDED":
         raise ended_badly(description)
-    return batch_summary(description.get("output"))
+    output_text = description.get("output") or ""
+    try:
+        summary = json.loads(output_text)
+    except json.JSONDecodeError:
+        summary = None
+    missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
+    if missing:
+        raise BatchSummaryMissing(
+            f"the batch execution succeeded but its output lacks {', '.join(missing)} "
+            f"(output: {output_text[:200]!r}); is the deployed batch state machine this version's?"
+        )
+    return summary
 
 
 def render_summary(summary: Mapping[str, Any]) -> str:

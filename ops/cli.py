@@ -18,7 +18,7 @@ from ops.classes import chosen_class_names
 from ops.errors import NoCaptureRecords, OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
-from ops.preflight import any_failed, render_checks, run_preflight
+from ops.preflight import Status, render_checks, run_preflight
 from ops.session import Deployment, aws_session
 from ops.settings import add_settings_options, app_config
 from ops.transform import render_results, require_images, run_transform, summarize_results
@@ -104,11 +104,8 @@ def _run(args) -> int:
 
 
 def _monitor(args) -> int:
-    from ops.plots import (
-        plot_monitoring,
-        summarize,
-        write_summary_json,
-    )  # matplotlib: only monitor pays for it
+    # matplotlib: only monitor pays for it
+    from ops.plots import plot_monitoring, summarize, write_summary_json
 
     class_names = chosen_class_names(args.classes, args.manifest)
     if class_names is None:
@@ -143,7 +140,7 @@ def _monitor(args) -> int:
 def _preflight(args) -> int:
     checks = run_preflight(aws_session(args.region, args.profile), app_config(args), args.cdk_out)
     print(render_checks(checks))
-    return EXIT_UNEXPECTED if any_failed(checks) else EXIT_OK
+    return EXIT_UNEXPECTED if any(check.status is Status.FAIL for check in checks) else EXIT_OK
 
 
 def _batch(args) -> int:

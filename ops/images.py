@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from data_prep.errors import LstError, LstLabelError
 from data_prep.lst import parse_lst
+from ops.capture import object_keys
 from ops.errors import ClassNamesError, NoTestImages
 from ops.executions import TestImage
 
@@ -16,14 +17,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def images_under_prefix(s3_client, bucket: str, prefix: str) -> list[TestImage]:
-    """Every PNG/JPEG object under the prefix, in key order, true class unknown."""
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    images = [
-        TestImage(bucket, entry["Key"])
-        for page in pages
-        for entry in page.get("Contents", [])
-        if entry["Key"].lower().endswith(IMAGE_SUFFIXES)
-    ]
+    images = [TestImage(bucket, key) for key in object_keys(s3_client, bucket, prefix, IMAGE_SUFFIXES)]
     if not images:
         raise NoTestImages(f"no PNG or JPEG objects under s3://{bucket}/{prefix}")
     return images

@@ -151,23 +151,19 @@ def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None
 def _confidence_over_time(axes: Axes, elapsed, confidences, below, threshold: float, axis_label: str) -> None:
     # Translucent, so that crowds of points (a week of traffic) darken instead of hiding each other.
     alpha = float(np.clip(300 / len(elapsed), 0.25, 0.9))
-    axes.scatter(
-        elapsed[~below],
-        confidences[~below],
-        s=18,
-        alpha=alpha,
-        color=ABOVE_COLOR,
-        label=f"at or above ({(~below).sum()})",
-    )
-    axes.scatter(
-        elapsed[below],
-        confidences[below],
-        s=30,
-        alpha=alpha,
-        marker="x",
-        color=BELOW_COLOR,
-        label=f"below ({below.sum()})",
-    )
+    for shown, size, marker, color, label in (
+        (~below, 18, "o", ABOVE_COLOR, "at or above"),
+        (below, 30, "x", BELOW_COLOR, "below"),
+    ):
+        axes.scatter(
+            elapsed[shown],
+            confidences[shown],
+            s=size,
+            alpha=alpha,
+            marker=marker,
+            color=color,
+            label=f"{label} ({shown.sum()})",
+        )
     axes.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set_ylim(_confidence_floor(confidences, threshold), 1.01)
     axes.set(title=f"Top-class confidence of each of the {len(elapsed)} inferences", ylabel="confidence")
@@ -219,22 +215,17 @@ def _class_share(axes: Axes, counts, class_names: Sequence[str], unit: str, axis
 
 
 def _traffic(axes: Axes, bins, below, count: int, unit: str, axis_label: str) -> None:
-    above_counts = np.bincount(bins[~below], minlength=count)
-    below_counts = np.bincount(bins[below], minlength=count)
-    starts = np.arange(count)
-    axes.bar(starts, above_counts, width=0.9, align="edge", color=ABOVE_COLOR, label="at or above threshold")
-    axes.bar(
-        starts,
-        below_counts,
-        width=0.9,
-        bottom=above_counts,
-        align="edge",
-        color=BELOW_COLOR,
-        label="below threshold",
-    )
+    bottom = np.zeros(count, dtype=int)
+    for shown, color, label in (
+        (~below, ABOVE_COLOR, "at or above threshold"),
+        (below, BELOW_COLOR, "below threshold"),
+    ):
+        heights = np.bincount(bins[shown], minlength=count)
+        axes.bar(np.arange(count), heights, width=0.9, bottom=bottom, align="edge", color=color, label=label)
+        bottom += heights
     axes.set(title=f"Inferences per {unit}", ylabel="inferences")
     _time_axis(axes, axis_label)
-    _count_axis(axes, (above_counts + below_counts).max())
+    _count_axis(axes, bottom.max())
     axes.legend(loc="upper left")
 
 

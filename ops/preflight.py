@@ -309,7 +309,3 @@ def render_checks(checks: Iterable[Check]) -> str:
     verdict = "ready to deploy" if not counts[Status.FAIL] else "fix the failing checks, then deploy"
     lines.append(f"{len(checks)} checks: {summary}: {verdict}")
     return "\n".join(lines)
-
-
-def any_failed(checks: Iterable[Check]) -> bool:
-    return any(check.status is Status.FAIL for check in checks)

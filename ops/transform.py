@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.batch import ended_badly, execution_name, wait_for_execution
-from ops.capture import numbers
+from ops.capture import numbers, object_keys
 from ops.errors import OpsError, RunFailed
 
 # The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
@@ -129,10 +129,7 @@ def summarize_results(
     """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
     summary = ResultSummary(threshold=threshold)
     bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
-        if not key.endswith(RESULT_SUFFIX):
-            continue
+    for key in object_keys(s3_client, bucket, prefix, RESULT_SUFFIX):
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         probabilities = _probabilities(body, class_names)
         if probabilities is None:
