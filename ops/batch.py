@@ -42,9 +42,7 @@ def wait_for_execution(
     timeout_s: float,
     poll_s: float,
     on_poll: Callable[[], None] = lambda: None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """DescribeExecution until the execution leaves RUNNING; StillRunning after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
         description = sfn_client.describe_execution(executionArn=execution_arn)
@@ -56,7 +54,7 @@ def wait_for_execution(
                 f"execution {execution_arn} is still running after {timeout_s:g} s; it was left running "
                 "(follow it in the Step Functions console, or wait longer with --timeout)"
             )
-        sleep(poll_s)
+        time.sleep(poll_s)
 
 
 def ended_badly(description: Mapping[str, Any], detail: str = "") -> ExecutionDidNotSucceed:
@@ -75,9 +73,7 @@ def run_batch(
     timeout_s: float,
     poll_s: float,
     progress: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Start the batch, show the map run's progress, return its summary; raises if it did not succeed."""
     execution_arn = sfn_client.start_execution(
         stateMachineArn=state_machine_arn,
         name=execution_name("batch"),
@@ -94,7 +90,7 @@ def run_batch(
                 bar.refresh()
 
         description = wait_for_execution(
-            sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=show_progress, sleep=sleep
+            sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=show_progress
         )
     if description["status"] != "SUCCEEDED":
         raise ended_badly(description)

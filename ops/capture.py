@@ -43,7 +43,6 @@ class CaptureProblem:
 
 
 def parse_capture_line(line: str) -> CaptureRecord:
-    """One capture record; raises CaptureFormatError saying what is wrong with the line."""
     try:
         record = json.loads(line)
     except ValueError as error:

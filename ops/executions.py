@@ -100,7 +100,7 @@ def run_executions(
 
 
 def _wait_standard(sfn_client, arns: Sequence[str], bar: tqdm, *, timeout_s: float, poll_s: float):
-    """DescribeExecution's answer per execution, None for those still running at the deadline."""
+    # None for an execution still running at the deadline.
     finished: dict[str, dict] = {}
     deadline = time.monotonic() + timeout_s
     while True:

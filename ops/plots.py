@@ -46,8 +46,8 @@ def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], thre
         "share_below_threshold": below / len(records),
         "mean_confidence": sum(confidences) / len(confidences),
         "per_class": per_class,
-        "first_inference": min(times),
-        "last_inference": max(times),
+        "first_inference": min(times).isoformat(),
+        "last_inference": max(times).isoformat(),
     }
 
 
@@ -56,8 +56,6 @@ def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path
         "version": SUMMARY_JSON_VERSION,
         "source": source,
         **summary,
-        "first_inference": summary["first_inference"].isoformat(),
-        "last_inference": summary["last_inference"].isoformat(),
         "plot": str(plot),
         "skipped_lines": skipped_lines,
     }
@@ -96,7 +94,6 @@ def plot_monitoring(
     *,
     title: str = "Endpoint monitoring from data capture",
 ) -> Path:
-    """One PNG: confidence per inference over time, its histogram, class share and traffic per time unit."""
     _check(records, class_names)
     ordered = sorted(records, key=lambda record: record.inference_time)
     first, last = ordered[0].inference_time, ordered[-1].inference_time

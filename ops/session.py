@@ -31,7 +31,6 @@ def _first(names) -> str | None:
 
 
 def aws_session(region: str | None = None, profile: str | None = None) -> boto3.Session:
-    """--region and --profile first, then the CDK CLI's environment and profile order."""
     profile = profile or _first(PROFILE_VARIABLES)
     region = region or _first(REGION_VARIABLES)
     if not region:
@@ -46,7 +45,10 @@ class Deployment:
         self.session, self.project = session, project
         self._outputs: dict[str, dict[str, str]] = {}
 
-    def output(self, unit: str, key: str) -> str:
+    def output(self, unit: str, key: str, given: str | None = None) -> str:
+        """The stack's output `key`, unless a value was given (a command-line option)."""
+        if given:
+            return given
         name = stack_name(self.project, unit)
         if name not in self._outputs:
             self._outputs[name] = self._describe(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from ops.errors import OpsError, RunFailed
 
 # The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
 # "transform-" + the MD5 of the execution ARN in hex; tests/cdk/test_transform_workflow.py holds both together.
-TRANSFORM_JOB_NAME_PREFIX = "transform-"
 # The state machine's Fail state for a prefix outside the model's input area.
 INVALID_INPUT_ERROR = "InvalidTransformInput"
 RESULT_SUFFIX = ".out"
@@ -53,7 +51,7 @@ class ResultSummary:
 
 
 def transform_job_name(execution_arn: str) -> str:
-    return TRANSFORM_JOB_NAME_PREFIX + hashlib.md5(execution_arn.encode()).hexdigest()
+    return "transform-" + hashlib.md5(execution_arn.encode()).hexdigest()
 
 
 def require_images(s3_client, bucket: str, prefix: str) -> None:
@@ -71,7 +69,6 @@ def run_transform(
     timeout_s: float,
     poll_s: float,
     report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-    sleep: Callable[[float], None] = time.sleep,
 ) -> TransformRun:
     """Start the transform, report each change of the job's status, and return where its results are."""
     execution_arn = sfn_client.start_execution(
@@ -100,7 +97,7 @@ def run_transform(
 
     # The job is described once more after the execution has ended, so its final status and reason are known.
     description = wait_for_execution(
-        sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status, sleep=sleep
+        sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status
     )
     if description["status"] == "SUCCEEDED":
         output = json.loads(description.get("output") or "{}")
@@ -126,7 +123,6 @@ def run_transform(
 def summarize_results(
     s3_client, output_uri: str, *, threshold: float, class_names: Sequence[str] | None
 ) -> ResultSummary:
-    """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
     summary = ResultSummary(threshold=threshold)
     bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
     for key in object_keys(s3_client, bucket, prefix, RESULT_SUFFIX):

@@ -105,7 +105,6 @@ def _run(client, **options):
         "dataset/validation/",
         timeout_s=options.pop("timeout_s", 60),
         poll_s=0,
-        sleep=lambda seconds: None,
         **options,
     )
 

@@ -38,8 +38,8 @@ def test_summarize_counts_exactly():
         "share_below_threshold": 0.5,
         "mean_confidence": pytest.approx((0.8 + 0.97 + 0.99 + 0.5) / 4),
         "per_class": {"bicycle": 2, "motorcycle": 2},
-        "first_inference": _at(10, 5),
-        "last_inference": _at(13, 20),
+        "first_inference": _at(10, 5).isoformat(),
+        "last_inference": _at(13, 20).isoformat(),
     }
 
 

@@ -86,7 +86,6 @@ def _run(clients, lines):
         timeout_s=60,
         poll_s=0,
         report=lines.append,
-        sleep=lambda seconds: None,
     )
 
 
