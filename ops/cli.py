@@ -69,21 +69,15 @@ def _deployment(args) -> Deployment:
     return Deployment(aws_session(args.region, args.profile), args.stack_prefix)
 
 
-def _bucket(args, deployment: Deployment) -> str:
-    return args.bucket or deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT)
-
-
-def _state_machine(args, deployment: Deployment, output: str) -> str:
-    return args.state_machine_arn or deployment.output(names.WORKFLOW, output)
-
-
 def _run(args) -> int:
     if args.lst and not (args.classes or args.manifest):
         raise UsageError("python -m ops run: --lst needs --classes or --manifest to name its labels")
     deployment = _deployment(args)
     class_names = chosen_class_names(args.classes, args.manifest)
-    state_machine_arn = _state_machine(args, deployment, names.STATE_MACHINE_ARN_OUTPUT)
-    bucket = _bucket(args, deployment)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
+    bucket = deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket)
     s3 = deployment.session.client("s3")
     if args.lst:
         images = images_from_lst(s3, bucket, args.lst, args.prefix, class_names)
@@ -111,7 +105,7 @@ def _monitor(args) -> int:
     if class_names is None:
         raise UsageError("python -m ops monitor: give --classes or --manifest to name the classes")
     deployment = _deployment(args)
-    bucket = _bucket(args, deployment)
+    bucket = deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket)
     prefix = (
         args.prefix or f"{DATA_CAPTURE_PREFIX}{deployment.output(names.MODEL, names.ENDPOINT_NAME_OUTPUT)}/"
     )
@@ -126,7 +120,7 @@ def _monitor(args) -> int:
             f"no readable capture records under {source} (has the endpoint been invoked, with data capture on?)"
         )
     summary = summarize(records, class_names, threshold)
-    print(json.dumps(summary, indent=2, default=lambda moment: moment.isoformat()))
+    print(json.dumps(summary, indent=2))
     plot = plot_monitoring(records, class_names, threshold, args.out, title=f"Endpoint monitoring: {source}")
     summary_path = args.out.with_suffix(".json")
     write_summary_json(summary, summary_path, source=source, plot=plot, skipped_lines=len(problems))
@@ -145,11 +139,13 @@ def _preflight(args) -> int:
 
 def _batch(args) -> int:
     deployment = _deployment(args)
-    state_machine_arn = _state_machine(args, deployment, names.BATCH_STATE_MACHINE_ARN_OUTPUT)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.BATCH_STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
     summary = run_batch(
         deployment.session.client("stepfunctions"),
         state_machine_arn,
-        _bucket(args, deployment),
+        deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket),
         args.prefix,
         timeout_s=args.timeout,
         poll_s=args.poll,
@@ -161,11 +157,13 @@ def _batch(args) -> int:
 
 def _transform(args) -> int:
     deployment = _deployment(args)
-    state_machine_arn = _state_machine(args, deployment, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
     threshold = _threshold(args, deployment)
     class_names = chosen_class_names(args.classes, args.manifest)
     s3 = deployment.session.client("s3")
-    require_images(s3, _bucket(args, deployment), args.prefix)
+    require_images(s3, deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket), args.prefix)
     run = run_transform(
         deployment.session.client("stepfunctions"),
         deployment.session.client("sagemaker"),
