@@ -18,14 +18,6 @@ SUMMARY_KEYS = ("images", "succeeded", "below_threshold", "failed", "per_class",
 _DONE_COUNTS = ("succeeded", "failed", "timedOut", "aborted")
 
 
-class ExecutionDidNotSucceed(RunFailed):
-    pass
-
-
-class StillRunning(RunFailed):
-    pass
-
-
 class BatchSummaryMissing(RunFailed):
     pass
 
@@ -50,15 +42,15 @@ def wait_for_execution(
         if description["status"] != "RUNNING":
             return description
         if time.monotonic() >= deadline:
-            raise StillRunning(
+            raise RunFailed(
                 f"execution {execution_arn} is still running after {timeout_s:g} s; it was left running "
                 "(follow it in the Step Functions console, or wait longer with --timeout)"
             )
         time.sleep(poll_s)
 
 
-def ended_badly(description: Mapping[str, Any], detail: str = "") -> ExecutionDidNotSucceed:
-    return ExecutionDidNotSucceed(
+def ended_badly(description: Mapping[str, Any], detail: str = "") -> RunFailed:
+    return RunFailed(
         f"execution {description['executionArn']} ended {description['status']}{detail}: "
         f"{description.get('error', 'no error name')}: {description.get('cause', 'no cause given')}"
     )

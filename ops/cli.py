@@ -15,7 +15,7 @@ from ops import cost
 from ops.batch import render_summary, run_batch
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import chosen_class_names
-from ops.errors import NoCaptureRecords, OpsError
+from ops.errors import OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
 from ops.preflight import Status, render_checks, run_preflight
@@ -116,7 +116,7 @@ def _monitor(args) -> int:
         print(f"malformed capture line skipped: {problem}", file=sys.stderr)
     source = f"s3://{bucket}/{prefix}"
     if not records:
-        raise NoCaptureRecords(
+        raise OpsError(
             f"no readable capture records under {source} (has the endpoint been invoked, with data capture on?)"
         )
     summary = summarize(records, class_names, threshold)

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 from ops.capture import numbers
-from ops.errors import StateMachineNotFound
+from ops.errors import OpsError
 
 THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
 # Step Functions execution names: at most 80 letters, digits, '-' and '_'.
@@ -68,7 +68,7 @@ def run_executions(
     except ClientError as error:
         if error.response["Error"]["Code"] not in {"StateMachineDoesNotExist", "InvalidArn"}:
             raise
-        raise StateMachineNotFound(
+        raise OpsError(
             f"no state machine {state_machine_arn!r}: {error.response['Error']['Message']}"
         ) from error
     run_id = uuid.uuid4().hex[:8]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ops.capture import CaptureRecord
-from ops.errors import ClassNamesError, NoCaptureRecords
+from ops.errors import ClassNamesError, OpsError
 
 # The shape of make monitor's JSON summary (docs/CONTRACTS.md); raised when a key changes meaning or goes.
 SUMMARY_JSON_VERSION = 1
@@ -136,7 +136,7 @@ def _duration(span: timedelta) -> str:
 
 def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None:
     if not records:
-        raise NoCaptureRecords("no capture records to summarize or plot")
+        raise OpsError("no capture records to summarize or plot")
     for record in records:
         if len(record.probabilities) != len(class_names):
             raise ClassNamesError(

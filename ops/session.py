@@ -18,14 +18,6 @@ PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 CDK_FALLBACK_REGION = "us-east-1"
 
 
-class StackNotFound(OpsError):
-    pass
-
-
-class StackOutputNotFound(OpsError):
-    pass
-
-
 def _first(names) -> str | None:
     return next((os.environ[name] for name in names if os.environ.get(name)), None)
 
@@ -54,7 +46,7 @@ class Deployment:
             self._outputs[name] = self._describe(name)
         outputs = self._outputs[name]
         if key not in outputs:
-            raise StackOutputNotFound(
+            raise OpsError(
                 f"stack {name!r} has no output {key!r} (its outputs: {', '.join(sorted(outputs)) or 'none'})"
             )
         return outputs[key]
@@ -65,7 +57,7 @@ class Deployment:
             stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
         except ClientError as error:
             if "does not exist" in error.response["Error"]["Message"]:
-                raise StackNotFound(
+                raise OpsError(
                     f"no stack {name!r} in region {self.session.region_name}: deploy with `make deploy`, or give "
                     "--region, --profile or --stack-prefix (cdk.json's project_name)"
                 ) from error

@@ -23,14 +23,6 @@ INVALID_INPUT_ERROR = "InvalidTransformInput"
 RESULT_SUFFIX = ".out"
 
 
-class NoImagesUnderPrefix(OpsError):
-    pass
-
-
-class TransformJobFailed(RunFailed):
-    pass
-
-
 class TransformResultsMissing(RunFailed):
     pass
 
@@ -57,7 +49,7 @@ def transform_job_name(execution_arn: str) -> str:
 def require_images(s3_client, bucket: str, prefix: str) -> None:
     listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     if not listing.get("KeyCount"):
-        raise NoImagesUnderPrefix(f"no object under s3://{bucket}/{prefix}: nothing to transform")
+        raise OpsError(f"no object under s3://{bucket}/{prefix}: nothing to transform")
 
 
 def run_transform(
@@ -110,7 +102,7 @@ def run_transform(
         raise OpsError(f"the transform state machine refused the input: {description.get('cause')}")
     job = latest_job[0]
     if job and job.get("FailureReason"):
-        raise TransformJobFailed(
+        raise RunFailed(
             f"transform job {job_name} {job['TransformJobStatus']}: {job['FailureReason']} "
             f"(execution {execution_arn} {description['status']})"
         )

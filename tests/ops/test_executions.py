@@ -8,7 +8,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from ops.errors import StateMachineNotFound
+from ops.errors import OpsError
 from ops.executions import ExecutionOutcome, TestImage, render_table, run_executions
 from tests.ops.builders import WORKFLOW_DEFINITION
 from tests.ops.conftest import REGION, unique
@@ -46,7 +46,7 @@ def test_each_image_gets_its_own_execution_with_the_contract_input(sfn, workflow
 
 @pytest.mark.parametrize("arn", [f"arn:aws:states:{REGION}:123456789012:stateMachine:nope", "nope"])
 def test_an_unknown_state_machine_is_a_named_error_before_anything_starts(sfn, arn):
-    with pytest.raises(StateMachineNotFound, match="no state machine 'nope'|stateMachine:nope"):
+    with pytest.raises(OpsError, match="no state machine 'nope'|stateMachine:nope"):
         run_executions(sfn, arn, [SURE], progress=False)
 
 
