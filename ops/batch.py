@@ -22,9 +22,13 @@ class BatchSummaryMissing(RunFailed):
     pass
 
 
-def execution_name(kind: str) -> str:
+def start_execution(sfn_client, state_machine_arn: str, kind: str, document: dict[str, str]) -> str:
     # Step Functions names: at most 80 letters, digits, '-' or '_'.
-    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    name = f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    response = sfn_client.start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(document)
+    )
+    return response["executionArn"]
 
 
 def wait_for_execution(
@@ -66,11 +70,9 @@ def run_batch(
     poll_s: float,
     progress: bool = True,
 ) -> dict[str, Any]:
-    execution_arn = sfn_client.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=execution_name("batch"),
-        input=json.dumps({"s3_bucket": bucket, "prefix": prefix}),
-    )["executionArn"]
+    execution_arn = start_execution(
+        sfn_client, state_machine_arn, "batch", {"s3_bucket": bucket, "prefix": prefix}
+    )
     print(f"started {execution_arn}", file=sys.stderr)
     with tqdm(desc="images", unit="image", file=sys.stderr, disable=not progress) as bar:
 

@@ -51,7 +51,7 @@ def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], thre
     }
 
 
-def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> Path:
+def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> None:
     document = {
         "version": SUMMARY_JSON_VERSION,
         "source": source,
@@ -61,7 +61,6 @@ def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(document, indent=2) + "\n")
-    return out_path
 
 
 def time_bin(span: timedelta) -> tuple[str, timedelta]:

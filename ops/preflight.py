@@ -73,16 +73,9 @@ def check_credentials(sts) -> tuple[Check, str | None]:
     try:
         identity = sts.get_caller_identity()
     except ClientError as error:
-        code = error.response["Error"]["Code"]
-        return (
-            Check(
-                "credentials",
-                Status.FAIL,
-                f"STS refused the credentials: {code}: {error.response['Error'].get('Message', '')}".strip(),
-                "refresh or replace them (`aws sso login`, `aws configure`, or another --profile)",
-            ),
-            None,
-        )
+        refused = f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')}".strip()
+        fix = "refresh or replace them (`aws sso login`, `aws configure`, or another --profile)"
+        return Check("credentials", Status.FAIL, f"STS refused the credentials: {refused}", fix), None
     account = identity["Account"]
     return Check("credentials", Status.PASS, f"{identity['Arn']} (account {account})"), account
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.batch import ended_badly, execution_name, wait_for_execution
+from ops.batch import ended_badly, start_execution, wait_for_execution
 from ops.capture import numbers, object_keys
 from ops.errors import OpsError, RunFailed
 
@@ -63,11 +63,7 @@ def run_transform(
     report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> TransformRun:
     """Start the transform, report each change of the job's status, and return where its results are."""
-    execution_arn = sfn_client.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=execution_name("transform"),
-        input=json.dumps({"prefix": prefix}),
-    )["executionArn"]
+    execution_arn = start_execution(sfn_client, state_machine_arn, "transform", {"prefix": prefix})
     job_name = transform_job_name(execution_arn)
     report(f"started {execution_arn}; transform job {job_name}")
     statuses: list[str] = []
