@@ -66,10 +66,11 @@ def run_transform(
     execution_arn = start_execution(sfn_client, state_machine_arn, "transform", {"prefix": prefix})
     job_name = transform_job_name(execution_arn)
     report(f"started {execution_arn}; transform job {job_name}")
-    statuses: list[str] = []
-    latest_job: list[dict[str, Any] | None] = [None]
+    job: dict[str, Any] | None = None
+    status = ""
 
     def report_job_status() -> None:
+        nonlocal job, status
         try:
             job = sagemaker_client.describe_transform_job(TransformJobName=job_name)
         except ClientError as error:
@@ -77,10 +78,9 @@ def run_transform(
             if error.response["Error"]["Code"] != "ValidationException":
                 raise
             job = None
-        latest_job[0] = job
-        status = job["TransformJobStatus"] if job else "waiting for the job to be created"
-        if statuses[-1:] != [status]:
-            statuses.append(status)
+        latest = job["TransformJobStatus"] if job else "waiting for the job to be created"
+        if latest != status:
+            status = latest
             report(f"job {job_name}: {status}")
 
     # The job is described once more after the execution has ended, so its final status and reason are known.
@@ -96,7 +96,6 @@ def run_transform(
         return TransformRun(execution_arn, output.get("job_name", job_name), output["output_uri"])
     if description.get("error") == INVALID_INPUT_ERROR:
         raise OpsError(f"the transform state machine refused the input: {description.get('cause')}")
-    job = latest_job[0]
     if job and job.get("FailureReason"):
         raise RunFailed(
             f"transform job {job_name} {job['TransformJobStatus']}: {job['FailureReason']} "
