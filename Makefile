@@ -78,8 +78,8 @@ local: synth ## Run the workflow locally on CIFAR-100 (SOURCE=cifar-100-python.t
 	@"$(PY)" -m local_run local --source "$(SOURCE)" --cdk-out cdk.out $(NO_VERIFY_FLAG)
 
 synth: setup ## Write the CloudFormation templates into cdk.out/ (offline)
-	@"$(CDK)" synth $(CDK_FLAGS) --quiet $(CONTEXT)
-	@echo "Templates written to cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
+	@"$(CDK)" synth $(CDK_FLAGS) --quiet $(CONTEXT) >/dev/null
+	@echo "Templates written to cdk.out/: $$(cd cdk.out && ls *.template.json | sed 's/.template.json//' | tr '\n' ' ')"
 
 # pytest exits 5 when it collected no test: a failure here too, said as such.
 test: lint ## Lint, then run the whole test suite

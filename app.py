@@ -4,7 +4,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # One line, not a traceback through jsii; _exit skips jsii's atexit, whose kernel the same Ctrl-C has ended.
+    print("scones-vision: synth interrupted", file=sys.stderr)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted)
+
 from collections.abc import Mapping
 from typing import Any
 

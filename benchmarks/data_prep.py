@@ -1,13 +1,7 @@
 """How fast `python -m data_prep` is, next to `gzip -dc` and next to the seed notebook's approach.
 
-Run from the repository root:  python -m benchmarks.data_prep [--rounds 5] [--tarball PATH] [--workdir DIR]
-
-Without --tarball it first writes a full-size synthetic tarball (same members, keys, dtypes and counts as
-the real one: 50,000 train and 10,000 test images). Each round runs the contenders one after another as
-separate processes, in a rotating order, and times each whole process (interpreter start and imports
-included for both Python contenders); the ratios are medians of the per-round ratios. Outputs go to fresh
-folders every round, so no data_prep run is a no-op. A last row, "create files", times creating as many
-empty files as data_prep writes: the part of its time that belongs to the file system, not to data_prep.
+Run from the repository root: .venv/bin/python -m benchmarks.data_prep (--help for the options);
+benchmarks/README.md says what it measures.
 """
 
 from __future__ import annotations
@@ -168,5 +162,7 @@ def main() -> None:
 if __name__ == "__main__":
     if not __package__:
         # Run as a file, this folder would come first on sys.path and `import data_prep` would find this file.
-        raise SystemExit("run it as a module from the repository root: python -m benchmarks.data_prep")
+        raise SystemExit(
+            "run it as a module from the repository root: .venv/bin/python -m benchmarks.data_prep"
+        )
     main()

@@ -1,12 +1,7 @@
 """How long `cdk synth` of the whole app takes, next to `cdk synth` of an app holding one S3 bucket.
 
-Run from the repository root:  python -m benchmarks.synth [--rounds 5] [--app-dir DIR]
-
-The one-bucket app is the floor every CDK app pays (Node and the CLI, jsii, `import aws_cdk`, writing a cloud
-assembly); the ratio says how much the project adds on top. Both go through the same pinned CDK CLI and the same
-cdk.json (so the same feature flags), each as its own process, in a rotating order; one untimed warm-up round
-first (it also generates the cached demo dataset). The ratio is the median of the per-round ratios.
-`--app-dir` times another checkout of the project (e.g. a `git worktree` of an older commit) with this script.
+Run from the repository root: .venv/bin/python -m benchmarks.synth (--help for the options);
+benchmarks/README.md says what it measures.
 """
 
 from __future__ import annotations

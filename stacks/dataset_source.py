@@ -43,7 +43,11 @@ def resolve_dataset(
     if (directory / Manifest.FILENAME).is_file():
         return load_dataset(directory)
     demo = demo_dataset(DemoSpec(), demo_cache_dir)
-    report(f"scones-vision: no prepared dataset at {directory}; synthesizing with the {demo.describe()}")
+    # One line within 100 columns; the template's DatasetSource output carries demo.describe() in full.
+    folder = dataset_dir.rstrip("/")
+    report(
+        f"scones-vision: no dataset in {folder}/ (`make data` builds it); using the generated demo dataset"
+    )
     return demo
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,22 @@ def test_deploy_refuses_the_generated_demo_dataset_in_one_line(default_context, 
         build_app(default_context, outdir=str(tmp_path / "cdk.out"), for_deploy=True)
     assert "make data" in str(refused.value) and "\n" not in str(refused.value)
     assert not (tmp_path / "cdk.out" / "manifest.json").exists()
+
+
+def test_ctrl_c_during_synth_is_one_line_and_status_130(default_context, tmp_path):
+    # The CDK CLI runs app.py in the terminal's process group, so a Ctrl-C reaches it wherever synth is: here
+    # while aws_cdk loads or the stacks are built (a synth takes several seconds; the handler is set at once).
+    environment = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(default_context),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=environment, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "scones-vision: synth interrupted"
+    assert "Traceback" not in stderr

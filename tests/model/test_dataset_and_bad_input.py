@@ -34,7 +34,9 @@ def test_without_a_prepared_dataset_the_demo_is_used_and_announced(tmp_path, dem
         "data", project_root=tmp_path, demo_cache_dir=demo.directory.parent, report=lines.append
     )
     assert dataset.is_demo and dataset.manifest.content_hash == demo.manifest.content_hash
-    assert len(lines) == 1 and "DEMO dataset" in lines[0] and "make data" in lines[0]
+    assert lines == [
+        "scones-vision: no dataset in data/ (`make data` builds it); using the generated demo dataset"
+    ]
 
 
 def test_demo_dataset_is_deterministic(tmp_path, demo):
