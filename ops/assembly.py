@@ -12,8 +12,6 @@ from ops.errors import OpsError
 
 MANIFEST_FILE = "manifest.json"
 STACK_ARTIFACT_TYPE = "aws:cloudformation:stack"
-# The app's contract (app.py): the monitoring stack is `<project>-Monitoring`.
-MONITORING_STACK_SUFFIX = "-Monitoring"
 # The per-region entries of the AlgorithmImage construct's CfnMapping (stacks/constructs/algorithm_image.py).
 IMAGE_URI_KEY = "ImageUri"
 
@@ -69,9 +67,6 @@ class CloudAssembly:
     def stacks_with_output(self, output_name: str) -> list[str]:
         return [name for name in self.stack_names if output_name in self.template(name).get("Outputs", {})]
 
-    def stacks_ending_with(self, suffix: str) -> list[str]:
-        return [name for name in self.stack_names if name.endswith(suffix)]
-
     def bootstrap_requirements(self) -> list[BootstrapRequirement]:
         """The highest `requiresBootstrapStackVersion` per SSM parameter, as `cdk deploy` enforces it; a
         `lookupRole`'s is for context lookups only, which this app has none of. Schema:
@@ -101,21 +96,17 @@ def algorithm_image_regions(template: dict[str, Any]) -> list[str]:
     return sorted(candidates[0])
 
 
-# The pseudo parameters a template may Ref, given the account and region it is evaluated for.
-def pseudo_parameters(*, region: str, account_id: str) -> dict[str, str]:
-    return {
+def resolve(value: Any, lookup: Callable[[tuple[str, str]], Any], *, region: str, account_id: str) -> Any:
+    """Evaluate the intrinsic functions CDK writes into a template value: Fn::Join, Fn::GetAtt, Ref and
+    Fn::GetStackOutput. `lookup` gives the value of (logical id, attribute), (logical id, "Ref") or
+    (stack name, output name); a KeyError from it, or any other function, is an AssemblyError naming the node."""
+    # The pseudo parameters a template may Ref, for the account and region it is evaluated for.
+    pseudo = {
         "AWS::Partition": "aws",
         "AWS::Region": region,
         "AWS::AccountId": account_id,
         "AWS::URLSuffix": "amazonaws.com",
     }
-
-
-def resolve(value: Any, lookup: Callable[[tuple[str, str]], Any], *, region: str, account_id: str) -> Any:
-    """Evaluate the intrinsic functions CDK writes into a template value: Fn::Join, Fn::GetAtt, Ref and
-    Fn::GetStackOutput. `lookup` gives the value of (logical id, attribute), (logical id, "Ref") or
-    (stack name, output name); a KeyError from it, or any other function, is an AssemblyError naming the node."""
-    pseudo = pseudo_parameters(region=region, account_id=account_id)
 
     def evaluate(node: Any) -> Any:
         if isinstance(node, list):

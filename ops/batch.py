@@ -18,21 +18,17 @@ SUMMARY_KEYS = ("images", "succeeded", "below_threshold", "failed", "per_class",
 _DONE_COUNTS = ("succeeded", "failed", "timedOut", "aborted")
 
 
-class ExecutionDidNotSucceed(RunFailed):
-    pass
-
-
-class StillRunning(RunFailed):
-    pass
-
-
 class BatchSummaryMissing(RunFailed):
     pass
 
 
-def execution_name(kind: str) -> str:
+def start_execution(sfn_client, state_machine_arn: str, kind: str, document: dict[str, str]) -> str:
     # Step Functions names: at most 80 letters, digits, '-' or '_'.
-    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    name = f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    response = sfn_client.start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(document)
+    )
+    return response["executionArn"]
 
 
 def wait_for_execution(
@@ -42,9 +38,7 @@ def wait_for_execution(
     timeout_s: float,
     poll_s: float,
     on_poll: Callable[[], None] = lambda: None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """DescribeExecution until the execution leaves RUNNING; StillRunning after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
         description = sfn_client.describe_execution(executionArn=execution_arn)
@@ -52,41 +46,18 @@ def wait_for_execution(
         if description["status"] != "RUNNING":
             return description
         if time.monotonic() >= deadline:
-            raise StillRunning(
+            raise RunFailed(
                 f"execution {execution_arn} is still running after {timeout_s:g} s; it was left running "
                 "(follow it in the Step Functions console, or wait longer with --timeout)"
             )
-        sleep(poll_s)
+        time.sleep(poll_s)
 
 
-def ended_badly(description: Mapping[str, Any], detail: str = "") -> ExecutionDidNotSucceed:
-    return ExecutionDidNotSucceed(
+def ended_badly(description: Mapping[str, Any], detail: str = "") -> RunFailed:
+    return RunFailed(
         f"execution {description['executionArn']} ended {description['status']}{detail}: "
         f"{description.get('error', 'no error name')}: {description.get('cause', 'no cause given')}"
     )
-
-
-def map_run_progress(sfn_client, execution_arn: str) -> tuple[int, int] | None:
-    """(items done, items in all) of the execution's map run; None before it has started."""
-    runs = sfn_client.list_map_runs(executionArn=execution_arn)["mapRuns"]
-    if not runs:
-        return None
-    counts = sfn_client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
-    return sum(counts[name] for name in _DONE_COUNTS), counts["total"]
-
-
-def batch_summary(output_text: str | None) -> dict[str, Any]:
-    try:
-        summary = json.loads(output_text or "")
-    except json.JSONDecodeError:
-        summary = None
-    missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
-    if missing:
-        raise BatchSummaryMissing(
-            f"the batch execution succeeded but its output lacks {', '.join(missing)} "
-            f"(output: {(output_text or '')[:200]!r}); is the deployed batch state machine this version's?"
-        )
-    return summary
 
 
 def run_batch(
@@ -98,29 +69,37 @@ def run_batch(
     timeout_s: float,
     poll_s: float,
     progress: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Start the batch, show the map run's progress, return its summary; raises if it did not succeed."""
-    execution_arn = sfn_client.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=execution_name("batch"),
-        input=json.dumps({"s3_bucket": bucket, "prefix": prefix}),
-    )["executionArn"]
+    execution_arn = start_execution(
+        sfn_client, state_machine_arn, "batch", {"s3_bucket": bucket, "prefix": prefix}
+    )
     print(f"started {execution_arn}", file=sys.stderr)
     with tqdm(desc="images", unit="image", file=sys.stderr, disable=not progress) as bar:
 
         def show_progress() -> None:
-            current = map_run_progress(sfn_client, execution_arn)
-            if current is not None:
-                bar.n, bar.total = current
+            runs = sfn_client.list_map_runs(executionArn=execution_arn)["mapRuns"]
+            if runs:  # none before the map run has started
+                counts = sfn_client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+                bar.n, bar.total = sum(counts[name] for name in _DONE_COUNTS), counts["total"]
                 bar.refresh()
 
         description = wait_for_execution(
-            sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=show_progress, sleep=sleep
+            sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=show_progress
         )
     if description["status"] != "SUCCEEDED":
         raise ended_badly(description)
-    return batch_summary(description.get("output"))
+    output_text = description.get("output") or ""
+    try:
+        summary = json.loads(output_text)
+    except json.JSONDecodeError:
+        summary = None
+    missing = [key for key in SUMMARY_KEYS if not isinstance(summary, dict) or key not in summary]
+    if missing:
+        raise BatchSummaryMissing(
+            f"the batch execution succeeded but its output lacks {', '.join(missing)} "
+            f"(output: {output_text[:200]!r}); is the deployed batch state machine this version's?"
+        )
+    return summary
 
 
 def render_summary(summary: Mapping[str, Any]) -> str:

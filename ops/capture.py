@@ -43,7 +43,6 @@ class CaptureProblem:
 
 
 def parse_capture_line(line: str) -> CaptureRecord:
-    """One capture record; raises CaptureFormatError saying what is wrong with the line."""
     try:
         record = json.loads(line)
     except ValueError as error:
@@ -86,25 +85,30 @@ def iter_capture_records(
 ) -> Iterator[CaptureRecord]:
     """Every record of the *.jsonl objects under the prefix, in key (time) order; a malformed line raises
     CaptureFormatError naming its key and line, or is appended to `problems` when given."""
-    pages = s3_client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
-    )
-    for page in pages:
-        for entry in page.get("Contents", []):
-            key = entry["Key"]
-            if not key.endswith(CAPTURE_SUFFIX):
+    pagination = {"PaginationConfig": {"PageSize": page_size}}
+    for key in object_keys(s3_client, bucket, prefix, CAPTURE_SUFFIX, **pagination):
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
+        for line_number, raw_line in enumerate(body.iter_lines(), start=1):
+            if not raw_line.strip():
                 continue
-            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
-            for line_number, raw_line in enumerate(body.iter_lines(), start=1):
-                if not raw_line.strip():
-                    continue
-                try:
-                    yield parse_capture_line(_utf8(raw_line))
-                except CaptureFormatError as error:
-                    problem = CaptureProblem(f"s3://{bucket}/{key}", line_number, str(error))
-                    if problems is None:
-                        raise CaptureFormatError(str(problem)) from error
-                    problems.append(problem)
+            try:
+                yield parse_capture_line(_utf8(raw_line))
+            except CaptureFormatError as error:
+                problem = CaptureProblem(f"s3://{bucket}/{key}", line_number, str(error))
+                if problems is None:
+                    raise CaptureFormatError(str(problem)) from error
+                problems.append(problem)
+
+
+def object_keys(
+    s3_client, bucket: str, prefix: str, suffixes: str | tuple[str, ...], **pagination
+) -> Iterator[str]:
+    """The keys under the prefix, in key order, that end with one of `suffixes` (in any case)."""
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **pagination)
+    for page in pages:
+        yield from (
+            item["Key"] for item in page.get("Contents", []) if item["Key"].lower().endswith(suffixes)
+        )
 
 
 def _utf8(raw_line: bytes) -> str:
@@ -150,16 +154,23 @@ def _probabilities(output: bytes, is_csv: bool) -> tuple[float, ...]:
             raise CaptureFormatError(f"endpointOutput CSV is not numbers ({error})") from error
     else:
         try:
-            values = json.loads(text)
+            values = numbers(json.loads(text))
         except ValueError as error:
             raise CaptureFormatError(f"endpointOutput data is not JSON ({error})") from error
-        if not isinstance(values, list) or not all(
-            isinstance(value, int | float) and not isinstance(value, bool) for value in values
-        ):
+        if values is None:
             raise CaptureFormatError("endpointOutput data is not a JSON list of numbers")
     if not values or not all(math.isfinite(value) for value in values):
         raise CaptureFormatError("endpointOutput has no probabilities, or one that is not finite")
-    return tuple(float(value) for value in values)
+    return tuple(values)
+
+
+def numbers(values: object) -> list[float] | None:
+    """A JSON list of numbers as floats (a bool is not a number); None for anything else."""
+    if not isinstance(values, list) or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in values
+    ):
+        return None
+    return [float(value) for value in values]
 
 
 def _timestamp(text: str) -> datetime:

@@ -32,7 +32,6 @@ def parse_class_names(values: Sequence[str]) -> list[str]:
 
 
 def chosen_class_names(classes: Sequence[str] | None, manifest: Path | None) -> list[str] | None:
-    """The names `--classes` or `--manifest` give (the two exclude each other); None when neither is given."""
     if classes:
         return parse_class_names(classes)
     if manifest:

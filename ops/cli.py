@@ -15,10 +15,10 @@ from ops import cost
 from ops.batch import render_summary, run_batch
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import chosen_class_names
-from ops.errors import NoCaptureRecords, OpsError
+from ops.errors import OpsError
 from ops.executions import render_table, run_executions
 from ops.images import images_from_lst, images_under_prefix, pick_images
-from ops.preflight import any_failed, render_checks, run_preflight
+from ops.preflight import Status, render_checks, run_preflight
 from ops.session import Deployment, aws_session
 from ops.settings import add_settings_options, app_config
 from ops.transform import render_results, require_images, run_transform, summarize_results
@@ -69,21 +69,15 @@ def _deployment(args) -> Deployment:
     return Deployment(aws_session(args.region, args.profile), args.stack_prefix)
 
 
-def _bucket(args, deployment: Deployment) -> str:
-    return args.bucket or deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT)
-
-
-def _state_machine(args, deployment: Deployment, output: str) -> str:
-    return args.state_machine_arn or deployment.output(names.WORKFLOW, output)
-
-
 def _run(args) -> int:
     if args.lst and not (args.classes or args.manifest):
         raise UsageError("python -m ops run: --lst needs --classes or --manifest to name its labels")
     deployment = _deployment(args)
     class_names = chosen_class_names(args.classes, args.manifest)
-    state_machine_arn = _state_machine(args, deployment, names.STATE_MACHINE_ARN_OUTPUT)
-    bucket = _bucket(args, deployment)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
+    bucket = deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket)
     s3 = deployment.session.client("s3")
     if args.lst:
         images = images_from_lst(s3, bucket, args.lst, args.prefix, class_names)
@@ -104,17 +98,14 @@ def _run(args) -> int:
 
 
 def _monitor(args) -> int:
-    from ops.plots import (
-        plot_monitoring,
-        summarize,
-        write_summary_json,
-    )  # matplotlib: only monitor pays for it
+    # matplotlib: only monitor pays for it
+    from ops.plots import plot_monitoring, summarize, write_summary_json
 
     class_names = chosen_class_names(args.classes, args.manifest)
     if class_names is None:
         raise UsageError("python -m ops monitor: give --classes or --manifest to name the classes")
     deployment = _deployment(args)
-    bucket = _bucket(args, deployment)
+    bucket = deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket)
     prefix = (
         args.prefix or f"{DATA_CAPTURE_PREFIX}{deployment.output(names.MODEL, names.ENDPOINT_NAME_OUTPUT)}/"
     )
@@ -125,11 +116,11 @@ def _monitor(args) -> int:
         print(f"malformed capture line skipped: {problem}", file=sys.stderr)
     source = f"s3://{bucket}/{prefix}"
     if not records:
-        raise NoCaptureRecords(
+        raise OpsError(
             f"no readable capture records under {source} (has the endpoint been invoked, with data capture on?)"
         )
     summary = summarize(records, class_names, threshold)
-    print(json.dumps(summary, indent=2, default=lambda moment: moment.isoformat()))
+    print(json.dumps(summary, indent=2))
     plot = plot_monitoring(records, class_names, threshold, args.out, title=f"Endpoint monitoring: {source}")
     summary_path = args.out.with_suffix(".json")
     write_summary_json(summary, summary_path, source=source, plot=plot, skipped_lines=len(problems))
@@ -143,16 +134,18 @@ def _monitor(args) -> int:
 def _preflight(args) -> int:
     checks = run_preflight(aws_session(args.region, args.profile), app_config(args), args.cdk_out)
     print(render_checks(checks))
-    return EXIT_UNEXPECTED if any_failed(checks) else EXIT_OK
+    return EXIT_UNEXPECTED if any(check.status is Status.FAIL for check in checks) else EXIT_OK
 
 
 def _batch(args) -> int:
     deployment = _deployment(args)
-    state_machine_arn = _state_machine(args, deployment, names.BATCH_STATE_MACHINE_ARN_OUTPUT)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.BATCH_STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
     summary = run_batch(
         deployment.session.client("stepfunctions"),
         state_machine_arn,
-        _bucket(args, deployment),
+        deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket),
         args.prefix,
         timeout_s=args.timeout,
         poll_s=args.poll,
@@ -164,11 +157,13 @@ def _batch(args) -> int:
 
 def _transform(args) -> int:
     deployment = _deployment(args)
-    state_machine_arn = _state_machine(args, deployment, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT)
+    state_machine_arn = deployment.output(
+        names.WORKFLOW, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT, args.state_machine_arn
+    )
     threshold = _threshold(args, deployment)
     class_names = chosen_class_names(args.classes, args.manifest)
     s3 = deployment.session.client("s3")
-    require_images(s3, _bucket(args, deployment), args.prefix)
+    require_images(s3, deployment.output(names.STORAGE, names.BUCKET_NAME_OUTPUT, args.bucket), args.prefix)
     run = run_transform(
         deployment.session.client("stepfunctions"),
         deployment.session.client("sagemaker"),

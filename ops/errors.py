@@ -9,21 +9,9 @@ class RunFailed(OpsError):
     exit_status = 1  # an execution or job that ran and did not succeed
 
 
-class StateMachineNotFound(OpsError):
-    pass
-
-
-class NoTestImages(OpsError):
-    pass
-
-
 class ClassNamesError(OpsError):
     pass
 
 
 class CaptureFormatError(OpsError):
-    pass
-
-
-class NoCaptureRecords(OpsError):
     pass

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import partial
 
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from ops.errors import StateMachineNotFound
+from ops.capture import numbers
+from ops.errors import OpsError
 
 THRESHOLD_ERROR = "ThresholdConfidenceNotMet"
 # Step Functions execution names: at most 80 letters, digits, '-' and '_'.
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+# Issue 16: output a person reads fits 100 columns.
+TABLE_WIDTH = 100
 
 # (predicted class, or None when the workflow named none; top confidence)
 Prediction = tuple[str | None, float]
@@ -60,115 +63,62 @@ def run_executions(
 ) -> list[ExecutionOutcome]:
     """One execution per image, in the order of `images`; EXPRESS ones run through StartSyncExecution, as
     Step Functions answers neither DescribeExecution nor GetExecutionHistory for them."""
-    state_machine_type = _state_machine_type(sfn_client, state_machine_arn)
+    try:
+        machine_type = sfn_client.describe_state_machine(stateMachineArn=state_machine_arn)["type"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in {"StateMachineDoesNotExist", "InvalidArn"}:
+            raise
+        raise OpsError(
+            f"no state machine {state_machine_arn!r}: {error.response['Error']['Message']}"
+        ) from error
     run_id = uuid.uuid4().hex[:8]
-    names = [_execution_name(run_id, index, image) for index, image in enumerate(images)]
-    if state_machine_type == "EXPRESS":
-        return _run_express(
-            sfn_client, state_machine_arn, images, names, workers=express_workers, progress=progress
-        )
-    return _run_standard(
-        sfn_client, state_machine_arn, images, names, timeout_s=timeout_s, poll_s=poll_s, progress=progress
-    )
-
-
-def _run_standard(
-    sfn_client,
-    state_machine_arn: str,
-    images: Sequence[TestImage],
-    names: Sequence[str],
-    *,
-    timeout_s: float,
-    poll_s: float,
-    progress: bool,
-) -> list[ExecutionOutcome]:
-    arns = [
-        sfn_client.start_execution(stateMachineArn=state_machine_arn, name=name, input=_input(image))[
-            "executionArn"
-        ]
-        for image, name in zip(images, names, strict=True)
+    # Names unique per start (moto names unnamed executions all "None"), readable in the console.
+    starts = [
+        {
+            "stateMachineArn": state_machine_arn,
+            "name": f"ops-{run_id}-{index:04d}-{_NAME_UNSAFE.sub('-', image.key.rsplit('/', 1)[-1])}"[:80],
+            "input": json.dumps({"s3_bucket": image.bucket, "s3_key": image.key}),
+        }
+        for index, image in enumerate(images)
     ]
+    express = machine_type == "EXPRESS"
+    with tqdm(total=len(images), desc="executions", unit="exec", disable=not progress) as bar:
+        if express:
+            with ThreadPoolExecutor(max_workers=express_workers) as pool:
+                futures = [pool.submit(sfn_client.start_sync_execution, **start) for start in starts]
+                for _ in as_completed(futures):
+                    bar.update(1)
+            ended = [future.result() for future in futures]
+            arns = [response["executionArn"] for response in ended]
+        else:
+            arns = [sfn_client.start_execution(**start)["executionArn"] for start in starts]
+            ended = _wait_standard(sfn_client, arns, bar, timeout_s=timeout_s, poll_s=poll_s)
+    return [
+        _outcome(sfn_client, image, arn, answer, express=express)
+        for image, arn, answer in zip(images, arns, ended, strict=True)
+    ]
+
+
+def _wait_standard(sfn_client, arns: Sequence[str], bar: tqdm, *, timeout_s: float, poll_s: float):
+    # None for an execution still running at the deadline.
     finished: dict[str, dict] = {}
     deadline = time.monotonic() + timeout_s
-    with tqdm(total=len(arns), desc="executions", unit="exec", disable=not progress) as bar:
-        while True:
-            for arn in arns:
-                if arn in finished:
-                    continue
+    while True:
+        for arn in arns:
+            if arn not in finished:
                 description = sfn_client.describe_execution(executionArn=arn)
                 if description["status"] != "RUNNING":
                     finished[arn] = description
                     bar.update(1)
-            remaining_s = deadline - time.monotonic()
-            if len(finished) == len(arns) or remaining_s <= 0:
-                break
-            time.sleep(min(poll_s, remaining_s))
-    return [
-        _outcome(image, arn, finished.get(arn), partial(_prediction_from_history, sfn_client, arn))
-        for image, arn in zip(images, arns, strict=True)
-    ]
-
-
-def _run_express(
-    sfn_client,
-    state_machine_arn: str,
-    images: Sequence[TestImage],
-    names: Sequence[str],
-    *,
-    workers: int,
-    progress: bool,
-) -> list[ExecutionOutcome]:
-    with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(images), desc="executions", unit="exec", disable=not progress) as bar,
-    ):
-        futures = [
-            pool.submit(
-                sfn_client.start_sync_execution,
-                stateMachineArn=state_machine_arn,
-                name=name,
-                input=_input(image),
-            )
-            for image, name in zip(images, names, strict=True)
-        ]
-        for _ in as_completed(futures):
-            bar.update(1)
-    responses = [future.result() for future in futures]
-    return [
-        _outcome(
-            image, response["executionArn"], response, partial(_prediction_from_cause, response.get("cause"))
-        )
-        for image, response in zip(images, responses, strict=True)
-    ]
-
-
-def _state_machine_type(sfn_client, state_machine_arn: str) -> str:
-    try:
-        return sfn_client.describe_state_machine(stateMachineArn=state_machine_arn)["type"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] in {"StateMachineDoesNotExist", "InvalidArn"}:
-            raise StateMachineNotFound(
-                f"no state machine {state_machine_arn!r}: {error.response['Error']['Message']}"
-            ) from error
-        raise
-
-
-def _execution_name(run_id: str, index: int, image: TestImage) -> str:
-    # Unique per start (moto names unnamed executions all "None"), readable in the console.
-    return f"ops-{run_id}-{index:04d}-{_NAME_UNSAFE.sub('-', image.key.rsplit('/', 1)[-1])}"[:80]
-
-
-def _input(image: TestImage) -> str:
-    return json.dumps({"s3_bucket": image.bucket, "s3_key": image.key})
+        remaining_s = deadline - time.monotonic()
+        if len(finished) == len(arns) or remaining_s <= 0:
+            return [finished.get(arn) for arn in arns]
+        time.sleep(min(poll_s, remaining_s))
 
 
 def _outcome(
-    image: TestImage,
-    arn: str,
-    ended: dict | None,
-    rejected_prediction: Callable[[], Prediction | None],
+    sfn_client, image: TestImage, arn: str, ended: dict | None, *, express: bool
 ) -> ExecutionOutcome:
-    # `ended`: DescribeExecution's or StartSyncExecution's answer (None: running); no rejection's prediction.
     if ended is None:
         return ExecutionOutcome(image, arn, "RUNNING", None, None, None, None)
     status = ended["status"]
@@ -176,7 +126,10 @@ def _outcome(
     if status == "SUCCEEDED":
         prediction = _prediction_from_state(_json_or_none(ended.get("output")))
     elif status == "FAILED" and ended.get("error") == THRESHOLD_ERROR:
-        prediction = rejected_prediction()
+        if express:
+            prediction = _prediction_from_cause(ended.get("cause"))
+        else:
+            prediction = _prediction_from_history(sfn_client, arn)
     return ExecutionOutcome(
         image, arn, status, ended.get("error"), ended.get("cause"), *(prediction or (None, None))
     )
@@ -197,46 +150,37 @@ def _prediction_from_history(sfn_client, arn: str) -> Prediction | None:
 def _prediction_from_cause(cause: str | None) -> Prediction | None:
     """The prediction in the filter's rejection: a Lambda error whose errorMessage is JSON (docs/CONTRACTS.md)."""
     details = _rejection_details(cause)
-    if details is None:
-        return None
-    confidence = details.get("top_confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+    confidence = numbers([details.get("top_confidence")]) if details else None
+    if not confidence:
         return None
     predicted_class = details.get("predicted_class")
-    return (predicted_class if isinstance(predicted_class, str) else None), float(confidence)
+    return (predicted_class if isinstance(predicted_class, str) else None), confidence[0]
 
 
 def _rejection_details(cause: str | None) -> dict | None:
     lambda_error = _json_or_none(cause)
-    message = lambda_error.get("errorMessage") if isinstance(lambda_error, dict) else None
-    details = _json_or_none(message) if isinstance(message, str) else None
+    details = _json_or_none(lambda_error.get("errorMessage")) if isinstance(lambda_error, dict) else None
     return details if isinstance(details, dict) else None
 
 
 def _prediction_from_state(state: object) -> Prediction | None:
-    if not isinstance(state, dict):
-        return None
-    inferences = state.get("inferences")
-    if not isinstance(inferences, list) or not inferences:
-        return None
-    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in inferences):
+    inferences = numbers(state.get("inferences")) if isinstance(state, dict) else None
+    if not inferences:
         return None
     predicted_class = state.get("predicted_class")
-    return (predicted_class if isinstance(predicted_class, str) else None), float(max(inferences))
+    return (predicted_class if isinstance(predicted_class, str) else None), max(inferences)
 
 
-def _json_or_none(text: str | None) -> object:
-    if text is None:
-        return None
+def _json_or_none(text: object) -> object:
     try:
         return json.loads(text)
-    except ValueError:
-        # Step Functions truncates large history payloads; such an event simply carries no prediction.
+    except (TypeError, ValueError):
+        # Not text, or not JSON: Step Functions truncates large history payloads; such an event carries no
+        # prediction.
         return None
 
 
 def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[str] | None = None) -> str:
-    # Status last: it carries the error message, the one cell of unbounded width.
     header = ("image", "true class", "predicted", "confidence", "as designed", "status")
     rows = [
         (
@@ -245,32 +189,47 @@ def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[
             outcome.predicted_class or "-",
             "-" if outcome.confidence is None else f"{outcome.confidence:.3f}",
             "yes" if outcome.as_designed else "NO",
-            _status_text(outcome),
+            outcome.status,
         )
         for outcome in outcomes
     ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+    # The image column gives way so that a row fits TABLE_WIDTH: a long key keeps its end, the file name.
+    widths[0] = max(len(header[0]), min(widths[0], TABLE_WIDTH - sum(widths[1:]) - 2 * (len(header) - 1)))
+
+    def line(row: Sequence[str]) -> str:
+        image = row[0] if len(row[0]) <= widths[0] else "..." + row[0][3 - widths[0] :]
+        cells = (image, *row[1:])
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    lines = [line(header), "  ".join("-" * width for width in widths)]
+    for row, outcome in zip(rows, outcomes, strict=True):
+        lines.append(line(row))
+        if outcome.error is not None:
+            # The error and its cause under the row, the cause wrapped and cut short at two lines.
+            cause = " ".join(_cause_message(outcome.cause).split())
+            message = f"{outcome.error}: {cause}" if cause else outcome.error
+            lines.append(
+                textwrap.fill(
+                    message, TABLE_WIDTH, initial_indent="    ", subsequent_indent="    ", max_lines=2
+                )
+            )
+    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
+    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    lines += [
+        "",
+        f"{len(outcomes)} executions: {succeeded} succeeded, {len(outcomes) - succeeded - unexpected} failed as "
+        f"designed ({THRESHOLD_ERROR}), {unexpected} unexpected",
     ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    lines.append("")
-    lines.append(_summary_line(outcomes))
-    if class_names:
-        lines.extend(_per_class_lines(outcomes, class_names))
+    width = max((len(name) for name in class_names or ()), default=0)
+    for name in class_names or ():
+        of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
+        correct = sum(outcome.predicted_class == name for outcome in of_class)
+        succeeded = sum(outcome.status == "SUCCEEDED" for outcome in of_class)
+        lines.append(
+            f"  {name.ljust(width)}  images {len(of_class)}, predicted correctly {correct}, succeeded {succeeded}"
+        )
     return "\n".join(lines)
-
-
-def _status_text(outcome: ExecutionOutcome) -> str:
-    if outcome.status == "SUCCEEDED" or outcome.error is None:
-        return outcome.status
-    return f"{outcome.status} {outcome.error}: {_short_cause(outcome.cause)}"
-
-
-def _short_cause(cause: str | None, limit: int = 80) -> str:
-    text = " ".join(_cause_message(cause).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _cause_message(cause: str | None) -> str:
@@ -282,26 +241,3 @@ def _cause_message(cause: str | None) -> str:
     parsed = _json_or_none(cause)
     text = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
     return str(text or "")
-
-
-def _summary_line(outcomes: Sequence[ExecutionOutcome]) -> str:
-    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
-    rejected = sum(outcome.as_designed and outcome.status == "FAILED" for outcome in outcomes)
-    unexpected = sum(not outcome.as_designed for outcome in outcomes)
-    return (
-        f"{len(outcomes)} executions: {succeeded} succeeded, {rejected} failed as designed "
-        f"({THRESHOLD_ERROR}), {unexpected} unexpected"
-    )
-
-
-def _per_class_lines(outcomes: Sequence[ExecutionOutcome], class_names: Sequence[str]) -> list[str]:
-    lines = []
-    width = max(len(name) for name in class_names)
-    for name in class_names:
-        of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
-        correct = sum(outcome.predicted_class == name for outcome in of_class)
-        succeeded = sum(outcome.status == "SUCCEEDED" for outcome in of_class)
-        lines.append(
-            f"  {name.ljust(width)}  images {len(of_class)}, predicted correctly {correct}, succeeded {succeeded}"
-        )
-    return lines

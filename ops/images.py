@@ -9,23 +9,17 @@ from botocore.exceptions import ClientError
 
 from data_prep.errors import LstError, LstLabelError
 from data_prep.lst import parse_lst
-from ops.errors import ClassNamesError, NoTestImages
+from ops.capture import object_keys
+from ops.errors import ClassNamesError, OpsError
 from ops.executions import TestImage
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def images_under_prefix(s3_client, bucket: str, prefix: str) -> list[TestImage]:
-    """Every PNG/JPEG object under the prefix, in key order, true class unknown."""
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    images = [
-        TestImage(bucket, entry["Key"])
-        for page in pages
-        for entry in page.get("Contents", [])
-        if entry["Key"].lower().endswith(IMAGE_SUFFIXES)
-    ]
+    images = [TestImage(bucket, key) for key in object_keys(s3_client, bucket, prefix, IMAGE_SUFFIXES)]
     if not images:
-        raise NoTestImages(f"no PNG or JPEG objects under s3://{bucket}/{prefix}")
+        raise OpsError(f"no PNG or JPEG objects under s3://{bucket}/{prefix}")
     return images
 
 
@@ -37,18 +31,18 @@ def images_from_lst(
     try:
         body = s3_client.get_object(Bucket=bucket, Key=lst_key)["Body"].read().decode("utf-8")
     except ClientError as error:
-        raise NoTestImages(f"cannot read {source}: {error.response['Error']['Message']}") from error
+        raise OpsError(f"cannot read {source}: {error.response['Error']['Message']}") from error
     except UnicodeDecodeError as error:
-        raise NoTestImages(f"{source} is not UTF-8 text: {error}") from error
+        raise OpsError(f"{source} is not UTF-8 text: {error}") from error
     try:
         entries = parse_lst(body, source=source, num_classes=len(class_names))
     except LstLabelError as error:
         raise ClassNamesError(str(error)) from error
     except LstError as error:
-        raise NoTestImages(str(error)) from error
+        raise OpsError(str(error)) from error
     images = [TestImage(bucket, prefix + entry.path, class_names[entry.label]) for entry in entries]
     if not images:
-        raise NoTestImages(f"{source} lists no images")
+        raise OpsError(f"{source} lists no images")
     return images
 
 

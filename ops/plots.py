@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ops.capture import CaptureRecord
-from ops.errors import ClassNamesError, NoCaptureRecords
+from ops.errors import ClassNamesError, OpsError
 
 # The shape of make monitor's JSON summary (docs/CONTRACTS.md); raised when a key changes meaning or goes.
 SUMMARY_JSON_VERSION = 1
@@ -46,24 +46,21 @@ def summarize(records: Sequence[CaptureRecord], class_names: Sequence[str], thre
         "share_below_threshold": below / len(records),
         "mean_confidence": sum(confidences) / len(confidences),
         "per_class": per_class,
-        "first_inference": min(times),
-        "last_inference": max(times),
+        "first_inference": min(times).isoformat(),
+        "last_inference": max(times).isoformat(),
     }
 
 
-def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> Path:
+def write_summary_json(summary: dict, out_path: Path, *, source: str, plot: Path, skipped_lines: int) -> None:
     document = {
         "version": SUMMARY_JSON_VERSION,
         "source": source,
         **summary,
-        "first_inference": summary["first_inference"].isoformat(),
-        "last_inference": summary["last_inference"].isoformat(),
         "plot": str(plot),
         "skipped_lines": skipped_lines,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(document, indent=2) + "\n")
-    return out_path
 
 
 def time_bin(span: timedelta) -> tuple[str, timedelta]:
@@ -96,7 +93,6 @@ def plot_monitoring(
     *,
     title: str = "Endpoint monitoring from data capture",
 ) -> Path:
-    """One PNG: confidence per inference over time, its histogram, class share and traffic per time unit."""
     _check(records, class_names)
     ordered = sorted(records, key=lambda record: record.inference_time)
     first, last = ordered[0].inference_time, ordered[-1].inference_time
@@ -139,7 +135,7 @@ def _duration(span: timedelta) -> str:
 
 def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None:
     if not records:
-        raise NoCaptureRecords("no capture records to summarize or plot")
+        raise OpsError("no capture records to summarize or plot")
     for record in records:
         if len(record.probabilities) != len(class_names):
             raise ClassNamesError(
@@ -151,23 +147,19 @@ def _check(records: Sequence[CaptureRecord], class_names: Sequence[str]) -> None
 def _confidence_over_time(axes: Axes, elapsed, confidences, below, threshold: float, axis_label: str) -> None:
     # Translucent, so that crowds of points (a week of traffic) darken instead of hiding each other.
     alpha = float(np.clip(300 / len(elapsed), 0.25, 0.9))
-    axes.scatter(
-        elapsed[~below],
-        confidences[~below],
-        s=18,
-        alpha=alpha,
-        color=ABOVE_COLOR,
-        label=f"at or above ({(~below).sum()})",
-    )
-    axes.scatter(
-        elapsed[below],
-        confidences[below],
-        s=30,
-        alpha=alpha,
-        marker="x",
-        color=BELOW_COLOR,
-        label=f"below ({below.sum()})",
-    )
+    for shown, size, marker, color, label in (
+        (~below, 18, "o", ABOVE_COLOR, "at or above"),
+        (below, 30, "x", BELOW_COLOR, "below"),
+    ):
+        axes.scatter(
+            elapsed[shown],
+            confidences[shown],
+            s=size,
+            alpha=alpha,
+            marker=marker,
+            color=color,
+            label=f"{label} ({shown.sum()})",
+        )
     axes.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set_ylim(_confidence_floor(confidences, threshold), 1.01)
     axes.set(title=f"Top-class confidence of each of the {len(elapsed)} inferences", ylabel="confidence")
@@ -219,22 +211,17 @@ def _class_share(axes: Axes, counts, class_names: Sequence[str], unit: str, axis
 
 
 def _traffic(axes: Axes, bins, below, count: int, unit: str, axis_label: str) -> None:
-    above_counts = np.bincount(bins[~below], minlength=count)
-    below_counts = np.bincount(bins[below], minlength=count)
-    starts = np.arange(count)
-    axes.bar(starts, above_counts, width=0.9, align="edge", color=ABOVE_COLOR, label="at or above threshold")
-    axes.bar(
-        starts,
-        below_counts,
-        width=0.9,
-        bottom=above_counts,
-        align="edge",
-        color=BELOW_COLOR,
-        label="below threshold",
-    )
+    bottom = np.zeros(count, dtype=int)
+    for shown, color, label in (
+        (~below, ABOVE_COLOR, "at or above threshold"),
+        (below, BELOW_COLOR, "below threshold"),
+    ):
+        heights = np.bincount(bins[shown], minlength=count)
+        axes.bar(np.arange(count), heights, width=0.9, bottom=bottom, align="edge", color=color, label=label)
+        bottom += heights
     axes.set(title=f"Inferences per {unit}", ylabel="inferences")
     _time_axis(axes, axis_label)
-    _count_axis(axes, (above_counts + below_counts).max())
+    _count_axis(axes, bottom.max())
     axes.legend(loc="upper left")
 
 

@@ -26,6 +26,7 @@ BOOTSTRAP_DOCS = "https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.htm
 QUOTAS_CONSOLE = "https://console.aws.amazon.com/servicequotas/home/services/sagemaker/quotas"
 SAGEMAKER_QUOTAS_DOCS = "https://docs.aws.amazon.com/general/latest/gr/sagemaker.html#limits_sagemaker"
 SAGEMAKER_SERVICE_CODE = "sagemaker"
+RENAME = 'choose another project_name (CONTEXT="-c project_name=...")'
 
 
 class Status(enum.Enum):
@@ -73,16 +74,9 @@ def check_credentials(sts) -> tuple[Check, str | None]:
     try:
         identity = sts.get_caller_identity()
     except ClientError as error:
-        code = error.response["Error"]["Code"]
-        return (
-            Check(
-                "credentials",
-                Status.FAIL,
-                f"STS refused the credentials: {code}: {error.response['Error'].get('Message', '')}".strip(),
-                "refresh or replace them (`aws sso login`, `aws configure`, or another --profile)",
-            ),
-            None,
-        )
+        refused = f"{error.response['Error']['Code']}: {error.response['Error'].get('Message', '')}".strip()
+        fix = "refresh or replace them (`aws sso login`, `aws configure`, or another --profile)"
+        return Check("credentials", Status.FAIL, f"STS refused the credentials: {refused}", fix), None
     account = identity["Account"]
     return Check("credentials", Status.PASS, f"{identity['Arn']} (account {account})"), account
 
@@ -91,11 +85,9 @@ def check_algorithm_region(regions: Sequence[str], region: str) -> Check:
     name = "algorithm image"
     if region in regions:
         return Check(name, Status.PASS, f"the image-classification image exists in {region}")
+    fix = f"deploy to one of: {', '.join(regions)} (--region, or AWS_REGION)"
     return Check(
-        name,
-        Status.FAIL,
-        f"SageMaker's image-classification algorithm has no image in {region}",
-        f"deploy to one of: {', '.join(regions)} (--region, or AWS_REGION)",
+        name, Status.FAIL, f"SageMaker's image-classification algorithm has no image in {region}", fix
     )
 
 
@@ -108,25 +100,16 @@ def check_bootstrap(ssm, requirement: BootstrapRequirement, *, account: str, reg
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code == "ParameterNotFound":
-            return Check(
-                name,
-                Status.FAIL,
-                f"{region} is not bootstrapped for the CDK: no SSM parameter {requirement.ssm_parameter}",
-                bootstrap,
-            )
-        return Check(
-            name,
-            Status.WARN,
-            f"cannot read {requirement.ssm_parameter} ({code}); cdk deploy reads it with the bootstrap's role",
-            f"if the deploy says the environment is not bootstrapped: {bootstrap}",
+            detail = f"{region} is not bootstrapped for the CDK: no SSM parameter {requirement.ssm_parameter}"
+            return Check(name, Status.FAIL, detail, bootstrap)
+        detail = (
+            f"cannot read {requirement.ssm_parameter} ({code}); cdk deploy reads it with the bootstrap's role"
         )
+        fix = f"if the deploy says the environment is not bootstrapped: {bootstrap}"
+        return Check(name, Status.WARN, detail, fix)
     if not value.isdigit() or int(value) < requirement.version:
-        return Check(
-            name,
-            Status.FAIL,
-            f"bootstrap version {value} in {region}, this app needs {requirement.version} or later",
-            f"bootstrap again with this project's CDK CLI: {bootstrap}",
-        )
+        detail = f"bootstrap version {value} in {region}, this app needs {requirement.version} or later"
+        return Check(name, Status.FAIL, detail, f"bootstrap again with this project's CDK CLI: {bootstrap}")
     return Check(name, Status.PASS, f"version {value} (needs {requirement.version} or later)")
 
 
@@ -141,16 +124,10 @@ def check_quotas(service_quotas, needs: Sequence[QuotaNeed], *, region: str) -> 
         if missing:
             found |= _quotas_named(service_quotas, "list_aws_default_service_quotas", missing)
     except ClientError as error:
-        code = error.response["Error"]["Code"]
+        detail = f"cannot read Service Quotas ({error.response['Error']['Code']})"
         wanted = "; ".join(f"'{need.quota_name}' >= {need.instances}" for need in needs)
-        return [
-            Check(
-                "SageMaker quotas",
-                Status.WARN,
-                f"cannot read Service Quotas ({code})",
-                f"check by hand in {region}: {wanted} at {QUOTAS_CONSOLE}",
-            )
-        ]
+        fix = f"check by hand in {region}: {wanted} at {QUOTAS_CONSOLE}"
+        return [Check("SageMaker quotas", Status.WARN, detail, fix)]
     return [_quota_check(need, found.get(need.quota_name), region=region) for need in needs]
 
 
@@ -168,26 +145,20 @@ def _quotas_named(service_quotas, operation: str, names: set[str]) -> dict[str, 
 def _quota_check(need: QuotaNeed, quota: dict | None, *, region: str) -> Check:
     name = f"{need.purpose} quota"
     if quota is None:
-        return Check(
-            name,
-            Status.WARN,
-            f"no quota '{need.quota_name}' in {region}: is that instance type offered there?",
-            f"compare with {SAGEMAKER_QUOTAS_DOCS} and {QUOTAS_CONSOLE}",
-        )
+        detail = f"no quota '{need.quota_name}' in {region}: is that instance type offered there?"
+        return Check(name, Status.WARN, detail, f"compare with {SAGEMAKER_QUOTAS_DOCS} and {QUOTAS_CONSOLE}")
     value = quota["Value"]
     shown = f"'{need.quota_name}' is {value:g}"
     if value >= need.instances:
         return Check(name, Status.PASS, f"{shown}, {need.instances} needed")
     code = quota["QuotaCode"]
     new_account = " (new accounts often start at 0 for GPU instances)" if value == 0 else ""
-    return Check(
-        name,
-        Status.FAIL,
-        f"{shown} in {region}, {need.instances} needed{new_account}",
+    fix = (
         f"request {need.instances} at {QUOTAS_CONSOLE}/{code} (region {region}), or:\n"
         f"aws service-quotas request-service-quota-increase --service-code {SAGEMAKER_SERVICE_CODE} "
-        f"--quota-code {code} --desired-value {need.instances} --region {region}",
+        f"--quota-code {code} --desired-value {need.instances} --region {region}"
     )
+    return Check(name, Status.FAIL, f"{shown} in {region}, {need.instances} needed{new_account}", fix)
 
 
 def check_bucket(s3, cloudformation, *, bucket: str, storage_stack: str) -> Check:
@@ -201,37 +172,27 @@ def check_bucket(s3, cloudformation, *, bucket: str, storage_stack: str) -> Chec
         if code in ("404", "NoSuchBucket"):
             return Check(name, Status.PASS, f"{bucket} is free")
         if code in ("403", "AccessDenied"):
-            return Check(
-                name,
-                Status.FAIL,
-                f"{bucket} exists and these credentials cannot see it: another account owns the name",
-                'choose another project_name (CONTEXT="-c project_name=...")',
-            )
+            detail = f"{bucket} exists and these credentials cannot see it: another account owns the name"
+            return Check(name, Status.FAIL, detail, RENAME)
         return Check(name, Status.WARN, f"HeadBucket {bucket} answered {code}", "check the name by hand")
     try:
         owned_by_stack = _stack_bucket(cloudformation, storage_stack) == bucket
     except ClientError as error:
-        return Check(
-            name,
-            Status.WARN,
-            f"{bucket} exists; cannot tell whether {storage_stack} owns it "
-            f"(DescribeStacks: {error.response['Error']['Code']})",
-            f"if no {storage_stack} stack is deployed, the bucket was retained: delete it or choose another "
-            "project_name",
-        )
+        code = error.response["Error"]["Code"]
+        detail = f"{bucket} exists; cannot tell whether {storage_stack} owns it (DescribeStacks: {code})"
+        retained = f"if no {storage_stack} stack is deployed, the bucket was retained"
+        return Check(name, Status.WARN, detail, f"{retained}: delete it or choose another project_name")
     if owned_by_stack:
         return Check(name, Status.PASS, f"{bucket} belongs to the deployed {storage_stack} stack")
-    return Check(
-        name,
-        Status.FAIL,
-        f"{bucket} exists but no deployed {storage_stack} stack owns it (retained by an earlier deploy)",
-        # The bucket is versioned: `aws s3 rb --force` deletes only current objects and then fails
-        # (https://docs.aws.amazon.com/cli/latest/reference/s3/rb.html); this deletes every version first.
+    detail = f"{bucket} exists but no deployed {storage_stack} stack owns it (retained by an earlier deploy)"
+    # The bucket is versioned: `aws s3 rb --force` deletes only current objects and then fails
+    # (https://docs.aws.amazon.com/cli/latest/reference/s3/rb.html); this deletes every version first.
+    fix = (
         "if its data is not needed, delete it with every object version:\n"
         f".venv/bin/python -c \"import boto3; b = boto3.resource('s3').Bucket('{bucket}'); "
-        'b.object_versions.delete(); b.delete()"\n'
-        'or choose another project_name (CONTEXT="-c project_name=...")',
+        f'b.object_versions.delete(); b.delete()"\nor {RENAME}'
     )
+    return Check(name, Status.FAIL, detail, fix)
 
 
 def _stack_bucket(cloudformation, stack_name: str) -> str | None:
@@ -252,17 +213,15 @@ def check_dataset(dataset_dir: Path) -> Check:
     except DatasetError as error:
         return Check(name, Status.FAIL, str(error), "make data")
     if manifest.synthetic:
+        detail = f"{dataset_dir} holds a generated (synthetic) dataset, not CIFAR-100"
         return Check(
             name,
             Status.FAIL,
-            f"{dataset_dir} holds a generated (synthetic) dataset, not CIFAR-100",
+            detail,
             "make data (downloads CIFAR-100 once; SOURCE=<tarball> uses a local copy)",
         )
-    return Check(
-        name,
-        Status.PASS,
-        f"{dataset_dir}: {', '.join(manifest.classes)}, {manifest.num_training_samples} training images",
-    )
+    detail = f"{dataset_dir}: {', '.join(manifest.classes)}, {manifest.num_training_samples} training images"
+    return Check(name, Status.PASS, detail)
 
 
 def run_preflight(session: boto3.Session, config: AppConfig, cdk_out: Path) -> list[Check]:
@@ -309,7 +268,3 @@ def render_checks(checks: Iterable[Check]) -> str:
     verdict = "ready to deploy" if not counts[Status.FAIL] else "fix the failing checks, then deploy"
     lines.append(f"{len(checks)} checks: {summary}: {verdict}")
     return "\n".join(lines)
-
-
-def any_failed(checks: Iterable[Check]) -> bool:
-    return any(check.status is Status.FAIL for check in checks)

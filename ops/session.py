@@ -18,20 +18,11 @@ PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 CDK_FALLBACK_REGION = "us-east-1"
 
 
-class StackNotFound(OpsError):
-    pass
-
-
-class StackOutputNotFound(OpsError):
-    pass
-
-
 def _first(names) -> str | None:
     return next((os.environ[name] for name in names if os.environ.get(name)), None)
 
 
 def aws_session(region: str | None = None, profile: str | None = None) -> boto3.Session:
-    """--region and --profile first, then the CDK CLI's environment and profile order."""
     profile = profile or _first(PROFILE_VARIABLES)
     region = region or _first(REGION_VARIABLES)
     if not region:
@@ -46,13 +37,16 @@ class Deployment:
         self.session, self.project = session, project
         self._outputs: dict[str, dict[str, str]] = {}
 
-    def output(self, unit: str, key: str) -> str:
+    def output(self, unit: str, key: str, given: str | None = None) -> str:
+        """The stack's output `key`, unless a value was given (a command-line option)."""
+        if given:
+            return given
         name = stack_name(self.project, unit)
         if name not in self._outputs:
             self._outputs[name] = self._describe(name)
         outputs = self._outputs[name]
         if key not in outputs:
-            raise StackOutputNotFound(
+            raise OpsError(
                 f"stack {name!r} has no output {key!r} (its outputs: {', '.join(sorted(outputs)) or 'none'})"
             )
         return outputs[key]
@@ -63,7 +57,7 @@ class Deployment:
             stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
         except ClientError as error:
             if "does not exist" in error.response["Error"]["Message"]:
-                raise StackNotFound(
+                raise OpsError(
                     f"no stack {name!r} in region {self.session.region_name}: deploy with `make deploy`, or give "
                     "--region, --profile or --stack-prefix (cdk.json's project_name)"
                 ) from error

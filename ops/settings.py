@@ -34,7 +34,6 @@ def context_setting(text: str) -> tuple[str, str]:
 
 
 def app_config(args: argparse.Namespace) -> AppConfig:
-    """The settings cdk.json and the `-c` options make, checked as the app checks them."""
     try:
         return AppConfig.from_context({**cdk_json_context(), **dict(args.context)})
     except ConfigError as error:

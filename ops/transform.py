@@ -5,30 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.batch import ended_badly, execution_name, wait_for_execution
+from ops.batch import ended_badly, start_execution, wait_for_execution
+from ops.capture import numbers, object_keys
 from ops.errors import OpsError, RunFailed
 
 # The state machine's rule (stacks/constructs/transform_workflow.py, TRANSFORM_JOB_NAME):
 # "transform-" + the MD5 of the execution ARN in hex; tests/cdk/test_transform_workflow.py holds both together.
-TRANSFORM_JOB_NAME_PREFIX = "transform-"
 # The state machine's Fail state for a prefix outside the model's input area.
 INVALID_INPUT_ERROR = "InvalidTransformInput"
 RESULT_SUFFIX = ".out"
-
-
-class NoImagesUnderPrefix(OpsError):
-    pass
-
-
-class TransformJobFailed(RunFailed):
-    pass
 
 
 class TransformResultsMissing(RunFailed):
@@ -45,33 +37,19 @@ class TransformRun:
 @dataclass
 class ResultSummary:
     threshold: float
-    per_class: dict[str, int] = field(default_factory=dict)
-    below_threshold: dict[str, int] = field(default_factory=dict)
+    per_class: Counter[str] = field(default_factory=Counter)
+    below_threshold: Counter[str] = field(default_factory=Counter)
     unreadable: list[str] = field(default_factory=list)
-
-    @property
-    def images(self) -> int:
-        return sum(self.per_class.values())
 
 
 def transform_job_name(execution_arn: str) -> str:
-    return TRANSFORM_JOB_NAME_PREFIX + hashlib.md5(execution_arn.encode()).hexdigest()
+    return "transform-" + hashlib.md5(execution_arn.encode()).hexdigest()
 
 
 def require_images(s3_client, bucket: str, prefix: str) -> None:
     listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     if not listing.get("KeyCount"):
-        raise NoImagesUnderPrefix(f"no object under s3://{bucket}/{prefix}: nothing to transform")
-
-
-def job_status(sagemaker_client, job_name: str) -> dict[str, Any] | None:
-    """DescribeTransformJob, or None while the state machine has not created the job yet."""
-    try:
-        return sagemaker_client.describe_transform_job(TransformJobName=job_name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationException":
-            return None
-        raise
+        raise OpsError(f"no object under s3://{bucket}/{prefix}: nothing to transform")
 
 
 def run_transform(
@@ -83,29 +61,31 @@ def run_transform(
     timeout_s: float,
     poll_s: float,
     report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-    sleep: Callable[[float], None] = time.sleep,
 ) -> TransformRun:
     """Start the transform, report each change of the job's status, and return where its results are."""
-    execution_arn = sfn_client.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=execution_name("transform"),
-        input=json.dumps({"prefix": prefix}),
-    )["executionArn"]
+    execution_arn = start_execution(sfn_client, state_machine_arn, "transform", {"prefix": prefix})
     job_name = transform_job_name(execution_arn)
     report(f"started {execution_arn}; transform job {job_name}")
-    statuses: list[str] = []
-    latest_job: list[dict[str, Any] | None] = [None]
+    job: dict[str, Any] | None = None
+    status = ""
 
     def report_job_status() -> None:
-        latest_job[0] = job = job_status(sagemaker_client, job_name)
-        status = job["TransformJobStatus"] if job else "waiting for the job to be created"
-        if statuses[-1:] != [status]:
-            statuses.append(status)
+        nonlocal job, status
+        try:
+            job = sagemaker_client.describe_transform_job(TransformJobName=job_name)
+        except ClientError as error:
+            # ValidationException: the state machine has not created the job yet.
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            job = None
+        latest = job["TransformJobStatus"] if job else "waiting for the job to be created"
+        if latest != status:
+            status = latest
             report(f"job {job_name}: {status}")
 
     # The job is described once more after the execution has ended, so its final status and reason are known.
     description = wait_for_execution(
-        sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status, sleep=sleep
+        sfn_client, execution_arn, timeout_s=timeout_s, poll_s=poll_s, on_poll=report_job_status
     )
     if description["status"] == "SUCCEEDED":
         output = json.loads(description.get("output") or "{}")
@@ -116,9 +96,8 @@ def run_transform(
         return TransformRun(execution_arn, output.get("job_name", job_name), output["output_uri"])
     if description.get("error") == INVALID_INPUT_ERROR:
         raise OpsError(f"the transform state machine refused the input: {description.get('cause')}")
-    job = latest_job[0]
     if job and job.get("FailureReason"):
-        raise TransformJobFailed(
+        raise RunFailed(
             f"transform job {job_name} {job['TransformJobStatus']}: {job['FailureReason']} "
             f"(execution {execution_arn} {description['status']})"
         )
@@ -131,13 +110,9 @@ def run_transform(
 def summarize_results(
     s3_client, output_uri: str, *, threshold: float, class_names: Sequence[str] | None
 ) -> ResultSummary:
-    """Read every result file: its predicted class (the most probable) and whether it is below the threshold."""
     summary = ResultSummary(threshold=threshold)
     bucket, _, prefix = output_uri.removeprefix("s3://").partition("/")
-    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
-        if not key.endswith(RESULT_SUFFIX):
-            continue
+    for key in object_keys(s3_client, bucket, prefix, RESULT_SUFFIX):
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         probabilities = _probabilities(body, class_names)
         if probabilities is None:
@@ -145,9 +120,9 @@ def summarize_results(
             continue
         top = max(range(len(probabilities)), key=probabilities.__getitem__)
         name = class_names[top] if class_names else f"class {top}"
-        summary.per_class[name] = summary.per_class.get(name, 0) + 1
+        summary.per_class[name] += 1
         if probabilities[top] < threshold:
-            summary.below_threshold[name] = summary.below_threshold.get(name, 0) + 1
+            summary.below_threshold[name] += 1
     if not summary.per_class and not summary.unreadable:
         raise TransformResultsMissing(f"no result file (*{RESULT_SUFFIX}) under {output_uri}")
     return summary
@@ -156,24 +131,21 @@ def summarize_results(
 def _probabilities(body: bytes, class_names: Sequence[str] | None) -> list[float] | None:
     """The JSON list of probabilities the classifier answers; None when the file is anything else."""
     try:
-        values = json.loads(body)
+        values = numbers(json.loads(body))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    numbers = isinstance(values, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    )
-    if not numbers or not values or (class_names is not None and len(values) != len(class_names)):
+    if not values or (class_names is not None and len(values) != len(class_names)):
         return None
-    return [float(v) for v in values]
+    return values
 
 
 def render_results(run: TransformRun, summary: ResultSummary) -> str:
     lines = [
-        f"transform job {run.job_name}: {summary.images} images scored",
+        f"transform job {run.job_name}: {summary.per_class.total()} images scored",
         f"{'class':<16}{'images':>8}  below {summary.threshold:g}",
     ]
     lines += [
-        f"{name:<16}{count:>8}  {summary.below_threshold.get(name, 0)}"
+        f"{name:<16}{count:>8}  {summary.below_threshold[name]}"
         for name, count in sorted(summary.per_class.items())
     ]
     if summary.unreadable:

@@ -8,6 +8,7 @@ from botocore.stub import ANY
 
 from ops import batch
 from ops.cli import main
+from ops.errors import RunFailed
 from tests.ops.builders import execution_description, stack_description
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Batch"
@@ -105,7 +106,6 @@ def _run(client, **options):
         "dataset/validation/",
         timeout_s=options.pop("timeout_s", 60),
         poll_s=0,
-        sleep=lambda seconds: None,
         **options,
     )
 
@@ -144,7 +144,7 @@ def test_progress_follows_the_map_run_then_the_summary_is_the_execution_output(s
                 "cause": "too many failed",
             },
             60,
-            batch.ExecutionDidNotSucceed,
+            RunFailed,
             "ended FAILED: States.ExceedToleratedFailureThreshold: too",
             id="a-failed-execution-raises-with-its-error-and-cause",
         ),
@@ -158,7 +158,7 @@ def test_progress_follows_the_map_run_then_the_summary_is_the_execution_output(s
         pytest.param(
             {"status": "RUNNING", "done": 1, "total": 4},
             0,
-            batch.StillRunning,
+            RunFailed,
             "still running after 0 s; it was left running",
             id="an-execution-still-running-at-the-timeout-is-left-running-and-said-so",
         ),

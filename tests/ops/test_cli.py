@@ -72,7 +72,7 @@ def test_run_exits_1_when_an_execution_fails_unexpectedly(s3, bucket, workflow_a
     out = capsys.readouterr().out
     assert code == 1
     assert "2 executions: 1 succeeded, 0 failed as designed (ThresholdConfidenceNotMet), 1 unexpected" in out
-    assert "FAILED ImageNotFound: no such key" in out
+    assert "NO           FAILED\n    ImageNotFound: no such key\n" in out
 
 
 def test_run_reads_class_names_from_the_manifest(s3, bucket, workflow_arn, tmp_path, capsys):

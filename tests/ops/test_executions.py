@@ -8,7 +8,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from ops.errors import StateMachineNotFound
+from ops.errors import OpsError
 from ops.executions import ExecutionOutcome, TestImage, render_table, run_executions
 from tests.ops.builders import WORKFLOW_DEFINITION
 from tests.ops.conftest import REGION, unique
@@ -46,7 +46,7 @@ def test_each_image_gets_its_own_execution_with_the_contract_input(sfn, workflow
 
 @pytest.mark.parametrize("arn", [f"arn:aws:states:{REGION}:123456789012:stateMachine:nope", "nope"])
 def test_an_unknown_state_machine_is_a_named_error_before_anything_starts(sfn, arn):
-    with pytest.raises(StateMachineNotFound, match="no state machine 'nope'|stateMachine:nope"):
+    with pytest.raises(OpsError, match="no state machine 'nope'|stateMachine:nope"):
         run_executions(sfn, arn, [SURE], progress=False)
 
 
@@ -100,23 +100,48 @@ def test_render_table_marks_each_outcome_and_sums_them_up():
 
     table = render_table(outcomes, class_names=["bicycle", "motorcycle"]).splitlines()
 
-    assert table[0] == (
-        f"{'image':<{len(UNSURE.key)}}  true class  predicted   confidence  as designed  status"
-    )
+    # The image column is what 100 columns leave: 40 here, so the longest key keeps its last 37 characters.
+    assert table[0] == f"{'image':<40}  true class  predicted   confidence  as designed  status"
     assert set(table[1]) == {"-", " "}
     assert table[2].split() == [SURE.key, "bicycle", "bicycle", "0.970", "yes", "SUCCEEDED"]
-    assert table[3].split()[:5] == [UNSURE.key, "motorcycle", "motorcycle", "0.600", "yes"]
-    assert table[3].endswith("FAILED ThresholdConfidenceNotMet: 0.6 < 0.93")
-    assert table[4].split()[:5] == [MISSING.key, "bicycle", "-", "-", "NO"]
-    assert table[4].endswith("FAILED ImageNotFound: no object s3://b/k")
+    assert table[3].split() == [
+        "..." + UNSURE.key[-37:],
+        "motorcycle",
+        "motorcycle",
+        "0.600",
+        "yes",
+        "FAILED",
+    ]
+    assert table[4] == "    ThresholdConfidenceNotMet: 0.6 < 0.93"
+    assert table[5].split() == [MISSING.key, "bicycle", "-", "-", "NO", "FAILED"]
+    assert table[6] == "    ImageNotFound: no object s3://b/k"
     assert (
-        table[6]
+        table[8]
         == "3 executions: 1 succeeded, 1 failed as designed (ThresholdConfidenceNotMet), 1 unexpected"
     )
-    assert table[7:] == [
+    assert table[9:] == [
         "  bicycle     images 2, predicted correctly 1, succeeded 1",
         "  motorcycle  images 1, predicted correctly 1, succeeded 0",
     ]
+
+
+def test_render_table_fits_100_columns_however_long_the_key_and_the_cause():
+    # Issue 16: a long key keeps its end (the file name); a long cause wraps, cut short at two lines.
+    key = "dataset/validation/" + "deeply/nested/" * 6 + "bike_s_000017.png"
+    cause = json.dumps({"errorType": "EndpointError", "errorMessage": "the endpoint answered: " + "x " * 200})
+    outcomes = [
+        ExecutionOutcome(
+            TestImage(IMAGE_BUCKET, key, "bicycle"), "a", "FAILED", "EndpointError", cause, None, None
+        )
+    ]
+
+    table = render_table(outcomes, class_names=["bicycle"]).splitlines()
+
+    assert max(len(line) for line in table) <= 100
+    assert table[2].startswith("...") and table[2].split()[0].endswith("/bike_s_000017.png")
+    assert table[3].startswith("    EndpointError: the endpoint answered: x x")
+    assert table[4].startswith("    x x") and table[4].endswith("[...]")
+    assert table[5] == ""
 
 
 # EXPRESS executions: moto 5.2.5 answers StartSyncExecution with 404 "Not yet implemented", so a real
@@ -229,9 +254,8 @@ def test_express_executions_run_synchronously_and_end_like_standard_ones(stubbed
     ]
     assert outcomes[1].execution_arn == _sync_execution("e1", "FAILED")["executionArn"]
     assert outcomes[1].cause == rejection
-    row = render_table(outcomes).splitlines()[3]
-    assert row.endswith(
-        "FAILED ThresholdConfidenceNotMet: top confidence 0.600 for 'motorcycle' is below the threshold 0.93"
+    assert render_table(outcomes).splitlines()[4] == (
+        "    ThresholdConfidenceNotMet: top confidence 0.600 for 'motorcycle' is below the threshold 0.93"
     )
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ops.errors import ClassNamesError, NoTestImages
+from ops.errors import ClassNamesError, OpsError
 from ops.executions import TestImage
 from ops.images import images_from_lst, images_under_prefix, pick_images
 from tests.ops.builders import PNG_BYTES
@@ -25,11 +25,11 @@ def test_images_from_lst_name_their_key_under_the_prefix_and_their_true_class(s3
 @pytest.mark.parametrize(
     ("lst", "error", "message"),
     [
-        (b"0\tbike.png\n", NoTestImages, "line 1: expected 'index TAB label TAB path'"),
+        (b"0\tbike.png\n", OpsError, "line 1: expected 'index TAB label TAB path'"),
         (b"0\t0\ta.png\n1\t7\tb.png\n", ClassNamesError, "line 2: label 7 but only 2 classes"),
-        (b"\n", NoTestImages, "lists no images"),
-        (b"0\t0\t../../other/a.png\n", NoTestImages, "line 1: '../../other/a.png' is not a path inside"),
-        (b"0\t0\t\xff.png\n", NoTestImages, "is not UTF-8 text"),
+        (b"\n", OpsError, "lists no images"),
+        (b"0\t0\t../../other/a.png\n", OpsError, "line 1: '../../other/a.png' is not a path inside"),
+        (b"0\t0\t\xff.png\n", OpsError, "is not UTF-8 text"),
     ],
 )
 def test_a_bad_lst_is_a_named_error_with_its_line(s3, bucket, lst, error, message):
@@ -40,7 +40,7 @@ def test_a_bad_lst_is_a_named_error_with_its_line(s3, bucket, lst, error, messag
 
 
 def test_a_missing_lst_is_a_named_error(s3, bucket):
-    with pytest.raises(NoTestImages, match=f"cannot read s3://{bucket}/{LST_KEY}"):
+    with pytest.raises(OpsError, match=f"cannot read s3://{bucket}/{LST_KEY}"):
         images_from_lst(s3, bucket, LST_KEY, "dataset/validation/", CLASSES)
 
 
@@ -60,7 +60,7 @@ def test_images_under_prefix_are_the_png_and_jpeg_objects_in_key_order(s3, bucke
 
 
 def test_an_empty_prefix_is_a_named_error(s3, bucket):
-    with pytest.raises(NoTestImages, match=f"no PNG or JPEG objects under s3://{bucket}/dataset/validation/"):
+    with pytest.raises(OpsError, match=f"no PNG or JPEG objects under s3://{bucket}/dataset/validation/"):
         images_under_prefix(s3, bucket, "dataset/validation/")
 
 

@@ -168,7 +168,6 @@ def test_the_stacks_are_the_manifests_and_each_template_is_read_once(tmp_path):
 
     assert assembly.stack_names == ["App-Monitoring", "App-Workflow"]
     assert assembly.stacks_with_output("StateMachineArn") == ["App-Workflow"]
-    assert assembly.stacks_ending_with("-Monitoring") == ["App-Monitoring"]
     template = assembly.template("App-Workflow")
     (tmp_path / "App-Workflow.template.json").unlink()
     assert assembly.template("App-Workflow") is template

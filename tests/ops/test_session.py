@@ -1,6 +1,7 @@
 import pytest
 
-from ops.session import Deployment, StackNotFound, StackOutputNotFound, aws_session
+from ops.errors import OpsError
+from ops.session import Deployment, aws_session
 from tests.ops.builders import stack_description
 
 VARIABLES = ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION", "AWS_PROFILE")
@@ -58,7 +59,7 @@ def test_outputs_come_from_describe_stacks_once_per_stack(stubbed_sessions):
 
     assert deployment.output("Workflow", "StateMachineArn") == "arn:sm"
     assert deployment.output("Workflow", "ConfidenceThreshold") == "0.9"
-    with pytest.raises(StackOutputNotFound, match=r"'App-Workflow' has no output 'X' \(its outputs: Confid"):
+    with pytest.raises(OpsError, match=r"'App-Workflow' has no output 'X' \(its outputs: Confid"):
         deployment.output("Workflow", "X")
 
 
@@ -69,7 +70,7 @@ def test_a_missing_stack_names_its_region_and_what_to_do(stubbed_sessions):
     stubbed["cloudformation"].add_client_error("describe_stacks", "AccessDenied", "no", 403)
 
     with pytest.raises(
-        StackNotFound, match="no stack 'App-Storage' in region us-east-1: deploy with `make deploy`"
+        OpsError, match="no stack 'App-Storage' in region us-east-1: deploy with `make deploy`"
     ):
         Deployment(aws_session(), "App").output("Storage", "BucketName")
     with pytest.raises(Exception, match="AccessDenied"):

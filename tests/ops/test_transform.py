@@ -8,9 +8,8 @@ import pytest
 from botocore.stub import ANY
 
 from ops import transform
-from ops.batch import ExecutionDidNotSucceed
 from ops.cli import main
-from ops.errors import OpsError
+from ops.errors import OpsError, RunFailed
 from tests.ops.builders import execution_description, stack_description
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:SconesVision-Transform"
@@ -86,7 +85,6 @@ def _run(clients, lines):
         timeout_s=60,
         poll_s=0,
         report=lines.append,
-        sleep=lambda seconds: None,
     )
 
 
@@ -127,7 +125,7 @@ def test_a_failed_job_raises_with_sagemakers_failure_reason(stubbed):
         final=_execution("FAILED", error="States.TaskFailed", cause="{}"),
         final_job=_job("Failed", FailureReason=reason),
     )
-    with pytest.raises(transform.TransformJobFailed, match=f"transform job {JOB_NAME} Failed: {reason}"):
+    with pytest.raises(RunFailed, match=f"transform job {JOB_NAME} Failed: {reason}"):
         _run(clients, [])
 
 
@@ -141,9 +139,7 @@ def test_an_aborted_execution_says_what_became_of_the_job(stubbed):
         final_job=_job("Stopping"),
     )
 
-    with pytest.raises(
-        ExecutionDidNotSucceed, match=f"ended ABORTED \\(transform job {JOB_NAME} is Stopping\\)"
-    ):
+    with pytest.raises(RunFailed, match=f"ended ABORTED \\(transform job {JOB_NAME} is Stopping\\)"):
         _run(clients, [])
 
 
