@@ -16,7 +16,7 @@ from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_seams import local_definition, patched_moto
 from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
 from local_run.template import ACCOUNT_ID, REGION, WorkflowTemplate
-from ops.batch import batch_summary, ended_badly, execution_name, wait_for_execution
+from ops.batch import batch_summary, ended_badly, start_execution, wait_for_execution
 from ops.errors import RunFailed
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -53,11 +53,9 @@ class LocalWorkflow:
     def run_batch(self, prefix: str, *, timeout_s: float) -> BatchResult:
         """One execution of the batch state machine over s3://<bucket>/<prefix>, and its summary."""
         started = time.monotonic()
-        arn = self.sfn.start_execution(
-            stateMachineArn=self.batch_state_machine_arn,
-            name=execution_name("batch"),
-            input=json.dumps({"s3_bucket": self.bucket, "prefix": prefix}),
-        )["executionArn"]
+        arn = start_execution(
+            self.sfn, self.batch_state_machine_arn, "batch", {"s3_bucket": self.bucket, "prefix": prefix}
+        )
         execution = wait_for_execution(self.sfn, arn, timeout_s=timeout_s, poll_s=POLL_S)
         if execution["status"] != "SUCCEEDED":
             raise ended_badly(execution)

@@ -88,7 +88,12 @@ def run_batch(
         )
     if description["status"] != "SUCCEEDED":
         raise ended_badly(description)
-    output_text = description.get("output") or ""
+    return batch_summary(description.get("output"))
+
+
+def batch_summary(output: str | None) -> dict[str, Any]:
+    """The summary a succeeded batch execution returns; BatchSummaryMissing names what its output lacks."""
+    output_text = output or ""
     try:
         summary = json.loads(output_text)
     except json.JSONDecodeError:
