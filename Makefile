@@ -79,7 +79,8 @@ local: synth ## Run the workflow locally on CIFAR-100 (SOURCE=cifar-100-python.t
 
 synth: setup ## Write the CloudFormation templates into cdk.out/ (offline)
 	@"$(CDK)" synth $(CDK_FLAGS) --quiet $(CONTEXT) >/dev/null
-	@echo "Templates written to cdk.out/: $$(cd cdk.out && ls *.template.json | sed 's/.template.json//' | tr '\n' ' ')"
+	@echo "Templates written to cdk.out/ for the stacks:"
+	@echo "  $$(cd cdk.out && ls *.template.json | sed 's/\.template\.json$$//' | xargs)"
 
 # pytest exits 5 when it collected no test: a failure here too, said as such.
 test: lint ## Lint, then run the whole test suite
