@@ -68,7 +68,9 @@ class WorkflowStack(Stack):
             value=repr(config.confidence_threshold),
             description="Executions whose top confidence is below this fail with ThresholdConfidenceNotMet",
         )
-        transform = TransformStateMachine(self, "Transform", config=config, bucket=bucket, model=model)
+        transform = TransformStateMachine(
+            self, "Transform", config=config, bucket=bucket, endpoint=endpoint, model=model
+        )
         CfnOutput(
             self, names.TRANSFORM_STATE_MACHINE_ARN_OUTPUT, value=transform.state_machine.state_machine_arn
         )

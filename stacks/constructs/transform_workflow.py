@@ -1,7 +1,8 @@
 """Bulk re-scoring without an endpoint: one SageMaker Batch Transform job over a prefix (docs/CONTRACTS.md, "Batch
 Transform"). API: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html;
 output: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html (one failed object fails
-the job); integration (.sync): https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html."""
+the job); integration (.sync): https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html.
+The model is read from the endpoint at run time: a retrain replaces the model under a new name (docs/DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from stacks.constructs.grants import list_prefix, on_objects
 from stacks.constructs.sagemaker_role import logs_and_metrics_statements
 from stacks.constructs.state_machine import traced_state_machine
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
-from stacks.refs import ModelRef
+from stacks.refs import EndpointRef, ModelRef
 from stacks.s3_layout import TRANSFORM_RESULTS_PREFIX
 
 # TransformJobName: 1-63 characters matching [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, unique in the account and region
@@ -37,6 +38,8 @@ TRANSFORM_TIMEOUT = Duration.hours(24)
 # Where SageMaker writes a transform job's logs (one stream per job and instance) and its metrics' namespace
 # (https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+# Every endpoint config of the account and region, in SageMaker's ARN format (service authorization reference).
+ENDPOINT_CONFIGS = "arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:endpoint-config/*"
 
 
 class TransformStateMachine(Construct):
@@ -44,7 +47,14 @@ class TransformStateMachine(Construct):
     (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html, ExecutionRoleArn), granted here."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig, bucket: s3.IBucket, model: ModelRef
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        bucket: s3.IBucket,
+        endpoint: EndpointRef,
+        model: ModelRef,
     ) -> None:
         super().__init__(scope, construct_id)
         input_prefix = config.workflow_input_prefix
@@ -57,12 +67,44 @@ class TransformStateMachine(Construct):
             "NameTransformJob",
             parameters={"prefix.$": "$.prefix", "job_name.$": TRANSFORM_JOB_NAME},
         )
+        stack = Stack.of(self)
+        # The endpoint keeps its name across retrains; its config names the model it serves now.
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html (EndpointConfigName)
+        describe_endpoint = tasks.CallAwsService(
+            self,
+            "DescribeEndpoint",
+            service="sagemaker",
+            action="describeEndpoint",
+            iam_action="sagemaker:DescribeEndpoint",
+            parameters={"EndpointName": endpoint.name},
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html: endpoint*
+            iam_resources=[endpoint.arn],
+            result_selector={"config_name.$": "$.EndpointConfigName"},
+            result_path="$.endpoint",
+        )
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpointConfig.html (ProductionVariants)
+        describe_config = tasks.CallAwsService(
+            self,
+            "DescribeEndpointConfig",
+            service="sagemaker",
+            action="describeEndpointConfig",
+            iam_action="sagemaker:DescribeEndpointConfig",
+            parameters={"EndpointConfigName": sfn.JsonPath.string_at("$.endpoint.config_name")},
+            # endpoint-config* (service authorization reference, above). CloudFormation generates the config's name
+            # and a retrain replaces it under a new one, so no name is known to this stack.
+            iam_resources=[ENDPOINT_CONFIGS.format(stack=stack)],
+            # ProductionVariants[0]'s model; an array path and ArrayGetItem read alike in AWS and in moto's interpreter
+            # (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html#asl-intrsc-func-arrays).
+            result_selector={"model_name.$": "States.ArrayGetItem($.ProductionVariants[*].ModelName, 0)"},
+            result_path="$.model",
+        )
         transform = tasks.SageMakerCreateTransformJob(
             self,
             "TransformImages",
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             transform_job_name=sfn.JsonPath.string_at("$.job_name"),
-            model_name=model.name,
+            # CreateTransformJob's only resource is transform-job (service authorization reference, above).
+            model_name=sfn.JsonPath.string_at("$.model.model_name"),
             # The construct grants the state machine iam:PassRole on this role, and without one it creates a role
             # with AmazonSageMakerFullAccess; the job runs under the model's role anyway.
             role=model_role,
@@ -111,7 +153,10 @@ class TransformStateMachine(Construct):
             sfn.Choice(self, "CheckPrefix")
             .when(sfn.Condition.not_(sfn.Condition.is_present("$.prefix")), prefix_rejected)
             .when(sfn.Condition.not_(sfn.Condition.is_string("$.prefix")), prefix_rejected)
-            .when(sfn.Condition.string_matches("$.prefix", f"{escaped_prefix}*"), name_job.next(transform))
+            .when(
+                sfn.Condition.string_matches("$.prefix", f"{escaped_prefix}*"),
+                name_job.next(describe_endpoint).next(describe_config).next(transform),
+            )
             .otherwise(prefix_rejected)
         )
 
@@ -123,7 +168,6 @@ class TransformStateMachine(Construct):
             timeout=TRANSFORM_TIMEOUT,
             include_execution_data=True,
         )
-        stack = Stack.of(self)
         acknowledge_wildcards(
             self.state_machine.role,
             reason="SageMakerCreateTransformJob's generated policy: the job's name is made per execution, so "
@@ -133,6 +177,12 @@ class TransformStateMachine(Construct):
                 "*",
                 stack.format_arn(service="sagemaker", resource="transform-job", resource_name="*"),
             ],
+        )
+        acknowledge_wildcards(
+            self.state_machine.role,
+            reason="DescribeEndpointConfig reads the served model's name: CloudFormation generates the config's "
+            "name and a retrain replaces the config under a new one, so only the account's configs can be named.",
+            resources=[ENDPOINT_CONFIGS.format(stack=stack)],
         )
 
     def _grant_job_access(self, role: iam.IRole, bucket: s3.IBucket, input_prefix: str) -> None:

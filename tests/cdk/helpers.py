@@ -51,6 +51,17 @@ def _placeholder(part: Any) -> str:
     raise AssertionError(f"unexpected intrinsic in the state machine definition: {part}")
 
 
+def stack_outputs_read(value: Any) -> list[dict[str, Any]]:
+    """Every Fn::GetStackOutput in a template (or part of one): the weak cross-stack references it reads."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::GetStackOutput"}:
+            return [value["Fn::GetStackOutput"]]
+        return [found for item in value.values() for found in stack_outputs_read(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in stack_outputs_read(item)]
+    return []
+
+
 def policy_statements_of_role(template: dict[str, Any], role_path_fragment: str) -> list[dict[str, Any]]:
     """Every statement of the inline policies attached to the role whose construct path contains the fragment."""
     roles = {

@@ -14,7 +14,13 @@ import pytest
 from stacks import algorithm
 from stacks.config import AppConfig, ConfigError
 from stacks.constructs.transform_workflow import TRANSFORM_JOB_NAME_PREFIX
-from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type, state_machine_definition
+from tests.cdk.helpers import (
+    as_list,
+    policy_statements_of_role,
+    resources_of_type,
+    stack_outputs_read,
+    state_machine_definition,
+)
 
 OUTPUT = "TransformStateMachineArn"
 
@@ -44,13 +50,59 @@ def sagemaker_model():
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-def test_the_task_runs_the_job_to_its_end_with_the_served_model(definition, job_parameters):
+def test_the_task_runs_the_job_to_its_end_with_the_model_the_endpoint_serves_now(definition, job_parameters):
     task = definition["States"]["TransformImages"]
     assert task["Resource"].endswith(":states:::sagemaker:createTransformJob.sync")
-    # The model stack's CfnModel name, through the cross-stack reference CDK makes of ModelRef.name.
+    # Read at run time: a retrain replaces the model under a new name and the endpoint keeps its own.
+    assert "ModelName" not in job_parameters
+    assert job_parameters["ModelName.$"] == "$.model.model_name"
+    states = definition["States"]
+    assert states["NameTransformJob"]["Next"] == "DescribeEndpoint"
+    describe_endpoint = states["DescribeEndpoint"]
+    assert describe_endpoint["Resource"].endswith(":states:::aws-sdk:sagemaker:describeEndpoint")
     assert re.fullmatch(
-        r"<SconesVision-Model\.PublishOutputFnGetAttServingModel\w+ModelName\w+>", job_parameters["ModelName"]
+        r"<SconesVision-Model\.PublishOutputFnGetAttServingEndpoint\w+EndpointName\w+>",
+        describe_endpoint["Parameters"]["EndpointName"],
     )
+    assert describe_endpoint["ResultSelector"] == {"config_name.$": "$.EndpointConfigName"}
+    assert (describe_endpoint["ResultPath"], describe_endpoint["Next"]) == (
+        "$.endpoint",
+        "DescribeEndpointConfig",
+    )
+    describe_config = states["DescribeEndpointConfig"]
+    assert describe_config["Resource"].endswith(":states:::aws-sdk:sagemaker:describeEndpointConfig")
+    assert describe_config["Parameters"] == {"EndpointConfigName.$": "$.endpoint.config_name"}
+    assert describe_config["ResultSelector"] == {
+        "model_name.$": "States.ArrayGetItem($.ProductionVariants[*].ModelName, 0)"
+    }
+    assert (describe_config["ResultPath"], describe_config["Next"]) == ("$.model", "TransformImages")
+
+
+def test_the_lookups_may_read_the_endpoint_and_endpoint_configs_only(template):
+    statements = policy_statements_of_role(template, "Transform/StateMachine/Role")
+    by_action = {
+        s["Action"]: s for s in statements if str(s["Action"]).startswith("sagemaker:DescribeEndpoint")
+    }
+    assert set(by_action) == {"sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"}
+    endpoint_arn = by_action["sagemaker:DescribeEndpoint"]["Resource"]["Fn::GetStackOutput"]
+    # The endpoint's Ref (its ARN), which an update in place keeps.
+    assert re.fullmatch(r"PublishOutputRefServingEndpoint\w+", endpoint_arn["OutputName"])
+    assert by_action["sagemaker:DescribeEndpointConfig"]["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":sagemaker:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":endpoint-config/*",
+            ],
+        ]
+    }
+    # Nothing in the Workflow stack reads the model's name any more.
+    assert not [o for o in stack_outputs_read(template) if "ServingModel" in o["OutputName"]]
 
 
 def test_the_model_stack_outputs_the_model_name(synthesized_app):
@@ -197,22 +249,49 @@ def test_config_refuses_what_batch_transform_cannot_run(default_context, key, va
         AppConfig.from_context({**default_context, key: value})
 
 
+ENDPOINT = "scones-endpoint"
+SERVED_MODEL = "served-model-b"
+
+
 @pytest.fixture
-def local_machine(definition, monkeypatch):
-    """The synthesized definition in moto's interpreter, with the SageMaker task (which moto cannot run) replaced
-    by a Pass state that outputs what the task would have been given."""
+def local_machine(definition, job_parameters, monkeypatch):
+    """The synthesized definition in moto's interpreter, with a seeded endpoint for the run-time lookup and the
+    SageMaker job task (which moto cannot run) replaced by a Pass state that outputs what the task would be given."""
     import boto3
     from moto import mock_aws
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     states = dict(definition["States"])
-    states["TransformImages"] = {"Type": "Pass", "End": True}
+    states["TransformImages"] = {"Type": "Pass", "Parameters": job_parameters, "End": True}
+    text = json.dumps({**definition, "States": states}).replace("<AWS::Partition>", "aws")
+    text = re.sub(r"<SconesVision-Model\.PublishOutputFnGetAttServingEndpoint\w+>", ENDPOINT, text)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        role = "arn:aws:iam::123456789012:role/model"
+        for model in ("retired-model-a", SERVED_MODEL):
+            sagemaker.create_model(
+                ModelName=model,
+                ExecutionRoleArn=role,
+                PrimaryContainer={"Image": "image", "ModelDataUrl": f"s3://b/{model}/model.tar.gz"},
+            )
+            sagemaker.create_endpoint_config(
+                EndpointConfigName=f"config-of-{model}",
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": model,
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                    }
+                ],
+            )
+        # Two configs exist (moto has no UpdateEndpoint); the endpoint serves the second one's model.
+        sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"config-of-{SERVED_MODEL}")
         client = boto3.client("stepfunctions", region_name="us-east-1")
         arn = client.create_state_machine(
             name=f"transform-{uuid.uuid4().hex[:8]}",
-            definition=json.dumps({**definition, "States": states}),
+            definition=text,
             roleArn="arn:aws:iam::123456789012:role/transform",
         )["stateMachineArn"]
         yield client, arn
@@ -230,16 +309,15 @@ def _run_locally(client, arn, state_input):
     raise AssertionError(f"{execution_arn} still running")
 
 
-def test_locally_the_job_name_is_the_one_ops_derives_from_the_execution_arn(local_machine):
+def test_locally_the_job_runs_the_endpoints_model_under_the_name_ops_derives(local_machine):
     from ops.transform import transform_job_name
 
     description = _run_locally(*local_machine, {"prefix": "dataset/validation/"})
 
-    assert description["status"] == "SUCCEEDED"
-    assert json.loads(description["output"]) == {
-        "prefix": "dataset/validation/",
-        "job_name": transform_job_name(description["executionArn"]),
-    }
+    assert description["status"] == "SUCCEEDED", description
+    job = json.loads(description["output"])
+    assert job["ModelName"] == SERVED_MODEL
+    assert job["TransformJobName"] == transform_job_name(description["executionArn"])
 
 
 @pytest.mark.parametrize(
