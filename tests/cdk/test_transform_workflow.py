@@ -328,3 +328,77 @@ def test_locally_a_missing_or_outside_prefix_fails_as_invalid_input(local_machin
 
     assert description["status"] == "FAILED"
     assert description["error"] == "InvalidTransformInput"
+
+
+@pytest.fixture(scope="module")
+def retrained(default_context, tmp_path_factory):
+    """The app serving artifact a, then b: what a retrain (or a new brought model) changes in the templates."""
+    from app import build_app
+
+    templates = {}
+    for artifact in ("a", "b"):
+        context = {**default_context, "model_data_url": f"s3://models-bucket/{artifact}/model.tar.gz"}
+        assembly = build_app(context, outdir=str(tmp_path_factory.mktemp(artifact))).synth()
+        templates[artifact] = {
+            stack.stack_name.rsplit("-", 1)[-1]: stack.template for stack in assembly.stacks
+        }
+    return templates
+
+
+def test_a_new_artifact_replaces_the_model_but_the_transform_reads_the_endpoint_it_keeps(retrained):
+    a, b = retrained["a"], retrained["b"]
+    ((model_id, model_a),) = resources_of_type(a["Model"], "AWS::SageMaker::Model").items()
+    model_b = b["Model"]["Resources"][model_id]
+    # PrimaryContainer is create-only: CloudFormation replaces the model, under a new generated name.
+    assert model_a["Properties"]["PrimaryContainer"]["ModelDataUrl"].endswith("/a/model.tar.gz")
+    assert model_b["Properties"]["PrimaryContainer"]["ModelDataUrl"].endswith("/b/model.tar.gz")
+    # The endpoint (updated in place) and the model's role (what the job runs under) keep their resources.
+    for resource_type in ("AWS::SageMaker::Endpoint", "AWS::IAM::Role"):
+        assert resources_of_type(a["Model"], resource_type) == resources_of_type(b["Model"], resource_type)
+    # The Workflow stack is the same text, so a deploy skips it: harmless now, it names no model.
+    assert a["Workflow"] == b["Workflow"]
+    definition = state_machine_definition(b["Workflow"], OUTPUT)
+    assert definition["States"]["TransformImages"]["Parameters"]["ModelName.$"] == "$.model.model_name"
+    assert not [o for o in stack_outputs_read(b["Workflow"]) if "ServingModel" in o["OutputName"]]
+
+
+# Every weak cross-stack reference the consumers read, and why a producer's update cannot leave it stale
+# (docs/DESIGN.md, "Weak cross-stack references"). A value whose resource can be replaced must not be here.
+STABLE_CROSS_STACK_VALUES = {
+    "Workflow": {
+        ("Storage", "PublishOutputRefProjectBucket"): "bucket name: BucketName unset, nothing replaces it",
+        ("Storage", "PublishOutputFnGetAttProjectBucket"): "bucket ARN: the same bucket",
+        ("Model", "PublishOutputFnGetAttServingEndpoint"): "endpoint name: a new config updates it in place",
+        ("Model", "PublishOutputRefServingEndpoint"): "endpoint ARN: the same endpoint",
+        ("Model", "PublishOutputRefServingExecutionRole"): "model role name: its properties are updatable",
+    },
+    "Monitoring": {
+        ("Model", "PublishOutputFnGetAttServingEndpoint"): "endpoint name, as above",
+        ("Workflow", "PublishOutputRefFunctionsClassifyImageFunction"): "function name: FunctionName unset",
+        (
+            "Workflow",
+            "PublishOutputRefFunctionsFilterInferencesFunction",
+        ): "function name: FunctionName unset",
+        ("Workflow", "PublishOutputRefFunctionsSerializeImageFunction"): "function name: FunctionName unset",
+        ("Workflow", "PublishOutputRefWorkflowStateMachine"): "state machine ARN: StateMachineName unset",
+    },
+}
+
+
+@pytest.mark.parametrize("unit", STABLE_CROSS_STACK_VALUES)
+def test_every_cross_stack_value_a_consumer_reads_is_one_its_producer_keeps(synthesized_app, unit):
+    read = {
+        (o["StackName"].rsplit("-", 1)[-1], o["OutputName"])
+        for o in stack_outputs_read(synthesized_app.template(unit))
+    }
+    # CDK's output id: the prefix above, the logical id's hash and the output's own hash.
+    listed = {
+        key: {
+            (stack, name)
+            for stack, name in read
+            if stack == key[0] and re.fullmatch(rf"{key[1]}[0-9A-F]{{8}}\w+", name)
+        }
+        for key in STABLE_CROSS_STACK_VALUES[unit]
+    }
+    assert all(len(matched) == 1 for matched in listed.values()), listed
+    assert set().union(*listed.values()) == read
