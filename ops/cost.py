@@ -47,10 +47,11 @@ class Shape:
 
 
 def default_shape(config) -> Shape:
-    # The app as stacks/ builds it: serialize, classify, filter, succeed; check, map, summary; check, name, job.
+    # The app as stacks/ builds it: serialize, classify, filter, succeed; check, map, summary; check, name,
+    # describe endpoint, describe endpoint config, job.
     source = "defaults (no cdk.out/: `make synth` reads the app)"
     return Shape(
-        source, config.workflow_type, 4, (256, 256, 128), 3, config.batch_images_per_child, (256,), 3
+        source, config.workflow_type, 4, (256, 256, 128), 3, config.batch_images_per_child, (256,), 5
     )
 
 

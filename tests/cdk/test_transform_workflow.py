@@ -366,7 +366,10 @@ def test_a_new_artifact_replaces_the_model_but_the_transform_reads_the_endpoint_
 # (docs/DESIGN.md, "Weak cross-stack references"). A value whose resource can be replaced must not be here.
 STABLE_CROSS_STACK_VALUES = {
     "Workflow": {
-        ("Storage", "PublishOutputRefProjectBucket"): "bucket name: BucketName unset, nothing replaces it",
+        (
+            "Storage",
+            "PublishOutputRefProjectBucket",
+        ): "bucket name: from project, account, region, like the stack names",
         ("Storage", "PublishOutputFnGetAttProjectBucket"): "bucket ARN: the same bucket",
         ("Model", "PublishOutputFnGetAttServingEndpoint"): "endpoint name: a new config updates it in place",
         ("Model", "PublishOutputRefServingEndpoint"): "endpoint ARN: the same endpoint",
