@@ -132,19 +132,21 @@ def test_the_dashboard_shows_every_alarm_and_one_series_per_class(monitoring, sy
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for alarm_id in resources_of_type(monitoring, "AWS::CloudWatch::Alarm"):
         assert json.dumps({"Fn::GetAtt": [alarm_id, "Arn"]}) in body
-    for class_name in json.loads(_classify_environment(synthesized_app)["CLASS_NAMES"]):
+    for class_name in json.loads(
+        _function(synthesized_app, "ClassifyImage")["Properties"]["Environment"]["Variables"]["CLASS_NAMES"]
+    ):
         assert f'\\"{names.PREDICTED_CLASS_DIMENSION}\\",\\"{class_name}\\"' in body, class_name
 
 
-def _classify_environment(synthesized_app) -> dict[str, str]:
+def _function(synthesized_app, function_id: str) -> dict:
     (function,) = [
         resource
         for resource in resources_of_type(
             synthesized_app.template(names.WORKFLOW), "AWS::Lambda::Function"
         ).values()
-        if "/Functions/ClassifyImage/" in resource["Metadata"]["aws:cdk:path"]
+        if f"/Functions/{function_id}/" in resource["Metadata"]["aws:cdk:path"]
     ]
-    return function["Properties"]["Environment"]["Variables"]
+    return function
 
 
 def test_monitoring_comes_after_model_and_workflow_and_nothing_depends_on_it(synthesized_app):
@@ -158,13 +160,7 @@ def test_monitoring_comes_after_model_and_workflow_and_nothing_depends_on_it(syn
 
 
 def test_the_filter_publishes_into_the_project_namespace_at_info(synthesized_app):
-    (function,) = [
-        resource
-        for resource in resources_of_type(
-            synthesized_app.template(names.WORKFLOW), "AWS::Lambda::Function"
-        ).values()
-        if "/Functions/FilterInferences/" in resource["Metadata"]["aws:cdk:path"]
-    ]
+    function = _function(synthesized_app, "FilterInferences")
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["METRICS_NAMESPACE"] == synthesized_app.config.project_name
     # A stdout line without a "level" counts as INFO: a log level above INFO would drop the EMF lines
