@@ -331,18 +331,18 @@ def test_locally_a_missing_or_outside_prefix_fails_as_invalid_input(local_machin
 
 
 @pytest.fixture(scope="module")
-def retrained(default_context, tmp_path_factory):
-    """The app serving artifact a, then b: what a retrain (or a new brought model) changes in the templates."""
+def retrained(default_context, synthesized_app, tmp_path_factory):
+    """The default app (serving the model its training job makes), then the same app serving another artifact:
+    what a retrain, or a new brought model, changes in the templates. One synth more than the session's."""
     from app import build_app
 
-    templates = {}
-    for artifact in ("a", "b"):
-        context = {**default_context, "model_data_url": f"s3://models-bucket/{artifact}/model.tar.gz"}
-        assembly = build_app(context, outdir=str(tmp_path_factory.mktemp(artifact))).synth()
-        templates[artifact] = {
-            stack.stack_name.rsplit("-", 1)[-1]: stack.template for stack in assembly.stacks
-        }
-    return templates
+    context = {**default_context, "model_data_url": "s3://models-bucket/b/model.tar.gz"}
+    assembly = build_app(context, outdir=str(tmp_path_factory.mktemp("artifact-b"))).synth()
+    units = ("Storage", "Model", "Workflow", "Monitoring")
+    return {
+        "a": {unit: synthesized_app.template(unit) for unit in units},
+        "b": {stack.stack_name.rsplit("-", 1)[-1]: stack.template for stack in assembly.stacks},
+    }
 
 
 def test_a_new_artifact_replaces_the_model_but_the_transform_reads_the_endpoint_it_keeps(retrained):
@@ -350,11 +350,29 @@ def test_a_new_artifact_replaces_the_model_but_the_transform_reads_the_endpoint_
     ((model_id, model_a),) = resources_of_type(a["Model"], "AWS::SageMaker::Model").items()
     model_b = b["Model"]["Resources"][model_id]
     # PrimaryContainer is create-only: CloudFormation replaces the model, under a new generated name.
-    assert model_a["Properties"]["PrimaryContainer"]["ModelDataUrl"].endswith("/a/model.tar.gz")
+    assert (
+        model_a["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+        != model_b["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+    )
     assert model_b["Properties"]["PrimaryContainer"]["ModelDataUrl"].endswith("/b/model.tar.gz")
     # The endpoint (updated in place) and the model's role (what the job runs under) keep their resources.
-    for resource_type in ("AWS::SageMaker::Endpoint", "AWS::IAM::Role"):
-        assert resources_of_type(a["Model"], resource_type) == resources_of_type(b["Model"], resource_type)
+    assert resources_of_type(a["Model"], "AWS::SageMaker::Endpoint") == resources_of_type(
+        b["Model"], "AWS::SageMaker::Endpoint"
+    )
+    serving_roles = [
+        {
+            key: role
+            for key, role in resources_of_type(app["Model"], "AWS::IAM::Role").items()
+            if "/Serving/" in key
+        }
+        | {
+            key: role
+            for key, role in resources_of_type(app["Model"], "AWS::IAM::Role").items()
+            if "/Serving/" in role["Metadata"]["aws:cdk:path"]
+        }
+        for app in (a, b)
+    ]
+    assert serving_roles[0] and serving_roles[0] == serving_roles[1]
     # The Workflow stack is the same text, so a deploy skips it: harmless now, it names no model.
     assert a["Workflow"] == b["Workflow"]
     definition = state_machine_definition(b["Workflow"], OUTPUT)
