@@ -232,7 +232,7 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
     from local_run.standin_model import read_split
     from local_run.workflow import local_workflow
     from ops.capture import iter_capture_records
-    from ops.executions import run_executions
+    from ops.executions import outcome_counts, run_executions
     from ops.images import images_from_lst, pick_images
     from ops.plots import plot_monitoring, summarize
     from stacks.s3_layout import VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
@@ -286,13 +286,12 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
     if batch_error is not None:
         lines += ["", f"Batch did NOT succeed: {batch_error}"]
 
-    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
-    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    succeeded, as_designed, unexpected = outcome_counts(outcomes)
     lines += [
         "",
         "Summary",
-        f"  executions    {len(outcomes)}: {succeeded} succeeded, {len(outcomes) - succeeded - unexpected} failed "
-        f"as designed (ThresholdConfidenceNotMet), {unexpected} unexpected",
+        f"  executions    {len(outcomes)}: {succeeded} succeeded, {as_designed} failed as designed "
+        f"(ThresholdConfidenceNotMet), {unexpected} unexpected",
     ]
     for name in classes:
         of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
@@ -326,6 +325,8 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
 
 def _failure_lines(outcomes) -> list[str]:
     """One line per failed execution (at most LISTED_FAILURES), unexpected ones first."""
+    from ops.executions import cause_message
+
     failed = sorted((o for o in outcomes if o.status != "SUCCEEDED"), key=lambda o: o.as_designed)
     if not failed:
         return []
@@ -340,18 +341,11 @@ def _failure_lines(outcomes) -> list[str]:
             prediction = f"{outcome.image.true_class} -> {outcome.predicted_class} {outcome.confidence:.3f}"
             lines.append(f"  {name}  {prediction}  {outcome.error}")
         else:
-            error = f" {outcome.error}: {_cause(outcome.cause)}" if outcome.error else ""
+            error = f" {outcome.error}: {cause_message(outcome.cause)}" if outcome.error else ""
             lines.append(f"  {name}  UNEXPECTED {outcome.status}{error}")
     if len(failed) > LISTED_FAILURES:
         lines.append(f"  ... and {len(failed) - LISTED_FAILURES} more")
     return lines
-
-
-def _cause(cause: str | None) -> str:
-    try:
-        return " ".join(str(json.loads(cause or "").get("errorMessage", cause)).split())
-    except (ValueError, AttributeError):
-        return " ".join(str(cause).split())
 
 
 def emf_summary(log_lines: Iterable[str]) -> list[str]:

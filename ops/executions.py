@@ -207,19 +207,18 @@ def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[
         lines.append(line(row))
         if outcome.error is not None:
             # The error and its cause under the row, the cause wrapped and cut short at two lines.
-            cause = " ".join(_cause_message(outcome.cause).split())
+            cause = cause_message(outcome.cause)
             message = f"{outcome.error}: {cause}" if cause else outcome.error
             lines.append(
                 textwrap.fill(
                     message, TABLE_WIDTH, initial_indent="    ", subsequent_indent="    ", max_lines=2
                 )
             )
-    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
-    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    succeeded, as_designed, unexpected = outcome_counts(outcomes)
     lines += [
         "",
-        f"{len(outcomes)} executions: {succeeded} succeeded, {len(outcomes) - succeeded - unexpected} failed as "
-        f"designed ({THRESHOLD_ERROR}), {unexpected} unexpected",
+        f"{len(outcomes)} executions: {succeeded} succeeded, {as_designed} failed as designed ({THRESHOLD_ERROR}), "
+        f"{unexpected} unexpected",
     ]
     width = max((len(name) for name in class_names or ()), default=0)
     for name in class_names or ():
@@ -232,12 +231,19 @@ def render_table(outcomes: Sequence[ExecutionOutcome], *, class_names: Sequence[
     return "\n".join(lines)
 
 
-def _cause_message(cause: str | None) -> str:
-    # A Lambda error's cause is a JSON object; its errorMessage is the readable part, unless that is itself
-    # structured (the filter's rejection details), whose own "message" is.
+def cause_message(cause: str | None) -> str:
+    """The readable part of an execution's cause, on one line. A Lambda error's cause is a JSON object whose
+    errorMessage is that part, unless it is itself structured (the filter's rejection details, whose "message" is)."""
     details = _rejection_details(cause)
     if details is not None and isinstance(details.get("message"), str):
-        return details["message"]
+        return " ".join(details["message"].split())
     parsed = _json_or_none(cause)
     text = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
-    return str(text or "")
+    return " ".join(str(text or "").split())
+
+
+def outcome_counts(outcomes: Sequence[ExecutionOutcome]) -> tuple[int, int, int]:
+    """(succeeded, failed as designed, unexpected) of the outcomes."""
+    succeeded = sum(outcome.status == "SUCCEEDED" for outcome in outcomes)
+    unexpected = sum(not outcome.as_designed for outcome in outcomes)
+    return succeeded, len(outcomes) - succeeded - unexpected, unexpected
