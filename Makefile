@@ -44,7 +44,7 @@ CLASSES ?=
 NO_VERIFY ?=
 NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform mutate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -137,6 +137,26 @@ transform: setup ## Re-score every image under PREFIX with Batch Transform, no e
 	@test -n "$(PREFIX)" || { echo "usage: make transform PREFIX=dataset/validation/ [STACK_PREFIX=...]"; exit 2; }
 	@$(PY) -m ops transform --prefix "$(PREFIX)" --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(wildcard data/manifest.json),--manifest data/manifest.json)
+
+# Mutation testing, slow and kept out of `make test` and CI: one cosmic-ray session per handler (mutation/README.md).
+HANDLERS ?= filter_inferences summarize_batch serialize_image classify_image training_job
+
+# cosmic-ray on top of the dev requirements: uv keeps their pins or refuses.
+$(VENV)/.mutate-installed: $(VENV)/.installed requirements-mutate.txt
+	@"$(UV)" pip install --quiet --python "$(PY)" -r requirements-mutate.txt
+	@touch $@
+
+# Each handler: a fresh session, a baseline run of its tests unmutated, then every mutant; a score per handler.
+mutate: $(VENV)/.mutate-installed ## Mutation-test each handler with cosmic-ray, print its score (slow) [HANDLERS="a b"]
+	@for handler in $(HANDLERS); do \
+		config=mutation/$$handler.toml; session=mutation/$$handler.sqlite; \
+		test -f "$$config" || { echo "make mutate: no $$config (HANDLERS: a folder of lambda_src/)" >&2; exit 2; }; \
+		echo "mutate: $$handler"; \
+		"$(VENV)/bin/cosmic-ray" init "$$config" "$$session" --force || exit $$?; \
+		"$(VENV)/bin/cosmic-ray" baseline "$$config" || { echo "make mutate: $$handler's tests fail unmutated" >&2; exit 1; }; \
+		nice -n 10 "$(VENV)/bin/cosmic-ray" exec "$$config" "$$session" || exit $$?; \
+	done
+	@"$(PY)" mutation/report.py $(HANDLERS)
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

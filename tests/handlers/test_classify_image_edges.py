@@ -1,0 +1,106 @@
+"""classify_image at its edges: retry or not where only the HTTP status decides, every transient code, strict base64
+and the probability bounds from both sides. Each test fails on a mutant that survived the handler's other tests
+(mutation/README.md)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from tests.handlers.images import png_bytes
+from tests.lambda_handlers import load_handler_module
+
+app = load_handler_module("classify_image")
+
+SETTINGS = app.ClassifierSettings(
+    endpoint_name="scones-vision-endpoint", class_names=("bicycle", "motorcycle")
+)
+# InvokeEndpoint's retryable errors (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors)
+# and the throttling codes boto3's standard mode retries (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html).
+DOCUMENTED_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalDependencyException",
+    "ModelNotReadyException",
+}
+
+
+@pytest.fixture
+def stubbed(aws_credentials: None) -> Any:
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def event_with(image_data: str) -> dict[str, Any]:
+    return {"s3_key": "dataset/validation/x.png", "image_data": image_data}
+
+
+def png_event() -> dict[str, Any]:
+    return event_with(base64.b64encode(png_bytes()).decode("ascii"))
+
+
+def classify_answering_error(stubbed, code: str, status: int) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "invoke_endpoint", service_error_code=code, service_message="m", http_status_code=status
+    )
+    app.classify_image(png_event(), SETTINGS, client)
+
+
+def classify_answering(stubbed, body: bytes) -> dict[str, Any]:
+    client, stubber = stubbed
+    stubber.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(body), len(body))})
+    return app.classify_image(png_event(), SETTINGS, client)
+
+
+def test_the_transient_codes_are_the_documented_set():
+    assert app._TRANSIENT_ERROR_CODES == DOCUMENTED_TRANSIENT_CODES
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_TRANSIENT_CODES))
+def test_each_transient_code_is_retried_whatever_its_status(stubbed, code):
+    # A 400 says nothing transient: only the code can make this one EndpointThrottled.
+    with pytest.raises(app.EndpointThrottled, match=f"answered {code} \\(HTTP 400\\)"):
+        classify_answering_error(stubbed, code, 400)
+
+
+@pytest.mark.parametrize("status", [429, 500, 501, 599])
+def test_a_throttled_or_server_status_is_retried_without_a_transient_code(stubbed, status):
+    with pytest.raises(app.EndpointThrottled, match=f"answered SomethingNew \\(HTTP {status}\\)"):
+        classify_answering_error(stubbed, "SomethingNew", status)
+
+
+@pytest.mark.parametrize("status", [400, 428, 430, 499])
+def test_a_client_status_next_to_those_is_permanent(stubbed, status):
+    with pytest.raises(app.EndpointError, match=f"answered SomethingNew \\(HTTP {status}\\)"):
+        classify_answering_error(stubbed, "SomethingNew", status)
+
+
+@pytest.mark.parametrize("position", [0, 8, -4])
+def test_base64_with_a_character_outside_the_alphabet_is_refused(position):
+    # A lenient decoder drops the stray character and decodes the image anyway.
+    text = png_event()["image_data"]
+    tampered = text[:position] + "*" + text[position:]
+
+    with pytest.raises(app.MalformedEvent, match="'image_data' is not valid base64"):
+        app._decoded_image(event_with(tampered))
+
+
+@pytest.mark.parametrize("body", [b"[-0.5, 1.0]", b"[-1e-9, 1.0]", b"[1.0000001, 0.0]"])
+def test_a_probability_just_outside_0_to_1_is_refused(stubbed, body):
+    with pytest.raises(app.MalformedEndpointResponse, match="outside \\[0, 1\\]"):
+        classify_answering(stubbed, body)
+
+
+def test_the_bounds_0_and_1_are_probabilities(stubbed):
+    assert classify_answering(stubbed, b"[0.0, 1.0]")["inferences"] == [0.0, 1.0]

@@ -1,0 +1,71 @@
+"""serialize_image at its edges: retry or not where only the HTTP status decides, every transient and not-found code.
+Each test fails on a mutant that survived the handler's other tests (mutation/README.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.lambda_handlers import load_handler_module
+
+app = load_handler_module("serialize_image")
+
+BUCKET = "scones-vision-test-bucket"
+# S3's error codes (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html): RequestTimeout is a 400,
+# SlowDown and ServiceUnavailable 503s, InternalError a 500; an error without a body carries only its status.
+DOCUMENTED_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
+# A missing key is a 403 AccessDenied without s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+DOCUMENTED_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
+
+
+@pytest.fixture
+def stubbed(aws_credentials: None) -> Any:
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def serialize_answering_error(stubbed, code: str, status: int) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "get_object", service_error_code=code, service_message="m", http_status_code=status
+    )
+    app.serialize_image({"s3_bucket": BUCKET, "s3_key": "a.png"}, client)
+
+
+def test_the_transient_and_not_found_codes_are_the_documented_sets():
+    assert app._TRANSIENT_ERROR_CODES == DOCUMENTED_TRANSIENT_CODES
+    assert app._NOT_FOUND_ERROR_CODES == DOCUMENTED_NOT_FOUND_CODES
+
+
+def test_s3s_request_timeout_arrives_as_a_400_and_is_retried(stubbed):
+    with pytest.raises(app.StorageUnavailable, match=r"S3 answered RequestTimeout \(HTTP 400\)"):
+        serialize_answering_error(stubbed, "RequestTimeout", 400)
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_TRANSIENT_CODES))
+def test_each_transient_code_is_retried_whatever_its_status(stubbed, code):
+    with pytest.raises(app.StorageUnavailable, match=f"S3 answered {code} \\(HTTP 400\\)"):
+        serialize_answering_error(stubbed, code, 400)
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_NOT_FOUND_CODES))
+def test_each_not_found_code_is_image_not_found_whatever_its_status(stubbed, code):
+    with pytest.raises(app.ImageNotFound, match=f"cannot read the object \\({code}: m\\)"):
+        serialize_answering_error(stubbed, code, 400)
+
+
+@pytest.mark.parametrize("status", [500, 501, 599])
+def test_a_server_status_is_retried_without_a_transient_code(stubbed, status):
+    with pytest.raises(app.StorageUnavailable, match=f"S3 answered Odd \\(HTTP {status}\\)"):
+        serialize_answering_error(stubbed, "Odd", status)
+
+
+@pytest.mark.parametrize("status", [400, 499])
+def test_a_client_status_below_500_without_a_known_code_is_permanent(stubbed, status):
+    with pytest.raises(app.ImageUnreadable, match=r"S3 refused the object \(Odd: m\)"):
+        serialize_answering_error(stubbed, "Odd", status)
