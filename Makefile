@@ -139,7 +139,7 @@ transform: setup ## Re-score every image under PREFIX with Batch Transform, no e
 		$(if $(wildcard data/manifest.json),--manifest data/manifest.json)
 
 # Mutation testing, slow and kept out of `make test` and CI: one cosmic-ray session per handler (mutation/README.md).
-HANDLERS ?= filter_inferences summarize_batch serialize_image classify_image training_job
+HANDLERS ?= filter_inferences summarize_batch serialize_image serialize_image_format classify_image training_job
 
 # cosmic-ray on top of the dev requirements: uv keeps their pins or refuses.
 $(VENV)/.mutate-installed: $(VENV)/.installed requirements-mutate.txt

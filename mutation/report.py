@@ -35,12 +35,13 @@ def report(handler: str) -> bool:
         for item, result in done
         if result.test_outcome == TestOutcome.SURVIVED
     )
-    other = len(done) - killed - len(survivors)
-    score = 100 * killed / total if total else 0.0
+    # Incompetent: cosmic-ray could not make the mutant (mutation/README.md), so it is out of the score.
+    made = killed + len(survivors)
+    score = 100 * killed / made if made else 0.0
+    incompetent = f", {len(done) - made} not made (incompetent)" if len(done) > made else ""
     unfinished = f", {total - len(done)} not run" if len(done) < total else ""
-    incompetent = f", {other} incompetent" if other else ""
     print(
-        f"{handler}: {score:.1f}% killed ({killed} / {total}), {len(survivors)} survived{incompetent}{unfinished}"
+        f"{handler}: {score:.1f}% killed ({killed} / {made}), {len(survivors)} survived{incompetent}{unfinished}"
     )
     for line in survivors:
         print(f"  survived {line}")

@@ -104,3 +104,47 @@ def test_a_probability_just_outside_0_to_1_is_refused(stubbed, body):
 
 def test_the_bounds_0_and_1_are_probabilities(stubbed):
     assert classify_answering(stubbed, b"[0.0, 1.0]")["inferences"] == [0.0, 1.0]
+
+
+def test_a_bad_base64_message_quotes_the_first_16_characters():
+    text = "not base64 at all, and longer than sixteen characters"
+
+    with pytest.raises(app.MalformedEvent) as raised:
+        app._decoded_image(event_with(text))
+
+    assert f"its {len(text):,} characters start with {text[:16]!r}" in str(raised.value)
+
+
+def test_a_message_about_bytes_of_another_format_quotes_the_first_12_bytes():
+    image = b"GIF89a" + bytes(range(1, 20))
+
+    with pytest.raises(app.MalformedEvent) as raised:
+        app._decoded_image(event_with(base64.b64encode(image).decode("ascii")))
+
+    assert str(raised.value).endswith(f"they start with {image[:12]!r}")
+
+
+def test_a_malformed_answer_is_quoted_up_to_200_characters(stubbed):
+    body = b"<" + b"x" * 300
+
+    with pytest.raises(app.MalformedEndpointResponse) as raised:
+        classify_answering(stubbed, body)
+
+    assert f"its 301-byte answer starts with {body[:200].decode()!r}" in str(raised.value)
+
+
+def test_the_client_waits_at_least_as_long_as_the_model_may_take():
+    # "A customer's model containers must respond to requests within 60 seconds"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+    assert app.CLIENT_CONFIG.read_timeout >= 60
+
+
+def test_one_client_serves_every_invocation_of_an_execution_environment(aws_credentials):
+    app._sagemaker_runtime_client.cache_clear()
+    try:
+        client = app._sagemaker_runtime_client()
+
+        assert app._sagemaker_runtime_client() is client
+        assert client.meta.config.read_timeout == app.CLIENT_CONFIG.read_timeout
+    finally:
+        app._sagemaker_runtime_client.cache_clear()

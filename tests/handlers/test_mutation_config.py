@@ -12,41 +12,56 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(path.parent.name for path in (ROOT / "lambda_src").glob("*/app.py"))
+# One session per handler; the serializer's image_format.py has its own (its tests need no moto).
+SESSIONS = sorted([*HANDLERS, "serialize_image_format"])
 # The pytest options that keep one mutant's run to seconds: one process, stop at the first failure, no cache.
 FAST_OPTIONS = ["-n", "0", "-x", "-q", "-p", "no:cacheprovider"]
 
 
-def config(handler: str) -> dict:
-    return tomllib.loads((ROOT / "mutation" / f"{handler}.toml").read_text())["cosmic-ray"]
+def config(session: str) -> dict:
+    return tomllib.loads((ROOT / "mutation" / f"{session}.toml").read_text())["cosmic-ray"]
 
 
-def test_every_handler_has_a_configuration_and_make_mutate_runs_them_all():
+def test_every_handler_has_a_session_and_make_mutate_runs_them_all():
     configured = sorted(path.stem for path in (ROOT / "mutation").glob("*.toml"))
     [default] = re.findall(r"^HANDLERS \?= (.+)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
 
-    assert configured == HANDLERS
-    assert sorted(default.split()) == HANDLERS
+    assert configured == SESSIONS
+    assert sorted(default.split()) == SESSIONS
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
-def test_a_configuration_mutates_its_handler_and_runs_only_its_tests_in_one_process(handler):
-    settings = config(handler)
+def test_the_sessions_mutate_every_module_of_lambda_src_once():
+    mutated = sorted(
+        path.relative_to(ROOT).as_posix()
+        for session in SESSIONS
+        for module in [ROOT / config(session)["module-path"]]
+        for path in ([module] if module.is_file() else module.rglob("*.py"))
+    )
+
+    assert mutated == sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "lambda_src").rglob("*.py")
+    )
+
+
+@pytest.mark.parametrize("session", SESSIONS)
+def test_a_session_runs_only_its_modules_tests_in_one_process(session):
+    settings = config(session)
+    module = Path(settings["module-path"])
+    handler = module.parts[1]
     command = shlex.split(settings["test-command"])
     test_files = [argument for argument in command if argument.endswith(".py")]
-    own_tests = {
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "tests").rglob("test_*.py")
-        if path.stem.startswith(f"test_{handler}")
-    }
+    # A module's own tests: the handler's test files for its folder or app.py, test_<module>.py for a sibling.
+    prefix = f"test_{handler}" if module.suffix == "" or module.stem == "app" else f"test_{module.stem}"
+    own_tests = {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob(f"{prefix}*.py")}
 
-    assert settings["module-path"] == f"lambda_src/{handler}"
+    assert module.parts[0] == "lambda_src" and (ROOT / module).exists()
     assert settings["distributor"]["name"] == "local"
     assert command[:3] == [".venv/bin/python", "-m", "pytest"]
     assert command[3 : 3 + len(FAST_OPTIONS)] == FAST_OPTIONS
     assert [path for path in test_files if not (ROOT / path).is_file()] == []
-    # A new tests file for the handler (an _edges file, say) is one its mutants must face.
-    assert own_tests <= set(test_files), (
-        f"missing from the test command: {sorted(own_tests - set(test_files))}"
+    # A new tests file for the module (an _edges file, say) is one its mutants must face.
+    assert own_tests and own_tests <= set(test_files), (
+        f"not in the command: {sorted(own_tests - set(test_files))}"
     )
 
 
