@@ -3,12 +3,16 @@ Each test fails on a mutant that survived the handler's other tests (mutation/RE
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from tests.handlers.images import png_bytes_of_length
 from tests.lambda_handlers import load_handler_module
 
 app = load_handler_module("serialize_image")
@@ -35,6 +39,13 @@ def serialize_answering_error(stubbed, code: str, status: int) -> None:
         "get_object", service_error_code=code, service_message="m", http_status_code=status
     )
     app.serialize_image({"s3_bucket": BUCKET, "s3_key": "a.png"}, client)
+
+
+def serialize_object(stubbed, image: bytes, **event: Any) -> dict[str, Any]:
+    client, stubber = stubbed
+    body = StreamingBody(io.BytesIO(image), len(image))
+    stubber.add_response("get_object", {"Body": body, "ContentLength": len(image)})
+    return app.serialize_image({"s3_bucket": BUCKET, "s3_key": "a.png", **event}, client)
 
 
 def test_the_transient_and_not_found_codes_are_the_documented_sets():
@@ -69,3 +80,24 @@ def test_a_server_status_is_retried_without_a_transient_code(stubbed, status):
 def test_a_client_status_below_500_without_a_known_code_is_permanent(stubbed, status):
     with pytest.raises(app.ImageUnreadable, match=r"S3 refused the object \(Odd: m\)"):
         serialize_answering_error(stubbed, "Odd", status)
+
+
+def test_a_state_output_of_exactly_the_limit_passes(stubbed):
+    # 3n image bytes are 4n base64 characters; the padding key takes up the last 0 to 3 bytes.
+    envelope = len(
+        json.dumps({"s3_bucket": BUCKET, "s3_key": "a.png", "pad": "", "image_data": "", "inferences": []})
+    )
+    image_length = 3 * ((app.STATE_OUTPUT_LIMIT_BYTES - envelope) // 4)
+    pad = "p" * (app.STATE_OUTPUT_LIMIT_BYTES - envelope - 4 * image_length // 3)
+
+    output = serialize_object(stubbed, png_bytes_of_length(image_length), pad=pad)
+
+    assert len(json.dumps(output).encode("utf-8")) == app.STATE_OUTPUT_LIMIT_BYTES
+
+
+def test_an_object_whose_base64_alone_is_exactly_the_limit_is_read_before_it_is_refused(stubbed):
+    # Its base64 fits; only the whole state output, with the event's keys, does not.
+    image = png_bytes_of_length(3 * app.STATE_OUTPUT_LIMIT_BYTES // 4)
+
+    with pytest.raises(app.ImageTooLarge, match="the state output would be"):
+        serialize_object(stubbed, image)
