@@ -262,7 +262,9 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
         capture_prefix = None
         if workflow.emulator.capture is not None:
             capture_prefix = workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
-        records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix)) if capture_prefix else []
+        records = []
+        if capture_prefix:
+            records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix, keep_input_data=False))
         batch = batch_error = None
         if workflow.batch_state_machine_arn is not None:
             _say(f"Running the batch state machine over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX} ...")
