@@ -79,9 +79,12 @@ class ClassifierSettings:
 _LOGGER = logging.getLogger("classify_image")
 
 
-# One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the 70 s timeout and capture
-# one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
+# One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the function's timeout and
+# capture one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1})
+# Reading a photo passed by reference, before that call: one attempt too (the state machine retries
+# StorageUnavailable), and short, so both calls end within the function's timeout.
+S3_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 1})
 
 
 @functools.cache
@@ -92,7 +95,7 @@ def _sagemaker_runtime_client() -> Any:
 
 @functools.cache
 def _s3_client() -> Any:
-    return boto3.client("s3")
+    return boto3.client("s3", config=S3_CLIENT_CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
