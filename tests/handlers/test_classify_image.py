@@ -507,3 +507,21 @@ def test_the_classifier_and_the_serializer_agree_on_which_s3_errors_are_transien
 
     assert app._TRANSIENT_S3_ERROR_CODES == serializer._TRANSIENT_ERROR_CODES
     assert app._NOT_FOUND_S3_ERROR_CODES == serializer._NOT_FOUND_ERROR_CODES
+
+
+def test_unreachable_s3_for_a_referenced_image_raises_storage_unavailable(sagemaker_runtime):
+    client, _ = sagemaker_runtime
+    # The function's own S3 configuration: one attempt, so the error reaches the handler at once.
+    s3 = boto3.client("s3", region_name="us-east-1", config=app.S3_CLIENT_CONFIG)
+    attempts = []
+
+    def drop_connection(**_: Any) -> None:
+        attempts.append(1)
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://s3.test")
+
+    s3.meta.events.register("before-send.s3.GetObject", drop_connection)
+    event = {"image_ref": {"s3_bucket": BUCKET, "s3_key": "a.jpg", "etag": '"e1"'}}
+
+    with pytest.raises(app.StorageUnavailable, match=f"s3://{BUCKET}/a.jpg: S3 could not be reached"):
+        app.classify_image(event, SETTINGS, client, s3)
+    assert len(attempts) == 1
