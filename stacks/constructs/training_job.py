@@ -39,8 +39,8 @@ def job_name_prefix(config: AppConfig) -> str:
 
 
 class TrainingJob(Construct):
-    """Trains the built-in algorithm on the uploaded dataset; `model_data_url`, `model_artifact_key`, `job_name` are
-    deploy-time tokens."""
+    """Trains the built-in algorithm on the uploaded dataset and gates it on min_validation_accuracy;
+    `model_data_url`, `model_artifact_key`, `job_name`, `validation_accuracy` are deploy-time tokens."""
 
     def __init__(
         self,
@@ -89,6 +89,8 @@ class TrainingJob(Construct):
                 "MaxRuntimeSeconds": str(config.training_max_runtime_minutes * 60),
                 # Spot: waiting for capacity plus training may use the whole training budget, never more.
                 "MaxWaitSeconds": str(MAX_TRAINING_MINUTES * 60),
+                # Not hashed: a new bar re-checks the current job (the Update re-runs is_complete), never retrains.
+                "MinValidationAccuracy": str(config.min_validation_accuracy),
             },
         )
         # The data must be in place, and the role able to read it, before the job starts.
@@ -96,6 +98,10 @@ class TrainingJob(Construct):
         self.model_data_url: str = resource.get_att_string("ModelArtifactUrl")
         self.model_artifact_key: str = resource.get_att_string("ModelArtifactKey")
         self.job_name: str = resource.get_att_string("TrainingJobName")
+        # Only a job that passed the gate has it; the registry records it with the version.
+        self.validation_accuracy: str = resource.get_att_string("ValidationAccuracy")
+        self.hyperparameters = dict(sorted(hyperparameters.items()))
+        self.dataset_content_hash = dataset.manifest.content_hash
 
     def _execution_role(self, bucket: s3.IBucket, image: AlgorithmImage) -> iam.Role:
         role = sagemaker_execution_role(
