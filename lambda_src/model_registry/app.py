@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-# What the built-in algorithm's inference accepts and answers
-# (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-inference).
+# The built-in algorithm takes one encoded image per request and answers JSON probabilities
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html, inference); PNG and JPEG are what the
+# classifier sends, application/x-image what Batch Transform sends.
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 RESPONSE_TYPES = ["application/json"]
 # CustomerMetadataProperties: 1 to 50 entries, keys up to 128 and values up to 256 characters of letters, digits,
