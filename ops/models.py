@@ -54,7 +54,11 @@ def list_versions(sagemaker: Any, group: str) -> list[Version]:
         )
         summaries = [summary for page in pages for summary in page["ModelPackageSummaryList"]]
     except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationException":
+        # SageMaker answers an unknown group with a ValidationException.
+        message = error.response["Error"].get("Message", "").lower()
+        if error.response["Error"]["Code"] == "ValidationException" and (
+            "not found" in message or "does not exist" in message
+        ):
             return []
         raise
     versions = []

@@ -42,8 +42,8 @@ class ModelVersionNotApproved(Exception):
     """model_version names a version whose approval status is not Approved, so SageMaker will not deploy it."""
 
 
-class MetadataTooLarge(Exception):
-    """The lineage to record exceeds what CustomerMetadataProperties holds."""
+class LineageNotRecordable(Exception):
+    """The lineage to record exceeds what CustomerMetadataProperties holds, or has characters it refuses."""
 
 
 _LOGGER = logging.getLogger("model_registry")
@@ -209,7 +209,7 @@ def lineage(properties: dict[str, Any]) -> dict[str, str]:
     too_long = [key for key, value in metadata.items() if len(value) > MAX_METADATA_VALUE]
     refused = [key for key, value in metadata.items() if not METADATA_TEXT.fullmatch(value)]
     if len(metadata) > MAX_METADATA_ENTRIES or too_long or refused:
-        raise MetadataTooLarge(
+        raise LineageNotRecordable(
             f"the lineage has {len(metadata)} entries (at most {MAX_METADATA_ENTRIES}); values too long: "
             f"{too_long or 'none'}; values with characters the registry refuses: {refused or 'none'}"
         )
