@@ -64,6 +64,9 @@ class TrainingJob(Construct):
             "num_classes": str(dataset.manifest.num_classes),
             "num_training_samples": str(dataset.manifest.num_training_samples),
         }
+        # What the registry records with the version, besides the job's outcome.
+        self.hyperparameters = dict(sorted(hyperparameters.items()))
+        self.dataset_content_hash = dataset.manifest.content_hash
         resource = CustomResource(
             self,
             "Resource",
@@ -75,9 +78,9 @@ class TrainingJob(Construct):
                 "JobNamePrefix": prefix,
                 "TrainingImage": image.image_uri,
                 "RoleArn": self.role.role_arn,
-                "DatasetContentHash": dataset.manifest.content_hash,
+                "DatasetContentHash": self.dataset_content_hash,
                 "DatasetSynthetic": "true" if dataset.is_demo else "false",
-                "Hyperparameters": dict(sorted(hyperparameters.items())),
+                "Hyperparameters": self.hyperparameters,
                 "Channels": dict(channel_uris),
                 "OutputPath": f"s3://{bucket.bucket_name}/{MODEL_ARTIFACTS_PREFIX}",
                 "InstanceType": config.training_instance_type,
@@ -98,8 +101,6 @@ class TrainingJob(Construct):
         self.job_name: str = resource.get_att_string("TrainingJobName")
         # Only a job that passed the gate has it; the registry records it with the version.
         self.validation_accuracy: str = resource.get_att_string("ValidationAccuracy")
-        self.hyperparameters = dict(sorted(hyperparameters.items()))
-        self.dataset_content_hash = dataset.manifest.content_hash
 
     def _execution_role(self, bucket: s3.IBucket, image: AlgorithmImage) -> iam.Role:
         role = sagemaker_execution_role(
