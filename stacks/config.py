@@ -204,6 +204,11 @@ class AppConfig(BaseModel):
         return MappingProxyType({name: value for name, value in sorted(merged.items()) if value is not None})
 
     @property
+    def trains(self) -> bool:
+        """A deploy trains, unless it serves a registered version or a brought artifact."""
+        return self.model_data_url is None and self.model_version is None
+
+    @property
     def retain_data(self) -> bool:
         return self.removal_policy == "retain"
 

@@ -49,7 +49,7 @@ class ModelStack(Stack):
             model_data_url = config.model_data_url
             model_data_arn = _s3_object_arn(self, config.model_data_url)
         else:
-            if config.model_version is None:
+            if config.trains:
                 training = TrainingJob(
                     self,
                     "Training",
