@@ -53,12 +53,16 @@ class ModelRegistry(Construct):
             version_actions.append("sagemaker:DeleteModelPackage")
         role.add_to_policy(iam.PolicyStatement(actions=group_actions, resources=[group_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=version_actions, resources=[self._versions_arn]))
-        # The Service Authorization Reference lists ListModelPackages on model-package
-        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html), while its
-        # request names the group: both of this group's ARNs are granted, nothing wider.
+        # ListModelPackages is authorized on the model-package resource type (unlike ListModels: the Service
+        # Authorization Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html),
+        # and its request names the group: the group's ARN and its versions' are granted, nothing wider.
+        group_packages = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=self.group_name
+        )
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:ListModelPackages"], resources=[group_arn, self._versions_arn]
+                actions=["sagemaker:ListModelPackages"],
+                resources=[group_arn, group_packages, self._versions_arn],
             )
         )
         acknowledge_wildcard_resources(

@@ -66,10 +66,12 @@ def test_the_registry_handler_reaches_only_this_group_and_its_versions(model):
     statements = policy_statements_of_role(model, "Registry/HandlerRole")
     sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in as_list(s["Action"]))]
     resources = [json.dumps(r) for s in sagemaker for r in as_list(s["Resource"])]
-    assert resources and all(
-        r.endswith(f':model-package-group/{GROUP}"]]}}') or r.endswith(f':model-package/{GROUP}/*"]]}}')
-        for r in resources
-    ), resources
+    allowed = (
+        f':model-package-group/{GROUP}"]]}}',
+        f':model-package/{GROUP}"]]}}',
+        f':model-package/{GROUP}/*"]]}}',
+    )
+    assert resources and all(r.endswith(allowed) for r in resources), resources
     actions = {a for s in sagemaker for a in as_list(s["Action"])}
     assert actions == {
         f"sagemaker:{verb}"
