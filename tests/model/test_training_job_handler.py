@@ -281,7 +281,7 @@ def test_gate_refuses_a_job_below_the_bar_naming_value_bar_and_job(handler, sage
     client, stubber = sagemaker
     name, request = completed_with(handler, stubber, [accuracy(0.74)])
     expected = (
-        f"validation accuracy 0.74 is below min_validation_accuracy 0.80 (job {name}); the endpoint keeps"
+        f"validation accuracy 0.74 is below min_validation_accuracy 0.80 (job {name}); it is not served"
     )
     with pytest.raises(handler.ValidationAccuracyTooLow, match=re.escape(expected)) as refused:
         progress_at(handler, client, request)
