@@ -185,8 +185,8 @@ def gated_accuracy(job: dict[str, Any], properties: dict[str, Any]) -> float:
     _log("validation accuracy", job=name, accuracy=accuracy, min_validation_accuracy=bar)
     if accuracy < bar:
         raise ValidationAccuracyTooLow(
-            f"validation accuracy {_shown(accuracy)} is below min_validation_accuracy {_shown(bar)} (job {name}); it is "
-            "not served. Train better (more data, epochs, other hyperparameter_overrides), or lower "
+            f"validation accuracy {_shown(accuracy)} is below min_validation_accuracy {_shown(bar)} (job {name}); "
+            "it is not served. Train better (more data, epochs, other hyperparameter_overrides), or lower "
             "the bar with -c min_validation_accuracy=..., or serve a registered version with -c model_version=N"
         )
     return accuracy
