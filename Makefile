@@ -44,7 +44,7 @@ CLASSES ?=
 NO_VERIFY ?=
 NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform mutate clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform models mutate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -138,8 +138,11 @@ transform: setup ## Re-score every image under PREFIX with Batch Transform, no e
 	@$(PY) -m ops transform --prefix "$(PREFIX)" --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(wildcard data/manifest.json),--manifest data/manifest.json)
 
+models: setup ## List the registered model versions and mark the one the endpoint serves now ([STACK_PREFIX=...])
+	@$(PY) -m ops models --stack-prefix $(STACK_PREFIX)
+
 # Mutation testing, slow and kept out of `make test` and CI: one cosmic-ray session per handler (mutation/README.md).
-HANDLERS ?= filter_inferences summarize_batch serialize_image serialize_image_format classify_image training_job
+HANDLERS ?= filter_inferences summarize_batch serialize_image serialize_image_format classify_image training_job model_registry
 
 # cosmic-ray on top of the dev requirements: uv keeps their pins or refuses.
 $(VENV)/.mutate-installed: $(VENV)/.installed requirements-mutate.txt

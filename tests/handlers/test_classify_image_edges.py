@@ -31,6 +31,10 @@ DOCUMENTED_TRANSIENT_CODES = {
     "InternalDependencyException",
     "ModelNotReadyException",
 }
+# S3's, as the serializer's (tests/handlers/test_serialize_image_edges.py says where each is documented).
+DOCUMENTED_S3_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
+DOCUMENTED_S3_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
+REFERENCE_EVENT = {"image_ref": {"s3_bucket": "scones-vision-test-bucket", "s3_key": "a.jpg", "etag": '"e1"'}}
 
 
 @pytest.fixture
@@ -65,6 +69,8 @@ def classify_answering(stubbed, body: bytes) -> dict[str, Any]:
 
 def test_the_transient_codes_are_the_documented_set():
     assert app._TRANSIENT_ERROR_CODES == DOCUMENTED_TRANSIENT_CODES
+    assert app._TRANSIENT_S3_ERROR_CODES == DOCUMENTED_S3_TRANSIENT_CODES
+    assert app._NOT_FOUND_S3_ERROR_CODES == DOCUMENTED_S3_NOT_FOUND_CODES
 
 
 @pytest.mark.parametrize("code", sorted(DOCUMENTED_TRANSIENT_CODES))
@@ -93,7 +99,7 @@ def test_base64_with_a_character_outside_the_alphabet_is_refused(position):
     tampered = text[:position] + "*" + text[position:]
 
     with pytest.raises(app.MalformedEvent, match="'image_data' is not valid base64"):
-        app._decoded_image(event_with(tampered))
+        app.classify_image(event_with(tampered), SETTINGS, None)
 
 
 @pytest.mark.parametrize("body", [b"[-0.5, 1.0]", b"[-1e-9, 1.0]", b"[1.0000001, 0.0]"])
@@ -110,7 +116,7 @@ def test_a_bad_base64_message_quotes_the_first_16_characters():
     text = "not base64 at all, and longer than sixteen characters"
 
     with pytest.raises(app.MalformedEvent) as raised:
-        app._decoded_image(event_with(text))
+        app.classify_image(event_with(text), SETTINGS, None)
 
     assert f"its {len(text):,} characters start with {text[:16]!r}" in str(raised.value)
 
@@ -119,7 +125,7 @@ def test_a_message_about_bytes_of_another_format_quotes_the_first_12_bytes():
     image = b"GIF89a" + bytes(range(1, 20))
 
     with pytest.raises(app.MalformedEvent) as raised:
-        app._decoded_image(event_with(base64.b64encode(image).decode("ascii")))
+        app.classify_image(event_with(base64.b64encode(image).decode("ascii")), SETTINGS, None)
 
     assert str(raised.value).endswith(f"they start with {image[:12]!r}")
 
@@ -148,3 +154,43 @@ def test_one_client_serves_every_invocation_of_an_execution_environment(aws_cred
         assert client.meta.config.read_timeout == app.CLIENT_CONFIG.read_timeout
     finally:
         app._sagemaker_runtime_client.cache_clear()
+
+
+@pytest.fixture
+def stubbed_s3(aws_credentials: None) -> Any:
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def classify_reading_error(stubbed_s3, code: str, status: int) -> None:
+    client, stubber = stubbed_s3
+    stubber.add_client_error(
+        "get_object", service_error_code=code, service_message="m", http_status_code=status
+    )
+    app.classify_image(REFERENCE_EVENT, SETTINGS, None, client)
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_S3_TRANSIENT_CODES))
+def test_each_transient_s3_code_reading_a_reference_is_retried_whatever_its_status(stubbed_s3, code):
+    with pytest.raises(app.StorageUnavailable, match=f"S3 answered {code} \\(HTTP 400\\)"):
+        classify_reading_error(stubbed_s3, code, 400)
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_S3_NOT_FOUND_CODES))
+def test_each_not_found_s3_code_reading_a_reference_is_image_not_found(stubbed_s3, code):
+    with pytest.raises(app.ImageNotFound, match=f"cannot read the object \\({code}: m\\)"):
+        classify_reading_error(stubbed_s3, code, 400)
+
+
+@pytest.mark.parametrize("status", [500, 501, 599])
+def test_an_s3_server_status_reading_a_reference_is_retried_without_a_transient_code(stubbed_s3, status):
+    with pytest.raises(app.StorageUnavailable, match=f"S3 answered Odd \\(HTTP {status}\\)"):
+        classify_reading_error(stubbed_s3, "Odd", status)
+
+
+@pytest.mark.parametrize("status", [400, 499])
+def test_an_s3_client_status_reading_a_reference_without_a_known_code_is_permanent(stubbed_s3, status):
+    with pytest.raises(app.ImageUnreadable, match=r"S3 refused the object \(Odd: m\)"):
+        classify_reading_error(stubbed_s3, "Odd", status)

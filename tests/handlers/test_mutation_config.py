@@ -52,7 +52,11 @@ def test_a_session_runs_only_its_modules_tests_in_one_process(session):
     test_files = [argument for argument in command if argument.endswith(".py")]
     # A module's own tests: the handler's test files for its folder or app.py, test_<module>.py for a sibling.
     prefix = f"test_{handler}" if module.suffix == "" or module.stem == "app" else f"test_{module.stem}"
-    own_tests = {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob(f"{prefix}*.py")}
+    own_tests = {
+        path.relative_to(ROOT).as_posix()
+        for suffix in ("", "_edges", "_handler")
+        for path in (ROOT / "tests").rglob(f"{prefix}{suffix}.py")
+    }
 
     assert module.parts[0] == "lambda_src" and (ROOT / module).exists()
     assert settings["distributor"]["name"] == "local"

@@ -21,6 +21,7 @@ BUCKET = "scones-vision-test-bucket"
 # S3's error codes (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html): RequestTimeout is a 400,
 # SlowDown and ServiceUnavailable 503s, InternalError a 500; an error without a body carries only its status.
 DOCUMENTED_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
+ETAG = '"9b2cf535f27731c974343645a3985328"'
 # A missing key is a 403 AccessDenied without s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
 DOCUMENTED_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"}
 
@@ -41,11 +42,13 @@ def serialize_answering_error(stubbed, code: str, status: int) -> None:
     app.serialize_image({"s3_bucket": BUCKET, "s3_key": "a.png"}, client)
 
 
-def serialize_object(stubbed, image: bytes, **event: Any) -> dict[str, Any]:
+def serialize_object(stubbed, image: bytes, settings: Any = None, **event: Any) -> dict[str, Any]:
     client, stubber = stubbed
     body = StreamingBody(io.BytesIO(image), len(image))
-    stubber.add_response("get_object", {"Body": body, "ContentLength": len(image)})
-    return app.serialize_image({"s3_bucket": BUCKET, "s3_key": "a.png", **event}, client)
+    stubber.add_response("get_object", {"Body": body, "ContentLength": len(image), "ETag": ETAG})
+    return app.serialize_image(
+        {"s3_bucket": BUCKET, "s3_key": "a.png", **event}, client, settings or app.REALTIME
+    )
 
 
 def test_the_transient_and_not_found_codes_are_the_documented_sets():
@@ -82,22 +85,32 @@ def test_a_client_status_below_500_without_a_known_code_is_permanent(stubbed, st
         serialize_answering_error(stubbed, "Odd", status)
 
 
-def test_a_state_output_of_exactly_the_limit_passes(stubbed):
+def test_a_state_output_of_exactly_the_limit_carries_the_image_inline_and_one_byte_more_by_reference(stubbed):
     # 3n image bytes are 4n base64 characters; the padding key takes up the last 0 to 3 bytes.
     envelope = len(
         json.dumps({"s3_bucket": BUCKET, "s3_key": "a.png", "pad": "", "image_data": "", "inferences": []})
     )
     image_length = 3 * ((app.STATE_OUTPUT_LIMIT_BYTES - envelope) // 4)
     pad = "p" * (app.STATE_OUTPUT_LIMIT_BYTES - envelope - 4 * image_length // 3)
+    image = png_bytes_of_length(image_length)
 
-    output = serialize_object(stubbed, png_bytes_of_length(image_length), pad=pad)
+    inline = serialize_object(stubbed, image, pad=pad)
+    by_reference = serialize_object(stubbed, image, pad=pad + "p")
 
-    assert len(json.dumps(output).encode("utf-8")) == app.STATE_OUTPUT_LIMIT_BYTES
+    assert len(json.dumps(inline).encode("utf-8")) == app.STATE_OUTPUT_LIMIT_BYTES
+    assert "image_ref" not in inline
+    assert "image_data" not in by_reference
+    assert by_reference["image_ref"] == {"s3_bucket": BUCKET, "s3_key": "a.png", "etag": ETAG}
 
 
-def test_an_object_whose_base64_alone_is_exactly_the_limit_is_read_before_it_is_refused(stubbed):
-    # Its base64 fits; only the whole state output, with the event's keys, does not.
-    image = png_bytes_of_length(3 * app.STATE_OUTPUT_LIMIT_BYTES // 4)
+@pytest.mark.parametrize("mode", ["realtime", "serverless"])
+def test_an_object_of_exactly_the_endpoints_payload_limit_is_read_and_one_byte_more_is_refused(stubbed, mode):
+    settings = app.load_settings({"ENDPOINT_MODE": mode})
+    limit = {"realtime": 6_291_456, "serverless": 4_194_304}[mode]
+    image = png_bytes_of_length(limit)
 
-    with pytest.raises(app.ImageTooLarge, match="the state output would be"):
-        serialize_object(stubbed, image)
+    assert serialize_object(stubbed, image, settings=settings)["image_ref"]["etag"] == ETAG
+    with pytest.raises(
+        app.ImageTooLarge, match=f"the object is {limit + 1:,} bytes, over the {limit:,}-byte"
+    ):
+        serialize_object(stubbed, image + b"\x00", settings=settings)
