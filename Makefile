@@ -153,7 +153,7 @@ $(VENV)/.mutate-installed: $(VENV)/.installed requirements-mutate.txt
 mutate: $(VENV)/.mutate-installed ## Mutation-test each handler with cosmic-ray, print its score (slow) [HANDLERS="a b"]
 	@for handler in $(HANDLERS); do \
 		config=mutation/$$handler.toml; session=mutation/$$handler.sqlite; \
-		test -f "$$config" || { echo "make mutate: no $$config (HANDLERS: a folder of lambda_src/)" >&2; exit 2; }; \
+		test -f "$$config" || { echo "make mutate: no $$config (HANDLERS: names of mutation/*.toml)" >&2; exit 2; }; \
 		echo "mutate: $$handler"; \
 		"$(VENV)/bin/cosmic-ray" init "$$config" "$$session" --force || exit $$?; \
 		"$(VENV)/bin/cosmic-ray" baseline "$$config" || { echo "make mutate: $$handler's tests fail unmutated" >&2; exit 1; }; \

@@ -145,15 +145,20 @@ def test_the_client_waits_at_least_as_long_as_the_model_may_take():
     assert app.CLIENT_CONFIG.read_timeout >= 60
 
 
-def test_one_client_serves_every_invocation_of_an_execution_environment(aws_credentials):
-    app._sagemaker_runtime_client.cache_clear()
+@pytest.mark.parametrize(
+    ("make_client", "config"),
+    [(app._sagemaker_runtime_client, app.CLIENT_CONFIG), (app._s3_client, app.S3_CLIENT_CONFIG)],
+    ids=["sagemaker-runtime", "s3"],
+)
+def test_one_client_serves_every_invocation_of_an_execution_environment(aws_credentials, make_client, config):
+    make_client.cache_clear()
     try:
-        client = app._sagemaker_runtime_client()
+        client = make_client()
 
-        assert app._sagemaker_runtime_client() is client
-        assert client.meta.config.read_timeout == app.CLIENT_CONFIG.read_timeout
+        assert make_client() is client
+        assert client.meta.config.read_timeout == config.read_timeout
     finally:
-        app._sagemaker_runtime_client.cache_clear()
+        make_client.cache_clear()
 
 
 @pytest.fixture
@@ -191,6 +196,7 @@ def test_an_s3_server_status_reading_a_reference_is_retried_without_a_transient_
 
 
 @pytest.mark.parametrize("status", [400, 499])
-def test_an_s3_client_status_reading_a_reference_without_a_known_code_is_permanent(stubbed_s3, status):
-    with pytest.raises(app.ImageUnreadable, match=r"S3 refused the object \(Odd: m\)"):
-        classify_reading_error(stubbed_s3, "Odd", status)
+@pytest.mark.parametrize("code", ["Odd", "Weird"], ids=["sorting-before-PreconditionFailed", "sorting-after"])
+def test_an_s3_client_status_reading_a_reference_without_a_known_code_is_permanent(stubbed_s3, code, status):
+    with pytest.raises(app.ImageUnreadable, match=f"S3 refused the object \\({code}: m\\)"):
+        classify_reading_error(stubbed_s3, code, status)

@@ -114,3 +114,21 @@ def test_an_object_of_exactly_the_endpoints_payload_limit_is_read_and_one_byte_m
         app.ImageTooLarge, match=f"the object is {limit + 1:,} bytes, over the {limit:,}-byte"
     ):
         serialize_object(stubbed, image + b"\x00", settings=settings)
+
+
+def test_an_image_length_off_a_multiple_of_3_counts_its_base64_padding(stubbed):
+    # 3n + 1 bytes are 4n + 4 base64 characters, "==" included: one byte over the limit goes by reference.
+    envelope = len(
+        json.dumps({"s3_bucket": BUCKET, "s3_key": "a.png", "pad": "", "image_data": "", "inferences": []})
+    )
+    image_length = 3 * ((app.STATE_OUTPUT_LIMIT_BYTES - envelope) // 4 - 1) + 1
+    fitting_pad = "p" * (app.STATE_OUTPUT_LIMIT_BYTES - envelope - 4 * (image_length + 2) // 3)
+    image = png_bytes_of_length(image_length)
+
+    assert "image_data" in serialize_object(stubbed, image, pad=fitting_pad)
+    assert "image_ref" in serialize_object(stubbed, image, pad=fitting_pad + "p")
+
+
+def test_the_state_limit_is_step_functions_quota():
+    # 256 KiB of UTF-8 for a state's input or output (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+    assert app.STEP_FUNCTIONS_STATE_LIMIT_BYTES == 256 * 1024
