@@ -184,3 +184,68 @@ def test_a_chunk_named_before_idat_is_no_image_data():
     assert refusal(png_from_chunks([ihdr, (b"BLAH", b""), iend])).endswith(
         "the IEND chunk comes before any IDAT (image data) chunk"
     )
+
+
+def test_a_png_of_zero_height_is_refused():
+    chunks = png_chunks(png_bytes())
+    chunks[0] = (b"IHDR", struct.pack(">II", 32, 0) + chunks[0][1][8:])
+
+    assert refusal(png_from_chunks(chunks)).endswith("IHDR declares a 32x0 image")
+
+
+@pytest.mark.parametrize(("components", "named"), [(3, 3), (0, 0)])
+def test_a_frame_header_of_8_bytes_holds_no_component_and_is_refused(components, named):
+    data = bytearray(JPEG)
+    struct.pack_into(">H", data, SOF_AT + 2, 8)
+    data[SOF_AT + 9] = components
+
+    assert refusal(bytes(data)).endswith(
+        f"frame header 0xC0 at byte {SOF_AT:,} is 8 bytes for {named} components (expected 8 + 3 per component, "
+        "at least one)"
+    )
+
+
+def unsupported(data: bytes) -> str:
+    with pytest.raises(image_format.UnsupportedImageFormat) as raised:
+        image_format.read_image_header(data)
+    return str(raised.value)
+
+
+def iso_bmff(box_size: int, *brands: bytes, after: bytes = b"") -> bytes:
+    """An ftyp box declaring `box_size` bytes, major brand mp42, then `brands`, then `after` (the next box's bytes)."""
+    return struct.pack(">I", box_size) + b"ftyp" + b"mp42" + b"\x00\x00\x00\x00" + b"".join(brands) + after
+
+
+def test_the_16th_compatible_brand_is_read_and_the_17th_is_not():
+    fillers = [b"isom"] * 15
+
+    assert "a HEIC image (ISO BMFF brand 'heic')" in unsupported(iso_bmff(16 + 4 * 16, *fillers, b"heic"))
+    assert refusal(iso_bmff(16 + 4 * 17, *fillers, b"isom", b"heic")).startswith("not a PNG or JPEG image")
+
+
+def test_only_the_brands_inside_the_ftyp_box_count():
+    # A 20-byte box holds one compatible brand; "heic" in the next box's bytes is no brand.
+    assert refusal(iso_bmff(20, b"isom", after=b"heic" * 4)).startswith("not a PNG or JPEG image")
+
+
+# The DIB header sizes Pillow's BMP reader takes (PIL/BmpImagePlugin.py, `_accept`): BITMAPCOREHEADER 12,
+# BITMAPINFOHEADER 40 and its V2/V3 forms 52 and 56, OS/2 2.x 64, BITMAPV4HEADER 108, BITMAPV5HEADER 124.
+DIB_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+
+
+def test_the_dib_header_sizes_are_the_bitmap_headers():
+    assert image_format._BMP_DIB_HEADER_SIZES == DIB_HEADER_SIZES
+
+
+@pytest.mark.parametrize("size", sorted(DIB_HEADER_SIZES))
+def test_each_dib_header_size_makes_a_bmp_and_its_neighbours_do_not(size):
+    def bmp(dib_size: int) -> bytes:
+        return b"BM" + b"\x00" * 12 + struct.pack("<I", dib_size) + b"\x00" * 8
+
+    assert unsupported(bmp(size)).startswith("a BMP image,")
+    for neighbour in {size - 1, size + 1} - DIB_HEADER_SIZES:
+        assert refusal(bmp(neighbour)).startswith("not a PNG or JPEG image")
+
+
+def test_webp_needs_the_riff_signature_itself():
+    assert refusal(b"SIFF\x24\x00\x00\x00WEBPVP8 ").startswith("not a PNG or JPEG image")
