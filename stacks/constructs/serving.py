@@ -209,16 +209,17 @@ def fewest_instances(config: AppConfig) -> int:
 def deployment_config(
     config: AppConfig, *, alarms: list[cw.IAlarm], window: Duration
 ) -> Deploy.DeploymentConfigProperty:
-    """Blue/green, rolled back on `alarms`, baked for `window` (the alarms' evaluation span) at every step.
+    """Blue/green, rolled back on `alarms`, baked for `window` (their evaluation span) at every step
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeploymentConfig.html; bounds:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html). The why is in
+    docs/OPERATIONS.md, "Rolling out a new model".
 
     A canary of one instance when the variant always has two or more: CanarySize "must be less than or equal to 50% of
     the variant's total instance count" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html,
-    https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html). Otherwise, and
-    on serverless (no instances to size a canary by; only rolling deployments exclude it:
+    https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html). Otherwise, and on
+    serverless (no instances to size a canary by; only rolling deployments exclude serverless:
     https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html), all at once, baked by
-    TerminationWaitInSeconds before the old fleet goes
-    (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-all-at-once.html).
-    Bounds: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html."""
+    TerminationWaitInSeconds (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-all-at-once.html)."""
     bake = int(window.to_seconds())
     if config.endpoint_mode == "realtime" and fewest_instances(config) >= 2:
         routing = Deploy.TrafficRoutingConfigProperty(
