@@ -69,7 +69,8 @@ class ModelEndpoint(Construct):
                 removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
                 pending_window=Duration.days(7),
             )
-        self.role = self._execution_role(capture, bucket, image, model_data_arn)
+        name = endpoint_name(config.project_name, config.endpoint_mode)
+        self.role = self._execution_role(capture, bucket, image, model_data_arn, name)
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -105,7 +106,6 @@ class ModelEndpoint(Construct):
             data_capture_config=self._data_capture(config, bucket) if capture else None,
         )
         # The rollback alarms name the endpoint and it names them: a fixed name lets them come first (docs/DESIGN.md).
-        name = endpoint_name(config.project_name, config.endpoint_mode)
         self.alarms = EndpointAlarms(
             self, "Alarms", config=config, endpoint_name=name, variant_name=VARIANT_NAME, topic=alarm_topic
         )
@@ -137,7 +137,7 @@ class ModelEndpoint(Construct):
             self._autoscale(config, endpoint)
 
     def _execution_role(
-        self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
+        self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str, name: str
     ) -> iam.Role:
         """Reads exactly the served artifact, writes data_capture/ and may use the key (CreateEndpointConfig, KmsKeyId:
         the role "must include permissions to call kms:Encrypt")."""
@@ -146,12 +146,12 @@ class ModelEndpoint(Construct):
             "ExecutionRole",
             description="SageMaker model and endpoint: reads the model artifact, writes data_capture/",
             image=image,
-            log_group_name="/aws/sagemaker/Endpoints/*",
+            log_group_name=f"/aws/sagemaker/Endpoints/{name}",
             metric_namespace="/aws/sagemaker/Endpoints",
         )
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
         reasons = {
-            "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name."
+            f"/aws/sagemaker/Endpoints/{name}:*": "SageMaker names the streams of the endpoint's log group."
         }
         if capture:
             role.add_to_policy(on_objects(bucket, DATA_CAPTURE_PREFIX, "s3:PutObject"))

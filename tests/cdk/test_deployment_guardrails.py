@@ -101,6 +101,11 @@ def test_the_alarms_come_first_on_create_and_on_every_update(model):
 
 
 def test_the_execution_role_may_describe_exactly_the_rollback_alarms(model):
+    statements = policy_statements_of_role(model, "Serving/ExecutionRole")
+    # The fixed name also narrows the endpoint's logs to its own log group.
+    (logs,) = [s for s in statements if "logs:PutLogEvents" in s["Action"]]
+    endpoint = the_endpoint(model)[1]["EndpointName"]
+    assert logs["Resource"]["Fn::Join"][1][-1] == f":log-group:/aws/sagemaker/Endpoints/{endpoint}:*"
     (described,) = [
         s
         for s in policy_statements_of_role(model, "Serving/ExecutionRole")
