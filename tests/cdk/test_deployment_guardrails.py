@@ -106,11 +106,7 @@ def test_the_execution_role_may_describe_exactly_the_rollback_alarms(model):
     (logs,) = [s for s in statements if "logs:PutLogEvents" in s["Action"]]
     endpoint = the_endpoint(model)[1]["EndpointName"]
     assert logs["Resource"]["Fn::Join"][1][-1] == f":log-group:/aws/sagemaker/Endpoints/{endpoint}:*"
-    (described,) = [
-        s
-        for s in policy_statements_of_role(model, "Serving/ExecutionRole")
-        if "cloudwatch:DescribeAlarms" in s["Action"]
-    ]
+    (described,) = [s for s in statements if "cloudwatch:DescribeAlarms" in s["Action"]]
     assert described["Action"] == "cloudwatch:DescribeAlarms"
     assert described["Resource"] == [{"Fn::GetAtt": [alarm_id, "Arn"]} for alarm_id in rollback_alarms(model)]
     (sagemaker_model,) = resources_of_type(model, "AWS::SageMaker::Model").values()
