@@ -55,8 +55,8 @@ VARIANTS = {
         "serverless_max_concurrency": "7",
         "model_data_url": BROUGHT_MODEL_URL,
     },
-    # Real-time without capture: the key encrypts only the ML volume.
-    "uncaptured": {"data_capture_enabled": "false"},
+    # Real-time without capture: the key encrypts only the ML volume; it serves registered version 3 (a rollback).
+    "uncaptured": {"data_capture_enabled": "false", "model_version": "3"},
 }
 
 
@@ -97,6 +97,15 @@ def test_retain_keeps_buckets_their_objects_and_the_capture_key(variants):
     assert not resources_of_type(flipped["Storage"], "Custom::S3AutoDeleteObjects")
     (key,) = capture_keys(flipped["Model"]).values()
     assert key["DeletionPolicy"] == "Retain"
+    # The registry's versions point at the retained artifacts: the group stays too, and is never deleted.
+    (group,) = resources_of_type(flipped["Model"], "Custom::ModelPackageGroup").values()
+    assert group["DeletionPolicy"] == "Retain"
+    granted = " ".join(
+        a
+        for s in policy_statements_of_role(flipped["Model"], "Registry/HandlerRole")
+        for a in as_list(s["Action"])
+    )
+    assert "Delete" not in granted
 
 
 def test_spot_sampling_and_threshold_reach_their_resources(variants):
@@ -210,6 +219,16 @@ def test_serverless_endpoint_has_no_instances_capture_or_key(variants, synthesiz
     )
 
 
+@pytest.mark.parametrize("variant", ["serverless", "flipped"])
+def test_the_serializers_payload_bound_follows_the_endpoint_mode(variants, variant):
+    # lambda_src/serialize_image/app.py: ENDPOINT_MODE picks the request payload limit an image must fit.
+    functions = resources_of_type(variants(variant)["Workflow"], "AWS::Lambda::Function").values()
+    modes = [
+        f["Properties"].get("Environment", {}).get("Variables", {}).get("ENDPOINT_MODE") for f in functions
+    ]
+    assert [mode for mode in modes if mode] == [VARIANTS[variant].get("endpoint_mode", "realtime")]
+
+
 def test_a_brought_model_skips_training_and_is_the_only_object_read(variants):
     model = variants("serverless")["Model"]
     assert not resources_of_type(model, "Custom::SageMakerTrainingJob")
@@ -242,3 +261,23 @@ def test_realtime_without_capture_keeps_the_volume_key_but_writes_nothing(varian
         ["kms:Encrypt", "kms:GenerateDataKey"],
         {"Fn::GetAtt": [key, "Arn"]},
     )
+
+
+def test_model_version_serves_that_registered_package_without_training(variants):
+    model = variants("uncaptured")["Model"]
+    assert not resources_of_type(model, "Custom::SageMakerTrainingJob")
+    (lookup,) = resources_of_type(model, "Custom::ModelVersion").values()
+    assert lookup["Properties"]["Mode"] == "lookup"
+    arn = json.dumps(lookup["Properties"]["ModelPackageArn"])
+    assert arn.endswith(':model-package/sconesvision-vehicles/3"]]}'), arn
+    (served,) = resources_of_type(model, "AWS::SageMaker::Model").values()
+    assert served["Properties"]["PrimaryContainer"] == {
+        "ModelPackageName": {
+            "Fn::GetAtt": [next(iter(resources_of_type(model, "Custom::ModelVersion"))), "ModelPackageArn"]
+        }
+    }
+    # The serving role reads the looked-up version's own artifact, nothing under model-artifacts/ at large.
+    (read,) = [
+        s for s in policy_statements_of_role(model, "Serving/ExecutionRole") if s["Action"] == "s3:GetObject"
+    ]
+    assert '"ModelDataKey"]' in json.dumps(read["Resource"]) and "*" not in json.dumps(read["Resource"])
