@@ -1,4 +1,5 @@
-"""Step Functions task: add the endpoint's ``inferences`` and ``predicted_class`` (docs/CONTRACTS.md).
+"""Step Functions task: add the endpoint's ``inferences`` and ``predicted_class``, and the ``model_name`` and
+``model_version`` it serves (served_model.py) (docs/CONTRACTS.md).
 
 Environment: ``ENDPOINT_NAME``, ``CLASS_NAMES`` (a JSON list in class-index order)."""
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import served_model
 from botocore.config import Config
 
 # Worth a retry: the service or the model container is busy or not ready yet
@@ -70,8 +72,20 @@ def _sagemaker_runtime_client() -> Any:
     return boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
 
 
+@functools.cache
+def _sagemaker_client() -> Any:
+    # The control plane, for served_model's Describe calls.
+    return boto3.client("sagemaker", config=Config(connect_timeout=5, read_timeout=10))
+
+
+_SERVED_MODEL = served_model.ServedModelCache()
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return classify_image(event, load_settings(os.environ), _sagemaker_runtime_client())
+    settings = load_settings(os.environ)
+    # Looked up before the endpoint is invoked: a failed lookup retried does not classify (and capture) twice.
+    served = _SERVED_MODEL.get(_sagemaker_client(), settings.endpoint_name)
+    return {**classify_image(event, settings, _sagemaker_runtime_client()), **served.fields()}
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -20,6 +20,8 @@ from stacks.refs import EndpointRef
 
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parents[2] / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The resource kinds served_model.py describes beyond the endpoint, and the action on each.
+SERVED = {"endpoint-config": "sagemaker:DescribeEndpointConfig", "model": "sagemaker:DescribeModel"}
 XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
 
 
@@ -95,13 +97,19 @@ class InferenceFunctions(Construct):
         )
         # Not bucket.grant_read(): that adds s3:List*/GetBucket* on the whole bucket (data_capture/ included).
         # Listing the input prefix only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
-        self.serialize.allow(on_objects(bucket, prefix, "s3:GetObject"), list_prefix(bucket, prefix))
+        # And the intake prefix, where a dropped photo starts its own execution (stacks/constructs/intake.py).
+        readable = dict.fromkeys(p for p in (prefix, config.intake_prefix) if p)
+        for readable_prefix in readable:
+            self.serialize.allow(
+                on_objects(bucket, readable_prefix, "s3:GetObject"), list_prefix(bucket, readable_prefix)
+            )
         # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
         acknowledge_wildcard_resources(
             self.serialize.role,
             {
-                f"/{prefix}*": "Reads the objects under the workflow's input prefix of the project bucket: the "
-                "object key is the wildcard."
+                f"/{readable_prefix}*": "Reads the objects under the workflow's input and intake prefixes of the "
+                "project bucket: the object key is the wildcard."
+                for readable_prefix in readable
             },
         )
 
@@ -118,6 +126,27 @@ class InferenceFunctions(Construct):
         )
         self.classify.allow(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
+        )
+        # served_model.py names the model the endpoint serves in the outcome events: Describe on this endpoint, and
+        # on the account's configs and models, whose names CloudFormation generates and a new model replaces
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+        stack = Stack.of(self)
+        served = {
+            kind: f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{kind}/*"
+            for kind in SERVED
+        }
+        self.classify.allow(
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[endpoint.arn]),
+            *(
+                iam.PolicyStatement(actions=[action], resources=[served[kind]])
+                for kind, action in SERVED.items()
+            ),
+        )
+        acknowledge_wildcards(
+            self.classify.role,
+            reason="DescribeEndpointConfig and DescribeModel name the model the endpoint serves: CloudFormation "
+            "generates their names and a new model replaces both, so only the account's can be named.",
+            resources=list(served.values()),
         )
 
         self.filter = WorkflowFunction(

@@ -53,8 +53,8 @@ VARIANTS = {
         "serverless_max_concurrency": "7",
         "model_data_url": BROUGHT_MODEL_URL,
     },
-    # Real-time without capture: the key encrypts only the ML volume.
-    "uncaptured": {"data_capture_enabled": "false"},
+    # Real-time without capture: the key encrypts only the ML volume. No intake: no rule, no EventBridge.
+    "uncaptured": {"data_capture_enabled": "false", "intake_prefix": ""},
 }
 
 
