@@ -51,6 +51,7 @@ class LocalWorkflow:
     batch_state_machine_arn: str | None
     emulator: SageMakerRuntimeEmulator
     sqs: Any
+    events: Any
     outcome_queue_url: str  # a rule on the default bus sends it every outcome event (docs/CONTRACTS.md)
 
     def published_events(self) -> list[dict[str, Any]]:
@@ -149,8 +150,8 @@ def local_workflow(
             batch_definition = local_definition(template.batch.definition(arns, bucket=bucket))
             batch_arn = state_machine(f"{template.stack_name}-Batch", batch_definition)
         serve_standin(template)
-        sqs, queue_url = outcome_queue()
-        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator, sqs, queue_url)
+        sqs, events, queue_url = outcome_queue()
+        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator, sqs, events, queue_url)
 
 
 def serve_standin(template: WorkflowTemplate) -> None:
@@ -171,7 +172,7 @@ def serve_standin(template: WorkflowTemplate) -> None:
     sagemaker.create_endpoint(EndpointName=template.endpoint_name, EndpointConfigName=config)
 
 
-def outcome_queue() -> tuple[Any, str]:
+def outcome_queue() -> tuple[Any, Any, str]:
     """An SQS queue a rule on moto's default bus fills with the outcome events, as a dispatch system would subscribe."""
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="local-run-outcomes")["QueueUrl"]
@@ -182,4 +183,4 @@ def outcome_queue() -> tuple[Any, str]:
     pattern = {"detail-type": [VEHICLE_CLASSIFIED_EVENT, NEEDS_REVIEW_EVENT]}
     events.put_rule(Name="local-run-outcomes", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="local-run-outcomes", Targets=[{"Id": "queue", "Arn": queue_arn}])
-    return sqs, queue_url
+    return sqs, events, queue_url
