@@ -250,3 +250,24 @@ def test_realtime_without_capture_keeps_the_volume_key_but_writes_nothing(varian
         ["kms:Encrypt", "kms:GenerateDataKey"],
         {"Fn::GetAtt": [key, "Arn"]},
     )
+
+
+def test_an_empty_intake_prefix_turns_the_intake_off(variants, synthesized_app):
+    uncaptured = variants("uncaptured")
+    workflow = uncaptured["Workflow"]
+
+    assert not resources_of_type(workflow, "AWS::Events::Rule")
+    assert not resources_of_type(workflow, "AWS::SQS::Queue")
+    project = [
+        b
+        for b in resources_of_type(uncaptured["Storage"], "AWS::S3::Bucket").values()
+        if "BucketName" in b["Properties"]
+    ]
+    assert [b["Properties"].get("NotificationConfiguration") for b in project] == [None]
+    serializer_reads = [
+        s["Resource"]
+        for s in policy_statements_of_role(workflow, "SerializeImage")
+        if s["Action"] == "s3:GetObject"
+    ]
+    prefix = synthesized_app.config.workflow_input_prefix
+    assert [read["Fn::Join"][1][-1] for read in serializer_reads] == [f"/{prefix}*"]
