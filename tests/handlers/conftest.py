@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -149,6 +150,14 @@ _DESCRIBED_CONFIG = {
 _DESCRIBED_MODEL = {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m", **_CREATED}
 
 
+@functools.cache
+def _sagemaker_client() -> Any:
+    """One client for the session: each test's Stubber starts from an empty queue."""
+    return boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
 @pytest.fixture(autouse=True)
 def served_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The classifier's model lookup answered by a Stubber (twice: a test may switch endpoints), from an empty cache."""
@@ -157,9 +166,7 @@ def served_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from tests.lambda_handlers import load_handler_module
 
     classify = load_handler_module("classify_image")
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = _sagemaker_client()
     with Stubber(client) as stubber:
         for _ in range(2):
             for operation, response in served_model_responses("scones-vision-endpoint"):
