@@ -44,7 +44,7 @@ CLASSES ?=
 NO_VERIFY ?=
 NO_VERIFY_FLAG := $(if $(filter-out 0 no false,$(NO_VERIFY)),--no-verify)
 
-.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform clean
+.PHONY: help setup data demo local synth test lint format bench-data cost preflight diff deploy destroy executions monitor batch transform models clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' "$(firstword $(MAKEFILE_LIST))" | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -137,6 +137,9 @@ transform: setup ## Re-score every image under PREFIX with Batch Transform, no e
 	@test -n "$(PREFIX)" || { echo "usage: make transform PREFIX=dataset/validation/ [STACK_PREFIX=...]"; exit 2; }
 	@$(PY) -m ops transform --prefix "$(PREFIX)" --stack-prefix $(STACK_PREFIX) $(if $(BUCKET),--bucket $(BUCKET)) \
 		$(if $(wildcard data/manifest.json),--manifest data/manifest.json)
+
+models: setup ## List the registered model versions and mark the one the endpoint serves now ([STACK_PREFIX=...])
+	@$(PY) -m ops models --stack-prefix $(STACK_PREFIX)
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
 	rm -rf cdk.out .pytest_cache .ruff_cache

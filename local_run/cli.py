@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="scones-local-") as work_dir:
             return _run(args, context, Path(work_dir), handler_logs)
+    except StandInBelowBar as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNEXPECTED
     except (DataPrepError, TemplateError, OpsError, MotoChanged) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -180,6 +183,21 @@ def _context(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
         except ConfigError as error:
             parser.error(str(error))
     return context
+
+
+class StandInBelowBar(Exception):
+    """The stand-in's own test accuracy is below min_validation_accuracy, as the deploy's gate would refuse."""
+
+
+def standin_gate(accuracy: float, config: AppConfig) -> str:
+    """The quality gate's line for the stand-in, labelled as its own accuracy (not SageMaker's validation:accuracy)."""
+    bar = config.min_validation_accuracy
+    if not accuracy >= bar:
+        raise StandInBelowBar(
+            f"the stand-in's own accuracy {accuracy:.4g} is below min_validation_accuracy {bar:.4g}, as a deploy would "
+            "refuse it: give the demo more images (--train-per-class), less --ambiguity, or -c min_validation_accuracy"
+        )
+    return f"  quality gate on the stand-in's own accuracy: {accuracy:.4g} >= min_validation_accuracy {bar:.4g}, passed"
 
 
 def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, handler_logs: io.StringIO) -> int:
@@ -226,6 +244,8 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
         f"Stand-in model (scikit-learn, not the SageMaker algorithm): {model.test_accuracy:.1%} accurate on "
         f"{test} test images"
     )
+    # The deploy's gate reads SageMaker's validation:accuracy; locally only the stand-in's own accuracy exists.
+    _say(standin_gate(model.test_accuracy, AppConfig.from_context({**cdk_json_context(), **context})))
     return _execute(args, template, dataset_dir, model.predict, handler_logs)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ops import cost
+from ops import cost, models
 from ops.batch import render_summary, run_batch
 from ops.capture import CaptureProblem, iter_capture_records
 from ops.classes import chosen_class_names
@@ -181,26 +181,42 @@ def _transform(args) -> int:
     return EXIT_OK
 
 
+def _models(args) -> int:
+    deployment = _deployment(args)
+    sagemaker = deployment.session.client("sagemaker")
+    group = names.model_package_group_name(args.stack_prefix)
+    versions = models.list_versions(sagemaker, group)
+    serving, problem = None, ""
+    try:
+        serving = models.served(sagemaker, deployment.output(names.MODEL, names.ENDPOINT_NAME_OUTPUT))
+    except OpsError as error:
+        problem = str(error)
+    print(models.render(group, versions, serving, problem))
+    # Only an endpoint at rest on a known model is an outcome as designed.
+    return EXIT_OK if serving is not None and serving.status == "InService" else EXIT_UNEXPECTED
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m ops",
         description="Operate the deployed app: run the workflow on test images, monitor the endpoint's data "
-        "capture, classify or re-score a prefix (batch, transform); check an account before a deploy "
-        "(preflight); price the paths (cost, offline).",
+        "capture, classify or re-score a prefix (batch, transform), list the model versions (models); check an "
+        "account before a deploy (preflight); price the paths (cost, offline).",
         epilog="Region: --region, else AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION, the profile's region "
         "(--profile, else AWS_PROFILE), else us-east-1: the order `cdk deploy` uses. Exit status: 0 as designed; "
-        "1 unexpected outcomes, a failed execution or job, skipped capture lines, a failed check; 2 bad input or "
-        "an AWS error; 130 interrupted.",
+        "1 unexpected outcomes, a failed execution or job, skipped capture lines, a failed check, an endpoint not "
+        "InService; 2 bad input or an AWS error; 130 interrupted.",
     )
     aws = _Parser(add_help=False)
     aws.add_argument("--region", help="AWS region (default: as `cdk deploy` picks it, see below)")
     aws.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, else the default profile)")
-    deployed = _Parser(add_help=False, parents=[aws])
-    deployed.add_argument(
+    stacks = _Parser(add_help=False, parents=[aws])
+    stacks.add_argument(
         "--stack-prefix",
         default=names.DEFAULT_PROJECT_NAME,
         help="the deployed app's project_name; its stacks' outputs supply what is not given (default: %(default)s)",
     )
+    deployed = _Parser(add_help=False, parents=[stacks])
     deployed.add_argument("--bucket", help="the project's bucket (default: the Storage stack's BucketName)")
     classes = _Parser(add_help=False)
     names_group = classes.add_mutually_exclusive_group()
@@ -271,6 +287,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--prefix", required=True, help="key prefix of the images, inside workflow_input_prefix"
         )
+
+    command(
+        "models",
+        _models,
+        "list the registered model versions (accuracy, training job, dataset, date) and mark the one the endpoint "
+        "serves now",
+        [stacks],
+    )
 
     preflight = command(
         "preflight",

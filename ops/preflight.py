@@ -57,7 +57,7 @@ def required_quotas(config: AppConfig) -> list[QuotaNeed]:
     # serverless endpoint draws on no instance quota, only the account's serverless concurrency
     # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), checked by hand.
     needs = []
-    if not config.model_data_url:
+    if config.trains:
         spot = "spot " if config.use_spot_training else ""
         usage = f"{config.training_instance_type} for {spot}training job usage"
         needs.append(QuotaNeed(f"{spot}training", usage, config.training_instance_count))

@@ -11,6 +11,7 @@ from stacks.config import AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.dataset_upload import DatasetUpload
 from stacks.constructs.log_group import project_log_group
+from stacks.constructs.model_registry import ModelRegistry
 from stacks.constructs.serving import ModelEndpoint
 from stacks.constructs.training_job import TrainingJob
 from stacks.dataset_source import DatasetSource
@@ -18,7 +19,8 @@ from stacks.refs import EndpointRef, ModelRef
 
 
 class ModelStack(Stack):
-    """With `model_data_url` set, nothing is trained: the endpoint serves that artifact."""
+    """Trains, gates and registers a model, then serves that version; with `model_version` it serves an earlier
+    registered version, with `model_data_url` a brought artifact, and trains nothing."""
 
     def __init__(
         self,
@@ -40,23 +42,34 @@ class ModelStack(Stack):
             log_group=project_log_group(self, "UploadLogs", config=config),
         )
 
+        registry = ModelRegistry(self, "Registry", config=config)
+        model_package_arn = None
         if config.model_data_url:
+            # A brought artifact stays unregistered: there is no validation accuracy to gate it on.
             model_data_url = config.model_data_url
             model_data_arn = _s3_object_arn(self, config.model_data_url)
         else:
-            training = TrainingJob(
-                self,
-                "Training",
-                config=config,
-                bucket=bucket,
-                dataset=dataset,
-                channel_uris=upload.channel_uris,
-                image=image,
-                data_uploads=upload.deployments,
+            if config.trains:
+                training = TrainingJob(
+                    self,
+                    "Training",
+                    config=config,
+                    bucket=bucket,
+                    dataset=dataset,
+                    channel_uris=upload.channel_uris,
+                    image=image,
+                    data_uploads=upload.deployments,
+                )
+                CfnOutput(self, "TrainingJobName", value=training.job_name)
+                version = registry.register(training, image)
+            else:
+                version = registry.lookup(config.model_version)
+            model_data_url, model_package_arn = version.model_data_url, version.package_arn
+            # The serving role reads exactly the served version's artifact; every version was trained into this bucket.
+            model_data_arn = bucket.arn_for_objects(version.model_data_key)
+            CfnOutput(
+                self, "ModelPackageArn", value=model_package_arn, description="The registered version served"
             )
-            model_data_url = training.model_data_url
-            model_data_arn = bucket.arn_for_objects(training.model_artifact_key)
-            CfnOutput(self, "TrainingJobName", value=training.job_name)
 
         serving = ModelEndpoint(
             self,
@@ -66,6 +79,7 @@ class ModelStack(Stack):
             image=image,
             model_data_url=model_data_url,
             model_data_arn=model_data_arn,
+            model_package_arn=model_package_arn,
         )
         self.endpoint: EndpointRef = serving.endpoint
         self.model: ModelRef = serving.model

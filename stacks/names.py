@@ -36,3 +36,8 @@ WORKFLOW_INPUT_KEY = "workflow"
 def stack_name(project_name: str, unit: str) -> str:
     """The deployed name of one of the app's stacks, e.g. stack_name("SconesVision", MODEL)."""
     return f"{project_name}-{unit}"
+
+
+def model_package_group_name(project_name: str) -> str:
+    """The model registry's group, e.g. "sconesvision-vehicles"; lower case, as SageMaker writes it in ARNs."""
+    return f"{project_name.lower()}-vehicles"

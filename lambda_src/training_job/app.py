@@ -38,6 +38,9 @@ HASHED_PROPERTIES = (
 HASH_LENGTH = 16
 MAX_ATTEMPTS = 9
 RUNNING_STATUSES = ("InProgress", "Stopping")
+# The algorithm's one metric (https://docs.aws.amazon.com/sagemaker/latest/dg/IC-tuning.html), read from
+# DescribeTrainingJob's FinalMetricDataList (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html).
+ACCURACY_METRIC = "validation:accuracy"
 
 
 class ConfigurationError(Exception):
@@ -62,6 +65,14 @@ class MalformedProperties(Exception):
 
 class TooManyAttempts(Exception):
     """Every attempt name for these inputs is taken by a failed or stopped job."""
+
+
+class ValidationAccuracyTooLow(Exception):
+    """The job completed, but its validation accuracy is below min_validation_accuracy: it is not served."""
+
+
+class ValidationAccuracyMissing(Exception):
+    """The job completed without reporting validation:accuracy, so the gate cannot pass it."""
 
 
 # JSON log format: ``extra`` fields become top-level keys; raised errors are logged by the runtime
@@ -131,6 +142,7 @@ def completion(
     status = job["TrainingJobStatus"]
     _log("training job status", job=job_name, status=status, secondary_status=job.get("SecondaryStatus"))
     if status == "Completed":
+        accuracy = gated_accuracy(job, event["ResourceProperties"])
         artifact_url = job["ModelArtifacts"]["S3ModelArtifacts"]
         return {
             "IsComplete": True,
@@ -139,6 +151,7 @@ def completion(
                 # The key alone lets the serving role be granted exactly this object.
                 "ModelArtifactKey": artifact_url.removeprefix("s3://").split("/", 1)[1],
                 "TrainingJobName": job_name,
+                "ValidationAccuracy": str(accuracy),
             },
         }
     if status in ("Failed", "Stopped"):
@@ -155,6 +168,28 @@ def completion(
             "the deploy and pass -c model_data_url=s3://.../model.tar.gz"
         )
     return {"IsComplete": False}
+
+
+def gated_accuracy(job: dict[str, Any], properties: dict[str, Any]) -> float:
+    """The job's validation accuracy if it reaches the bar; a failed gate fails the deploy before serving changes."""
+    bar = _as_float(properties, "MinValidationAccuracy")
+    name = job["TrainingJobName"]
+    values = [m for m in job.get("FinalMetricDataList", []) if m.get("MetricName") == ACCURACY_METRIC]
+    if not values:
+        raise ValidationAccuracyMissing(
+            f"training job {name} reported no {ACCURACY_METRIC}, so min_validation_accuracy {_shown(bar)} cannot be "
+            "checked; read its CloudWatch log (/aws/sagemaker/TrainingJobs) for the validation channel's errors"
+        )
+    # The latest value is the one the job ended with, i.e. the saved model's; earlier ones are earlier epochs.
+    accuracy = float(max(values, key=lambda metric: metric["Timestamp"])["Value"])
+    _log("validation accuracy", job=name, accuracy=accuracy, min_validation_accuracy=bar)
+    if accuracy < bar:
+        raise ValidationAccuracyTooLow(
+            f"validation accuracy {_shown(accuracy)} is below min_validation_accuracy {_shown(bar)} (job {name}); "
+            "it is not served. Train better (more data, epochs, other hyperparameter_overrides), or lower "
+            "the bar with -c min_validation_accuracy=..., or serve a registered version with -c model_version=N"
+        )
+    return accuracy
 
 
 def job_base_name(properties: dict[str, Any]) -> str:
@@ -227,6 +262,18 @@ def _as_int(properties: dict[str, Any], name: str) -> int:
         return int(properties[name])
     except (KeyError, TypeError, ValueError):
         raise MalformedProperties(f"{name} must be an integer, got {properties.get(name)!r}") from None
+
+
+def _shown(share: float) -> str:
+    """Two decimals unless that would hide the difference (0.795 is not shown as 0.80)."""
+    return f"{share:.2f}" if round(share, 2) == share else f"{share:.4f}"
+
+
+def _as_float(properties: dict[str, Any], name: str) -> float:
+    try:
+        return float(properties[name])
+    except (KeyError, TypeError, ValueError):
+        raise MalformedProperties(f"{name} must be a number, got {properties.get(name)!r}") from None
 
 
 def training_job_request(job_name: str, properties: dict[str, Any]) -> dict[str, Any]:

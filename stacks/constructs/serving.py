@@ -40,6 +40,7 @@ class ModelEndpoint(Construct):
         image: AlgorithmImage,
         model_data_url: str,
         model_data_arn: str,
+        model_package_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
         # The ML volume's key (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
@@ -64,9 +65,7 @@ class ModelEndpoint(Construct):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image.image_uri, model_data_url=model_data_url
-            ),
+            primary_container=_container(image, model_data_url, model_package_arn),
         )
         # SageMaker checks at CreateModel that the role can read the artifact: its policy must exist first.
         model.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
@@ -163,6 +162,18 @@ class ModelEndpoint(Construct):
                 json_content_types=CAPTURED_JSON_CONTENT_TYPES
             ),
         )
+
+
+def _container(
+    image: AlgorithmImage, model_data_url: str, model_package_arn: str | None
+) -> sagemaker.CfnModel.ContainerDefinitionProperty:
+    """A registered version by its package (image and artifact come from it), else a brought artifact as it is
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html, ModelPackageName)."""
+    if model_package_arn is not None:
+        return sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)
+    return sagemaker.CfnModel.ContainerDefinitionProperty(
+        image=image.image_uri, model_data_url=model_data_url
+    )
 
 
 def _key_description(*, capture: bool, volume_key: bool) -> str:

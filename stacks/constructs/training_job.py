@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Acknowledgment, CustomResource, Duration, Stack, Validations
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -14,10 +14,9 @@ from constructs import Construct, IDependable
 
 from stacks.config import MAX_TRAINING_MINUTES, AppConfig
 from stacks.constructs.algorithm_image import AlgorithmImage
+from stacks.constructs.custom_resource_provider import LAMBDA_PRINCIPAL, handler_options, provider
 from stacks.constructs.grants import list_prefix, on_objects
-from stacks.constructs.log_group import project_log_group
 from stacks.constructs.sagemaker_role import SAGEMAKER_PRINCIPAL, sagemaker_execution_role
-from stacks.constructs.workflow_functions import LAMBDA_RUNTIME, LAMBDA_SOURCE_DIR
 from stacks.dataset_source import DatasetSource
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.s3_layout import DATASET_PREFIX, MODEL_ARTIFACTS_PREFIX
@@ -30,7 +29,6 @@ QUERY_INTERVAL = Duration.minutes(1)
 STOP_AFTER = Duration.minutes(50)
 # The EBS volume the channels are copied to; the PNGs of all of CIFAR-100 take well under 1 GB.
 TRAINING_VOLUME_GB = 30
-LAMBDA_PRINCIPAL = iam.ServicePrincipal("lambda.amazonaws.com")
 
 
 def job_name_prefix(config: AppConfig) -> str:
@@ -39,8 +37,8 @@ def job_name_prefix(config: AppConfig) -> str:
 
 
 class TrainingJob(Construct):
-    """Trains the built-in algorithm on the uploaded dataset; `model_data_url`, `model_artifact_key`, `job_name` are
-    deploy-time tokens."""
+    """Trains the built-in algorithm on the uploaded dataset and gates it on min_validation_accuracy;
+    `model_data_url`, `model_artifact_key`, `job_name`, `validation_accuracy` are deploy-time tokens."""
 
     def __init__(
         self,
@@ -66,6 +64,9 @@ class TrainingJob(Construct):
             "num_classes": str(dataset.manifest.num_classes),
             "num_training_samples": str(dataset.manifest.num_training_samples),
         }
+        # What the registry records with the version, besides the job's outcome.
+        self.hyperparameters = dict(sorted(hyperparameters.items()))
+        self.dataset_content_hash = dataset.manifest.content_hash
         resource = CustomResource(
             self,
             "Resource",
@@ -77,9 +78,9 @@ class TrainingJob(Construct):
                 "JobNamePrefix": prefix,
                 "TrainingImage": image.image_uri,
                 "RoleArn": self.role.role_arn,
-                "DatasetContentHash": dataset.manifest.content_hash,
+                "DatasetContentHash": self.dataset_content_hash,
                 "DatasetSynthetic": "true" if dataset.is_demo else "false",
-                "Hyperparameters": dict(sorted(hyperparameters.items())),
+                "Hyperparameters": self.hyperparameters,
                 "Channels": dict(channel_uris),
                 "OutputPath": f"s3://{bucket.bucket_name}/{MODEL_ARTIFACTS_PREFIX}",
                 "InstanceType": config.training_instance_type,
@@ -89,6 +90,8 @@ class TrainingJob(Construct):
                 "MaxRuntimeSeconds": str(config.training_max_runtime_minutes * 60),
                 # Spot: waiting for capacity plus training may use the whole training budget, never more.
                 "MaxWaitSeconds": str(MAX_TRAINING_MINUTES * 60),
+                # Not hashed: a new bar re-checks the current job (the Update re-runs is_complete), never retrains.
+                "MinValidationAccuracy": str(config.min_validation_accuracy),
             },
         )
         # The data must be in place, and the role able to read it, before the job starts.
@@ -96,6 +99,8 @@ class TrainingJob(Construct):
         self.model_data_url: str = resource.get_att_string("ModelArtifactUrl")
         self.model_artifact_key: str = resource.get_att_string("ModelArtifactKey")
         self.job_name: str = resource.get_att_string("TrainingJobName")
+        # Only a job that passed the gate has it; the registry records it with the version.
+        self.validation_accuracy: str = resource.get_att_string("ValidationAccuracy")
 
     def _execution_role(self, bucket: s3.IBucket, image: AlgorithmImage) -> iam.Role:
         role = sagemaker_execution_role(
@@ -123,31 +128,16 @@ class TrainingJob(Construct):
 
     def _provider(self, config: AppConfig, prefix: str) -> cr.Provider:
         handler_role = self._handler_role(prefix)
-        on_event, is_complete = self._handler_functions(config, handler_role)
-        framework_logs = project_log_group(self, "ProviderLogs", config=config)
-        # Own roles for the framework's functions: log writes to its own group instead of the broad
-        # AWSLambdaBasicExecutionRole managed policy. Two roles, as one shared role forms a dependency cycle.
-        framework_roles = {}
-        for name, description in (
-            (
-                "ProviderOnEventRole",
-                "CDK provider framework: forwards CloudFormation events, starts the waiter",
-            ),
-            ("ProviderWaiterRole", "CDK provider framework: polls is_complete, reports the timeout"),
-        ):
-            framework_roles[name] = iam.Role(self, name, assumed_by=LAMBDA_PRINCIPAL, description=description)
-            framework_logs.grant_write(framework_roles[name])
-        provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=on_event,
-            is_complete_handler=is_complete,
-            query_interval=QUERY_INTERVAL,
-            total_timeout=PROVIDER_TOTAL_TIMEOUT,
-            framework_on_event_role=framework_roles["ProviderOnEventRole"],
-            framework_complete_and_timeout_role=framework_roles["ProviderWaiterRole"],
-            log_group=framework_logs,
-        )
+        options = handler_options(self, config, handler_role, "training_job")
+        on_event = lambda_.Function(
+            self, "OnEvent", handler="app.on_event", description="Starts and stops SageMaker training jobs",
+            **options,
+        )  # fmt: skip
+        is_complete = lambda_.Function(
+            self, "IsComplete", handler="app.is_complete",
+            description="Polls SageMaker training jobs and gates them on validation accuracy",
+            environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **options,
+        )  # fmt: skip
         acknowledge_wildcard_resources(
             handler_role,
             {
@@ -157,27 +147,14 @@ class TrainingJob(Construct):
                 ":*": "Log streams of the handlers' own log group.",
             },
         )
-        framework_wildcards = {
-            ".Arn>:*": "Granted by the CDK provider framework: it invokes any version (`<arn>:*`) of its functions.",
-            ":*": "Log streams of the provider framework's own log group.",
-        }
-        for scope in (provider, *framework_roles.values()):
-            acknowledge_wildcard_resources(scope, framework_wildcards)
-        Validations.of(provider).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SF1",
-                reason=(
-                    "The framework's waiter state machine is unlogged on purpose: its execution input holds "
-                    "CloudFormation's pre-signed response URL, which must not be copied into a log group. Every "
-                    "step it runs (is_complete, the timeout handler) logs to its own log group."
-                ),
-            ),
-            Acknowledgment(
-                id="AwsSolutions-SF2",
-                reason="The provider framework offers no X-Ray option for its waiter; it only loops over is_complete.",
-            ),
+        return provider(
+            self,
+            config=config,
+            on_event=on_event,
+            is_complete=is_complete,
+            query_interval=QUERY_INTERVAL,
+            total_timeout=PROVIDER_TOTAL_TIMEOUT,
         )
-        return provider
 
     def _handler_role(self, prefix: str) -> iam.Role:
         """May create, describe and stop only this project's jobs, and pass only the execution role."""
@@ -200,32 +177,3 @@ class TrainingJob(Construct):
             )
         )
         return handler_role
-
-    def _handler_functions(
-        self, config: AppConfig, handler_role: iam.Role
-    ) -> tuple[lambda_.Function, lambda_.Function]:
-        """`on_event` and `is_complete` of lambda_src/training_job, sharing one role and one log group."""
-        handler_logs = project_log_group(self, "HandlerLogs", config=config)
-        handler_logs.grant_write(handler_role)
-        handler_options = dict(
-            runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(
-                str(LAMBDA_SOURCE_DIR / "training_job"), exclude=["__pycache__", "*.pyc"]
-            ),
-            role=handler_role,
-            log_group=handler_logs,
-            # The handlers log one JSON object per line with their fields, like the workflow's functions.
-            logging_format=lambda_.LoggingFormat.JSON,
-            timeout=Duration.minutes(1),
-            memory_size=256,
-        )
-        on_event = lambda_.Function(
-            self, "OnEvent", handler="app.on_event", description="Starts and stops SageMaker training jobs",
-            **handler_options,
-        )  # fmt: skip
-        is_complete = lambda_.Function(
-            self, "IsComplete", handler="app.is_complete", description="Polls SageMaker training jobs",
-            environment={"STOP_AFTER_SECONDS": str(int(STOP_AFTER.to_seconds()))}, **handler_options,
-        )  # fmt: skip
-        return on_event, is_complete

@@ -64,6 +64,10 @@ ACCEPTED = [
     ("endpoint_instance_type", "ml.g4dn.xlarge", "ml.g4dn.xlarge"),
     ("transform_instance_type", "ml.c6i.32xlarge", "ml.c6i.32xlarge"),
     ("training_max_runtime_minutes", "40", 40),
+    ("min_validation_accuracy", "0.75", 0.75),
+    ("min_validation_accuracy", 1, 1.0),
+    ("model_version", "3", 3),
+    ("model_version", "", None),
 ]
 
 
@@ -123,6 +127,11 @@ REFUSED = [
         "expected an integer in [5, 40]: a deploy can wait for at most 40 minutes of training",
     ),
     ("training_max_runtime_minutes", "4", "expected an integer in [5, 40]"),
+    ("min_validation_accuracy", "0", "expected a number in (0.0, 1.0]"),
+    ("min_validation_accuracy", "80", "expected a number in (0.0, 1.0]"),
+    ("model_version", "0", "expected a version number (1, 2, ...) that `make models` lists, or empty"),
+    ("model_version", "v3", "expected a version number (1, 2, ...)"),
+    ("model_version", True, "expected a version number (1, 2, ...)"),
     ("training_instance_type", "m5.large", "expected a SageMaker instance type such as ml.m5.large"),
     ("training_instance_type", 5, "expected a SageMaker instance type such as ml.m5.large"),
     ("endpoint_instance_type", "ml.m5", "expected a SageMaker instance type such as ml.m5.large"),
@@ -314,6 +323,10 @@ CONTRADICTIONS = [
         "context 'intake_prefix'='dataset/incoming/' is invalid: it overlaps dataset/, which the app itself writes",
     ),
     ({"intake_prefix": "data_capture/"}, "context 'intake_prefix'='data_capture/' is invalid: it overlaps"),
+    (
+        {"model_version": "2", "model_data_url": "s3://my-bucket/model.tar.gz"},
+        "context 'model_version'=2 is invalid: serve either a registered version or a brought model_data_url",
+    ),
 ]
 
 # (settings that look alike but hold together)

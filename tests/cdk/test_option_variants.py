@@ -53,8 +53,9 @@ VARIANTS = {
         "serverless_max_concurrency": "7",
         "model_data_url": BROUGHT_MODEL_URL,
     },
-    # Real-time without capture: the key encrypts only the ML volume. No intake: no rule, no EventBridge.
-    "uncaptured": {"data_capture_enabled": "false", "intake_prefix": ""},
+    # Real-time without capture: the key encrypts only the ML volume; it serves registered version 3 (a rollback).
+    # No intake: no rule, no EventBridge.
+    "uncaptured": {"data_capture_enabled": "false", "model_version": "3", "intake_prefix": ""},
 }
 
 
@@ -108,6 +109,15 @@ def test_retain_keeps_buckets_their_objects_and_the_capture_key(variants):
     assert not resources_of_type(flipped["Storage"], "Custom::S3AutoDeleteObjects")
     (key,) = resources_of_type(flipped["Model"], "AWS::KMS::Key").values()
     assert key["DeletionPolicy"] == "Retain"
+    # The registry's versions point at the retained artifacts: the group stays too, and is never deleted.
+    (group,) = resources_of_type(flipped["Model"], "Custom::ModelPackageGroup").values()
+    assert group["DeletionPolicy"] == "Retain"
+    granted = " ".join(
+        a
+        for s in policy_statements_of_role(flipped["Model"], "Registry/HandlerRole")
+        for a in as_list(s["Action"])
+    )
+    assert "Delete" not in granted
 
 
 def test_spot_sampling_and_threshold_reach_their_resources(variants):
@@ -271,3 +281,23 @@ def test_an_empty_intake_prefix_turns_the_intake_off(variants, synthesized_app):
     ]
     prefix = synthesized_app.config.workflow_input_prefix
     assert [read["Fn::Join"][1][-1] for read in serializer_reads] == [f"/{prefix}*"]
+
+
+def test_model_version_serves_that_registered_package_without_training(variants):
+    model = variants("uncaptured")["Model"]
+    assert not resources_of_type(model, "Custom::SageMakerTrainingJob")
+    (lookup,) = resources_of_type(model, "Custom::ModelVersion").values()
+    assert lookup["Properties"]["Mode"] == "lookup"
+    arn = json.dumps(lookup["Properties"]["ModelPackageArn"])
+    assert arn.endswith(':model-package/sconesvision-vehicles/3"]]}'), arn
+    (served,) = resources_of_type(model, "AWS::SageMaker::Model").values()
+    assert served["Properties"]["PrimaryContainer"] == {
+        "ModelPackageName": {
+            "Fn::GetAtt": [next(iter(resources_of_type(model, "Custom::ModelVersion"))), "ModelPackageArn"]
+        }
+    }
+    # The serving role reads the looked-up version's own artifact, nothing under model-artifacts/ at large.
+    (read,) = [
+        s for s in policy_statements_of_role(model, "Serving/ExecutionRole") if s["Action"] == "s3:GetObject"
+    ]
+    assert '"ModelDataKey"]' in json.dumps(read["Resource"]) and "*" not in json.dumps(read["Resource"])

@@ -181,8 +181,9 @@ def test_handler_may_pass_only_the_training_role_and_only_to_sagemaker(model):
     assert flat(jobs["Resource"]).endswith(':training-job/sconesvision-*"]]}')
 
 
-def test_serving_role_reads_exactly_the_trained_artifact_and_writes_capture(model):
+def test_serving_role_reads_exactly_the_served_versions_artifact_and_writes_capture(model):
     granted = by_actions(model, "Serving/ExecutionRole")
-    assert '"ModelArtifactKey"' in flat(granted["s3:GetObject"]["Resource"])
+    artifact = flat(granted["s3:GetObject"]["Resource"])
+    assert '["RegistryTrainedVersion' in artifact and '"ModelDataKey"]' in artifact and "*" not in artifact
     assert flat(granted["s3:PutObject"]["Resource"]).endswith('"/data_capture/*"]]}')
     assert "kms:Encrypt kms:GenerateDataKey" in granted

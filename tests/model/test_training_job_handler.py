@@ -36,6 +36,7 @@ def properties(**changes):
         "UseSpotTraining": "false",
         "MaxRuntimeSeconds": "2400",
         "MaxWaitSeconds": "2400",
+        "MinValidationAccuracy": "0.8",
     }
     return {**base, **changes}
 
@@ -49,7 +50,18 @@ def event(request_type, props, physical_id=None, old_props=None):
     return body
 
 
+def accuracy(value, minutes_after=30):
+    """One FinalMetricDataList entry of the algorithm's metric, emitted `minutes_after` the job was created."""
+    return {
+        "MetricName": "validation:accuracy",
+        "Value": value,
+        "Timestamp": NOW + timedelta(minutes=minutes_after),
+    }
+
+
 def described(name, status, *, secondary="Training", created=NOW - timedelta(minutes=5), **extra):
+    if status == "Completed":
+        extra.setdefault("FinalMetricDataList", [accuracy(0.86)])
     return {
         "TrainingJobName": name,
         "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
@@ -247,8 +259,76 @@ def test_completed_job_returns_the_artifact(handler, sagemaker):
             "ModelArtifactUrl": f"s3://{BUCKET}/model-artifacts/{name}/output/model.tar.gz",
             "ModelArtifactKey": f"model-artifacts/{name}/output/model.tar.gz",
             "TrainingJobName": name,
+            "ValidationAccuracy": "0.86",
         },
     }
+
+
+def completed_with(handler, stubber, metrics, **changes):
+    name = handler.job_base_name(properties())
+    job = described(name, "Completed", FinalMetricDataList=metrics)
+    stubber.add_response("describe_training_job", job, {"TrainingJobName": name})
+    return name, event("Update", properties(**changes), physical_id=name)
+
+
+def test_gate_passes_a_job_at_the_bar(handler, sagemaker):
+    client, stubber = sagemaker
+    _, request = completed_with(handler, stubber, [accuracy(0.8)])
+    assert progress_at(handler, client, request)["Data"]["ValidationAccuracy"] == "0.8"
+
+
+def test_gate_refuses_a_job_below_the_bar_naming_value_bar_and_job(handler, sagemaker):
+    client, stubber = sagemaker
+    name, request = completed_with(handler, stubber, [accuracy(0.74)])
+    expected = (
+        f"validation accuracy 0.74 is below min_validation_accuracy 0.80 (job {name}); it is not served"
+    )
+    with pytest.raises(handler.ValidationAccuracyTooLow, match=re.escape(expected)) as refused:
+        progress_at(handler, client, request)
+    assert "-c model_version=N" in str(refused.value)
+
+
+def test_a_new_bar_re_checks_the_same_job(handler, sagemaker):
+    # An Update that only raises the bar keeps the job (the bar is not hashed) and is_complete judges it anew.
+    client, stubber = sagemaker
+    assert handler.job_base_name(properties()) == handler.job_base_name(
+        properties(MinValidationAccuracy="0.9")
+    )
+    _, request = completed_with(handler, stubber, [accuracy(0.86)], MinValidationAccuracy="0.9")
+    with pytest.raises(handler.ValidationAccuracyTooLow, match="0.86 is below min_validation_accuracy 0.90"):
+        progress_at(handler, client, request)
+
+
+def test_gate_refuses_a_job_without_the_metric(handler, sagemaker):
+    client, stubber = sagemaker
+    loss = {"MetricName": "train:accuracy", "Value": 0.99, "Timestamp": NOW}
+    name, request = completed_with(handler, stubber, [loss])
+    with pytest.raises(
+        handler.ValidationAccuracyMissing, match=f"job {name} reported no validation:accuracy"
+    ):
+        progress_at(handler, client, request)
+
+
+def test_gate_reads_the_latest_of_several_values(handler, sagemaker):
+    client, stubber = sagemaker
+    # Listed out of order: the latest (0.77) decides, not the first (0.9) nor the best.
+    metrics = [
+        accuracy(0.9, minutes_after=10),
+        accuracy(0.77, minutes_after=40),
+        accuracy(0.85, minutes_after=20),
+    ]
+    _, request = completed_with(handler, stubber, metrics)
+    with pytest.raises(handler.ValidationAccuracyTooLow, match="validation accuracy 0.77 is below"):
+        progress_at(handler, client, request)
+
+
+def test_gate_does_not_round_a_value_just_below_the_bar_up_to_it(handler, sagemaker):
+    client, stubber = sagemaker
+    _, request = completed_with(handler, stubber, [accuracy(0.7995)])
+    with pytest.raises(
+        handler.ValidationAccuracyTooLow, match="accuracy 0.7995 is below min_validation_accuracy 0.80"
+    ):
+        progress_at(handler, client, request)
 
 
 def test_failed_job_fails_the_deploy_with_its_failure_reason(handler, sagemaker):

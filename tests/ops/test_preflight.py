@@ -238,6 +238,8 @@ def test_required_quotas_follow_the_config():
         {**cdk_json_context(), "model_data_url": "s3://bucket/m/model.tar.gz"}
     )
     assert required_quotas(serving_only) == [QuotaNeed("endpoint", "ml.m5.large for endpoint usage", 1)]
+    rollback = AppConfig.from_context({**cdk_json_context(), "model_version": "3"})
+    assert required_quotas(rollback) == required_quotas(serving_only)
 
 
 def test_an_autoscaled_endpoint_needs_its_maximum_and_a_serverless_one_no_instance_quota(stub):
