@@ -26,6 +26,7 @@ BUCKET = "scones-vision-local"
 EXECUTION_TIMEOUT_S = 300
 WIDTH = 100  # every line the run prints fits this many columns
 LISTED_FAILURES = 8  # failed executions listed one per line; the rest are counted
+PHOTO_FOLDER = "photos"  # where the generated phone-sized photo goes, below the test split's prefix
 # With the default threshold 0.93 and the demo's defaults, 7 of its 40 executions fail as designed.
 DEMO_AMBIGUITY = 0.25
 EXIT_UNEXPECTED, EXIT_USAGE = 1, 2
@@ -250,6 +251,7 @@ def _run(args: argparse.Namespace, context: dict[str, str], work_dir: Path, hand
 
 
 def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.StringIO) -> int:
+    from data_prep.lst import format_lst
     from local_run.standin_model import read_split
     from local_run.workflow import local_workflow
     from ops.capture import iter_capture_records
@@ -259,15 +261,18 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
     from stacks.s3_layout import VALIDATION_CHANNEL_PREFIX, VALIDATION_LST_CHANNEL_PREFIX
 
     classes = template.class_names
+    lst_entries, photo_entry, photo = _test_images_with_a_large_photo(dataset_dir, predict, len(classes))
+    photo_key = f"{VALIDATION_CHANNEL_PREFIX}{photo_entry.path}"
     with local_workflow(template, predict, bucket=BUCKET, handler_logs=handler_logs) as workflow:
         # The test split where deploy puts it: images under dataset/validation/, the .lst under validation_lst/.
         lst_key = f"{VALIDATION_LST_CHANNEL_PREFIX}validation.lst"
-        workflow.s3.put_object(Bucket=BUCKET, Key=lst_key, Body=(dataset_dir / "test.lst").read_bytes())
+        workflow.s3.put_object(Bucket=BUCKET, Key=lst_key, Body=format_lst(lst_entries).encode("utf-8"))
         for path in read_split(dataset_dir, "test")[0]:
             key = f"{VALIDATION_CHANNEL_PREFIX}{path.relative_to(dataset_dir / 'test').as_posix()}"
             workflow.s3.put_object(
                 Bucket=BUCKET, Key=key, Body=path.read_bytes(), ContentType="application/x-image"
             )
+        workflow.s3.put_object(Bucket=BUCKET, Key=photo_key, Body=photo, ContentType="image/jpeg")
         images = pick_images(
             images_from_lst(workflow.s3, BUCKET, lst_key, VALIDATION_CHANNEL_PREFIX, classes), args.limit
         )
@@ -284,7 +289,9 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
         capture_prefix = None
         if workflow.emulator.capture is not None:
             capture_prefix = workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
-        records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix)) if capture_prefix else []
+        records = []
+        if capture_prefix:
+            records = list(iter_capture_records(workflow.s3, BUCKET, capture_prefix, keep_input_data=False))
         batch = batch_error = None
         if workflow.batch_state_machine_arn is not None:
             _say(f"Running the batch state machine over s3://{BUCKET}/{VALIDATION_CHANNEL_PREFIX} ...")
@@ -294,6 +301,7 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
                 batch_error = str(error)
 
     lines = _failure_lines(outcomes)
+    lines += _photo_lines(outcomes, photo_key, handler_logs.getvalue().splitlines())
     lines += emf_summary(handler_logs.getvalue().splitlines())
     if batch is not None:
         summary = batch.summary
@@ -345,6 +353,55 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
     ]
     _say("\n".join(lines))
     return 0 if all_as_designed else EXIT_UNEXPECTED
+
+
+def _test_images_with_a_large_photo(dataset_dir: Path, predict, num_classes: int):
+    """The test split's .lst entries led by a generated phone-sized JPEG of its image the stand-in is surest of (so
+    --limit keeps it); that entry and the photo's bytes."""
+    from data_prep.dataset import read_lst
+    from data_prep.lst import LstEntry
+    from local_run.photos import large_photo
+
+    entries = read_lst(dataset_dir / "test.lst", num_classes=num_classes)
+    surest = max(entries, key=lambda entry: max(predict((dataset_dir / "test" / entry.path).read_bytes())))
+    name = surest.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    photo_entry = LstEntry(
+        index=max(entry.index for entry in entries) + 1, label=surest.label, path=f"{PHOTO_FOLDER}/{name}.jpg"
+    )
+    return (
+        [photo_entry, *entries],
+        photo_entry,
+        large_photo((dataset_dir / "test" / surest.path).read_bytes()),
+    )
+
+
+def _photo_lines(outcomes, photo_key: str, log_lines: Iterable[str]) -> list[str]:
+    """How the generated large photo went: its size, how the serializer passed it on, the prediction."""
+    outcome = next((o for o in outcomes if o.image.key == photo_key), None)
+    if outcome is None:  # not run: the photo leads the .lst, so any --limit keeps it
+        return []
+    serialized = {}
+    for line in log_lines:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and (document.get("message"), document.get("s3_key")) == (
+            "image serialized",
+            photo_key,
+        ):
+            serialized = document
+    size = (
+        f"{serialized['width']}x{serialized['height']} JPEG of {serialized['image_bytes']:,} bytes, "
+        f"passed {serialized['passed'].replace('_', ' ')}"
+        if serialized
+        else "not serialized"
+    )
+    prediction = f"{outcome.image.true_class} -> {outcome.predicted_class}"
+    if outcome.confidence is not None:
+        prediction += f" {outcome.confidence:.3f}"
+    ended = outcome.status if not outcome.error else f"{outcome.status} ({outcome.error})"
+    return ["", f"Large photo (generated): s3://{BUCKET}/{photo_key}", f"  {size}; {prediction}, {ended}"]
 
 
 def _failure_lines(outcomes) -> list[str]:

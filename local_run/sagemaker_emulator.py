@@ -26,6 +26,9 @@ INVOCATIONS_PATH = re.compile(r"/endpoints/(.+)/invocations")
 
 # A model takes the request body and returns one probability per class; a ValueError means "bad input".
 Predictor = Callable[[bytes], Sequence[float]]
+# The largest request body by endpoint mode: InvokeEndpoint's Body, at most 6291456 bytes (the page above); a
+# serverless endpoint's, 4 MB (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
+MAX_REQUEST_BYTES = {"realtime": 6_291_456, "serverless": 4_194_304}
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class SageMakerRuntimeEmulator:
     capture: CaptureWriter | None  # None when the endpoint captures nothing
     account_id: str
     region: str
+    max_request_bytes: int = MAX_REQUEST_BYTES["realtime"]
     # Failures to answer instead of the model, one request each: "throttle" or "model_error" (for tests).
     faults: deque[str] = field(default_factory=deque)
     invocations: int = 0  # requests that reached an endpoint, faulted or not
@@ -122,6 +126,11 @@ class SageMakerRuntimeEmulator:
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str) -> tuple[int, dict[str, str], bytes]:
         """Answer one InvokeEndpoint request: (HTTP status, headers, body)."""
+        if len(body) > self.max_request_bytes:
+            # SageMaker's answer: HTTP 413 without an error code, so botocore names the error "413"
+            # (aws/sagemaker-python-sdk#171: "HTTP content length exceeded 5246976 bytes.", the limit then).
+            message = f"HTTP content length exceeded {self.max_request_bytes} bytes."
+            return 413, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode("utf-8")
         predictor = self.endpoints.get(endpoint_name)
         if predictor is None:
             return _error(

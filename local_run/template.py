@@ -111,12 +111,12 @@ class WorkflowTemplate:
     @property
     def served_model_name(self) -> str:
         """The name the endpoint config's first variant serves, as `resolve` names what CloudFormation generates."""
-        stack, config = self._endpoint_config()
-        model_id = config["Properties"]["ProductionVariants"][0]["ModelName"]["Fn::GetAtt"][0]
+        stack, _, properties = self._endpoint_config()
+        model_id = properties["ProductionVariants"][0]["ModelName"]["Fn::GetAtt"][0]
         return f"{stack}-{model_id}".lower()
 
-    def _endpoint_config(self) -> tuple[str, dict[str, Any]]:
-        """The Model stack's name and the endpoint config behind the classifier's endpoint."""
+    def _endpoint_config(self) -> tuple[str, str, dict[str, Any]]:
+        """The stack, logical id and properties of the endpoint config behind the classifier's endpoint."""
         classifier = self._function_with(ENDPOINT_NAME).logical_id
         workflow = self.assembly.template(self.stack_name)
         variables = workflow["Resources"][classifier]["Properties"]["Environment"]["Variables"]
@@ -125,16 +125,22 @@ class WorkflowTemplate:
         resources = self.assembly.template(stack)["Resources"]
         endpoint_id = self.assembly.template(stack)["Outputs"][output["OutputName"]]["Value"]["Fn::GetAtt"][0]
         config_id = resources[endpoint_id]["Properties"]["EndpointConfigName"]["Fn::GetAtt"][0]
-        return stack, {"LogicalId": config_id, **resources[config_id]}
+        return stack, config_id, resources[config_id]["Properties"]
+
+    @property
+    def endpoint_mode(self) -> str:
+        """ "serverless" when the endpoint config's variant has a ServerlessConfig, else "realtime"
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
+        (variant,) = self._endpoint_config()[2]["ProductionVariants"]
+        return "serverless" if "ServerlessConfig" in variant else "realtime"
 
     def data_capture(self, bucket: str) -> DataCaptureSettings | None:
         """The DataCaptureConfig of the endpoint config behind the classifier's endpoint; None if it captures nothing.
 
         https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.html
         """
-        stack, config = self._endpoint_config()
-        config_id = config["LogicalId"]
-        capture = config["Properties"].get("DataCaptureConfig")
+        stack, config_id, properties = self._endpoint_config()
+        capture = properties.get("DataCaptureConfig")
         if capture is None or capture.get("EnableCapture", True) is False:
             return None
         uri = self.resolve(capture["DestinationS3Uri"], bucket=bucket)

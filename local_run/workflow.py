@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from local_run.lambda_runtime import InProcessFunction, environment_variables
 from local_run.moto_seams import local_definition, patched_moto
-from local_run.sagemaker_emulator import CaptureWriter, Predictor, SageMakerRuntimeEmulator
+from local_run.sagemaker_emulator import MAX_REQUEST_BYTES, CaptureWriter, Predictor, SageMakerRuntimeEmulator
 from local_run.template import ACCOUNT_ID, REGION, WorkflowTemplate
 from ops.batch import batch_summary, ended_badly, start_execution, wait_for_execution
 from ops.errors import RunFailed
@@ -103,6 +103,7 @@ def local_workflow(
                 capture=CaptureWriter(s3, bucket, capture) if capture is not None else None,
                 account_id=ACCOUNT_ID,
                 region=REGION,
+                max_request_bytes=MAX_REQUEST_BYTES[template.endpoint_mode],
             )
         )
         runtime = {

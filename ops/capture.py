@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from ops.errors import CaptureFormatError
 
 CAPTURE_SUFFIX = ".jsonl"
+# A record holds its image base64-encoded (several MB for a photo); botocore's default 1 KiB chunks would rejoin
+# such a line quadratically (docs/CONTRACTS.md, "Data capture record").
+READ_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class CaptureProblem:
         return f"{self.key} line {self.line_number}: {self.reason}"
 
 
-def parse_capture_line(line: str) -> CaptureRecord:
+def parse_capture_line(line: str, *, keep_input_data: bool = True) -> CaptureRecord:
+    """One record; `keep_input_data=False` checks the captured input but keeps only its content type."""
     try:
         record = json.loads(line)
     except ValueError as error:
@@ -66,6 +70,8 @@ def parse_capture_line(line: str) -> CaptureRecord:
             _field(endpoint_input, "encoding", str, where),
             "endpointInput",
         )
+        if not keep_input_data:
+            input_data = None
     return CaptureRecord(
         event_id=_field(record, "eventMetadata.eventId", str),
         inference_time=_timestamp(_field(record, "eventMetadata.inferenceTime", str)),
@@ -82,17 +88,19 @@ def iter_capture_records(
     *,
     problems: list[CaptureProblem] | None = None,
     page_size: int = 1000,
+    keep_input_data: bool = True,
 ) -> Iterator[CaptureRecord]:
     """Every record of the *.jsonl objects under the prefix, in key (time) order; a malformed line raises
-    CaptureFormatError naming its key and line, or is appended to `problems` when given."""
+    CaptureFormatError naming its key and line, or is appended to `problems` when given. Without
+    `keep_input_data`, records leave their images behind: a reader holding many photos' records needs only those."""
     pagination = {"PaginationConfig": {"PageSize": page_size}}
     for key in object_keys(s3_client, bucket, prefix, CAPTURE_SUFFIX, **pagination):
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"]
-        for line_number, raw_line in enumerate(body.iter_lines(), start=1):
+        for line_number, raw_line in enumerate(body.iter_lines(chunk_size=READ_CHUNK_BYTES), start=1):
             if not raw_line.strip():
                 continue
             try:
-                yield parse_capture_line(_utf8(raw_line))
+                yield parse_capture_line(_utf8(raw_line), keep_input_data=keep_input_data)
             except CaptureFormatError as error:
                 problem = CaptureProblem(f"s3://{bucket}/{key}", line_number, str(error))
                 if problems is None:

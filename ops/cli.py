@@ -111,7 +111,8 @@ def _monitor(args) -> int:
     )
     threshold = _threshold(args, deployment)
     problems: list[CaptureProblem] = []
-    records = list(iter_capture_records(deployment.session.client("s3"), bucket, prefix, problems=problems))
+    s3 = deployment.session.client("s3")
+    records = list(iter_capture_records(s3, bucket, prefix, problems=problems, keep_input_data=False))
     for problem in problems:
         print(f"malformed capture line skipped: {problem}", file=sys.stderr)
     source = f"s3://{bucket}/{prefix}"

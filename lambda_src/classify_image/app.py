@@ -1,5 +1,6 @@
-"""Step Functions task: add the endpoint's ``inferences`` and ``predicted_class``, and the ``model_name`` and
-``model_version`` it serves (served_model.py) (docs/CONTRACTS.md).
+"""Step Functions task: send the image (``image_data`` inline, or the S3 object of ``image_ref``) to the endpoint and
+add its ``inferences`` and ``predicted_class``, and the ``model_name`` and ``model_version`` it serves
+(served_model.py) (docs/CONTRACTS.md, "Workflow state").
 
 Environment: ``ENDPOINT_NAME``, ``CLASS_NAMES`` (a JSON list in class-index order)."""
 
@@ -25,6 +26,13 @@ _TRANSIENT_ERROR_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "InternalDependencyException",
      "ModelNotReadyException"}
 )  # fmt: skip
+# S3 is busy or failing for a moment; the same codes as the serializer's (a test holds them equal).
+_TRANSIENT_S3_ERROR_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
+)
+# No such key or bucket; without s3:ListBucket a missing key is a 403
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+_NOT_FOUND_S3_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "403", "404"})
 _CONTENT_TYPE_BY_SIGNATURE = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 # How much of a bad endpoint answer to quote in an error message.
 _BODY_PREVIEW_CHARS = 200
@@ -35,7 +43,19 @@ class ConfigurationError(Exception):
 
 
 class MalformedEvent(Exception):
-    """The event is not a dict whose ``image_data`` is base64 text of a PNG or JPEG image."""
+    """The event is not a dict with either ``image_data``, base64 text of a PNG or JPEG image, or an ``image_ref``."""
+
+
+class ImageNotFound(Exception):
+    """The object of ``image_ref`` no longer exists, or the function may not read it."""
+
+
+class ImageUnreadable(Exception):
+    """S3 refused the object of ``image_ref`` otherwise, e.g. it was replaced since the serializer checked it."""
+
+
+class StorageUnavailable(Exception):
+    """S3 throttled the read, failed with a 5xx, or could not be reached; worth a retry."""
 
 
 class EndpointError(Exception):
@@ -61,15 +81,23 @@ class ClassifierSettings:
 _LOGGER = logging.getLogger("classify_image")
 
 
-# One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the 70 s timeout and capture
-# one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
+# One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the function's timeout and
+# capture one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1})
+# Reading a photo passed by reference, before that call: one attempt too (the state machine retries
+# StorageUnavailable), and short, so both calls end within the function's timeout.
+S3_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 1})
 
 
 @functools.cache
 def _sagemaker_runtime_client() -> Any:
     # One per execution environment, created on first use so a test can stub it first.
     return boto3.client("sagemaker-runtime", config=CLIENT_CONFIG)
+
+
+@functools.cache
+def _s3_client() -> Any:
+    return boto3.client("s3", config=S3_CLIENT_CONFIG)
 
 
 @functools.cache
@@ -85,7 +113,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = load_settings(os.environ)
     # Looked up before the endpoint is invoked: a failed lookup retried does not classify (and capture) twice.
     served = _SERVED_MODEL.get(_sagemaker_client(), settings.endpoint_name)
-    return {**classify_image(event, settings, _sagemaker_runtime_client()), **served.fields()}
+    classified = classify_image(event, settings, _sagemaker_runtime_client(), _s3_client())
+    return {**classified, **served.fields()}
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
@@ -113,8 +142,11 @@ def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:
     return ClassifierSettings(endpoint_name=endpoint_name, class_names=tuple(class_names))
 
 
-def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: Any) -> dict[str, Any]:
-    image_bytes, content_type = _decoded_image(event)
+def classify_image(
+    event: Any, settings: ClassifierSettings, sagemaker_runtime: Any, s3_client: Any = None
+) -> dict[str, Any]:
+    """`s3_client` reads an ``image_ref``; None: the function's own client."""
+    image_bytes, content_type = _image(event, s3_client)
     response_body = _invoke_endpoint(sagemaker_runtime, settings.endpoint_name, content_type, image_bytes)
     inferences = _parse_inferences(response_body, settings)
 
@@ -127,6 +159,7 @@ def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: 
             endpoint_name=settings.endpoint_name,
             content_type=content_type,
             image_bytes=len(image_bytes),
+            passed="inline" if "image_data" in event else "by_reference",
             inferences=inferences,
             predicted_class=predicted_class,
             confidence=inferences[best_index],
@@ -135,27 +168,75 @@ def classify_image(event: Any, settings: ClassifierSettings, sagemaker_runtime: 
     return {**event, "inferences": inferences, "predicted_class": predicted_class}
 
 
-def _decoded_image(event: Any) -> tuple[bytes, str]:
+def _image(event: Any, s3_client: Any) -> tuple[bytes, str]:
     if not isinstance(event, dict):
         raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
-    image_data = event.get("image_data")
+    if "image_data" in event and "image_ref" in event:
+        raise MalformedEvent("the event carries both 'image_data' and 'image_ref'; the serializer passes one")
+    if "image_data" not in event and "image_ref" not in event:
+        raise MalformedEvent(
+            "the event's 'image_data' must be non-empty base64 text, got missing, and it has no 'image_ref' (the "
+            "S3 object of an image passed by reference) either"
+        )
+    if "image_data" in event:
+        image_bytes, source = _decoded_image(event["image_data"]), "the event's 'image_data' decodes to"
+    else:
+        image_bytes, location = _referenced_image(event["image_ref"], s3_client or _s3_client())
+        source = f"{location} holds"
+    for signature, content_type in _CONTENT_TYPE_BY_SIGNATURE.items():
+        if image_bytes.startswith(signature):
+            return image_bytes, content_type
+    raise MalformedEvent(
+        f"{source} {len(image_bytes):,} bytes that are neither PNG nor JPEG; they start with {image_bytes[:12]!r}"
+    )
+
+
+def _decoded_image(image_data: Any) -> bytes:
     if not isinstance(image_data, str) or not image_data:
-        found = "missing" if "image_data" not in event else type(image_data).__name__
-        raise MalformedEvent(f"the event's 'image_data' must be non-empty base64 text, got {found}")
+        raise MalformedEvent(
+            f"the event's 'image_data' must be non-empty base64 text, got {type(image_data).__name__}"
+        )
     try:
-        image_bytes = base64.b64decode(image_data, validate=True)
+        return base64.b64decode(image_data, validate=True)
     except binascii.Error as error:
         raise MalformedEvent(
             f"the event's 'image_data' is not valid base64 ({error}); its {len(image_data):,} characters "
             f"start with {image_data[:16]!r}"
         ) from error
-    for signature, content_type in _CONTENT_TYPE_BY_SIGNATURE.items():
-        if image_bytes.startswith(signature):
-            return image_bytes, content_type
-    raise MalformedEvent(
-        f"the event's 'image_data' decodes to {len(image_bytes):,} bytes that are neither PNG nor JPEG; "
-        f"they start with {image_bytes[:12]!r}"
-    )
+
+
+def _referenced_image(reference: Any, s3_client: Any) -> tuple[bytes, str]:
+    """The bytes of the object the serializer checked: If-Match on its ETag refuses one replaced since."""
+    fields = ("s3_bucket", "s3_key", "etag")
+    if not isinstance(reference, dict) or not all(
+        isinstance(reference.get(name), str) and reference[name] for name in fields
+    ):
+        raise MalformedEvent(
+            f"the event's 'image_ref' must be an object of non-empty strings {list(fields)}, got {reference!r}"
+        )
+    bucket, key, etag = (reference[name] for name in fields)
+    location = f"s3://{bucket}/{key}"
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=key, IfMatch=etag)
+    except botocore.exceptions.ParamValidationError as error:
+        raise MalformedEvent(f"{location}: {error}") from error
+    except botocore.exceptions.ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _NOT_FOUND_S3_ERROR_CODES:
+            raise ImageNotFound(f"{location}: cannot read the object ({code}: {message})") from error
+        if code in _TRANSIENT_S3_ERROR_CODES or status >= 500:
+            raise StorageUnavailable(f"{location}: S3 answered {code} (HTTP {status}): {message}") from error
+        if code == "PreconditionFailed":
+            raise ImageUnreadable(
+                f"{location}: the object was replaced since the serializer checked it (ETag {etag} no longer "
+                f"matches): start a new execution for the new object"
+            ) from error
+        raise ImageUnreadable(f"{location}: S3 refused the object ({code}: {message})") from error
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
+        raise StorageUnavailable(f"{location}: S3 could not be reached: {error}") from error
+    return response["Body"].read(), location
 
 
 def _invoke_endpoint(sagemaker_runtime: Any, endpoint_name: str, content_type: str, body: bytes) -> bytes:

@@ -1,9 +1,15 @@
-"""Step Functions task: add the S3 image of ``s3_bucket``/``s3_key`` as base64 ``image_data`` (docs/CONTRACTS.md)."""
+"""Step Functions task: check the S3 image of ``s3_bucket``/``s3_key`` and add it as base64 ``image_data`` when it
+fits the state, else as the ``image_ref`` the classifier reads it by (docs/CONTRACTS.md, "Workflow state").
+
+Environment: ``ENDPOINT_MODE`` (``realtime`` or ``serverless``: the request payload limit that bounds the image)."""
 
 import base64
 import functools
 import json
 import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -16,10 +22,11 @@ STEP_FUNCTIONS_STATE_LIMIT_BYTES = 262_144
 # Kept free for what later states add (inferences, a Catch's $.failure), so none fails with States.DataLimitExceeded.
 DOWNSTREAM_HEADROOM_BYTES = 16_384
 STATE_OUTPUT_LIMIT_BYTES = STEP_FUNCTIONS_STATE_LIMIT_BYTES - DOWNSTREAM_HEADROOM_BYTES
-_LIMIT_EXPLAINED = (
-    f"{STATE_OUTPUT_LIMIT_BYTES:,} bytes (Step Functions' {STEP_FUNCTIONS_STATE_LIMIT_BYTES:,}-byte state limit, "
-    f"less {DOWNSTREAM_HEADROOM_BYTES:,} kept for what the later states add)"
-)
+# The largest request body an endpoint takes, by endpoint_mode: InvokeEndpoint's Body is at most 6 MB, 6,291,456
+# bytes (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html; botocore's
+# service model), a serverless endpoint's request at most 4 MB
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
+MAX_REQUEST_BYTES = {"realtime": 6_291_456, "serverless": 4_194_304}
 
 # A missing bucket or key; without s3:ListBucket a missing key is a 403
 # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
@@ -28,6 +35,10 @@ _NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied",
 _TRANSIENT_ERROR_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503"}
 )
+
+
+class ConfigurationError(Exception):
+    """The function's environment lacks a setting or holds an invalid one."""
 
 
 class MalformedEvent(Exception):
@@ -39,7 +50,7 @@ class ImageNotFound(Exception):
 
 
 class ImageTooLarge(Exception):
-    """The state output carrying the image would exceed the Step Functions limit."""
+    """The object is larger than the endpoint's request payload limit."""
 
 
 class ImageUnreadable(Exception):
@@ -61,11 +72,33 @@ def _s3_client() -> Any:
     return boto3.client("s3")
 
 
+@dataclass(frozen=True)
+class SerializerSettings:
+    endpoint_mode: str
+
+    @property
+    def max_image_bytes(self) -> int:
+        return MAX_REQUEST_BYTES[self.endpoint_mode]
+
+
+REALTIME = SerializerSettings("realtime")
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return serialize_image(event, _s3_client())
+    return serialize_image(event, _s3_client(), load_settings(os.environ))
 
 
-def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
+def load_settings(environ: Mapping[str, str]) -> SerializerSettings:
+    mode = environ.get("ENDPOINT_MODE")
+    if mode not in MAX_REQUEST_BYTES:
+        found = "missing" if mode is None else repr(mode)
+        raise ConfigurationError(
+            f"environment variable ENDPOINT_MODE must be one of {sorted(MAX_REQUEST_BYTES)}, got {found}"
+        )
+    return SerializerSettings(endpoint_mode=mode)
+
+
+def serialize_image(event: Any, s3_client: Any, settings: SerializerSettings = REALTIME) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise MalformedEvent(f"the event must be a JSON object, got {type(event).__name__}")
     for name in ("s3_bucket", "s3_key"):
@@ -75,19 +108,25 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
             raise MalformedEvent(f"the event's {name!r} must be a non-empty string, got {found}")
     bucket, key = event["s3_bucket"], event["s3_key"]
     location = f"s3://{bucket}/{key}"
-    image_bytes = _read_image_object(s3_client, bucket, key, location)
+    response = _get_image_object(s3_client, bucket, key, location)
+    image_bytes = _read_body(response, settings, location)
     try:
         header = image_format.read_image_header(image_bytes)
-    except image_format.NotAnImage as error:
-        raise image_format.NotAnImage(f"{location}: {error}") from error
+    except (image_format.NotAnImage, image_format.UnsupportedImageFormat) as error:
+        raise type(error)(f"{location}: {error}") from error
 
-    output = {**event, "image_data": base64.b64encode(image_bytes).decode("ascii"), "inferences": []}
-    output_size = len(json.dumps(output).encode("utf-8"))
-    if output_size > STATE_OUTPUT_LIMIT_BYTES:
-        raise ImageTooLarge(
-            f"{location}: the state output would be {output_size:,} bytes (image {len(image_bytes):,} bytes, "
-            f"{len(output['image_data']):,} as base64), over the limit of {_LIMIT_EXPLAINED}"
-        )
+    # The output carries one of the two keys; an image_data or image_ref the input held must not contradict it.
+    passed_on = {name: value for name, value in event.items() if name not in ("image_data", "image_ref")}
+    base64_length = 4 * -(-len(image_bytes) // 3)
+    if (
+        _json_size({**passed_on, "image_data": "", "inferences": []}) + base64_length
+        <= STATE_OUTPUT_LIMIT_BYTES
+    ):
+        output = {**passed_on, "image_data": base64.b64encode(image_bytes).decode("ascii"), "inferences": []}
+    else:
+        # The classifier reads these very bytes: If-Match on the ETag refuses an object replaced since this check.
+        reference = {"s3_bucket": bucket, "s3_key": key, "etag": response["ETag"]}
+        output = {**passed_on, "image_ref": reference, "inferences": []}
     _LOGGER.info(
         "image serialized",
         extra=dict(
@@ -97,15 +136,20 @@ def serialize_image(event: Any, s3_client: Any) -> dict[str, Any]:
             width=header.width,
             height=header.height,
             image_bytes=len(image_bytes),
-            output_bytes=output_size,
+            passed="inline" if "image_data" in output else "by_reference",
+            output_bytes=_json_size(output),
         ),
     )
     return output
 
 
-def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> bytes:
+def _json_size(state: dict[str, Any]) -> int:
+    return len(json.dumps(state).encode("utf-8"))
+
+
+def _get_image_object(s3_client: Any, bucket: str, key: str, location: str) -> dict[str, Any]:
     try:
-        response = s3_client.get_object(Bucket=bucket, Key=key)
+        return s3_client.get_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ParamValidationError as error:
         # botocore checks bucket names before sending anything; only the event can have put a bad one there.
         raise MalformedEvent(f"{location}: {error}") from error
@@ -121,14 +165,15 @@ def _read_image_object(s3_client: Any, bucket: str, key: str, location: str) -> 
     except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
         raise StorageUnavailable(f"{location}: S3 could not be reached: {error}") from error
 
-    body = response["Body"]
-    content_length = response["ContentLength"]
-    base64_length = 4 * -(-content_length // 3)
-    if base64_length > STATE_OUTPUT_LIMIT_BYTES:
-        # Fail before reading: the base64 text alone could not fit in the state output.
+
+def _read_body(response: dict[str, Any], settings: SerializerSettings, location: str) -> bytes:
+    body, content_length, limit = response["Body"], response["ContentLength"], settings.max_image_bytes
+    if content_length > limit:
+        # Fail before reading: no endpoint of this mode would take it.
         body.close()
         raise ImageTooLarge(
-            f"{location}: the object is {content_length:,} bytes, {base64_length:,} as base64, over the "
-            f"limit of {_LIMIT_EXPLAINED} for the whole state output"
+            f"{location}: the object is {content_length:,} bytes, over the {limit:,}-byte request payload limit "
+            f"of a {settings.endpoint_mode} SageMaker endpoint (ENDPOINT_MODE={settings.endpoint_mode}); send a "
+            "smaller JPEG (fewer pixels or a lower quality)"
         )
     return body.read()

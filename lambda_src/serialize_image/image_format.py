@@ -1,15 +1,18 @@
-"""PNG and JPEG structure checks (never pixels), so bytes no decoder reads fail with NotAnImage before the model.
+"""PNG and JPEG structure checks (never pixels), so bytes no decoder reads fail with NotAnImage before the model,
+and images in formats the algorithm does not take fail with UnsupportedImageFormat, by name.
 
 PNG: https://www.w3.org/TR/png/ (chunks IHDR to IEND, each length and CRC: truncated files fail);
 JPEG: ITU-T T.81 (marker segments up to the first scan, then an end-of-image marker after it).
+The algorithm's inference takes image/png, image/jpeg and application/x-image (.jpg, .png) and resizes the input
+itself (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-inference).
 """
 
 import struct
 import zlib
 from dataclasses import dataclass
 
-# More pixels than any real photo (let alone one within the ~240 KB state budget): a decompression-bomb shape
-# (docs/CONTRACTS.md).
+# Above a 48-megapixel phone photo; decoding allocates width x height x 3 bytes before the model resizes
+# (docs/CONTRACTS.md, "Images the serializer accepts").
 MAX_PIXELS = 50_000_000
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,10 +29,24 @@ _JPEG_START_OF_SCAN = 0xDA
 # SOI and EOI carry no length; inside the header they mean a broken or concatenated file.
 _JPEG_IMAGE_BOUNDARY_MARKERS = frozenset({0xD8, 0xD9})
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
+_SEND_INSTEAD = "send the photo as JPEG or PNG instead"
+# ISO/IEC 14496-12 `ftyp` box: size, "ftyp", major brand, minor version, compatible brands (ISO/IEC 23008-12 for
+# HEIF: https://nokiatech.github.io/heif/technical.html; AVIF: https://aomediacodec.github.io/av1-avif/).
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
+_FTYP_BRANDS_READ = 16  # compatible brands looked at; real files list a handful
+# BITMAPINFOHEADER and its relatives: the DIB header sizes a BMP file may declare at byte 14.
+_BMP_DIB_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 
 
 class NotAnImage(Exception):
     """The bytes are neither a well-formed PNG nor a well-formed JPEG image of a plausible size."""
+
+
+class UnsupportedImageFormat(Exception):
+    """An image in a format the algorithm does not take (HEIC/HEIF, AVIF, WebP, GIF, BMP, TIFF): its message names
+    the format and says what to send instead."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +63,56 @@ def read_image_header(data: bytes) -> ImageHeader:
         header = _png_header(data)
     elif data.startswith(JPEG_SIGNATURE):
         header = _jpeg_header(data)
+    elif found := unsupported_format(data):
+        name, detail = found
+        article = "an" if name[0] in "AEIOU" else "a"
+        tip = " (iPhone: Settings > Camera > Formats > Most Compatible)" if name in ("HEIC", "HEIF") else ""
+        raise UnsupportedImageFormat(
+            f"{article} {name} image{detail}, a format the image-classification algorithm does not take; "
+            f"send the photo as JPEG or PNG instead{tip}"
+        )
     else:
         raise NotAnImage(f"not a PNG or JPEG image; its {len(data):,} bytes start with {data[:12]!r}")
     pixels = header.width * header.height
     if pixels > MAX_PIXELS:
         raise NotAnImage(
             f"the {header.content_type} header declares a {header.width}x{header.height} image "
-            f"({pixels:,} pixels), over the limit of {MAX_PIXELS:,} pixels that no real photo reaches "
+            f"({pixels:,} pixels), over the limit of {MAX_PIXELS:,} pixels, more than a 48-megapixel photo "
             f"(a decompression-bomb shape: {len(data):,} bytes claiming that many pixels)"
         )
     return header
+
+
+def unsupported_format(data: bytes) -> tuple[str, str] | None:
+    """The name (and a detail) of the image format the bytes start with, if it is one the algorithm does not take.
+    Signatures only: enough to say what was sent and what to send instead."""
+    if data[4:8] == b"ftyp":
+        return _iso_bmff_image_format(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP", ""
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF", ""
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF", ""
+    if (
+        data[:2] == b"BM"
+        and len(data) >= 18
+        and struct.unpack_from("<I", data, 14)[0] in _BMP_DIB_HEADER_SIZES
+    ):
+        return "BMP", ""
+    return None
+
+
+def _iso_bmff_image_format(data: bytes) -> tuple[str, str] | None:
+    (box_size,) = struct.unpack_from(">I", data)
+    end = min(max(box_size, 16), 16 + 4 * _FTYP_BRANDS_READ, len(data))
+    major = data[8:12]
+    brands = {major} | {data[offset : offset + 4] for offset in range(16, end - 3, 4)}
+    for names, image_format in ((_AVIF_BRANDS, "AVIF"), (_HEIC_BRANDS, "HEIC"), (_HEIF_BRANDS, "HEIF")):
+        if matched := brands & names:
+            brand = major if major in matched else min(matched)
+            return image_format, f" (ISO BMFF brand {brand.decode('ascii')!r})"
+    return None  # another ISO BMFF file, e.g. an MP4 or QuickTime video: no image at all
 
 
 def _png_header(data: bytes) -> ImageHeader:

@@ -18,7 +18,15 @@ from stacks.names import NEEDS_REVIEW_EVENT, VEHICLE_CLASSIFIED_EVENT
 # Error names raised by the handlers (docs/CONTRACTS.md); each task catches only names its own handler raises
 # (tests/cdk/test_error_names.py holds both ways).
 MALFORMED_EVENT_ERROR = "MalformedEvent"
-INPUT_ERRORS = (MALFORMED_EVENT_ERROR, "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge")
+# The classifier reads an image passed by reference itself: the object may be gone or replaced by then.
+REFERENCED_IMAGE_ERRORS = ("ImageNotFound", "ImageUnreadable")
+INPUT_ERRORS = (
+    MALFORMED_EVENT_ERROR,
+    *REFERENCED_IMAGE_ERRORS,
+    "NotAnImage",
+    "UnsupportedImageFormat",
+    "ImageTooLarge",
+)
 # Retried; when the retries run out the execution fails under this name (no Fail state pretends otherwise).
 TRANSIENT_STORAGE_ERRORS = ("StorageUnavailable",)
 ENDPOINT_ERRORS = ("EndpointError", "EndpointThrottled", "MalformedEndpointResponse", "ModelLookupFailed")
@@ -28,10 +36,10 @@ TRANSIENT_ENDPOINT_ERRORS = ("EndpointThrottled", "ModelLookupFailed")
 LOW_CONFIDENCE_ERROR = "ThresholdConfidenceNotMet"
 # Raised by a handler and caught by no Catch, on purpose: the execution fails under the error's own name.
 UNCAUGHT_ERRORS = {
-    "StorageUnavailable": "serialize, after its retries: S3 was unavailable, nothing is wrong with the image, so "
-    "no ImageRejected state may call it a rejection",
-    "ConfigurationError": "classify, filter: a missing or invalid environment variable is a deployment defect, "
-    "not a verdict on the image or the endpoint; it must stand out under its own name",
+    "StorageUnavailable": "serialize, classify, after their retries: S3 was unavailable, nothing is wrong with the "
+    "image, so no ImageRejected state may call it a rejection",
+    "ConfigurationError": "serialize, classify, filter: a missing or invalid environment variable is a deployment "
+    "defect, not a verdict on the image or the endpoint; it must stand out under its own name",
 }
 # Lambda's own throttling is not in LambdaInvoke's default service-exception retry.
 TRANSIENT_LAMBDA_ERRORS = ("Lambda.TooManyRequestsException",)
@@ -68,7 +76,9 @@ class InferenceChain(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         serialize = lambda_task(self, "SerializeImage", functions.serialize, TRANSIENT_STORAGE_ERRORS)
-        classify = lambda_task(self, "ClassifyImage", functions.classify, TRANSIENT_ENDPOINT_ERRORS)
+        classify = lambda_task(
+            self, "ClassifyImage", functions.classify, TRANSIENT_ENDPOINT_ERRORS + TRANSIENT_STORAGE_ERRORS
+        )
         filter_inferences = lambda_task(self, "FilterInferences", functions.filter)
 
         if end is ChainEnd.FAIL_EXECUTION:
@@ -116,8 +126,10 @@ class InferenceChain(Construct):
             classified = self._record("RecordSucceeded", OUTCOME_SUCCEEDED, prediction=True)
 
         serialize.add_catch(input_rejected, errors=list(INPUT_ERRORS), result_path="$.failure")
-        for task in (classify, filter_inferences):
-            task.add_catch(input_rejected, errors=[MALFORMED_EVENT_ERROR], result_path="$.failure")
+        classify.add_catch(
+            input_rejected, errors=[MALFORMED_EVENT_ERROR, *REFERENCED_IMAGE_ERRORS], result_path="$.failure"
+        )
+        filter_inferences.add_catch(input_rejected, errors=[MALFORMED_EVENT_ERROR], result_path="$.failure")
         classify.add_catch(endpoint_failed, errors=list(ENDPOINT_ERRORS), result_path="$.failure")
         filter_inferences.add_catch(low_confidence, errors=[LOW_CONFIDENCE_ERROR], result_path="$.failure")
 

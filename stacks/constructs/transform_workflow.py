@@ -118,6 +118,8 @@ class TransformStateMachine(Construct):
                     )
                 ),
                 content_type=IMAGE_CONTENT_TYPE,
+                # One image per record; MaxPayloadInMB left at its default, 6 MB, the real-time endpoint's limit
+                # too, so a photo the endpoint takes fits (CreateTransformJob, above).
                 split_type=tasks.SplitType.NONE,
             ),
             transform_output=tasks.TransformOutput(

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import AppConfig
-from stacks.constructs.grants import list_prefix, on_objects
+from stacks.constructs.grants import list_prefix
 from stacks.constructs.log_group import project_log_group
 from stacks.nag import acknowledge_wildcard_resources, acknowledge_wildcards
 from stacks.refs import EndpointRef
@@ -85,32 +85,22 @@ class InferenceFunctions(Construct):
         class_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        prefix = config.workflow_input_prefix
+        prefixes = input_prefixes(config)
         self.serialize = WorkflowFunction(
             self,
             "SerializeImage",
             source_folder="serialize_image",
-            description="Reads the image from S3 and returns it base64-encoded",
+            description="Checks the image in S3; passes it on inline (base64) or by reference",
+            # The endpoint's request payload limit bounds the image (docs/CONTRACTS.md, "Workflow state").
+            environment={"ENDPOINT_MODE": config.endpoint_mode},
             timeout=Duration.seconds(30),
             memory_size=256,
             config=config,
         )
         # Not bucket.grant_read(): that adds s3:List*/GetBucket* on the whole bucket (data_capture/ included).
-        # Listing the input prefix only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
-        # And the intake prefix, where a dropped photo starts its own execution (stacks/constructs/intake.py).
-        readable = dict.fromkeys(p for p in (prefix, config.intake_prefix) if p)
-        for readable_prefix in readable:
-            self.serialize.allow(
-                on_objects(bucket, readable_prefix, "s3:GetObject"), list_prefix(bucket, readable_prefix)
-            )
-        # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
-        acknowledge_wildcard_resources(
-            self.serialize.role,
-            {
-                f"/{readable_prefix}*": "Reads the objects under the workflow's input and intake prefixes of the "
-                "project bucket: the object key is the wildcard."
-                for readable_prefix in readable
-            },
+        # Listing the input prefixes only, so a missing key is a 404 (NoSuchKey) rather than an opaque 403.
+        self.serialize.allow(
+            read_objects(bucket, prefixes), *(list_prefix(bucket, prefix) for prefix in prefixes)
         )
 
         self.classify = WorkflowFunction(
@@ -119,13 +109,16 @@ class InferenceFunctions(Construct):
             source_folder="classify_image",
             description="Sends the image to the SageMaker endpoint and returns the class probabilities",
             environment={"ENDPOINT_NAME": endpoint.name, "CLASS_NAMES": json.dumps(list(class_names))},
-            # InvokeEndpoint may take up to 60 s before SageMaker itself times out.
-            timeout=Duration.seconds(70),
+            # InvokeEndpoint may take up to 60 s before SageMaker itself times out, after reading a photo passed by
+            # reference (lambda_src/classify_image/app.py's client configurations).
+            timeout=Duration.seconds(90),
             memory_size=256,
             config=config,
         )
         self.classify.allow(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn])
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint.arn]),
+            # An image passed by reference: the objects the serializer checked, under the same prefixes; no listing.
+            read_objects(bucket, prefixes),
         )
         # served_model.py names the model the endpoint serves in the outcome events: Describe on this endpoint, and
         # on the account's configs and models, whose names CloudFormation generates and a new model replaces
@@ -148,6 +141,16 @@ class InferenceFunctions(Construct):
             "generates their names and a new model replaces both, so only the account's can be named.",
             resources=list(served.values()),
         )
+        for function in (self.serialize, self.classify):
+            # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
+            acknowledge_wildcard_resources(
+                function.role,
+                {
+                    f"/{prefix}*": "Reads the images under an input prefix of the project bucket: the object key "
+                    "is the wildcard."
+                    for prefix in prefixes
+                },
+            )
 
         self.filter = WorkflowFunction(
             self,
@@ -167,3 +170,15 @@ class InferenceFunctions(Construct):
     @property
     def all(self) -> tuple[WorkflowFunction, ...]:
         return (self.serialize, self.classify, self.filter)
+
+
+def input_prefixes(config: AppConfig) -> tuple[str, ...]:
+    """The key prefixes whose images the workflow classifies: the serializer and the classifier read only these.
+    The intake prefix is one: a photo dropped there starts its own execution (stacks/constructs/intake.py)."""
+    return tuple(dict.fromkeys(p for p in (config.workflow_input_prefix, config.intake_prefix) if p))
+
+
+def read_objects(bucket: s3.IBucket, prefixes: Sequence[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+    )

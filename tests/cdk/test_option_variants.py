@@ -228,6 +228,16 @@ def test_serverless_endpoint_has_no_instances_capture_or_key(variants, synthesiz
     )
 
 
+@pytest.mark.parametrize("variant", ["serverless", "flipped"])
+def test_the_serializers_payload_bound_follows_the_endpoint_mode(variants, variant):
+    # lambda_src/serialize_image/app.py: ENDPOINT_MODE picks the request payload limit an image must fit.
+    functions = resources_of_type(variants(variant)["Workflow"], "AWS::Lambda::Function").values()
+    modes = [
+        f["Properties"].get("Environment", {}).get("Variables", {}).get("ENDPOINT_MODE") for f in functions
+    ]
+    assert [mode for mode in modes if mode] == [VARIANTS[variant].get("endpoint_mode", "realtime")]
+
+
 def test_a_brought_model_skips_training_and_is_the_only_object_read(variants):
     model = variants("serverless")["Model"]
     assert not resources_of_type(model, "Custom::SageMakerTrainingJob")

@@ -70,10 +70,18 @@ def test_low_confidence_fails_the_execution_with_threshold_error(definition):
     [
         (
             "SerializeImage",
-            {"MalformedEvent", "ImageNotFound", "ImageUnreadable", "NotAnImage", "ImageTooLarge"},
+            {
+                "MalformedEvent",
+                "ImageNotFound",
+                "ImageUnreadable",
+                "NotAnImage",
+                "UnsupportedImageFormat",
+                "ImageTooLarge",
+            },
         ),
-        # Each task catches only what its own handler raises (tests/cdk/test_error_names.py).
-        ("ClassifyImage", {"MalformedEvent"}),
+        # Each task catches only what its own handler raises (tests/cdk/test_error_names.py); the classifier reads
+        # an image passed by reference itself.
+        ("ClassifyImage", {"MalformedEvent", "ImageNotFound", "ImageUnreadable"}),
         ("FilterInferences", {"MalformedEvent"}),
     ],
 )
@@ -104,11 +112,12 @@ def test_endpoint_throttling_is_retried_before_it_fails(definition):
     assert {"EndpointThrottled", "ModelLookupFailed"} <= set(endpoint_catch["ErrorEquals"])
 
 
-def test_busy_storage_is_retried_then_fails_under_its_own_name(definition):
-    serialize = definition["States"]["SerializeImage"]
-    (storage_retry,) = [r for r in serialize["Retry"] if r["ErrorEquals"] == ["StorageUnavailable"]]
+@pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage"])
+def test_busy_storage_is_retried_then_fails_under_its_own_name(definition, state):
+    task = definition["States"][state]
+    (storage_retry,) = [r for r in task["Retry"] if "StorageUnavailable" in r["ErrorEquals"]]
     assert storage_retry["MaxAttempts"] >= 2 and storage_retry["BackoffRate"] > 1
-    assert not any("StorageUnavailable" in c["ErrorEquals"] for c in serialize["Catch"])
+    assert not any("StorageUnavailable" in c["ErrorEquals"] for c in task["Catch"])
 
 
 @pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage", "FilterInferences"])
@@ -192,6 +201,7 @@ def storage_bucket_arn_reference(synthesized_app) -> dict:
 
 
 def test_serializer_reads_only_the_input_and_intake_prefixes_of_the_project_bucket(template, synthesized_app):
+    # stacks/constructs/workflow_functions.py's input_prefixes(): the same prefixes bound the classifier's reads.
     prefixes = [synthesized_app.config.workflow_input_prefix, synthesized_app.config.intake_prefix]
     bucket_arn = storage_bucket_arn_reference(synthesized_app)
     statements = policy_statements_of_role(template, "SerializeImage")
@@ -226,7 +236,18 @@ def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesi
     model_template = synthesized_app.template("Model")
     exported = model_template["Outputs"][reference["OutputName"]]["Value"]
     assert model_template["Resources"][exported["Ref"]]["Type"] == "AWS::SageMaker::Endpoint"
-    assert not any(a.startswith("s3:") for s in statements for a in as_list(s["Action"]))
+
+
+def test_classifier_reads_only_the_objects_of_the_input_prefix(template, synthesized_app):
+    # An image passed by reference: GetObject on the objects the serializer may read, no listing, nothing else.
+    prefix = synthesized_app.config.workflow_input_prefix
+    statements = policy_statements_of_role(template, "ClassifyImage")
+    s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+
+    assert [(as_list(s["Action"]), s["Resource"]) for s in s3_statements] == [
+        (["s3:GetObject"], {"Fn::Join": ["", [storage_bucket_arn_reference(synthesized_app), f"/{prefix}*"]]})
+    ]
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in s3_statements)
 
 
 def test_filter_has_no_data_access(template):
@@ -261,15 +282,18 @@ def test_only_xray_and_log_delivery_use_a_star_resource(template):
 def test_classifier_outlives_its_endpoint_call(template):
     # A function killed by its own timeout fails with an error no Retry or Catch names; the SDK call must end
     # first, as EndpointThrottled.
-    CLIENT_CONFIG = load_handler_module("classify_image").CLIENT_CONFIG  # noqa: N806
+    classify_app = load_handler_module("classify_image")
+    CLIENT_CONFIG, S3_CLIENT_CONFIG = classify_app.CLIENT_CONFIG, classify_app.S3_CLIENT_CONFIG  # noqa: N806
 
     (classify,) = [
         f["Properties"]
         for f in resources_of_type(template, "AWS::Lambda::Function").values()
         if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    call_seconds = CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout
-    assert CLIENT_CONFIG.retries["total_max_attempts"] == 1
+    # A photo passed by reference is read from S3 first.
+    configs = (S3_CLIENT_CONFIG, CLIENT_CONFIG)
+    call_seconds = sum(config.connect_timeout + config.read_timeout for config in configs)
+    assert all(config.retries["total_max_attempts"] == 1 for config in configs)
     assert classify["Timeout"] > call_seconds
 
 

@@ -51,10 +51,32 @@ def jpeg_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
     return buffer.getvalue()
 
 
+def noisy_jpeg_bytes(size: tuple[int, int], quality: int = 95) -> bytes:
+    """A JPEG as large as a photo of that size: noise compresses as badly as a camera's detail does."""
+    noise = [Image.effect_noise(size, 64) for _ in range(3)]
+    buffer = io.BytesIO()
+    Image.merge("RGB", noise).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def gif_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
     buffer = io.BytesIO()
     _gradient(size).save(buffer, format="GIF")
     return buffer.getvalue()
+
+
+def webp_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
+    buffer = io.BytesIO()
+    _gradient(size).save(buffer, format="WEBP")
+    return buffer.getvalue()
+
+
+def heic_bytes() -> bytes:
+    """The start of an iPhone's HEIC photo: an ISO BMFF `ftyp` box (major brand heic; compatible mif1, heic), then
+    the `meta` box that holds the image items (Pillow writes no HEIC)."""
+    ftyp = b"ftyp" + b"heic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    meta = b"meta" + b"\x00" * 64
+    return struct.pack(">I", 4 + len(ftyp)) + ftyp + struct.pack(">I", 4 + len(meta)) + meta
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

@@ -14,7 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from tests.handlers.conftest import SERVED_MODEL_NAME
-from tests.handlers.images import jpeg_bytes, png_bytes
+from tests.handlers.images import jpeg_bytes, noisy_jpeg_bytes, png_bytes
 from tests.lambda_handlers import load_handler_module
 
 app = load_handler_module("classify_image")
@@ -255,7 +255,23 @@ def test_malformed_endpoint_answers_raise_malformed_endpoint_response(sagemaker_
     ("event", "found"),
     [
         ([], "the event must be a JSON object, got list"),
-        ({"s3_key": "a.png"}, "'image_data' must be non-empty base64 text, got missing"),
+        (
+            {"s3_key": "a.png"},
+            "'image_data' must be non-empty base64 text, got missing, and it has no 'image_ref'",
+        ),
+        (
+            {"image_data": "iVBORw0KGgo=", "image_ref": {}},
+            "the event carries both 'image_data' and 'image_ref'; the serializer passes one",
+        ),
+        ({"image_ref": "s3://bucket/key"}, "'image_ref' must be an object of non-empty strings"),
+        (
+            {"image_ref": {"s3_bucket": "b", "s3_key": "k"}},
+            "['s3_bucket', 's3_key', 'etag'], got {'s3_bucket': 'b', 's3_key': 'k'}",
+        ),
+        (
+            {"image_ref": {"s3_bucket": "not a bucket!", "s3_key": "k", "etag": '"e"'}},
+            'Invalid bucket name "not a bucket!"',
+        ),
         ({"image_data": ""}, "'image_data' must be non-empty base64 text, got str"),
         ({"image_data": b"iVBORw0KGgo="}, "'image_data' must be non-empty base64 text, got bytes"),
         ({"image_data": "not base64!"}, "'image_data' is not valid base64"),
@@ -264,7 +280,18 @@ def test_malformed_endpoint_answers_raise_malformed_endpoint_response(sagemaker_
             "neither PNG nor JPEG; they start with b'GIF89a",
         ),
     ],
-    ids=["list", "missing", "empty", "bytes", "invalid-base64", "gif"],
+    ids=[
+        "list",
+        "missing",
+        "both",
+        "reference-not-object",
+        "reference-without-etag",
+        "reference-bad-bucket",
+        "empty",
+        "bytes",
+        "invalid-base64",
+        "gif",
+    ],
 )
 def test_malformed_events_raise_malformed_event(sagemaker_runtime, environment, lambda_context, event, found):
     with pytest.raises(app.MalformedEvent) as raised:
@@ -334,3 +361,169 @@ def test_settings_are_read_at_each_call(
     )
 
     assert app.handler(event, lambda_context)["predicted_class"] == "bicycle"
+
+
+BUCKET = "scones-vision-test-bucket"
+
+
+@pytest.fixture
+def s3(moto_s3: Any) -> Any:
+    moto_s3.create_bucket(Bucket=BUCKET)
+    return moto_s3
+
+
+def referenced(s3: Any, image: bytes, key: str = "dataset/validation/photo.jpg") -> dict[str, Any]:
+    """The serializer's output for an image passed by reference."""
+    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=image)["ETag"]
+    return {
+        "s3_bucket": BUCKET,
+        "s3_key": key,
+        "image_ref": {"s3_bucket": BUCKET, "s3_key": key, "etag": etag},
+        "inferences": [],
+    }
+
+
+def large_jpeg() -> bytes:
+    image = noisy_jpeg_bytes((640, 480))
+    assert len(image) > 245_760  # more than the state carries inline
+    return image
+
+
+def test_an_image_passed_by_reference_is_read_from_s3_and_sent_to_the_endpoint(
+    sagemaker_runtime, s3, environment, monkeypatch, lambda_context, log_lines
+):
+    _, stubber = sagemaker_runtime
+    monkeypatch.setattr(app, "_s3_client", lambda: s3)
+    image = large_jpeg()
+    event = referenced(s3, image)
+    stubber.add_response(
+        "invoke_endpoint", endpoint_answer(b"[0.1, 0.9]"), expected_request(image, "image/jpeg")
+    )
+
+    output = app.handler(event, lambda_context)
+
+    assert output == {**event, "inferences": [0.1, 0.9], "predicted_class": "motorcycle"}
+    [line] = log_lines()
+    assert (line["passed"], line["image_bytes"], line["content_type"]) == (
+        "by_reference",
+        len(image),
+        "image/jpeg",
+    )
+
+
+def test_a_referenced_object_that_is_gone_raises_image_not_found(sagemaker_runtime, s3):
+    client, _ = sagemaker_runtime
+    event = referenced(s3, large_jpeg())
+    s3.delete_object(Bucket=BUCKET, Key=event["s3_key"])
+
+    with pytest.raises(app.ImageNotFound) as raised:
+        app.classify_image(event, SETTINGS, client, s3)
+
+    assert type(raised.value).__name__ == "ImageNotFound"
+    assert str(raised.value).startswith(f"s3://{BUCKET}/{event['s3_key']}: cannot read the object (NoSuchKey")
+
+
+def test_a_referenced_object_replaced_since_the_serializer_checked_it_raises_image_unreadable(
+    sagemaker_runtime, s3
+):
+    client, _ = sagemaker_runtime
+    event = referenced(s3, large_jpeg())
+    s3.put_object(Bucket=BUCKET, Key=event["s3_key"], Body=b"GIF89a, uploaded later")
+
+    with pytest.raises(app.ImageUnreadable) as raised:
+        app.classify_image(event, SETTINGS, client, s3)
+
+    assert type(raised.value).__name__ == "ImageUnreadable"
+    assert "the object was replaced since the serializer checked it" in str(raised.value)
+    assert event["image_ref"]["etag"] in str(raised.value)
+
+
+def test_the_endpoint_refusing_a_referenced_image_raises_endpoint_error(sagemaker_runtime, s3):
+    client, stubber = sagemaker_runtime
+    image = large_jpeg()
+    # What SageMaker answers a body over its limit (aws/sagemaker-python-sdk#171): HTTP 413, no error code.
+    stubber.add_client_error(
+        "invoke_endpoint",
+        service_error_code="413",
+        service_message="HTTP content length exceeded 6291456 bytes.",
+        http_status_code=413,
+        expected_params=expected_request(image, "image/jpeg"),
+    )
+
+    with pytest.raises(app.EndpointError) as raised:
+        app.classify_image(referenced(s3, image), SETTINGS, client, s3)
+
+    assert str(raised.value) == (
+        f"endpoint {ENDPOINT_NAME!r} answered 413 (HTTP 413): HTTP content length exceeded 6291456 bytes."
+    )
+
+
+def test_a_referenced_object_that_is_no_png_or_jpeg_raises_malformed_event(sagemaker_runtime, s3):
+    client, _ = sagemaker_runtime
+
+    with pytest.raises(
+        app.MalformedEvent, match=f"s3://{BUCKET}/x.gif holds 13 bytes that are neither PNG nor JPEG"
+    ):
+        app.classify_image(referenced(s3, b"GIF89a, a gif", key="x.gif"), SETTINGS, client, s3)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error", "message"),
+    [
+        ("AccessDenied", 403, "ImageNotFound", "cannot read the object (AccessDenied: S3 says no)"),
+        ("SlowDown", 503, "StorageUnavailable", "S3 answered SlowDown (HTTP 503): S3 says no"),
+        ("RequestTimeout", 400, "StorageUnavailable", "S3 answered RequestTimeout (HTTP 400): S3 says no"),
+        ("Odd", 502, "StorageUnavailable", "S3 answered Odd (HTTP 502): S3 says no"),
+        (
+            "InvalidObjectState",
+            403,
+            "ImageUnreadable",
+            "S3 refused the object (InvalidObjectState: S3 says no)",
+        ),
+    ],
+)
+def test_s3_errors_reading_a_referenced_image_become_named_errors(
+    sagemaker_runtime, code, status, error, message
+):
+    client, _ = sagemaker_runtime
+    s3 = boto3.client("s3", region_name="us-east-1")
+    event = {"image_ref": {"s3_bucket": BUCKET, "s3_key": "a.jpg", "etag": '"e1"'}}
+    with Stubber(s3) as s3_stubber:
+        s3_stubber.add_client_error(
+            "get_object",
+            service_error_code=code,
+            service_message="S3 says no",
+            http_status_code=status,
+            expected_params={"Bucket": BUCKET, "Key": "a.jpg", "IfMatch": '"e1"'},
+        )
+
+        with pytest.raises(getattr(app, error)) as raised:
+            app.classify_image(event, SETTINGS, client, s3)
+
+    assert type(raised.value).__name__ == error
+    assert str(raised.value) == f"s3://{BUCKET}/a.jpg: {message}"
+
+
+def test_the_classifier_and_the_serializer_agree_on_which_s3_errors_are_transient_or_not_found():
+    serializer = load_handler_module("serialize_image")
+
+    assert app._TRANSIENT_S3_ERROR_CODES == serializer._TRANSIENT_ERROR_CODES
+    assert app._NOT_FOUND_S3_ERROR_CODES == serializer._NOT_FOUND_ERROR_CODES
+
+
+def test_unreachable_s3_for_a_referenced_image_raises_storage_unavailable(sagemaker_runtime):
+    client, _ = sagemaker_runtime
+    # The function's own S3 configuration: one attempt, so the error reaches the handler at once.
+    s3 = boto3.client("s3", region_name="us-east-1", config=app.S3_CLIENT_CONFIG)
+    attempts = []
+
+    def drop_connection(**_: Any) -> None:
+        attempts.append(1)
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://s3.test")
+
+    s3.meta.events.register("before-send.s3.GetObject", drop_connection)
+    event = {"image_ref": {"s3_bucket": BUCKET, "s3_key": "a.jpg", "etag": '"e1"'}}
+
+    with pytest.raises(app.StorageUnavailable, match=f"s3://{BUCKET}/a.jpg: S3 could not be reached"):
+        app.classify_image(event, SETTINGS, client, s3)
+    assert len(attempts) == 1

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from tests.handlers.images import png_chunks, png_from_chunks
+from tests.handlers.images import gif_bytes, heic_bytes, png_chunks, png_from_chunks, webp_bytes
 from tests.lambda_handlers import load_handler_module
 
 # The sibling module exactly as the serializer imports it in its Lambda code folder.
@@ -215,3 +215,57 @@ def test_a_header_at_the_pixel_limit_passes():
 
     assert (header.width, header.height) == (10_000, 5_000)
     assert header.width * header.height == image_format.MAX_PIXELS
+
+
+def _iso_bmff(major: bytes, *compatible: bytes) -> bytes:
+    ftyp = b"ftyp" + major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 4 + len(ftyp)) + ftyp + b"\x00\x00\x00\x08mdat"
+
+
+UNSUPPORTED_IMAGES = {
+    "heic-iphone": (heic_bytes(), "a HEIC image (ISO BMFF brand 'heic')"),
+    "heic-sequence": (_iso_bmff(b"msf1", b"msf1", b"hevc"), "a HEIC image (ISO BMFF brand 'hevc')"),
+    "heif": (_iso_bmff(b"mif1", b"mif1", b"miaf"), "a HEIF image (ISO BMFF brand 'mif1')"),
+    "avif": (_encoded(_noise("RGB", (16, 16)), "AVIF"), "an AVIF image (ISO BMFF brand 'avif')"),
+    "webp": (webp_bytes(), "a WebP image,"),
+    "gif": (gif_bytes(), "a GIF image,"),
+    "bmp": (_encoded(_noise("RGB", (16, 16)), "BMP"), "a BMP image,"),
+    "tiff-little-endian": (_encoded(_noise("RGB", (16, 16)), "TIFF"), "a TIFF image,"),
+    "tiff-big-endian": (b"MM\x00*\x00\x00\x00\x08" + b"\x00" * 32, "a TIFF image,"),
+}
+
+
+@pytest.mark.parametrize(("data", "named"), UNSUPPORTED_IMAGES.values(), ids=UNSUPPORTED_IMAGES.keys())
+def test_formats_the_algorithm_does_not_take_are_named_with_what_to_send_instead(data, named):
+    with pytest.raises(image_format.UnsupportedImageFormat) as raised:
+        image_format.read_image_header(data)
+
+    message = str(raised.value)
+    assert message.startswith(f"{named}")
+    assert (
+        "a format the image-classification algorithm does not take; send the photo as JPEG or PNG" in message
+    )
+    assert ("Settings > Camera > Formats > Most Compatible" in message) == ("HEI" in named)
+
+
+@pytest.mark.parametrize("name", ["avif", "webp", "gif", "bmp", "tiff-little-endian"])
+def test_pillow_agrees_on_the_unsupported_format(name):
+    data, named = UNSUPPORTED_IMAGES[name]
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format in named.upper()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _iso_bmff(b"mp42", b"mp42", b"isom"),  # a video, not a photo
+        _iso_bmff(b"qt  "),
+        b"BM is for bicycle and motorcycle" + b"\x00" * 16,
+        b"RIFF\x24\x00\x00\x00WAVEfmt ",
+        b"GIF8",
+    ],
+    ids=["mp4", "quicktime", "text-starting-bm", "wav", "gif-signature-cut"],
+)
+def test_look_alikes_of_those_formats_are_not_images(data):
+    with pytest.raises(image_format.NotAnImage, match="not a PNG or JPEG image"):
+        image_format.read_image_header(data)

@@ -9,18 +9,20 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from tests.handlers.images import (
-    gif_bytes,
+    heic_bytes,
     jpeg_bytes,
     png_bytes,
     png_bytes_of_length,
     png_claiming_size,
     png_with_garbage_image_data,
+    webp_bytes,
 )
 from tests.lambda_handlers import load_handler_module
 
@@ -30,8 +32,9 @@ BUCKET = "scones-vision-test-bucket"
 
 
 @pytest.fixture
-def s3(moto_s3: Any) -> Any:
-    """The test bucket; the handler's cached client is created inside the mock."""
+def s3(moto_s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The test bucket; the handler's cached client is created inside the mock, its endpoint mode realtime."""
+    monkeypatch.setenv("ENDPOINT_MODE", "realtime")
     app._s3_client.cache_clear()
     moto_s3.create_bucket(Bucket=BUCKET)
     yield moto_s3
@@ -135,7 +138,7 @@ def _jpeg_signature_only() -> bytes:
     ("make_body", "found"),
     [
         (lambda: b"bicycle,motorcycle\n1,0\n", "start with b'bicycle,moto"),
-        (gif_bytes, "start with b'GIF8"),
+        (lambda: b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64, "ftypmp42"),
         (lambda: b"", "empty (0 bytes)"),
         (_truncated_png_cut_inside_ihdr, "chunk b'IHDR' at byte 8 declares 13 data bytes"),
         (_truncated_png_without_iend, "before the IEND chunk"),
@@ -147,7 +150,7 @@ def _jpeg_signature_only() -> bytes:
     ],
     ids=[
         "text-named-png",
-        "gif",
+        "mp4-video",
         "empty",
         "png-cut-in-ihdr",
         "png-without-iend",
@@ -296,15 +299,18 @@ def _largest_image_that_fits(event: dict[str, Any]) -> int:
     return 3 * ((app.STATE_OUTPUT_LIMIT_BYTES - envelope) // 4)
 
 
-def test_image_just_under_the_limit_passes(s3, load_event):
+def test_image_just_under_the_state_limit_passes_inline(s3, load_event, log_lines):
     event = load_event("serialize_input")
-    s3.put_object(
-        Bucket=BUCKET, Key=event["s3_key"], Body=png_bytes_of_length(_largest_image_that_fits(event))
-    )
+    image = png_bytes_of_length(_largest_image_that_fits(event))
+    s3.put_object(Bucket=BUCKET, Key=event["s3_key"], Body=image)
 
     output = app.serialize_image(event, s3)
 
     assert app.STATE_OUTPUT_LIMIT_BYTES - 4 < serialized_size(output) <= app.STATE_OUTPUT_LIMIT_BYTES
+    assert base64.b64decode(output["image_data"]) == image
+    assert "image_ref" not in output
+    [line] = log_lines()
+    assert line["passed"] == "inline"
 
 
 def test_limit_leaves_room_for_what_the_later_states_add():
@@ -316,23 +322,120 @@ def test_limit_leaves_room_for_what_the_later_states_add():
     assert app.STATE_OUTPUT_LIMIT_BYTES + added < app.STEP_FUNCTIONS_STATE_LIMIT_BYTES
 
 
-def test_image_one_byte_over_the_limit_raises_image_too_large(s3, load_event):
-    event = load_event("serialize_input")
+def test_image_one_byte_over_the_state_limit_passes_by_reference(s3, load_event, log_lines):
+    event = {**load_event("serialize_input"), "run_id": "large-1"}
     image = png_bytes_of_length(_largest_image_that_fits(event) + 1)
-    s3.put_object(Bucket=BUCKET, Key=event["s3_key"], Body=image)
-    expected_output_size = serialized_size(
-        {**event, "image_data": base64.b64encode(image).decode("ascii"), "inferences": []}
-    )
+    etag = s3.put_object(Bucket=BUCKET, Key=event["s3_key"], Body=image)["ETag"]
+
+    output = app.serialize_image(event, s3)
+
+    assert output == {
+        **event,
+        "image_ref": {"s3_bucket": BUCKET, "s3_key": event["s3_key"], "etag": etag},
+        "inferences": [],
+    }
+    [line] = log_lines()
+    assert (line["passed"], line["image_bytes"]) == ("by_reference", len(image))
+    assert line["output_bytes"] == serialized_size(output) < 1_000
+
+
+@pytest.mark.parametrize(
+    ("mode", "limit"), [("realtime", 6_291_456), ("serverless", 4_194_304)], ids=["realtime", "serverless"]
+)
+def test_an_image_at_the_endpoints_payload_limit_passes_by_reference(s3, mode, limit):
+    s3.put_object(Bucket=BUCKET, Key="photo.png", Body=png_bytes_of_length(limit))
+
+    output = app.serialize_image(event_for("photo.png"), s3, app.SerializerSettings(mode))
+
+    assert output["image_ref"]["s3_key"] == "photo.png"
+    assert "image_data" not in output
+
+
+@pytest.mark.parametrize(
+    ("mode", "limit"), [("realtime", 6_291_456), ("serverless", 4_194_304)], ids=["realtime", "serverless"]
+)
+def test_an_image_one_byte_over_the_endpoints_payload_limit_raises_image_too_large(
+    s3, monkeypatch, lambda_context, mode, limit
+):
+    monkeypatch.setenv("ENDPOINT_MODE", mode)
+    s3.put_object(Bucket=BUCKET, Key="photo.png", Body=png_bytes_of_length(limit + 1))
 
     with pytest.raises(app.ImageTooLarge) as raised:
-        app.serialize_image(event, s3)
+        app.handler(event_for("photo.png"), lambda_context)
 
     assert type(raised.value).__name__ == "ImageTooLarge"
+    assert str(raised.value) == (
+        f"s3://{BUCKET}/photo.png: the object is {limit + 1:,} bytes, over the {limit:,}-byte request payload "
+        f"limit of a {mode} SageMaker endpoint (ENDPOINT_MODE={mode}); send a smaller JPEG (fewer pixels or a "
+        "lower quality)"
+    )
+
+
+def test_the_realtime_limit_is_invoke_endpoints_body_limit():
+    # botocore's service model carries the API reference's length constraint on InvokeEndpoint's Body.
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    body = model.operation_model("InvokeEndpoint").input_shape.members["Body"]
+
+    assert app.MAX_REQUEST_BYTES["realtime"] == body.metadata["max"] == 6 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("environment", "found"),
+    [({}, "got missing"), ({"ENDPOINT_MODE": "async"}, "got 'async'"), ({"ENDPOINT_MODE": ""}, "got ''")],
+    ids=["missing", "unknown", "empty"],
+)
+def test_a_bad_endpoint_mode_raises_configuration_error(s3, monkeypatch, lambda_context, environment, found):
+    monkeypatch.delenv("ENDPOINT_MODE")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    s3.put_object(Bucket=BUCKET, Key="a.png", Body=png_bytes())
+
+    with pytest.raises(app.ConfigurationError) as raised:
+        app.handler(event_for("a.png"), lambda_context)
+
+    assert type(raised.value).__name__ == "ConfigurationError"
+    assert str(raised.value) == (
+        f"environment variable ENDPOINT_MODE must be one of ['realtime', 'serverless'], {found}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("passed_in", "image"),
+    [
+        ({"image_ref": {"s3_key": "stale"}}, png_bytes()),
+        ({"image_data": "c3RhbGU="}, png_bytes_of_length(300_000)),
+    ],
+    ids=["stale-reference-inline", "stale-data-by-reference"],
+)
+def test_an_image_key_the_input_carried_does_not_survive(s3, passed_in, image):
+    s3.put_object(Bucket=BUCKET, Key="a.png", Body=image)
+
+    output = app.serialize_image(event_for("a.png", **passed_in), s3)
+
+    assert ("image_data" in output) != ("image_ref" in output)
+    assert "stale" not in json.dumps(output) and "c3RhbGU=" not in json.dumps(output)
+
+
+@pytest.mark.parametrize(
+    ("make_image", "named"),
+    [
+        (heic_bytes, "a HEIC image (ISO BMFF brand 'heic')"),
+        (webp_bytes, "a WebP image"),
+    ],
+    ids=["heic", "webp"],
+)
+def test_formats_the_algorithm_does_not_take_are_refused_by_name(s3, lambda_context, make_image, named):
+    s3.put_object(Bucket=BUCKET, Key="IMG_0001.jpg", Body=make_image())
+
+    with pytest.raises(app.image_format.UnsupportedImageFormat) as raised:
+        app.handler(event_for("IMG_0001.jpg"), lambda_context)
+
+    assert type(raised.value).__name__ == "UnsupportedImageFormat"
     message = str(raised.value)
-    assert f"s3://{BUCKET}/{event['s3_key']}" in message
-    assert f"would be {expected_output_size:,} bytes" in message
-    assert "limit of 245,760 bytes (Step Functions' 262,144-byte state limit, less 16,384" in message
-    assert f"image {len(image):,} bytes" in message
+    assert message.startswith(
+        f"s3://{BUCKET}/IMG_0001.jpg: {named}, a format the image-classification algorithm"
+    )
+    assert "send the photo as JPEG or PNG instead" in message
 
 
 class _ReadRecordingStream(io.BytesIO):
@@ -345,21 +448,21 @@ class _ReadRecordingStream(io.BytesIO):
         return super().read(size)
 
 
-def test_object_whose_base64_cannot_fit_fails_before_reading_the_body(stubbed_s3):
+def test_an_object_over_the_payload_limit_fails_before_reading_the_body(stubbed_s3):
     client, stubber = stubbed_s3
-    declared_length = 5_000_000
-    stream = _ReadRecordingStream(b"\x89PNG\r\n\x1a\n")
+    declared_length = 20_000_000
+    stream = _ReadRecordingStream(b"\xff\xd8\xff")
     stubber.add_response(
         "get_object",
-        {"Body": StreamingBody(stream, declared_length), "ContentLength": declared_length},
-        expected_params={"Bucket": BUCKET, "Key": "huge.png"},
+        {"Body": StreamingBody(stream, declared_length), "ContentLength": declared_length, "ETag": '"e"'},
+        expected_params={"Bucket": BUCKET, "Key": "huge.jpg"},
     )
 
     with pytest.raises(app.ImageTooLarge) as raised:
-        app.serialize_image(event_for("huge.png"), client)
+        app.serialize_image(event_for("huge.jpg"), client, app.SerializerSettings("serverless"))
 
-    assert type(raised.value).__name__ == "ImageTooLarge"
-    assert "the object is 5,000,000 bytes, 6,666,668 as base64" in str(raised.value)
-    assert "limit of 245,760 bytes (Step Functions' 262,144-byte state limit" in str(raised.value)
+    assert "the object is 20,000,000 bytes, over the 4,194,304-byte request payload limit" in str(
+        raised.value
+    )
     assert not stream.was_read
     assert stream.closed

@@ -10,6 +10,7 @@ import moto
 import pytest
 
 from local_run.moto_seams import MotoChanged, local_definition, patched_moto
+from local_run.photos import large_photo
 from local_run.standin_model import read_split
 from tests.local.conftest import execute
 
@@ -18,12 +19,14 @@ BATCH_TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def batch_prefix(local, dataset, ambiguous_image) -> str:
-    """A prefix of every test image, one blend the stand-in is unsure of, and an object that is no image."""
+    """A prefix of every test image, one blend the stand-in is unsure of, a phone-sized photo (passed by
+    reference), and an object that is no image."""
     dataset_dir, _ = dataset
     paths, _ = read_split(dataset_dir, "test")
     prefix = f"dataset/validation/batch-{uuid.uuid4().hex[:8]}/"
     images = {f"{prefix}{path.name}": path.read_bytes() for path in paths}
     images[f"{prefix}blend.png"] = ambiguous_image
+    images[f"{prefix}photo.jpg"] = large_photo(paths[0].read_bytes())
     images[f"{prefix}notes.txt"] = b"not an image"
     for key, body in images.items():
         local.s3.put_object(Bucket=local.bucket, Key=key, Body=body)
@@ -77,7 +80,7 @@ def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, row
 
     assert set(rows) == {item["Key"] for item in listed}
     for key, row in rows.items():
-        assert "image_data" not in row
+        assert "image_data" not in row and "image_ref" not in row
         inferences = row.get("inferences")
         batch_outcome = {
             "outcome": row["outcome"],
@@ -86,6 +89,13 @@ def test_every_row_matches_the_single_image_outcome_of_the_same_image(local, row
             "top": max(inferences) if inferences else None,
         }
         assert batch_outcome == _single_image_outcome(local, key), key
+
+
+def test_the_phone_sized_photo_is_classified_in_the_batch(rows, batch_prefix):
+    (photo,) = [row for row in rows if row["s3_key"] == f"{batch_prefix}photo.jpg"]
+
+    assert photo["outcome"] in ("succeeded", "below_threshold")
+    assert len(photo["inferences"]) == 2
 
 
 def test_the_rows_cover_every_outcome_and_the_summary_counts_them(batch, rows):

@@ -102,7 +102,7 @@ def test_ctrl_c_during_the_executions_is_one_line_and_status_130(synthesized_app
     )
     try:
         for line in demo.stdout:
-            if line.startswith("Running 10 executions"):
+            if line.startswith("Running 11 executions"):  # 10 test images and the generated large photo
                 demo.send_signal(signal.SIGINT)
                 break
         _, err = demo.communicate(timeout=60)

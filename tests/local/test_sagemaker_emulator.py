@@ -15,12 +15,18 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_run.sagemaker_emulator import CaptureWriter, DataCaptureSettings, SageMakerRuntimeEmulator
+from local_run.sagemaker_emulator import (
+    MAX_REQUEST_BYTES,
+    CaptureWriter,
+    DataCaptureSettings,
+    SageMakerRuntimeEmulator,
+)
 from local_run.template import ACCOUNT_ID, REGION, TemplateError
 from ops.assembly import CloudAssembly
 from ops.capture import parse_capture_line
 from tests.cloud_assembly import write_cloud_assembly
 from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
+from tests.lambda_handlers import load_handler_module
 
 
 def _client(url: str):
@@ -276,3 +282,56 @@ def test_only_the_sampled_share_and_the_declared_modes_are_captured(local):
             "encoding": "BASE64",
         }
     }
+
+
+@pytest.mark.parametrize("mode", ["realtime", "serverless"])
+def test_a_body_over_the_endpoints_payload_limit_is_sagemakers_413(mode):
+    limit = MAX_REQUEST_BYTES[mode]
+    seen = []
+
+    def model(body: bytes) -> list[float]:
+        seen.append(len(body))
+        return [1.0, 0.0]
+
+    with SageMakerRuntimeEmulator(
+        {"photos": model}, capture=None, account_id=ACCOUNT_ID, region=REGION, max_request_bytes=limit
+    ) as emulator:
+        client = _client(emulator.url)
+        client.invoke_endpoint(EndpointName="photos", ContentType="image/jpeg", Body=bytes(limit))
+        with pytest.raises(ClientError) as raised:
+            client.invoke_endpoint(EndpointName="photos", ContentType="image/jpeg", Body=bytes(limit + 1))
+
+    # As SageMaker answers (aws/sagemaker-python-sdk#171): HTTP 413 and no error code, so botocore says "413".
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert raised.value.response["Error"] == {
+        "Code": "413",
+        "Message": f"HTTP content length exceeded {limit} bytes.",
+    }
+    assert seen == [limit]
+    assert emulator.invocations == 1
+
+
+def test_the_emulator_and_the_serializer_hold_the_same_payload_limits():
+    serializer = load_handler_module("serialize_image")
+
+    assert MAX_REQUEST_BYTES == serializer.MAX_REQUEST_BYTES
+
+
+def _with_serverless_variant(variant: dict) -> None:
+    for name in ("InstanceType", "InitialInstanceCount", "VolumeSizeInGB"):
+        variant.pop(name, None)
+    variant["ServerlessConfig"] = {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
+
+
+def test_the_endpoint_mode_comes_from_the_endpoint_configs_variant(workflow_template, tmp_path):
+    source = workflow_template.assembly
+    documents = {name: copy.deepcopy(source.template(name)) for name in source.stack_names}
+    for document in documents.values():
+        for resource in document.get("Resources", {}).values():
+            if resource["Type"] == "AWS::SageMaker::EndpointConfig":
+                _with_serverless_variant(resource["Properties"]["ProductionVariants"][0])
+    serverless = dataclasses.replace(
+        workflow_template, assembly=CloudAssembly(write_cloud_assembly(tmp_path, documents))
+    )
+
+    assert (workflow_template.endpoint_mode, serverless.endpoint_mode) == ("realtime", "serverless")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from local_run.photos import large_photo
 from local_run.standin_model import read_split
 
 
@@ -28,3 +29,13 @@ def test_it_answers_one_probability_per_class_in_manifest_order(standin, dataset
 def test_bytes_that_are_no_image_are_a_value_error(standin):
     with pytest.raises(ValueError, match="cannot decode"):
         standin.predict(b"not an image")
+
+
+def test_it_decodes_a_phone_sized_jpeg_and_sees_the_same_class(standin, dataset):
+    dataset_dir, _ = dataset
+    paths, labels = read_split(dataset_dir, "test")
+    photo = large_photo(paths[0].read_bytes())
+
+    probabilities = standin.predict(photo)
+
+    assert probabilities.index(max(probabilities)) == labels[0]

@@ -7,9 +7,16 @@ import json
 
 import pytest
 
+from local_run.photos import large_photo
+from local_run.sagemaker_emulator import MAX_REQUEST_BYTES
 from local_run.standin_model import read_split
 from ops.capture import iter_capture_records
-from tests.handlers.images import png_claiming_size, png_with_garbage_image_data
+from tests.handlers.images import (
+    heic_bytes,
+    png_bytes_of_length,
+    png_claiming_size,
+    png_with_garbage_image_data,
+)
 from tests.local.conftest import execute, put_object
 
 CLASSIFY_STATE = "ClassifyImage"
@@ -85,8 +92,10 @@ def test_below_threshold_fails_with_threshold_confidence_not_met(
         (b"plain text, not an image", "NotAnImage", "SerializeImage"),
         (png_claiming_size(20_000, 20_000), "NotAnImage", "SerializeImage"),
         (None, "ImageNotFound", "SerializeImage"),
+        (heic_bytes(), "UnsupportedImageFormat", "SerializeImage"),
+        (png_bytes_of_length(6_291_457), "ImageTooLarge", "SerializeImage"),
     ],
-    ids=["non-image object", "decompression bomb", "missing object"],
+    ids=["non-image object", "decompression bomb", "missing object", "heic", "over the payload limit"],
 )
 def test_bad_input_fails_with_its_own_error_name(local, body, error, failing_state):
     key = put_object(local, body) if body is not None else "dataset/validation/no-such-object.png"
@@ -170,3 +179,32 @@ def test_each_invocation_writes_one_capture_record_of_the_exact_image(local, tes
     assert list(record.probabilities) == pytest.approx(
         json.loads(execution.description["output"])["inferences"]
     )
+
+
+def test_a_multi_megabyte_photo_passes_by_reference_and_is_classified(
+    local, standin, test_images, workflow_template
+):
+    photo = large_photo(test_images[1][0])
+    assert 2_000_000 < len(photo) <= min(MAX_REQUEST_BYTES.values())
+    key = put_object(local, photo, suffix=".jpg")
+    etag = local.s3.head_object(Bucket=local.bucket, Key=key)["ETag"]
+
+    execution = execute(local, key)
+
+    assert execution.status == "SUCCEEDED", execution.description
+    output = json.loads(execution.description["output"])
+    assert "image_data" not in output
+    assert output["image_ref"] == {"s3_bucket": local.bucket, "s3_key": key, "etag": etag}
+    assert output["predicted_class"] == workflow_template.class_names[1]
+    assert output["inferences"] == pytest.approx(standin.predict(photo))
+    # Every state stays small: the photo travels through S3, never through the state.
+    states = [
+        details.get("input") or details.get("output")
+        for event in execution.events
+        for name, details in event.items()
+        if name in ("stateEnteredEventDetails", "stateExitedEventDetails")
+    ]
+    assert states and max(len(state) for state in states) < 1_000
+    # The endpoint received the photo itself, and captured it.
+    prefix = f"data_capture/{workflow_template.endpoint_name}/AllTraffic/"
+    assert any(record.input_data == photo for record in iter_capture_records(local.s3, local.bucket, prefix))

@@ -2,6 +2,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from botocore.response import StreamingBody
 
 from ops.capture import CaptureProblem, CaptureRecord, iter_capture_records, parse_capture_line
 from ops.errors import CaptureFormatError
@@ -127,3 +128,32 @@ def test_with_a_problems_list_malformed_lines_are_listed_and_reading_goes_on(s3,
 
 def test_an_empty_prefix_yields_no_records(s3, bucket):
     assert list(iter_capture_records(s3, bucket, PREFIX)) == []
+
+
+def test_a_photo_sized_record_is_read_in_a_few_large_chunks(s3, bucket, monkeypatch):
+    # A 6 MiB image is an 8 MiB line; in botocore's default 1 KiB chunks it took 8,000 reads, each rejoining all
+    # that came before (a 5 MB record took 6.5 s).
+    photo = PNG_BYTES + bytes(6 * 1024 * 1024)
+    _put_capture(s3, bucket, 10, "a", [capture_line([0.9, 0.1], event_id="big"), capture_line([0.2, 0.8])])
+    _put_capture(s3, bucket, 11, "b", [capture_line([0.3, 0.7], event_id="photo", input_bytes=photo)])
+    reads = []
+    read = StreamingBody.read
+    monkeypatch.setattr(StreamingBody, "read", lambda self, amt=None: reads.append(amt) or read(self, amt))
+
+    records = list(iter_capture_records(s3, bucket, PREFIX))
+
+    assert [record.event_id for record in records] == ["big", "e-1", "photo"]
+    assert records[-1].input_data == photo
+    assert len(reads) < 20
+
+
+def test_records_can_leave_their_images_behind(s3, bucket):
+    _put_capture(s3, bucket, 10, "a", [capture_line([0.9, 0.1])])
+
+    (record,) = iter_capture_records(s3, bucket, PREFIX, keep_input_data=False)
+
+    assert (record.input_content_type, record.input_data, record.probabilities) == (
+        "image/png",
+        None,
+        (0.9, 0.1),
+    )
