@@ -402,7 +402,8 @@ def test_an_image_passed_by_reference_is_read_from_s3_and_sent_to_the_endpoint(
 
     output = app.handler(event, lambda_context)
 
-    assert output == {**event, "inferences": [0.1, 0.9], "predicted_class": "motorcycle"}
+    served = {"model_name": SERVED_MODEL_NAME, "model_version": 3}  # tests/handlers/conftest.py's lookup
+    assert output == {**event, "inferences": [0.1, 0.9], "predicted_class": "motorcycle", **served}
     [line] = log_lines()
     assert (line["passed"], line["image_bytes"], line["content_type"]) == (
         "by_reference",
