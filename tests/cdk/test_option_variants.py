@@ -56,7 +56,8 @@ VARIANTS = {
         "model_data_url": BROUGHT_MODEL_URL,
     },
     # Real-time without capture: the key encrypts only the ML volume; it serves registered version 3 (a rollback).
-    "uncaptured": {"data_capture_enabled": "false", "model_version": "3"},
+    # No intake: no rule, no EventBridge.
+    "uncaptured": {"data_capture_enabled": "false", "model_version": "3", "intake_prefix": ""},
 }
 
 
@@ -261,6 +262,27 @@ def test_realtime_without_capture_keeps_the_volume_key_but_writes_nothing(varian
         ["kms:Encrypt", "kms:GenerateDataKey"],
         {"Fn::GetAtt": [key, "Arn"]},
     )
+
+
+def test_an_empty_intake_prefix_turns_the_intake_off(variants, synthesized_app):
+    uncaptured = variants("uncaptured")
+    workflow = uncaptured["Workflow"]
+
+    assert not resources_of_type(workflow, "AWS::Events::Rule")
+    assert not resources_of_type(workflow, "AWS::SQS::Queue")
+    project = [
+        b
+        for b in resources_of_type(uncaptured["Storage"], "AWS::S3::Bucket").values()
+        if "BucketName" in b["Properties"]
+    ]
+    assert [b["Properties"].get("NotificationConfiguration") for b in project] == [None]
+    serializer_reads = [
+        s["Resource"]
+        for s in policy_statements_of_role(workflow, "SerializeImage")
+        if s["Action"] == "s3:GetObject"
+    ]
+    prefix = synthesized_app.config.workflow_input_prefix
+    assert [read["Fn::Join"][1][-1] for read in serializer_reads] == [f"/{prefix}*"]
 
 
 def test_model_version_serves_that_registered_package_without_training(variants):
