@@ -66,6 +66,7 @@ def build_app(
         name(names.MONITORING),
         config=config,
         endpoint=model.endpoint,
+        alarms=model.alarms,
         state_machine=workflow.state_machine,
         functions={handler.node.id: handler.function for handler in workflow.functions.all},
         class_names=dataset.manifest.classes,

@@ -10,6 +10,7 @@ import os
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -284,6 +285,7 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
             poll_s=0.05,
             progress=not args.no_progress,
         )
+        published = Counter(event["detail-type"] for event in workflow.published_events())
         capture_prefix = None
         if workflow.emulator.capture is not None:
             capture_prefix = workflow.emulator.capture.endpoint_prefix(template.endpoint_name)
@@ -321,6 +323,8 @@ def _execute(args, template, dataset_dir: Path, predict, handler_logs: io.String
         f"  executions    {len(outcomes)}: {succeeded} succeeded, {as_designed} failed as designed "
         f"(ThresholdConfidenceNotMet), {unexpected} unexpected",
     ]
+    events = ", ".join(f"{count} {detail_type!r}" for detail_type, count in sorted(published.items()))
+    lines.append(f"  events        {sum(published.values())} on the default bus: {events or 'none'}")
     for name in classes:
         of_class = [outcome for outcome in outcomes if outcome.image.true_class == name]
         correct = sum(outcome.predicted_class == name for outcome in of_class)

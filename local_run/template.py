@@ -108,6 +108,13 @@ class WorkflowTemplate:
         except ConfigurationError as error:
             raise TemplateError(f"{self.stack_name}: {error}") from error
 
+    @property
+    def served_model_name(self) -> str:
+        """The name the endpoint config's first variant serves, as `resolve` names what CloudFormation generates."""
+        stack, _, properties = self._endpoint_config()
+        model_id = properties["ProductionVariants"][0]["ModelName"]["Fn::GetAtt"][0]
+        return f"{stack}-{model_id}".lower()
+
     def _endpoint_config(self) -> tuple[str, str, dict[str, Any]]:
         """The stack, logical id and properties of the endpoint config behind the classifier's endpoint."""
         classifier = self._function_with(ENDPOINT_NAME).logical_id

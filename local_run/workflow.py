@@ -18,6 +18,7 @@ from local_run.sagemaker_emulator import MAX_REQUEST_BYTES, CaptureWriter, Predi
 from local_run.template import ACCOUNT_ID, REGION, WorkflowTemplate
 from ops.batch import batch_summary, ended_badly, start_execution, wait_for_execution
 from ops.errors import RunFailed
+from stacks.names import NEEDS_REVIEW_EVENT, VEHICLE_CLASSIFIED_EVENT
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 TRUST_POLICY = {
@@ -49,6 +50,22 @@ class LocalWorkflow:
     state_machine_arn: str
     batch_state_machine_arn: str | None
     emulator: SageMakerRuntimeEmulator
+    sqs: Any
+    events: Any
+    outcome_queue_url: str  # a rule on the default bus sends it every outcome event (docs/CONTRACTS.md)
+
+    def published_events(self) -> list[dict[str, Any]]:
+        """The outcome events published since the last call, as EventBridge delivered them."""
+        events = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.outcome_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            events += [json.loads(message["Body"]) for message in messages]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.outcome_queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return events
 
     def run_batch(self, prefix: str, *, timeout_s: float) -> BatchResult:
         """One execution of the batch state machine over s3://<bucket>/<prefix>, and its summary."""
@@ -133,4 +150,38 @@ def local_workflow(
         if template.batch:
             batch_definition = local_definition(template.batch.definition(arns, bucket=bucket))
             batch_arn = state_machine(f"{template.stack_name}-Batch", batch_definition)
-        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator)
+        serve_standin(template)
+        sqs, events, queue_url = outcome_queue()
+        yield LocalWorkflow(s3, sfn, bucket, single_arn, batch_arn, emulator, sqs, events, queue_url)
+
+
+def serve_standin(template: WorkflowTemplate) -> None:
+    """The endpoint, its config and model in moto's SageMaker, which the classifier describes for the events' model;
+    the stand-in is no registered package, so its events say model_version null."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    model = template.served_model_name
+    sagemaker.create_model(
+        ModelName=model,
+        PrimaryContainer={"Image": "stand-in", "ModelDataUrl": "s3://stand-in/model.tar.gz"},
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/stand-in",
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large"}
+    config = f"{template.endpoint_name}-config"
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config, ProductionVariants=[{**variant, "InitialInstanceCount": 1}]
+    )
+    sagemaker.create_endpoint(EndpointName=template.endpoint_name, EndpointConfigName=config)
+
+
+def outcome_queue() -> tuple[Any, Any, str]:
+    """An SQS queue a rule on moto's default bus fills with the outcome events, as a dispatch system would subscribe."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="local-run-outcomes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = boto3.client("events", region_name=REGION)
+    pattern = {"detail-type": [VEHICLE_CLASSIFIED_EVENT, NEEDS_REVIEW_EVENT]}
+    events.put_rule(Name="local-run-outcomes", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="local-run-outcomes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return sqs, events, queue_url

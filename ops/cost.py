@@ -47,11 +47,11 @@ class Shape:
 
 
 def default_shape(config) -> Shape:
-    # The app as stacks/ builds it: serialize, classify, filter, succeed; check, map, summary; check, name,
-    # describe endpoint, describe endpoint config, job.
+    # The app as stacks/ builds it: serialize, classify, filter, publish the outcome event, succeed; check, map,
+    # summary; check, name, describe endpoint, describe endpoint config, job.
     source = "defaults (no cdk.out/: `make synth` reads the app)"
     return Shape(
-        source, config.workflow_type, 4, (256, 256, 128), 3, config.batch_images_per_child, (256,), 5
+        source, config.workflow_type, 5, (256, 256, 128), 3, config.batch_images_per_child, (256,), 5
     )
 
 
@@ -75,6 +75,13 @@ def read_shape(assembly: CloudAssembly, stack: str) -> Shape:
     def states(definition: dict) -> int:
         return sum(state["Type"] != "Fail" for state in definition["States"].values())
 
+    def classified_path(definition: dict) -> int:
+        """The states from StartAt along Next: the single-image machine also has the below-threshold branch."""
+        count, name = 0, definition["StartAt"]
+        while name is not None:
+            count, name = count + 1, definition["States"][name].get("Next")
+        return count
+
     single_properties, single, chain = machine(names.STATE_MACHINE_ARN_OUTPUT)
     _, batch, batch_lambdas = machine(names.BATCH_STATE_MACHINE_ARN_OUTPUT)
     batcher = next((s.get("ItemBatcher", {}) for s in batch["States"].values() if s["Type"] == "Map"), {})
@@ -82,7 +89,7 @@ def read_shape(assembly: CloudAssembly, stack: str) -> Shape:
     return Shape(
         f"{assembly.directory}/ {stack}",
         single_properties.get("StateMachineType", "STANDARD"),
-        states(single),
+        classified_path(single),
         tuple(memory[name] for name in chain),
         states(batch),
         int(batcher.get("MaxItemsPerBatch", 1)),

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
-from stacks import algorithm
+from stacks import algorithm, s3_layout
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 SETTINGS_DOC = "docs/CONFIGURATION.md lists every setting"
@@ -115,6 +115,11 @@ class AppConfig(BaseModel):
         "the only key prefix of the project bucket the serializer may read",
         pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$",
         expected="an S3 key prefix ending in '/', such as dataset/",
+    )
+    intake_prefix: str = _field(
+        "objects created under it start the single-image workflow (S3 -> EventBridge); empty turns the intake off",
+        pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$",
+        expected="an S3 key prefix ending in '/', such as incoming/, or empty for no intake",
     )
     # A Distributed Map runs at most 10,000 child executions at once
     # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html).
@@ -273,7 +278,16 @@ class AppConfig(BaseModel):
         per_instance, instances = BATCH_CONCURRENCY_PER_ENDPOINT_INSTANCE, getattr(self, counted)
         bound = self.serverless_max_concurrency if serverless else per_instance * instances
         capacity = f"{instances} instance(s) x {per_instance} images each ({counted})"
+        intake = self.intake_prefix
+        # Every upload under the intake starts an execution: a prefix the app writes to would classify its own files.
+        written = s3_layout.APP_WRITTEN_PREFIXES
+        clash = next((p for p in written if intake and (p.startswith(intake) or intake.startswith(p))), None)
         contradictions = {
+            "intake_prefix": (
+                clash is not None,
+                f"it overlaps {clash}, which the app itself writes to (each object would start an execution); "
+                "use a prefix of its own such as incoming/",
+            ),
             "workflow_timeout_minutes": (
                 self.workflow_type == "EXPRESS" and self.workflow_timeout_minutes > EXPRESS_MAX_MINUTES,
                 f"an EXPRESS workflow runs for at most {EXPRESS_MAX_MINUTES} minutes; lower it or use "

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import AppConfig
+from stacks.constructs.alarms import AlarmTopic
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.dataset_upload import DatasetUpload
 from stacks.constructs.log_group import project_log_group
@@ -15,7 +16,7 @@ from stacks.constructs.model_registry import ModelRegistry
 from stacks.constructs.serving import ModelEndpoint
 from stacks.constructs.training_job import TrainingJob
 from stacks.dataset_source import DatasetSource
-from stacks.refs import EndpointRef, ModelRef
+from stacks.refs import AlarmsRef, EndpointRef, ModelRef
 
 
 class ModelStack(Stack):
@@ -71,6 +72,8 @@ class ModelStack(Stack):
                 self, "ModelPackageArn", value=model_package_arn, description="The registered version served"
             )
 
+        # Every alarm's topic lives here, with the endpoint's rollback alarms: the Monitoring stack comes later.
+        alarm_topic = AlarmTopic(self, "AlarmTopic", config=config).topic
         serving = ModelEndpoint(
             self,
             "Serving",
@@ -80,9 +83,14 @@ class ModelStack(Stack):
             model_data_url=model_data_url,
             model_data_arn=model_data_arn,
             model_package_arn=model_package_arn,
+            alarm_topic=alarm_topic,
         )
         self.endpoint: EndpointRef = serving.endpoint
         self.model: ModelRef = serving.model
+        self.alarms = AlarmsRef(
+            topic_arn=alarm_topic.topic_arn,
+            endpoint_alarm_arns=tuple(alarm.alarm_arn for alarm in serving.alarms.alarms.values()),
+        )
         for output_id, value, description in (
             (names.ENDPOINT_NAME_OUTPUT, self.endpoint.name, "SageMaker endpoint the workflow calls"),
             (
@@ -92,6 +100,11 @@ class ModelStack(Stack):
             ),
             ("ModelDataUrl", model_data_url, "The model.tar.gz being served"),
             ("DatasetSource", dataset.describe(), "The dataset this deploy uploads"),
+            (
+                "AlarmTopicArn",
+                alarm_topic.topic_arn,
+                "SNS topic every alarm notifies (subscribe with -c alarm_email=... or aws sns subscribe)",
+            ),
         ):
             CfnOutput(self, output_id, value=value, description=description)
 

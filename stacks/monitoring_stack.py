@@ -1,11 +1,14 @@
-"""Deployment unit of the dashboard and the alarms; it reads the model's and the workflow's resources by reference."""
+"""Deployment unit of the dashboard and the workflow's alarms; it reads the model's and the workflow's resources, the
+alarm topic and the endpoint's rollback alarms by reference."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -14,7 +17,7 @@ from stacks.constructs.alarms import WorkflowAlarms
 from stacks.constructs.dashboard import WorkflowDashboard
 from stacks.constructs.serving import VARIANT_NAME
 from stacks.constructs.workflow_metrics import WorkflowMetrics
-from stacks.refs import EndpointRef
+from stacks.refs import AlarmsRef, EndpointRef
 
 
 class MonitoringStack(Stack):
@@ -25,6 +28,7 @@ class MonitoringStack(Stack):
         *,
         config: AppConfig,
         endpoint: EndpointRef,
+        alarms: AlarmsRef,
         state_machine: sfn.IStateMachine,
         functions: Mapping[str, lambda_.IFunction],
         class_names: Sequence[str],
@@ -39,14 +43,17 @@ class MonitoringStack(Stack):
             function_names={step: function.function_name for step, function in functions.items()},
             class_names=tuple(class_names),
         )
-        alarms = WorkflowAlarms(self, "Alarms", config=config, metrics=metrics)
-        dashboard = WorkflowDashboard(
-            self, "Dashboard", config=config, metrics=metrics, alarms=list(alarms.alarms.values())
-        )
-        CfnOutput(
-            self,
-            "AlarmTopicArn",
-            value=alarms.topic.topic_arn,
-            description="SNS topic the alarms notify (subscribe with -c alarm_email=... or aws sns subscribe)",
-        )
+        topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarms.topic_arn)
+        workflow = WorkflowAlarms(self, "Alarms", config=config, metrics=metrics, topic=topic).alarms
+        rollback = [
+            cw.Alarm.from_alarm_arn(self, f"EndpointAlarm{index}", arn)
+            for index, arn in enumerate(alarms.endpoint_alarm_arns)
+        ]
+        shown = [
+            workflow["UnexpectedFailures"],
+            *rollback,
+            workflow["BelowThresholdShare"],
+            workflow["IdleEndpoint"],
+        ]
+        dashboard = WorkflowDashboard(self, "Dashboard", config=config, metrics=metrics, alarms=shown)
         CfnOutput(self, "DashboardName", value=dashboard.dashboard.dashboard_name)

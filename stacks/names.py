@@ -19,6 +19,10 @@ BATCH_STATE_MACHINE_ARN_OUTPUT = "BatchStateMachineArn"
 TRANSFORM_STATE_MACHINE_ARN_OUTPUT = "TransformStateMachineArn"
 CONFIDENCE_THRESHOLD_OUTPUT = "ConfidenceThreshold"
 
+# The events the single-image workflow publishes on the default bus, Source project_name (docs/CONTRACTS.md).
+VEHICLE_CLASSIFIED_EVENT = "Vehicle classified"
+NEEDS_REVIEW_EVENT = "Vehicle needs review"
+
 # The filter's metrics (lambda_src/filter_inferences/app.py prints them as EMF).
 TOP_CONFIDENCE_METRIC = "TopConfidence"
 BELOW_THRESHOLD_METRIC = "BelowThreshold"

@@ -19,3 +19,11 @@ class ModelRef:
 
     name: str
     execution_role_name: str
+
+
+@dataclass(frozen=True)
+class AlarmsRef:
+    """The SNS topic every alarm notifies, and the endpoint's alarms its deployments roll back on (tokens)."""
+
+    topic_arn: str
+    endpoint_alarm_arns: tuple[str, ...]

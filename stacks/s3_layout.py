@@ -12,6 +12,14 @@ DATA_CAPTURE_PREFIX = "data_capture/"
 TRANSFORM_RESULTS_PREFIX = "transform-results/"
 # A batch's ResultWriter files and summary: batch-results/<map run id>/{manifest.json, *.jsonl, summary.json}.
 BATCH_RESULTS_PREFIX = "batch-results/"
+# What the deploy and the app write; the intake prefix must stay clear of them (stacks/config.py).
+APP_WRITTEN_PREFIXES = (
+    DATASET_PREFIX,
+    MODEL_ARTIFACTS_PREFIX,
+    DATA_CAPTURE_PREFIX,
+    TRANSFORM_RESULTS_PREFIX,
+    BATCH_RESULTS_PREFIX,
+)
 
 
 def project_bucket_name(project_name: str, account: str, region: str) -> str:

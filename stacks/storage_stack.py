@@ -24,6 +24,7 @@ class HardenedBucket(Construct):
         server_access_logs_bucket: s3.IBucket | None = None,
         server_access_logs_prefix: str | None = None,
         lifecycle_rules: list[s3.LifecycleRule] | None = None,
+        event_bridge_enabled: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
@@ -49,6 +50,16 @@ class HardenedBucket(Construct):
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
             auto_delete_objects=not retain,
         )
+        if event_bridge_enabled:
+            # The CloudFormation property, not the L2's event_bridge_enabled, which adds a notifications custom
+            # resource (a Lambda allowed s3:PutBucketNotification on *) for what one property does
+            # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-s3-bucket-eventbridgeconfiguration.html).
+            cfn_bucket = self.bucket.node.default_child
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                    event_bridge_enabled=True
+                )
+            )
 
 
 class StorageStack(Stack):
@@ -70,6 +81,8 @@ class StorageStack(Stack):
             bucket_name=project_bucket_name(config),
             server_access_logs_bucket=access_logs.bucket,
             server_access_logs_prefix="project-bucket/",
+            # The intake rule's source (docs/OPERATIONS.md, "Intake"): S3 then sends every event of the bucket.
+            event_bridge_enabled=bool(config.intake_prefix),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireDataCapture",

@@ -13,6 +13,7 @@ from stacks import names
 from stacks.config import AppConfig
 from stacks.constructs.batch_workflow import BatchClassification
 from stacks.constructs.inference_chain import ChainEnd, InferenceChain
+from stacks.constructs.intake import PhotoIntake
 from stacks.constructs.state_machine import traced_state_machine
 from stacks.constructs.transform_workflow import TransformStateMachine
 from stacks.constructs.workflow_functions import InferenceFunctions
@@ -38,7 +39,13 @@ class WorkflowStack(Stack):
             self, "Functions", config=config, bucket=bucket, endpoint=endpoint, class_names=class_names
         )
         single = Construct(self, "Workflow")
-        chain = InferenceChain(single, "Chain", functions=self.functions, end=ChainEnd.FAIL_EXECUTION)
+        chain = InferenceChain(
+            single,
+            "Chain",
+            functions=self.functions,
+            end=ChainEnd.FAIL_EXECUTION,
+            event_source=config.project_name,
+        )
         self.state_machine = traced_state_machine(
             single,
             config=config,
@@ -55,6 +62,10 @@ class WorkflowStack(Stack):
             resources=["*", *(f"{handler.function.function_arn}:*" for handler in self.functions.all)],
         )
         CfnOutput(self, names.STATE_MACHINE_ARN_OUTPUT, value=self.state_machine.state_machine_arn)
+        if config.intake_prefix:
+            PhotoIntake(
+                self, "Intake", bucket=bucket, prefix=config.intake_prefix, state_machine=self.state_machine
+            )
         batch = BatchClassification(self, "Batch", config=config, bucket=bucket, functions=self.functions)
         CfnOutput(
             self,

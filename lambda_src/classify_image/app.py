@@ -1,5 +1,6 @@
 """Step Functions task: send the image (``image_data`` inline, or the S3 object of ``image_ref``) to the endpoint and
-add its ``inferences`` and ``predicted_class`` (docs/CONTRACTS.md, "Workflow state").
+add its ``inferences`` and ``predicted_class``, and the ``model_name`` and ``model_version`` it serves
+(served_model.py) (docs/CONTRACTS.md, "Workflow state").
 
 Environment: ``ENDPOINT_NAME``, ``CLASS_NAMES`` (a JSON list in class-index order)."""
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import served_model
 from botocore.config import Config
 
 # Worth a retry: the service or the model container is busy or not ready yet
@@ -98,8 +100,21 @@ def _s3_client() -> Any:
     return boto3.client("s3", config=S3_CLIENT_CONFIG)
 
 
+@functools.cache
+def _sagemaker_client() -> Any:
+    # The control plane, for served_model's Describe calls.
+    return boto3.client("sagemaker", config=Config(connect_timeout=5, read_timeout=10))
+
+
+_SERVED_MODEL = served_model.ServedModelCache()
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return classify_image(event, load_settings(os.environ), _sagemaker_runtime_client(), _s3_client())
+    settings = load_settings(os.environ)
+    # Looked up before the endpoint is invoked: a failed lookup retried does not classify (and capture) twice.
+    served = _SERVED_MODEL.get(_sagemaker_client(), settings.endpoint_name)
+    classified = classify_image(event, settings, _sagemaker_runtime_client(), _s3_client())
+    return {**classified, **served.fields()}
 
 
 def load_settings(environ: Mapping[str, str]) -> ClassifierSettings:

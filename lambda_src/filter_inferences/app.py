@@ -1,4 +1,5 @@
-"""Step Functions task: pass the event when ``max(inferences) >= THRESHOLD``, else ThresholdConfidenceNotMet.
+"""Step Functions task: pass the event with its ``top_confidence`` when ``max(inferences) >= THRESHOLD``, else
+ThresholdConfidenceNotMet.
 
 Each evaluation prints one EMF document, metrics without a PutMetricData call (docs/CONTRACTS.md, "Metrics").
 Environment: ``THRESHOLD``, a number in (0, 1]; ``METRICS_NAMESPACE``."""
@@ -139,7 +140,8 @@ def verdict(event: dict[str, Any], evaluation: Evaluation) -> dict[str, Any]:
         _LOGGER.info("confidence below threshold", extra=fields)
         raise ThresholdConfidenceNotMet(evaluation)
     _LOGGER.info("confidence meets threshold", extra=fields)
-    return event
+    # The outcome event's confidence: ASL has no max() to compute it from `inferences`.
+    return {**event, "top_confidence": evaluation.top_confidence}
 
 
 def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: int) -> dict[str, Any]:

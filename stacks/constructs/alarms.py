@@ -1,4 +1,5 @@
-"""The alarm topic (KMS-encrypted, TLS-only) and the five alarms on it, every threshold from the config."""
+"""The alarm topic (KMS-encrypted, TLS-only) and the five alarms on it, every threshold from the config: the endpoint's
+two that its deployments roll back on (Model stack), and the workflow's three (Monitoring stack)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from constructs import Construct
 
 from stacks import names
 from stacks.config import ALARM_PERIOD_MINUTES, AppConfig
-from stacks.constructs.workflow_metrics import MICROSECONDS_PER_MILLISECOND, WorkflowMetrics
+from stacks.constructs.workflow_metrics import (
+    MICROSECONDS_PER_MILLISECOND,
+    PERIOD,
+    WorkflowMetrics,
+    endpoint_metric,
+)
 
 # A period shorter than this would miss the idle endpoint's hours; SageMaker publishes every minute.
 IDLE_PERIOD = Duration.hours(1)
@@ -70,20 +76,83 @@ class AlarmTopic(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
 
-class WorkflowAlarms(Construct):
-    """Unexpected failures, endpoint 5xx, slow model, drifting confidence, idle endpoint; each notifies `topic`."""
+class EndpointAlarms(Construct):
+    """5xx errors and slow model on `endpoint_name`, which it names literally: a deployment of the endpoint rolls back
+    on them, so they exist before it (docs/DESIGN.md, "Where the alarms live"). Named after the Model stack."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig, metrics: WorkflowMetrics
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        endpoint_name: str,
+        variant_name: str,
+        topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = AlarmTopic(self, "Notifications", config=config).topic
+        prefix = Stack.of(self).stack_name
+
+        def metric(metric_name: str, statistic: str) -> cw.Metric:
+            return endpoint_metric(endpoint_name, variant_name, metric_name, statistic=statistic)
+
+        self.alarms: dict[str, cw.Alarm] = {}
+        self.alarms["Endpoint5xx"] = _alarm(
+            self,
+            "Endpoint5xx",
+            topic,
+            alarm_name=f"{prefix}-Endpoint5xxErrors",
+            metric=metric("Invocation5XXErrors", "Sum"),
+            threshold=config.alarm_endpoint_5xx_errors,
+            alarm_description=(
+                f"The endpoint answered at least {config.alarm_endpoint_5xx_errors} request(s) in "
+                f"{ALARM_PERIOD_MINUTES} minutes with a 5xx: the model container failed. Read the endpoint's "
+                f"log group /aws/sagemaker/Endpoints/{endpoint_name}. During a deployment it rolls the new model "
+                "back."
+            ),
+        )
+        self.alarms["ModelLatencyP90"] = _alarm(
+            self,
+            "ModelLatencyP90",
+            topic,
+            alarm_name=f"{prefix}-ModelLatencyP90",
+            metric=metric("ModelLatency", "p90"),
+            threshold=config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=LATENCY_EVALUATION_PERIODS,
+            datapoints_to_alarm=LATENCY_DATAPOINTS_TO_ALARM,
+            alarm_description=(
+                f"The model's p90 latency was above {config.alarm_latency_p90_ms} ms (ModelLatency is in "
+                f"microseconds) in {LATENCY_DATAPOINTS_TO_ALARM} of the last {LATENCY_EVALUATION_PERIODS} "
+                f"{ALARM_PERIOD_MINUTES}-minute periods. Check the endpoint's CPU and invocations per instance; "
+                "add instances or choose a larger endpoint_instance_type. During a deployment it rolls the new "
+                "model back."
+            ),
+        )
+        # The longest span any of them evaluates: a baking period this long gives each its whole window.
+        self.evaluation_window = Duration.seconds(PERIOD.to_seconds() * LATENCY_EVALUATION_PERIODS)
+
+
+class WorkflowAlarms(Construct):
+    """Unexpected failures, drifting confidence, idle endpoint; each notifies `topic`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        metrics: WorkflowMetrics,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
         project = config.project_name
         below_threshold_periods = config.alarm_below_threshold_minutes // ALARM_PERIOD_MINUTES
         self.alarms: dict[str, cw.Alarm] = {}
-
-        self._add(
+        self.alarms["UnexpectedFailures"] = _alarm(
+            self,
             "UnexpectedFailures",
+            topic,
             alarm_name=f"{project}-UnexpectedExecutionFailures",
             metric=metrics.unexpected_failures(),
             threshold=config.alarm_unexpected_failures,
@@ -94,34 +163,10 @@ class WorkflowAlarms(Construct):
                 "says which step and why."
             ),
         )
-        self._add(
-            "Endpoint5xx",
-            alarm_name=f"{project}-Endpoint5xxErrors",
-            metric=metrics.endpoint_metric("Invocation5XXErrors", statistic="Sum"),
-            threshold=config.alarm_endpoint_5xx_errors,
-            alarm_description=(
-                f"The endpoint answered at least {config.alarm_endpoint_5xx_errors} request(s) in "
-                f"{ALARM_PERIOD_MINUTES} minutes with a 5xx: the model container failed. Read the endpoint's "
-                "log group /aws/sagemaker/Endpoints/<name>."
-            ),
-        )
-        self._add(
-            "ModelLatencyP90",
-            alarm_name=f"{project}-ModelLatencyP90",
-            metric=metrics.endpoint_metric("ModelLatency", statistic="p90"),
-            threshold=config.alarm_latency_p90_ms * MICROSECONDS_PER_MILLISECOND,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=LATENCY_EVALUATION_PERIODS,
-            datapoints_to_alarm=LATENCY_DATAPOINTS_TO_ALARM,
-            alarm_description=(
-                f"The model's p90 latency was above {config.alarm_latency_p90_ms} ms (ModelLatency is in "
-                f"microseconds) in {LATENCY_DATAPOINTS_TO_ALARM} of the last {LATENCY_EVALUATION_PERIODS} "
-                f"{ALARM_PERIOD_MINUTES}-minute periods. Check the endpoint's CPU and invocations per instance; "
-                "add instances or choose a larger endpoint_instance_type."
-            ),
-        )
-        self._add(
+        self.alarms["BelowThresholdShare"] = _alarm(
+            self,
             "BelowThresholdShare",
+            topic,
             alarm_name=f"{project}-BelowThresholdShare",
             metric=metrics.inference(names.BELOW_THRESHOLD_METRIC, statistic="Average"),
             threshold=config.alarm_below_threshold_share,
@@ -134,8 +179,11 @@ class WorkflowAlarms(Construct):
                 "model learned. Look at the captured images (make monitor); retrain on data like them."
             ),
         )
-        self._add(
+        # Not a rollback alarm: it is in ALARM after every deploy, until the endpoint's first request.
+        self.alarms["IdleEndpoint"] = _alarm(
+            self,
             "IdleEndpoint",
+            topic,
             alarm_name=f"{project}-IdleEndpoint",
             metric=metrics.endpoint_metric("Invocations", statistic="Sum", period=IDLE_PERIOD),
             threshold=1,
@@ -150,14 +198,15 @@ class WorkflowAlarms(Construct):
             ),
         )
 
-    def _add(self, construct_id: str, **props) -> None:
-        """An alarm on the topic; unless told otherwise, it fires on one period at or above its threshold."""
-        props.setdefault("evaluation_periods", 1)
-        props.setdefault("datapoints_to_alarm", props["evaluation_periods"])
-        props.setdefault("comparison_operator", cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-        props.setdefault("treat_missing_data", cw.TreatMissingData.NOT_BREACHING)
-        alarm = cw.Alarm(self, construct_id, **props)
-        action = cw_actions.SnsAction(self.topic)
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
-        self.alarms[construct_id] = alarm
+
+def _alarm(scope: Construct, construct_id: str, topic: sns.ITopic, **props) -> cw.Alarm:
+    """An alarm on the topic; unless told otherwise, it fires on one period at or above its threshold."""
+    props.setdefault("evaluation_periods", 1)
+    props.setdefault("datapoints_to_alarm", props["evaluation_periods"])
+    props.setdefault("comparison_operator", cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+    props.setdefault("treat_missing_data", cw.TreatMissingData.NOT_BREACHING)
+    alarm = cw.Alarm(scope, construct_id, **props)
+    action = cw_actions.SnsAction(topic)
+    alarm.add_alarm_action(action)
+    alarm.add_ok_action(action)
+    return alarm

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.algorithm import has_local_storage
 from stacks.config import AppConfig
+from stacks.constructs.alarms import EndpointAlarms
 from stacks.constructs.algorithm_image import AlgorithmImage
 from stacks.constructs.endpoint_scaling import EndpointAutoscaling
 from stacks.constructs.grants import on_objects
@@ -24,11 +27,17 @@ VARIANT_NAME = "AllTraffic"
 # instead of base64. Request bodies (images) are captured base64-encoded, as docs/CONTRACTS.md expects.
 CAPTURED_JSON_CONTENT_TYPES = ["application/json"]
 Cfn = sagemaker.CfnEndpointConfig
+Deploy = sagemaker.CfnEndpoint
+# SageMaker's time to start the new fleet and load the model, on top of the baking: a design bound, not an AWS limit.
+# The deployment's timeout stays within MaximumExecutionTimeoutInSeconds' 600..28800 s (API_BlueGreenUpdatePolicy) and
+# the 970 minutes CloudFormation gives an endpoint update (the resource schema cfn-lint bundles, handlers.update).
+FLEET_START_SECONDS = 3600
 
 
 class ModelEndpoint(Construct):
-    """Model -> EndpointConfig -> Endpoint chained by generated names: a new artifact replaces model and config and
-    updates the endpoint in place. `capture_key` encrypts capture and the ML volume; None if nothing to encrypt."""
+    """Model -> EndpointConfig -> Endpoint chained by generated names (the endpoint's is fixed per mode): a new artifact
+    replaces model and config and updates the endpoint in place, blue/green behind its rollback alarms. `capture_key`
+    encrypts capture and the ML volume; None if nothing to encrypt."""
 
     def __init__(
         self,
@@ -41,6 +50,7 @@ class ModelEndpoint(Construct):
         model_data_url: str,
         model_data_arn: str,
         model_package_arn: str | None,
+        alarm_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
         # The ML volume's key (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html,
@@ -60,7 +70,8 @@ class ModelEndpoint(Construct):
                 removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
                 pending_window=Duration.days(7),
             )
-        self.role = self._execution_role(capture, bucket, image, model_data_arn)
+        name = endpoint_name(config.project_name, config.endpoint_mode)
+        self.role = self._execution_role(capture, bucket, image, model_data_arn, name)
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -93,12 +104,31 @@ class ModelEndpoint(Construct):
             production_variants=[variant],
             data_capture_config=self._data_capture(config, bucket) if capture else None,
         )
-        # One logical id per mode: SageMaker refuses to update real-time to serverless, so a switch replaces the
-        # endpoint (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html).
+        # The rollback alarms name the endpoint and it names them: a fixed name lets them come first (docs/DESIGN.md).
+        self.alarms = EndpointAlarms(
+            self, "Alarms", config=config, endpoint_name=name, variant_name=VARIANT_NAME, topic=alarm_topic
+        )
+        # One logical id and name per mode: SageMaker refuses to update real-time to serverless, so a switch replaces
+        # the endpoint (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html) under a new name.
+        # EndpointName is its only create-only property. The ids are new with the fixed names, so a deployed endpoint
+        # is replaced under a new id and the consumers' weak references, named after the id, change with it.
         endpoint = sagemaker.CfnEndpoint(
             self,
-            "ServerlessEndpoint" if serverless else "Endpoint",
+            f"Endpoint{config.endpoint_mode.title()}",
+            endpoint_name=name,
             endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+            deployment_config=deployment_config(
+                config, alarms=list(self.alarms.alarms.values()), window=self.alarms.evaluation_window
+            ),
+        )
+        # SageMaker reads the rollback alarms as the execution role: "Ensure that your IAM execution role has
+        # permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify"
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[alarm.alarm_arn for alarm in self.alarms.alarms.values()],
+            )
         )
         # Ref of an AWS::SageMaker::Endpoint is its ARN.
         self.endpoint = EndpointRef(name=endpoint.attr_endpoint_name, arn=endpoint.ref)
@@ -106,7 +136,7 @@ class ModelEndpoint(Construct):
             self._autoscale(config, endpoint)
 
     def _execution_role(
-        self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str
+        self, capture: bool, bucket: s3.IBucket, image: AlgorithmImage, model_data_arn: str, name: str
     ) -> iam.Role:
         """Reads exactly the served artifact, writes data_capture/ and may use the key (CreateEndpointConfig, KmsKeyId:
         the role "must include permissions to call kms:Encrypt")."""
@@ -115,12 +145,12 @@ class ModelEndpoint(Construct):
             "ExecutionRole",
             description="SageMaker model and endpoint: reads the model artifact, writes data_capture/",
             image=image,
-            log_group_name="/aws/sagemaker/Endpoints/*",
+            log_group_name=f"/aws/sagemaker/Endpoints/{name}",
             metric_namespace="/aws/sagemaker/Endpoints",
         )
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[model_data_arn]))
         reasons = {
-            "/aws/sagemaker/Endpoints/*:*": "SageMaker names the endpoint's log group after the generated name."
+            f"/aws/sagemaker/Endpoints/{name}:*": "SageMaker names the streams of the endpoint's log group."
         }
         if capture:
             role.add_to_policy(on_objects(bucket, DATA_CAPTURE_PREFIX, "s3:PutObject"))
@@ -173,6 +203,56 @@ def _container(
         return sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)
     return sagemaker.CfnModel.ContainerDefinitionProperty(
         image=image.image_uri, model_data_url=model_data_url
+    )
+
+
+def endpoint_name(project_name: str, mode: str) -> str:
+    """The endpoint's fixed name, one per endpoint_mode (project_name's pattern keeps it within EndpointName's)."""
+    return f"{project_name}-{mode}"
+
+
+def fewest_instances(config: AppConfig) -> int:
+    """The fewest instances the variant has when an update starts: autoscaling keeps it at or above its minimum, and
+    a scaled endpoint's update keeps the count it reached (RetainAllVariantProperties, see _autoscale)."""
+    return config.autoscaling_min_instances if config.autoscaling_enabled else config.endpoint_instance_count
+
+
+def deployment_config(
+    config: AppConfig, *, alarms: list[cw.IAlarm], window: Duration
+) -> Deploy.DeploymentConfigProperty:
+    """Blue/green, rolled back on `alarms`, baked for `window` (their evaluation span) at every step
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeploymentConfig.html; bounds:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html). The why is in
+    docs/OPERATIONS.md, "Rolling out a new model".
+
+    A canary of one instance when the variant always has two or more: CanarySize "must be less than or equal to 50% of
+    the variant's total instance count" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html,
+    https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html). Otherwise, and on
+    serverless (no instances to size a canary by; only rolling deployments exclude serverless:
+    https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html), all at once, baked by
+    TerminationWaitInSeconds (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-all-at-once.html)."""
+    bake = int(window.to_seconds())
+    if config.endpoint_mode == "realtime" and fewest_instances(config) >= 2:
+        routing = Deploy.TrafficRoutingConfigProperty(
+            type="CANARY",
+            canary_size=Deploy.CapacitySizeProperty(type="INSTANCE_COUNT", value=1),
+            wait_interval_in_seconds=bake,
+        )
+        baked = 2 * bake
+    else:
+        # The API requires WaitIntervalInSeconds (botocore's TrafficRoutingConfig); all at once has no step to wait.
+        routing = Deploy.TrafficRoutingConfigProperty(type="ALL_AT_ONCE", wait_interval_in_seconds=0)
+        baked = bake
+    return Deploy.DeploymentConfigProperty(
+        blue_green_update_policy=Deploy.BlueGreenUpdatePolicyProperty(
+            traffic_routing_configuration=routing,
+            termination_wait_in_seconds=bake,
+            maximum_execution_timeout_in_seconds=baked + FLEET_START_SECONDS,
+        ),
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html
+        auto_rollback_configuration=Deploy.AutoRollbackConfigProperty(
+            alarms=[Deploy.AlarmProperty(alarm_name=alarm.alarm_name) for alarm in alarms]
+        ),
     )
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -20,6 +20,8 @@ from stacks.refs import EndpointRef
 
 LAMBDA_SOURCE_DIR = Path(__file__).resolve().parents[2] / "lambda_src"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The resource kinds served_model.py describes beyond the endpoint, and the action on each.
+SERVED = {"endpoint-config": "sagemaker:DescribeEndpointConfig", "model": "sagemaker:DescribeModel"}
 XRAY_REASON = "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions."
 
 
@@ -118,6 +120,27 @@ class InferenceFunctions(Construct):
             # An image passed by reference: the objects the serializer checked, under the same prefixes; no listing.
             read_objects(bucket, prefixes),
         )
+        # served_model.py names the model the endpoint serves in the outcome events: Describe on this endpoint, and
+        # on the account's configs and models, whose names CloudFormation generates and a new model replaces
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+        stack = Stack.of(self)
+        served = {
+            kind: f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{kind}/*"
+            for kind in SERVED
+        }
+        self.classify.allow(
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"], resources=[endpoint.arn]),
+            *(
+                iam.PolicyStatement(actions=[action], resources=[served[kind]])
+                for kind, action in SERVED.items()
+            ),
+        )
+        acknowledge_wildcards(
+            self.classify.role,
+            reason="DescribeEndpointConfig and DescribeModel name the model the endpoint serves: CloudFormation "
+            "generates their names and a new model replaces both, so only the account's can be named.",
+            resources=list(served.values()),
+        )
         for function in (self.serialize, self.classify):
             # The bucket's ARN is another stack's output, resolved only at synth: acknowledged by its suffix.
             acknowledge_wildcard_resources(
@@ -150,8 +173,9 @@ class InferenceFunctions(Construct):
 
 
 def input_prefixes(config: AppConfig) -> tuple[str, ...]:
-    """The key prefixes whose images the workflow classifies: the serializer and the classifier read only these."""
-    return (config.workflow_input_prefix,)
+    """The key prefixes whose images the workflow classifies: the serializer and the classifier read only these.
+    The intake prefix is one: a photo dropped there starts its own execution (stacks/constructs/intake.py)."""
+    return tuple(dict.fromkeys(p for p in (config.workflow_input_prefix, config.intake_prefix) if p))
 
 
 def read_objects(bucket: s3.IBucket, prefixes: Sequence[str]) -> iam.PolicyStatement:

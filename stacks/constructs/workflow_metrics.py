@@ -55,9 +55,13 @@ class WorkflowMetrics:
     def endpoint_metric(
         self, metric_name: str, *, statistic: str, label: str | None = None, period: Duration = PERIOD
     ) -> cw.Metric:
-        dimensions = {"EndpointName": self.endpoint.name, "VariantName": self.variant_name}
-        return _metric(
-            "AWS/SageMaker", metric_name, dimensions, statistic=statistic, label=label, period=period
+        return endpoint_metric(
+            self.endpoint.name,
+            self.variant_name,
+            metric_name,
+            statistic=statistic,
+            label=label,
+            period=period,
         )
 
     def function_metric(self, step: str, metric_name: str, *, statistic: str) -> cw.Metric:
@@ -87,6 +91,20 @@ class WorkflowMetrics:
             period=PERIOD,
             label="unexpected failures (any error but ThresholdConfidenceNotMet)",
         )
+
+
+def endpoint_metric(
+    endpoint_name: str,
+    variant_name: str,
+    metric_name: str,
+    *,
+    statistic: str,
+    label: str | None = None,
+    period: Duration = PERIOD,
+) -> cw.Metric:
+    """A metric SageMaker publishes per endpoint variant; the Model stack's alarms name the endpoint literally."""
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    return _metric("AWS/SageMaker", metric_name, dimensions, statistic=statistic, label=label, period=period)
 
 
 def _metric(

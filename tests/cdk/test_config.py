@@ -56,6 +56,8 @@ ACCEPTED = [
     ("model_data_url", "", None),
     ("alarm_email", " ops@example.com ", "ops@example.com"),
     ("workflow_input_prefix", "incoming/2026/", "incoming/2026/"),
+    ("intake_prefix", "uploads/phones/", "uploads/phones/"),
+    ("intake_prefix", "", ""),
     ("training_instance_type", "ml.p3.2xlarge", "ml.p3.2xlarge"),
     ("training_instance_type", "ml.g5.48xlarge", "ml.g5.48xlarge"),
     ("endpoint_instance_type", "ml.c5.large", "ml.c5.large"),
@@ -110,6 +112,7 @@ REFUSED = [
     ("dataset_dir", " ", "expected a folder path"),
     ("workflow_input_prefix", "dataset", "expected an S3 key prefix ending in '/', such as dataset/"),
     ("workflow_input_prefix", "/dataset/", "expected an S3 key prefix ending in '/'"),
+    ("intake_prefix", "incoming", "expected an S3 key prefix ending in '/', such as incoming/, or empty"),
     (
         "model_data_url",
         "https://example.com/model.tar.gz",
@@ -314,6 +317,12 @@ CONTRADICTIONS = [
         "context 'batch_max_concurrency'=11 is invalid: the endpoint serves at most 10 batch images at once "
         "(serverless_max_concurrency)",
     ),
+    # The deploy uploads the dataset under dataset/: an intake there would classify every training image.
+    (
+        {"intake_prefix": "dataset/incoming/"},
+        "context 'intake_prefix'='dataset/incoming/' is invalid: it overlaps dataset/, which the app itself writes",
+    ),
+    ({"intake_prefix": "data_capture/"}, "context 'intake_prefix'='data_capture/' is invalid: it overlaps"),
     (
         {"model_version": "2", "model_data_url": "s3://my-bucket/model.tar.gz"},
         "context 'model_version'=2 is invalid: serve either a registered version or a brought model_data_url",
@@ -330,6 +339,8 @@ CONSISTENT = [
     {"endpoint_instance_count": "2", "batch_max_concurrency": "11"},
     {"autoscaling_enabled": "true", "autoscaling_max_instances": "2", "batch_max_concurrency": "11"},
     {**SERVERLESS, "serverless_max_concurrency": "10", "batch_max_concurrency": "10"},
+    # Not a prefix the app writes, though it shares the letters of dataset/ and data_capture/.
+    {"intake_prefix": "data/"},
 ]
 
 

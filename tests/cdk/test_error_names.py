@@ -76,7 +76,8 @@ def steps(synthesized_app) -> list[TaskStep]:
     definition = state_machine_definition(template, names.STATE_MACHINE_ARN_OUTPUT)
     found = []
     for state_name, state in definition["States"].items():
-        if state["Type"] != "Task":
+        # The outcome events' PutEvents tasks run no handler (tests/cdk/test_dispatch_events.py).
+        if state["Type"] != "Task" or not state["Resource"].startswith("<"):
             continue
         # payload_response_only: the task's Resource is the function's ARN, flattened to <LogicalId.Arn>.
         function = template["Resources"][state["Resource"].strip("<>").removesuffix(".Arn")]

@@ -1,5 +1,6 @@
-"""The monitoring stack's intent: what the alarms compute, that they reach people on an encrypted topic, and how the
-stack is wired; the dashboard's layout is the snapshot's to hold."""
+"""The alarms' intent, in the Monitoring stack and (the endpoint's rollback alarms) the Model stack: what they compute,
+that they reach people on one encrypted topic, and how the stacks are wired; the dashboard's layout is the snapshot's
+to hold."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from stacks import names
-from tests.cdk.helpers import resources_of_type
+from tests.cdk.helpers import resources_of_type, stack_outputs_read
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +19,21 @@ def monitoring(synthesized_app) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def alarms(monitoring, synthesized_app) -> dict[str, dict[str, Any]]:
-    """The alarms' properties by name without the project prefix."""
-    prefix = f"{synthesized_app.config.project_name}-"
-    return {
-        alarm["Properties"]["AlarmName"].removeprefix(prefix): alarm["Properties"]
-        for alarm in resources_of_type(monitoring, "AWS::CloudWatch::Alarm").values()
-    }
+def model(synthesized_app) -> dict[str, Any]:
+    return synthesized_app.template(names.MODEL)
+
+
+@pytest.fixture(scope="module")
+def alarms(monitoring, model, synthesized_app) -> dict[str, dict[str, Any]]:
+    """Every alarm's properties by name without the prefix of its stack (the Model stack's) or of the project."""
+    project = synthesized_app.config.project_name
+    prefixes = (f"{names.stack_name(project, names.MODEL)}-", f"{project}-")
+    found = {}
+    for template in (monitoring, model):
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
+            name = alarm["Properties"]["AlarmName"]
+            found[next(name.removeprefix(p) for p in prefixes if name.startswith(p))] = alarm["Properties"]
+    return found
 
 
 def output_of(synthesized_app, reference: dict[str, Any]) -> Any:
@@ -100,14 +109,18 @@ def test_every_alarm_fits_cloudwatch_s_evaluation_range(alarms):
         assert 1 <= alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"], name
 
 
-def test_every_alarm_notifies_an_encrypted_tls_only_topic_cloudwatch_may_use(monitoring, alarms):
-    (topic_id, topic), (key_id, key) = (
-        *resources_of_type(monitoring, "AWS::SNS::Topic").items(),
-        *resources_of_type(monitoring, "AWS::KMS::Key").items(),
-    )
+def test_every_alarm_notifies_the_one_encrypted_tls_only_topic_cloudwatch_may_use(
+    monitoring, model, alarms, synthesized_app
+):
+    # The topic lives in the Model stack, whose rollback alarms come before the Monitoring stack exists.
+    assert not resources_of_type(monitoring, "AWS::SNS::Topic")
+    ((topic_id, topic),) = resources_of_type(model, "AWS::SNS::Topic").items()
     for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_id}], name
-    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        actions = alarm["AlarmActions"] + alarm["OKActions"]
+        targets = [output_of(synthesized_app, a) if "Fn::GetStackOutput" in a else a for a in actions]
+        assert targets == [{"Ref": topic_id}] * 2, name
+    (key_id, _) = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"]
+    key = model["Resources"][key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     this_account = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     cloudwatch = {"Service": "cloudwatch.amazonaws.com"}
@@ -116,7 +129,7 @@ def test_every_alarm_notifies_an_encrypted_tls_only_topic_cloudwatch_may_use(mon
         ["kms:Decrypt", "kms:GenerateDataKey*"],
         this_account,
     )
-    (policy,) = resources_of_type(monitoring, "AWS::SNS::TopicPolicy").values()
+    (policy,) = resources_of_type(model, "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert [
         (s["Effect"], s.get("Principal"), s["Condition"]) for s in statements if s["Action"] == "sns:Publish"
@@ -124,14 +137,22 @@ def test_every_alarm_notifies_an_encrypted_tls_only_topic_cloudwatch_may_use(mon
         ("Deny", "*", {"Bool": {"aws:SecureTransport": "false"}}),
         ("Allow", cloudwatch, this_account),
     ]
-    assert not resources_of_type(monitoring, "AWS::SNS::Subscription")
+    assert not resources_of_type(model, "AWS::SNS::Subscription")
+    assert model["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
 
 
-def test_the_dashboard_shows_every_alarm_and_one_series_per_class(monitoring, synthesized_app):
+def test_the_dashboard_shows_every_alarm_and_one_series_per_class(monitoring, model, synthesized_app):
     (dashboard,) = resources_of_type(monitoring, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for alarm_id in resources_of_type(monitoring, "AWS::CloudWatch::Alarm"):
         assert json.dumps({"Fn::GetAtt": [alarm_id, "Arn"]}) in body
+    # The Model stack's alarms by their ARNs, read from its outputs.
+    read = [
+        output_of(synthesized_app, {"Fn::GetStackOutput": o})
+        for o in stack_outputs_read(dashboard["Properties"]["DashboardBody"])
+    ]
+    for alarm_id in resources_of_type(model, "AWS::CloudWatch::Alarm"):
+        assert {"Fn::GetAtt": [alarm_id, "Arn"]} in read
     for class_name in json.loads(
         _function(synthesized_app, "ClassifyImage")["Properties"]["Environment"]["Variables"]["CLASS_NAMES"]
     ):

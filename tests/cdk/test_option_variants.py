@@ -1,5 +1,5 @@
-"""Every option flipped from its default, in three apps synthesized once each: each is cdk-nag and cfn-lint clean and
-does what its options say."""
+"""Every option flipped from its default, in three apps synthesized once each (tests/cdk/conftest.py): each is cdk-nag
+and cfn-lint clean and does what its options say."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ ALARM_OPTIONS = {
     "alarm_idle_hours": "3",
 }
 VARIANTS = {
-    # Real-time, autoscaled, on an instance type with local NVMe storage (no volume key), capture on.
+    # Real-time, autoscaled from 2 instances (a canary rollout), on an instance type with local NVMe storage (no volume
+    # key), capture on.
     "flipped": {
         "project_name": "Scones2",
         "workflow_type": "EXPRESS",
@@ -38,6 +39,7 @@ VARIANTS = {
         "endpoint_instance_type": "ml.g4dn.xlarge",
         "endpoint_instance_count": "2",
         "autoscaling_enabled": "true",
+        "autoscaling_min_instances": "2",
         "autoscaling_max_instances": "3",
         "autoscaling_target_invocations": "150",
         "transform_instance_type": "ml.g4dn.xlarge",
@@ -54,30 +56,9 @@ VARIANTS = {
         "model_data_url": BROUGHT_MODEL_URL,
     },
     # Real-time without capture: the key encrypts only the ML volume; it serves registered version 3 (a rollback).
-    "uncaptured": {"data_capture_enabled": "false", "model_version": "3"},
+    # No intake: no rule, no EventBridge.
+    "uncaptured": {"data_capture_enabled": "false", "model_version": "3", "intake_prefix": ""},
 }
-
-
-@pytest.fixture(scope="module")
-def variants(default_context, tmp_path_factory):
-    """Each variant's templates by unit (Storage, Model, ...), synthesized on first use."""
-    from app import build_app
-
-    built: dict[str, dict[str, dict]] = {}
-
-    def templates(variant: str) -> dict[str, dict]:
-        if variant not in built:
-            app = build_app(
-                {**default_context, **VARIANTS[variant]}, outdir=str(tmp_path_factory.mktemp(variant))
-            )
-            # build_app registers cdk-nag's AwsSolutions checks: synth raises on any unacknowledged finding.
-            assembly = app.synth()
-            built[variant] = {
-                stack.stack_name.rsplit("-", 1)[-1]: stack.template for stack in assembly.stacks
-            }
-        return built[variant]
-
-    return templates
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -94,6 +75,15 @@ def the_endpoint_config(template: dict) -> dict:
     return config["Properties"]
 
 
+def capture_keys(template: dict) -> dict:
+    """The endpoint's key (the alarm topic has its own)."""
+    return {
+        key_id: key
+        for key_id, key in resources_of_type(template, "AWS::KMS::Key").items()
+        if "/Serving/CaptureKey/" in key["Metadata"]["aws:cdk:path"]
+    }
+
+
 def test_express_workflow_keeps_full_logging(variants):
     Template.from_json(variants("flipped")["Workflow"]).has_resource_properties(
         "AWS::StepFunctions::StateMachine",
@@ -106,7 +96,7 @@ def test_retain_keeps_buckets_their_objects_and_the_capture_key(variants):
     for bucket in resources_of_type(flipped["Storage"], "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Retain"
     assert not resources_of_type(flipped["Storage"], "Custom::S3AutoDeleteObjects")
-    (key,) = resources_of_type(flipped["Model"], "AWS::KMS::Key").values()
+    (key,) = capture_keys(flipped["Model"]).values()
     assert key["DeletionPolicy"] == "Retain"
     # The registry's versions point at the retained artifacts: the group stays too, and is never deleted.
     (group,) = resources_of_type(flipped["Model"], "Custom::ModelPackageGroup").values()
@@ -152,7 +142,7 @@ def test_autoscaling_tracks_invocations_through_the_service_linked_role(variants
     assert target["ResourceId"] == {
         "Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": [endpoint_id, "EndpointName"]}, "/variant/AllTraffic"]]
     }
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 3)
     assert json.dumps(target["RoleARN"]).endswith(f':role/{SERVICE_LINKED_ROLE}"]]}}')
     assert policy["Properties"]["ScalingTargetId"] == {"Ref": target_id}
     assert policy["Properties"]["TargetTrackingScalingPolicyConfiguration"] == {
@@ -187,10 +177,11 @@ def test_transform_runs_its_instances_on_the_input_prefix_only(variants):
 
 
 def test_alarm_options_reach_their_alarms_and_the_email_is_subscribed(variants):
-    monitoring = variants("flipped")["Monitoring"]
+    flipped = variants("flipped")
     alarms = {
         a["Properties"]["AlarmName"]: a["Properties"]
-        for a in resources_of_type(monitoring, "AWS::CloudWatch::Alarm").values()
+        for unit in ("Model", "Monitoring")
+        for a in resources_of_type(flipped[unit], "AWS::CloudWatch::Alarm").values()
     }
 
     def evaluation(name: str) -> tuple:
@@ -198,12 +189,14 @@ def test_alarm_options_reach_their_alarms_and_the_email_is_subscribed(variants):
         return alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]
 
     assert evaluation("UnexpectedExecutionFailures") == (3, 1, 1)
-    assert evaluation("Endpoint5xxErrors") == (5, 1, 1)
-    assert evaluation("ModelLatencyP90") == (250_000, 3, 2)
+    assert evaluation("Model-Endpoint5xxErrors") == (5, 1, 1)
+    assert evaluation("Model-ModelLatencyP90") == (250_000, 3, 2)
     assert evaluation("BelowThresholdShare") == (0.2, 6, 6)
     assert evaluation("IdleEndpoint") == (1, 3, 3)
     assert alarms["Scones2-BelowThresholdShare"]["Namespace"] == "Scones2"
-    (subscription,) = resources_of_type(monitoring, "AWS::SNS::Subscription").values()
+    # The one topic lives in the Model stack, so its subscription too.
+    (subscription,) = resources_of_type(flipped["Model"], "AWS::SNS::Subscription").values()
+    assert not resources_of_type(flipped["Monitoring"], "AWS::SNS::Subscription")
     assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == (
         "email",
         "ops@example.com",
@@ -217,7 +210,7 @@ def test_serverless_endpoint_has_no_instances_capture_or_key(variants, synthesiz
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 7}
     assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
     assert "DataCaptureConfig" not in config and "KmsKeyId" not in config
-    assert not resources_of_type(model, "AWS::KMS::Key")
+    assert not capture_keys(model)
     granted = policy_statements_of_role(model, "Serving/ExecutionRole")
     assert not [s for s in granted if {"s3:PutObject", "kms:Encrypt"} & set(as_list(s["Action"]))]
     # SageMaker refuses to update real-time to serverless: another logical id makes CloudFormation replace it.
@@ -269,6 +262,27 @@ def test_realtime_without_capture_keeps_the_volume_key_but_writes_nothing(varian
         ["kms:Encrypt", "kms:GenerateDataKey"],
         {"Fn::GetAtt": [key, "Arn"]},
     )
+
+
+def test_an_empty_intake_prefix_turns_the_intake_off(variants, synthesized_app):
+    uncaptured = variants("uncaptured")
+    workflow = uncaptured["Workflow"]
+
+    assert not resources_of_type(workflow, "AWS::Events::Rule")
+    assert not resources_of_type(workflow, "AWS::SQS::Queue")
+    project = [
+        b
+        for b in resources_of_type(uncaptured["Storage"], "AWS::S3::Bucket").values()
+        if "BucketName" in b["Properties"]
+    ]
+    assert [b["Properties"].get("NotificationConfiguration") for b in project] == [None]
+    serializer_reads = [
+        s["Resource"]
+        for s in policy_statements_of_role(workflow, "SerializeImage")
+        if s["Action"] == "s3:GetObject"
+    ]
+    prefix = synthesized_app.config.workflow_input_prefix
+    assert [read["Fn::Join"][1][-1] for read in serializer_reads] == [f"/{prefix}*"]
 
 
 def test_model_version_serves_that_registered_package_without_training(variants):

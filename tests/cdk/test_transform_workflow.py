@@ -387,12 +387,18 @@ STABLE_CROSS_STACK_VALUES = {
             "PublishOutputRefProjectBucket",
         ): "bucket name: from project, account, region, like the stack names",
         ("Storage", "PublishOutputFnGetAttProjectBucket"): "bucket ARN: the same bucket",
-        ("Model", "PublishOutputFnGetAttServingEndpoint"): "endpoint name: a new config updates it in place",
-        ("Model", "PublishOutputRefServingEndpoint"): "endpoint ARN: the same endpoint",
+        (
+            "Model",
+            "PublishOutputFnGetAttServingEndpointRealtime",
+        ): "endpoint name: fixed per mode; a new config updates it in place",
+        ("Model", "PublishOutputRefServingEndpointRealtime"): "endpoint ARN: the same endpoint",
         ("Model", "PublishOutputRefServingExecutionRole"): "model role name: its properties are updatable",
     },
     "Monitoring": {
-        ("Model", "PublishOutputFnGetAttServingEndpoint"): "endpoint name, as above",
+        ("Model", "PublishOutputFnGetAttServingEndpointRealtime"): "endpoint name, as above",
+        ("Model", "PublishOutputRefAlarmTopic"): "alarm topic ARN: TopicName unset",
+        ("Model", "PublishOutputFnGetAttServingAlarmsEndpoint5xx"): "rollback alarm ARN: AlarmName fixed",
+        ("Model", "PublishOutputFnGetAttServingAlarmsModelLatencyP90"): "rollback alarm ARN: AlarmName fixed",
         ("Workflow", "PublishOutputRefFunctionsClassifyImageFunction"): "function name: FunctionName unset",
         (
             "Workflow",

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from tests.cdk.helpers import as_list, policy_statements_of_role, resources_of_type, state_machine_definition
+from tests.lambda_handlers import load_handler_module
 
 HANDLER_FOLDERS = ("serialize_image", "classify_image", "filter_inferences")
 
@@ -26,7 +27,13 @@ def test_states_run_serialize_classify_filter_then_succeed(definition):
     order = [definition["StartAt"]]
     while "Next" in definition["States"][order[-1]]:
         order.append(definition["States"][order[-1]]["Next"])
-    assert order == ["SerializeImage", "ClassifyImage", "FilterInferences", "VehicleClassified"]
+    assert order == [
+        "SerializeImage",
+        "ClassifyImage",
+        "FilterInferences",
+        "PublishClassified",
+        "VehicleClassified",
+    ]
     assert definition["States"]["VehicleClassified"]["Type"] == "Succeed"
 
 
@@ -46,7 +53,11 @@ def test_each_task_invokes_its_own_function_and_returns_the_payload_only(definit
 def test_low_confidence_fails_the_execution_with_threshold_error(definition):
     catches = definition["States"]["FilterInferences"]["Catch"]
     (low_confidence,) = [c for c in catches if c["ErrorEquals"] == ["ThresholdConfidenceNotMet"]]
-    fail_state = definition["States"][low_confidence["Next"]]
+    # Through the "needs review" event (tests/cdk/test_dispatch_events.py) to the Fail state.
+    state = definition["States"][low_confidence["Next"]]
+    while "Next" in state:
+        state = definition["States"][state["Next"]]
+    fail_state = state
     assert fail_state == {
         "Type": "Fail",
         "Error": "ThresholdConfidenceNotMet",
@@ -94,9 +105,11 @@ def test_no_state_catches_everything(definition):
 def test_endpoint_throttling_is_retried_before_it_fails(definition):
     classify = definition["States"]["ClassifyImage"]
     (throttle_retry,) = [r for r in classify["Retry"] if "EndpointThrottled" in r["ErrorEquals"]]
+    # The served-model lookup runs before InvokeEndpoint: retrying it classifies the image once.
+    assert {"EndpointThrottled", "ModelLookupFailed"} <= set(throttle_retry["ErrorEquals"])
     assert throttle_retry["MaxAttempts"] >= 2 and throttle_retry["BackoffRate"] > 1
     (endpoint_catch,) = [c for c in classify["Catch"] if "EndpointError" in c["ErrorEquals"]]
-    assert "EndpointThrottled" in endpoint_catch["ErrorEquals"]
+    assert {"EndpointThrottled", "ModelLookupFailed"} <= set(endpoint_catch["ErrorEquals"])
 
 
 @pytest.mark.parametrize("state", ["SerializeImage", "ClassifyImage"])
@@ -187,19 +200,20 @@ def storage_bucket_arn_reference(synthesized_app) -> dict:
     }
 
 
-def test_serializer_reads_only_the_input_prefix_of_the_project_bucket(template, synthesized_app):
+def test_serializer_reads_only_the_input_and_intake_prefixes_of_the_project_bucket(template, synthesized_app):
     # stacks/constructs/workflow_functions.py's input_prefixes(): the same prefixes bound the classifier's reads.
-    prefix = synthesized_app.config.workflow_input_prefix
+    prefixes = [synthesized_app.config.workflow_input_prefix, synthesized_app.config.intake_prefix]
     bucket_arn = storage_bucket_arn_reference(synthesized_app)
     statements = policy_statements_of_role(template, "SerializeImage")
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
-    by_action = {tuple(as_list(s["Action"])): s for s in s3_statements}
-    assert set(by_action) == {("s3:GetObject",), ("s3:ListBucket",)}
-    read = by_action[("s3:GetObject",)]
-    assert read["Resource"] == {"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]}
-    listing = by_action[("s3:ListBucket",)]
-    assert listing["Resource"] == bucket_arn
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    (read,) = [s for s in s3_statements if s["Action"] == "s3:GetObject"]
+    assert read["Resource"] == [{"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]} for prefix in prefixes]
+    listings = [s for s in s3_statements if s["Action"] == "s3:ListBucket"]
+    assert len(s3_statements) == 1 + len(listings)
+    assert [listing["Resource"] for listing in listings] == [bucket_arn] * len(prefixes)
+    assert [listing["Condition"] for listing in listings] == [
+        {"StringLike": {"s3:prefix": [f"{prefix}*"]}} for prefix in prefixes
+    ]
 
 
 def test_workflow_is_deployed_after_the_stacks_it_references(synthesized_app):
@@ -214,7 +228,8 @@ def test_workflow_is_deployed_after_the_stacks_it_references(synthesized_app):
 def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesized_app):
     statements = policy_statements_of_role(template, "ClassifyImage")
     (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in as_list(s["Action"])]
-    assert as_list(invoke["Action"]) == ["sagemaker:InvokeEndpoint"]
+    # DescribeEndpoint: served_model.py, on the same endpoint (tests/cdk/test_dispatch_events.py has the rest).
+    assert as_list(invoke["Action"]) == ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
     # The endpoint's ARN is its Ref, read from the model stack's output.
     reference = invoke["Resource"]["Fn::GetStackOutput"]
     assert reference["StackName"] == synthesized_app.stack("Model").stack_name
@@ -223,14 +238,15 @@ def test_classifier_may_only_invoke_the_model_stacks_endpoint(template, synthesi
     assert model_template["Resources"][exported["Ref"]]["Type"] == "AWS::SageMaker::Endpoint"
 
 
-def test_classifier_reads_only_the_objects_of_the_input_prefix(template, synthesized_app):
+def test_classifier_reads_only_the_objects_of_the_input_prefixes(template, synthesized_app):
     # An image passed by reference: GetObject on the objects the serializer may read, no listing, nothing else.
-    prefix = synthesized_app.config.workflow_input_prefix
+    prefixes = [synthesized_app.config.workflow_input_prefix, synthesized_app.config.intake_prefix]
+    bucket_arn = storage_bucket_arn_reference(synthesized_app)
     statements = policy_statements_of_role(template, "ClassifyImage")
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
 
     assert [(as_list(s["Action"]), s["Resource"]) for s in s3_statements] == [
-        (["s3:GetObject"], {"Fn::Join": ["", [storage_bucket_arn_reference(synthesized_app), f"/{prefix}*"]]})
+        (["s3:GetObject"], [{"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]} for prefix in prefixes])
     ]
     assert all(s["Effect"] == "Allow" and "Condition" not in s for s in s3_statements)
 
@@ -267,7 +283,8 @@ def test_only_xray_and_log_delivery_use_a_star_resource(template):
 def test_classifier_outlives_its_endpoint_call(template):
     # A function killed by its own timeout fails with an error no Retry or Catch names; the SDK call must end
     # first, as EndpointThrottled.
-    from lambda_src.classify_image.app import CLIENT_CONFIG, S3_CLIENT_CONFIG
+    classify_app = load_handler_module("classify_image")
+    CLIENT_CONFIG, S3_CLIENT_CONFIG = classify_app.CLIENT_CONFIG, classify_app.S3_CLIENT_CONFIG  # noqa: N806
 
     (classify,) = [
         f["Properties"]
@@ -279,3 +296,25 @@ def test_classifier_outlives_its_endpoint_call(template):
     call_seconds = sum(config.connect_timeout + config.read_timeout for config in configs)
     assert all(config.retries["total_max_attempts"] == 1 for config in configs)
     assert classify["Timeout"] > call_seconds
+
+
+def test_classifier_describes_only_the_account_s_endpoint_configs_and_models(template):
+    statements = policy_statements_of_role(template, "ClassifyImage")
+    describes = {
+        s["Action"]: s["Resource"]["Fn::Join"][1][-1]
+        for s in statements
+        if s["Action"] in ("sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel")
+    }
+
+    # Names CloudFormation generates and a new model replaces: the account's in this region, of that kind only.
+    assert describes == {
+        "sagemaker:DescribeEndpointConfig": ":endpoint-config/*",
+        "sagemaker:DescribeModel": ":model/*",
+    }
+    sagemaker_actions = {a for s in statements for a in as_list(s["Action"]) if a.startswith("sagemaker:")}
+    assert sagemaker_actions == {
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -112,3 +113,64 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Any:
         ]
 
     return read
+
+
+# The endpoint's model as DescribeEndpoint -> DescribeEndpointConfig -> DescribeModel answer for it (served_model.py);
+# tests/handlers/test_served_model.py tests that lookup itself.
+SERVED_MODEL_NAME = "model-a1b2c3"
+SERVED_MODEL_PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/scones-vision/3"
+
+
+def served_model_responses(endpoint_name: str, model_name: str = SERVED_MODEL_NAME) -> list[tuple[str, dict]]:
+    """(operation, response) in the order the lookup calls them."""
+    variant = {"VariantName": "AllTraffic", "ModelName": model_name}
+    container = {"ModelPackageName": SERVED_MODEL_PACKAGE}
+    return [
+        (
+            "describe_endpoint",
+            {**_DESCRIBED, "EndpointName": endpoint_name, "EndpointConfigName": "config-1"},
+        ),
+        ("describe_endpoint_config", {**_DESCRIBED_CONFIG, "ProductionVariants": [variant]}),
+        ("describe_model", {**_DESCRIBED_MODEL, "ModelName": model_name, "PrimaryContainer": container}),
+    ]
+
+
+_CREATED = {"CreationTime": "2026-12-04T00:00:00Z"}
+_DESCRIBED = {
+    "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e",
+    "EndpointStatus": "InService",
+    "LastModifiedTime": "2026-12-04T00:00:00Z",
+    **_CREATED,
+}
+_DESCRIBED_CONFIG = {
+    "EndpointConfigName": "config-1",
+    "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/config-1",
+    **_CREATED,
+}
+_DESCRIBED_MODEL = {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m", **_CREATED}
+
+
+@functools.cache
+def _sagemaker_client() -> Any:
+    """One client for the session: each test's Stubber starts from an empty queue."""
+    return boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+@pytest.fixture(autouse=True)
+def served_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The classifier's model lookup answered by a Stubber (twice: a test may switch endpoints), from an empty cache."""
+    from botocore.stub import Stubber
+
+    from tests.lambda_handlers import load_handler_module
+
+    classify = load_handler_module("classify_image")
+    client = _sagemaker_client()
+    with Stubber(client) as stubber:
+        for _ in range(2):
+            for operation, response in served_model_responses("scones-vision-endpoint"):
+                stubber.add_response(operation, response)
+        monkeypatch.setattr(classify, "_sagemaker_client", lambda: client)
+        monkeypatch.setattr(classify, "_SERVED_MODEL", classify.served_model.ServedModelCache())
+        yield

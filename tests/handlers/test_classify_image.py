@@ -13,6 +13,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from tests.handlers.conftest import SERVED_MODEL_NAME
 from tests.handlers.images import jpeg_bytes, noisy_jpeg_bytes, png_bytes
 from tests.lambda_handlers import load_handler_module
 
@@ -73,7 +74,8 @@ def test_handler_adds_inferences_and_predicted_class(
 
     output = app.handler(event, lambda_context)
 
-    assert output == {**event, "inferences": [0.21, 0.79], "predicted_class": "motorcycle"}
+    served = {"model_name": SERVED_MODEL_NAME, "model_version": 3}  # tests/handlers/conftest.py's lookup
+    assert output == {**event, "inferences": [0.21, 0.79], "predicted_class": "motorcycle", **served}
     [line] = log_lines()
     assert line["message"] == "image classified"
     assert line["endpoint_name"] == ENDPOINT_NAME
@@ -400,7 +402,8 @@ def test_an_image_passed_by_reference_is_read_from_s3_and_sent_to_the_endpoint(
 
     output = app.handler(event, lambda_context)
 
-    assert output == {**event, "inferences": [0.1, 0.9], "predicted_class": "motorcycle"}
+    served = {"model_name": SERVED_MODEL_NAME, "model_version": 3}  # tests/handlers/conftest.py's lookup
+    assert output == {**event, "inferences": [0.1, 0.9], "predicted_class": "motorcycle", **served}
     [line] = log_lines()
     assert (line["passed"], line["image_bytes"], line["content_type"]) == (
         "by_reference",

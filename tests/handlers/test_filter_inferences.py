@@ -32,13 +32,16 @@ def threshold(monkeypatch: pytest.MonkeyPatch) -> float:
     return 0.93
 
 
-def test_confident_event_passes_through_unchanged(threshold, load_event, lambda_context, log_lines):
+def test_confident_event_passes_through_with_its_top_confidence(
+    threshold, load_event, lambda_context, log_lines
+):
     event = load_event("filter_input")
     original = copy.deepcopy(event)
 
     output = app.handler(event, lambda_context)
 
-    assert output == original
+    assert output == {**original, "top_confidence": 0.9712}
+    assert event == original
     [line] = log_lines()
     assert line["message"] == "confidence meets threshold"
     assert (line["predicted_class"], line["predicted_index"], line["top_confidence"], line["threshold"]) == (
@@ -53,7 +56,7 @@ def test_confident_event_passes_through_unchanged(threshold, load_event, lambda_
 def test_confidence_exactly_at_threshold_passes(threshold, load_event, lambda_context):
     event = {**load_event("filter_input"), "inferences": [0.07, 0.93], "predicted_class": "motorcycle"}
 
-    assert app.handler(event, lambda_context) == event
+    assert app.handler(event, lambda_context) == {**event, "top_confidence": 0.93}
 
 
 def test_confidence_below_threshold_raises_threshold_confidence_not_met(
@@ -114,7 +117,7 @@ def test_the_rounded_confidence_never_reaches_the_threshold(confidence, shown):
 
 
 def test_threshold_of_one_needs_certainty():
-    assert filter_inferences({"inferences": [0, 1]}, 1.0) == {"inferences": [0, 1]}
+    assert filter_inferences({"inferences": [0, 1]}, 1.0) == {"inferences": [0, 1], "top_confidence": 1}
     with pytest.raises(app.ThresholdConfidenceNotMet):
         filter_inferences({"inferences": [0.0001, 0.9999]}, 1.0)
 
@@ -183,7 +186,7 @@ def test_bad_threshold_raises_configuration_error(monkeypatch, load_event, lambd
 def test_threshold_is_read_at_each_call(monkeypatch, load_event, lambda_context):
     event = load_event("filter_input")  # top confidence 0.9712
     monkeypatch.setenv("THRESHOLD", "0.9")
-    assert app.handler(event, lambda_context) == event
+    assert app.handler(event, lambda_context) == {**event, "top_confidence": 0.9712}
 
     monkeypatch.setenv("THRESHOLD", "0.99")
     with pytest.raises(app.ThresholdConfidenceNotMet):
@@ -294,7 +297,7 @@ def test_a_batch_image_is_counted_in_the_batch_workflow_series(
         with pytest.raises(app.ThresholdConfidenceNotMet):
             app.handler(event, lambda_context)
     else:
-        assert app.handler(event, lambda_context) == event
+        assert app.handler(event, lambda_context) == {**event, "top_confidence": 0.97}
 
     [line] = emf_lines(capsys)
     assert emf_problems(line) == []
@@ -310,7 +313,7 @@ def test_an_explicit_single_workflow_is_the_single_image_workflow(
 ):
     event = {**load_event("filter_input"), "workflow": "single"}
 
-    assert app.handler(event, lambda_context) == event
+    assert app.handler(event, lambda_context) == {**event, "top_confidence": 0.9712}
     assert json.loads(emf_lines(capsys)[0])["Workflow"] == "single"
 
 

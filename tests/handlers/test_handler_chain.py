@@ -12,6 +12,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.handlers.conftest import SERVED_MODEL_NAME
 from tests.handlers.images import jpeg_bytes, noisy_jpeg_bytes
 from tests.lambda_handlers import load_handler_module
 
@@ -85,4 +86,7 @@ def test_a_confident_image_flows_through_all_three_handlers(
         **passed,
         "inferences": [0.96, 0.04],
         "predicted_class": "bicycle",
+        "top_confidence": 0.96,
+        "model_name": SERVED_MODEL_NAME,
+        "model_version": 3,
     }

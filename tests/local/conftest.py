@@ -129,10 +129,15 @@ def put_object(local: LocalWorkflow, body: bytes, *, suffix: str = ".png") -> st
 
 def execute(local: LocalWorkflow, key: str) -> FinishedExecution:
     """Run one execution for s3://<bucket>/<key> and wait, bounded, until it leaves RUNNING."""
+    return execute_input(local, {"s3_bucket": local.bucket, "s3_key": key})
+
+
+def execute_input(local: LocalWorkflow, workflow_input: dict[str, Any]) -> FinishedExecution:
+    """Run one execution with this input and wait, bounded, until it leaves RUNNING."""
     arn = local.sfn.start_execution(
         stateMachineArn=local.state_machine_arn,
         name=f"test-{uuid.uuid4().hex}",
-        input=json.dumps({"s3_bucket": local.bucket, "s3_key": key}),
+        input=json.dumps(workflow_input),
     )["executionArn"]
     description = wait_for_execution(local.sfn, arn, timeout_s=EXECUTION_DEADLINE_S, poll_s=POLL_S)
     events = local.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]

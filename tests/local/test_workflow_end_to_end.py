@@ -57,6 +57,7 @@ def test_confident_image_succeeds_with_the_expected_output(
         "SerializeImage",
         CLASSIFY_STATE,
         "FilterInferences",
+        "PublishClassified",
         "VehicleClassified",
     ]
     assert len(execution.events_of("LambdaFunctionSucceeded")) == 3

@@ -130,11 +130,11 @@ def test_model_config_endpoint_are_chained_by_generated_names(model):
         "Fn::GetAtt": [model_id, "ModelName"]
     }
     assert endpoint["Properties"]["EndpointConfigName"] == {"Fn::GetAtt": [config_id, "EndpointConfigName"]}
-    # No literal names: CloudFormation generates them, so a changed model or config can be replaced.
+    # No literal names: CloudFormation generates them, so a changed model or config can be replaced. The endpoint's
+    # is fixed per mode, for its rollback alarms (tests/cdk/test_deployment_guardrails.py).
     for resource_type, name in (
         ("AWS::SageMaker::Model", "ModelName"),
         ("AWS::SageMaker::EndpointConfig", "EndpointConfigName"),
-        ("AWS::SageMaker::Endpoint", "EndpointName"),
     ):
         assert all(name not in r["Properties"] for r in resources_of_type(model, resource_type).values())
     assert model["Outputs"][names.MODEL_NAME_OUTPUT]["Value"] == {"Fn::GetAtt": [model_id, "ModelName"]}
