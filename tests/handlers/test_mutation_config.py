@@ -50,10 +50,12 @@ def test_a_session_runs_only_its_modules_tests_in_one_process(session):
     handler = module.parts[1]
     command = shlex.split(settings["test-command"])
     test_files = [argument for argument in command if argument.endswith(".py")]
-    # A module's own tests: the handler's test files for its folder or app.py, test_<module>.py for a sibling.
-    prefix = f"test_{handler}" if module.suffix == "" or module.stem == "app" else f"test_{module.stem}"
+    # A module's own tests: the handler's test files for app.py, test_<module>.py for a sibling module.
+    modules = [ROOT / module] if module.suffix else sorted((ROOT / module).glob("*.py"))
+    prefixes = [f"test_{handler}" if path.stem == "app" else f"test_{path.stem}" for path in modules]
     own_tests = {
         path.relative_to(ROOT).as_posix()
+        for prefix in prefixes
         for suffix in ("", "_edges", "_handler")
         for path in (ROOT / "tests").rglob(f"{prefix}{suffix}.py")
     }
