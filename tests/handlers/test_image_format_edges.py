@@ -211,9 +211,13 @@ def unsupported(data: bytes) -> str:
     return str(raised.value)
 
 
-def iso_bmff(box_size: int, *brands: bytes, after: bytes = b"") -> bytes:
-    """An ftyp box declaring `box_size` bytes, major brand mp42, then `brands`, then `after` (the next box's bytes)."""
-    return struct.pack(">I", box_size) + b"ftyp" + b"mp42" + b"\x00\x00\x00\x00" + b"".join(brands) + after
+def iso_bmff(box_size: int, *brands: bytes, after: bytes = b"", major: bytes = b"mp42") -> bytes:
+    """An ftyp box declaring `box_size` bytes, its major brand, then `brands`, then `after` (the next box's bytes)."""
+    return struct.pack(">I", box_size) + b"ftyp" + major + b"\x00\x00\x00\x00" + b"".join(brands) + after
+
+
+def test_the_major_brand_alone_names_the_format():
+    assert "a HEIC image (ISO BMFF brand 'heic')" in unsupported(iso_bmff(16, major=b"heic"))
 
 
 def test_the_16th_compatible_brand_is_read_and_the_17th_is_not():
@@ -239,13 +243,35 @@ def test_the_dib_header_sizes_are_the_bitmap_headers():
 
 @pytest.mark.parametrize("size", sorted(DIB_HEADER_SIZES))
 def test_each_dib_header_size_makes_a_bmp_and_its_neighbours_do_not(size):
-    def bmp(dib_size: int) -> bytes:
-        return b"BM" + b"\x00" * 12 + struct.pack("<I", dib_size) + b"\x00" * 8
+    def bmp(dib_size: int, signature: bytes = b"BM") -> bytes:
+        return signature + b"\x00" * 12 + struct.pack("<I", dib_size) + b"\x00" * 8
 
     assert unsupported(bmp(size)).startswith("a BMP image,")
     for neighbour in {size - 1, size + 1} - DIB_HEADER_SIZES:
         assert refusal(bmp(neighbour)).startswith("not a PNG or JPEG image")
+    for signature in (b"AM", b"CM"):
+        assert refusal(bmp(size, signature)).startswith("not a PNG or JPEG image")
 
 
 def test_webp_needs_the_riff_signature_itself():
     assert refusal(b"SIFF\x24\x00\x00\x00WEBPVP8 ").startswith("not a PNG or JPEG image")
+
+
+def test_an_ihdr_shorter_than_13_bytes_is_refused():
+    chunks = png_chunks(png_bytes())
+    chunks[0] = (b"IHDR", chunks[0][1][:12])
+
+    assert refusal(png_from_chunks(chunks)).endswith(
+        "the first chunk is b'IHDR' of 12 bytes, not a 13-byte IHDR"
+    )
+
+
+@pytest.mark.parametrize(("compression", "filter_method"), [(1, 0), (0, 1)])
+def test_a_png_compression_or_filter_method_other_than_0_is_refused(compression, filter_method):
+    chunks = png_chunks(png_bytes())
+    fields = chunks[0][1]
+    chunks[0] = (b"IHDR", fields[:10] + bytes([compression, filter_method]) + fields[12:])
+
+    assert refusal(png_from_chunks(chunks)).endswith(
+        f"IHDR declares compression {compression}, filter {filter_method}, interlace 0"
+    )
