@@ -247,6 +247,9 @@ def test_each_dib_header_size_makes_a_bmp_and_its_neighbours_do_not(size):
         return signature + b"\x00" * 12 + struct.pack("<I", dib_size) + b"\x00" * 8
 
     assert unsupported(bmp(size)).startswith("a BMP image,")
+    # 18 bytes reach the DIB header size; 17 do not.
+    assert unsupported(bmp(size)[:18]).startswith("a BMP image,")
+    assert refusal(bmp(size)[:17]).startswith("not a PNG or JPEG image")
     for neighbour in {size - 1, size + 1} - DIB_HEADER_SIZES:
         assert refusal(bmp(neighbour)).startswith("not a PNG or JPEG image")
     for signature in (b"AM", b"CM"):
