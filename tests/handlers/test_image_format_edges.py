@@ -278,3 +278,35 @@ def test_a_png_compression_or_filter_method_other_than_0_is_refused(compression,
     assert refusal(png_from_chunks(chunks)).endswith(
         f"IHDR declares compression {compression}, filter {filter_method}, interlace 0"
     )
+
+
+@pytest.mark.parametrize(
+    "marker", sorted(set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}), ids=lambda m: f"0x{m:02X}"
+)
+def test_every_start_of_frame_marker_is_read_as_the_frame(marker):
+    # SOF0 to SOF15 share one layout (ITU-T T.81, B.2.2); DHT, JPG and DAC sit among them but are no frames.
+    data = JPEG[:SOF_AT] + bytes([0xFF, marker]) + JPEG[SOF_AT + 2 :]
+
+    header = image_format.read_image_header(data)
+
+    assert (header.width, header.height) == (32, 32)
+
+
+def test_a_png_cut_right_after_a_chunks_length_and_type_names_that_chunk():
+    data = png_bytes()
+    idat_at = data.index(b"IDAT") - 4
+    cut = data[: idat_at + 8]
+
+    assert refusal(cut).endswith(f"but the file ends at byte {len(cut):,} (truncated)")
+    assert f"chunk b'IDAT' at byte {idat_at:,} declares" in refusal(cut)
+
+
+@pytest.mark.parametrize("delta", [1, -1], ids=["stored-above", "stored-below"])
+def test_a_crc_off_by_one_either_way_is_refused(delta):
+    chunks = png_chunks(png_bytes())
+    data = bytearray(png_from_chunks(chunks))
+    crc_at = 8 + 8 + 13  # signature, IHDR's length and type, its 13 data bytes
+    (crc,) = struct.unpack_from(">I", data, crc_at)
+    struct.pack_into(">I", data, crc_at, (crc + delta) % 2**32)
+
+    assert refusal(bytes(data)).endswith("chunk b'IHDR' at byte 8 fails its CRC check")
