@@ -125,11 +125,12 @@ def test_a_segment_length_below_its_own_two_bytes_is_refused(length):
     )
 
 
-def test_a_segment_that_runs_one_byte_past_the_end_is_refused():
-    data = b"\xff\xd8" + SKIP_4 + b"\xff\xe1\x00\x05\x00\x00"
+@pytest.mark.parametrize("length", [5, 9])
+def test_a_segment_that_runs_one_byte_past_the_end_is_refused(length):
+    data = b"\xff\xd8" + SKIP_4 + b"\xff\xe1" + struct.pack(">H", length) + b"\x00" * (length - 3)
 
     assert refusal(data).endswith(
-        "segment 0xE1 at byte 6 declares 5 bytes, but the file ends at byte 12 (truncated)"
+        f"segment 0xE1 at byte 6 declares {length} bytes, but the file ends at byte {len(data)} (truncated)"
     )
 
 
@@ -256,8 +257,44 @@ def test_each_dib_header_size_makes_a_bmp_and_its_neighbours_do_not(size):
         assert refusal(bmp(size, signature)).startswith("not a PNG or JPEG image")
 
 
-def test_webp_needs_the_riff_signature_itself():
-    assert refusal(b"SIFF\x24\x00\x00\x00WEBPVP8 ").startswith("not a PNG or JPEG image")
+@pytest.mark.parametrize(
+    "data",
+    [b"SIFF\x24\x00\x00\x00WEBPVP8 ", b"RIFA\x24\x00\x00\x00WEBPVP8 ", b"RIFF\x24\x00\x00\x00XVIDVP8 "],
+)
+def test_webp_needs_the_riff_signature_and_the_webp_form_themselves(data):
+    assert refusal(data).startswith("not a PNG or JPEG image")
+
+
+def test_bytes_of_no_image_are_quoted_up_to_12():
+    data = b"scones-vision: not an image"
+
+    assert refusal(data) == f"not a PNG or JPEG image; its {len(data):,} bytes start with {data[:12]!r}"
+
+
+def test_an_interlaced_png_is_an_image():
+    chunks = png_chunks(png_bytes())
+    chunks[0] = (b"IHDR", chunks[0][1][:12] + b"\x01")
+
+    assert image_format.read_image_header(png_from_chunks(chunks)).width == 32
+
+
+def test_a_marker_cut_off_at_the_very_end_is_named():
+    assert refusal(b"\xff\xd8\xff\xe0\x00\x02\xff\xda").endswith(
+        "marker 0xDA at byte 6 is cut off (truncated)"
+    )
+
+
+def test_bytes_between_segments_that_are_no_marker_are_refused():
+    assert refusal(b"\xff\xd8" + SKIP_4 + b"\x00\xe0\x00\x02").endswith(
+        "expected a marker at byte 6, found 0x00"
+    )
+
+
+def test_an_end_of_image_marker_just_before_the_scan_does_not_end_it():
+    sos = JPEG.index(b"\xff\xda")
+    data = JPEG[:sos] + b"\xff\xe1\x00\x04\xff\xd9" + JPEG[sos : sos + 2 + 12]
+
+    assert refusal(data).endswith("no end-of-image marker after the scan data (truncated)")
 
 
 def test_an_ihdr_shorter_than_13_bytes_is_refused():
