@@ -147,8 +147,12 @@ def test_the_client_waits_at_least_as_long_as_the_model_may_take():
 
 @pytest.mark.parametrize(
     ("make_client", "config"),
-    [(app._sagemaker_runtime_client, app.CLIENT_CONFIG), (app._s3_client, app.S3_CLIENT_CONFIG)],
-    ids=["sagemaker-runtime", "s3"],
+    [
+        (app._sagemaker_runtime_client, app.CLIENT_CONFIG),
+        (app._s3_client, app.S3_CLIENT_CONFIG),
+        (app._sagemaker_client, None),
+    ],
+    ids=["sagemaker-runtime", "s3", "sagemaker"],
 )
 def test_one_client_serves_every_invocation_of_an_execution_environment(aws_credentials, make_client, config):
     make_client.cache_clear()
@@ -156,7 +160,7 @@ def test_one_client_serves_every_invocation_of_an_execution_environment(aws_cred
         client = make_client()
 
         assert make_client() is client
-        assert client.meta.config.read_timeout == config.read_timeout
+        assert config is None or client.meta.config.read_timeout == config.read_timeout
     finally:
         make_client.cache_clear()
 
