@@ -56,10 +56,15 @@ def test_an_entry_is_fresh_until_exactly_ttl_seconds_and_stale_from_then_on(sage
 def test_another_endpoint_is_looked_up_whatever_its_name_sorts_as(sagemaker):
     client, stubber = sagemaker
     cache = served_model.ServedModelCache(clock=lambda: 1000.0)
-    queue_lookup(stubber, "scones-b", "mb")
     queue_lookup(stubber, "scones-a", "ma")
+    queue_lookup(stubber, "scones-b", "mb")
+    queue_lookup(stubber, "scones-a", "ma2")
 
-    assert [cache.get(client, name).model_name for name in ("scones-b", "scones-a")] == ["mb", "ma"]
+    assert [cache.get(client, name).model_name for name in ("scones-a", "scones-b", "scones-a")] == [
+        "ma",
+        "mb",
+        "ma2",
+    ]
 
 
 def test_the_first_production_variant_names_the_model(sagemaker):
