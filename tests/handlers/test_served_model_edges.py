@@ -99,3 +99,14 @@ def test_an_unreachable_sagemaker_is_model_lookup_failed():
         served_model.ModelLookupFailed, match="which model endpoint 'e' serves is unknown: Could not"
     ):
         served_model.describe_served_model(client, "e")
+
+
+def test_an_equal_endpoint_name_read_anew_finds_the_cached_entry(sagemaker):
+    # The handler reads ENDPOINT_NAME from the environment at each call: an equal string, not the same object.
+    client, stubber = sagemaker
+    cache = served_model.ServedModelCache(clock=lambda: 1000.0)
+    queue_lookup(stubber, "scones-a", "ma")
+    first, again = "-".join(["scones", "a"]), "-".join(["scones", "a"])
+    assert first == again and first is not again
+
+    assert [cache.get(client, name).model_name for name in (first, again)] == ["ma", "ma"]
