@@ -82,11 +82,15 @@ _LOGGER = logging.getLogger("classify_image")
 
 
 # One attempt: the state machine retries EndpointThrottled; SDK retries would outlast the function's timeout and
-# capture one image several times. InvokeEndpoint gives up after 60 s, so a longer read would wait for nothing.
-CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"total_max_attempts": 1})
+# capture one image several times. A model has 60 s to answer, and AWS advises a 70 s socket timeout for that
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=70, retries={"total_max_attempts": 1})
 # Reading a photo passed by reference, before that call: one attempt too (the state machine retries
 # StorageUnavailable), and short, so both calls end within the function's timeout.
 S3_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 1})
+# The served model's Describe calls (served_model.py), one attempt each too: ModelLookupFailed is retried by the
+# state machine.
+LOOKUP_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 1})
 
 
 @functools.cache
@@ -103,7 +107,7 @@ def _s3_client() -> Any:
 @functools.cache
 def _sagemaker_client() -> Any:
     # The control plane, for served_model's Describe calls.
-    return boto3.client("sagemaker", config=Config(connect_timeout=5, read_timeout=10))
+    return boto3.client("sagemaker", config=LOOKUP_CLIENT_CONFIG)
 
 
 _SERVED_MODEL = served_model.ServedModelCache()

@@ -109,9 +109,9 @@ class InferenceFunctions(Construct):
             source_folder="classify_image",
             description="Sends the image to the SageMaker endpoint and returns the class probabilities",
             environment={"ENDPOINT_NAME": endpoint.name, "CLASS_NAMES": json.dumps(list(class_names))},
-            # InvokeEndpoint may take up to 60 s before SageMaker itself times out, after reading a photo passed by
-            # reference (lambda_src/classify_image/app.py's client configurations).
-            timeout=Duration.seconds(90),
+            # Longer than its calls at their timeouts: the served model's lookup, a photo passed by reference, then
+            # InvokeEndpoint (lambda_src/classify_image/app.py's client configurations).
+            timeout=Duration.seconds(150),
             memory_size=256,
             config=config,
         )

@@ -284,15 +284,14 @@ def test_classifier_outlives_its_endpoint_call(template):
     # A function killed by its own timeout fails with an error no Retry or Catch names; the SDK call must end
     # first, as EndpointThrottled.
     classify_app = load_handler_module("classify_image")
-    CLIENT_CONFIG, S3_CLIENT_CONFIG = classify_app.CLIENT_CONFIG, classify_app.S3_CLIENT_CONFIG  # noqa: N806
 
     (classify,) = [
         f["Properties"]
         for f in resources_of_type(template, "AWS::Lambda::Function").values()
         if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    # A photo passed by reference is read from S3 first.
-    configs = (S3_CLIENT_CONFIG, CLIENT_CONFIG)
+    # The served model's three Describe calls (uncached), a photo passed by reference read from S3, the endpoint.
+    configs = (*[classify_app.LOOKUP_CLIENT_CONFIG] * 3, classify_app.S3_CLIENT_CONFIG, classify_app.CLIENT_CONFIG)
     call_seconds = sum(config.connect_timeout + config.read_timeout for config in configs)
     assert all(config.retries["total_max_attempts"] == 1 for config in configs)
     assert classify["Timeout"] > call_seconds

@@ -139,10 +139,10 @@ def test_a_malformed_answer_is_quoted_up_to_200_characters(stubbed):
     assert f"its 301-byte answer starts with {body[:200].decode()!r}" in str(raised.value)
 
 
-def test_the_client_waits_at_least_as_long_as_the_model_may_take():
-    # "A customer's model containers must respond to requests within 60 seconds"
-    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
-    assert app.CLIENT_CONFIG.read_timeout >= 60
+def test_the_client_waits_as_long_as_aws_advises_for_a_model_that_takes_its_60_seconds():
+    # Containers answer "within 60 seconds"; for a model that takes 50-60 s, "the SDK socket timeout should be set
+    # to be 70 seconds" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html).
+    assert app.CLIENT_CONFIG.read_timeout == 70
 
 
 @pytest.mark.parametrize(
