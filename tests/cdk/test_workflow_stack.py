@@ -291,7 +291,11 @@ def test_classifier_outlives_its_endpoint_call(template):
         if "ENDPOINT_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
     # The served model's three Describe calls (uncached), a photo passed by reference read from S3, the endpoint.
-    configs = (*[classify_app.LOOKUP_CLIENT_CONFIG] * 3, classify_app.S3_CLIENT_CONFIG, classify_app.CLIENT_CONFIG)
+    configs = (
+        *[classify_app.LOOKUP_CLIENT_CONFIG] * 3,
+        classify_app.S3_CLIENT_CONFIG,
+        classify_app.CLIENT_CONFIG,
+    )
     call_seconds = sum(config.connect_timeout + config.read_timeout for config in configs)
     assert all(config.retries["total_max_attempts"] == 1 for config in configs)
     assert classify["Timeout"] > call_seconds
