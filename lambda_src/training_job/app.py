@@ -203,7 +203,7 @@ def job_base_name(properties: dict[str, Any]) -> str:
 
 
 def start_or_adopt_job(sagemaker: Any, properties: dict[str, Any]) -> str:
-    if properties.get("DatasetSynthetic") == "true":
+    if _as_flag(properties, "DatasetSynthetic"):
         raise DemoDatasetRefused(
             "refusing to train on the generated demo dataset (synthetic images): run `make data` to prepare "
             "the real dataset, then deploy again"
@@ -264,6 +264,14 @@ def _as_int(properties: dict[str, Any], name: str) -> int:
         raise MalformedProperties(f"{name} must be an integer, got {properties.get(name)!r}") from None
 
 
+def _as_flag(properties: dict[str, Any], name: str) -> bool:
+    # The stack renders a boolean as "true" or "false"; anything else is refused, not read as false.
+    value = properties.get(name)
+    if value not in ("true", "false"):
+        raise MalformedProperties(f'{name} must be "true" or "false", got {value!r}')
+    return value == "true"
+
+
 def _shown(share: float) -> str:
     """Two decimals unless that would hide the difference (0.795 is not shown as 0.80)."""
     return f"{share:.2f}" if round(share, 2) == share else f"{share:.4f}"
@@ -284,7 +292,7 @@ def training_job_request(job_name: str, properties: dict[str, Any]) -> dict[str,
     hyperparameters = properties["Hyperparameters"]
     if not isinstance(hyperparameters, dict) or not all(isinstance(v, str) for v in hyperparameters.values()):
         raise MalformedProperties("Hyperparameters must map names to strings")
-    use_spot = properties["UseSpotTraining"] == "true"
+    use_spot = _as_flag(properties, "UseSpotTraining")
     stopping_condition = {"MaxRuntimeInSeconds": _as_int(properties, "MaxRuntimeSeconds")}
     if use_spot:
         stopping_condition["MaxWaitTimeInSeconds"] = _as_int(properties, "MaxWaitSeconds")
