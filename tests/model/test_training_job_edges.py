@@ -395,3 +395,32 @@ def test_a_channel_beyond_the_four_is_a_malformed_property(handler):
 
     with pytest.raises(handler.MalformedProperties, match="Channels must map exactly"):
         handler.training_job_request("sconesvision-x", props)
+
+
+def test_a_parsed_validation_exception_for_an_unknown_job_means_no_such_job(handler, sagemaker):
+    _, stubber = sagemaker
+    name = base_name(handler)
+    stubber.add_client_error(
+        "describe_training_job",
+        service_error_code=parsed("ValidationException"),
+        service_message="Requested resource not found.",
+        http_status_code=400,
+        expected_params={"TrainingJobName": name},
+    )
+    stubber.add_response("create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(name))
+
+    assert handler.on_event(parsed_event("Create", properties()), None) == {"PhysicalResourceId": name}
+
+
+def test_parsed_true_flags_are_read_as_true(handler, sagemaker):
+    _, stubber = sagemaker
+    spot = properties(UseSpotTraining="true")
+    name = handler.job_base_name(spot)
+    not_found(stubber, name)
+    stubber.add_response(
+        "create_training_job", {"TrainingJobArn": "arn"}, expected_create_request(name, spot=True)
+    )
+    handler.on_event(parsed_event("Create", spot), None)
+
+    with pytest.raises(handler.DemoDatasetRefused):
+        handler.on_event(parsed_event("Create", properties(DatasetSynthetic="true")), None)
