@@ -162,4 +162,4 @@ mutate: $(VENV)/.mutate-installed ## Mutation-test each handler with cosmic-ray,
 	@"$(PY)" mutation/report.py $(HANDLERS)
 
 clean: ## Remove generated files (keeps .venv, node_modules and data/)
-	rm -rf cdk.out .pytest_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .ruff_cache mutation/*.sqlite

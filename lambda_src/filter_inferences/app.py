@@ -105,7 +105,7 @@ def load_metrics_namespace(environ: Mapping[str, str]) -> str:
     namespace = environ.get("METRICS_NAMESPACE")
     if namespace is None:
         raise ConfigurationError("environment variable METRICS_NAMESPACE is missing")
-    if not 0 < len(namespace) <= MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
+    if len(namespace) > MAX_NAMESPACE_LENGTH or namespace.startswith(":") or not namespace.strip():
         raise ConfigurationError(
             f"METRICS_NAMESPACE must be 1 to {MAX_NAMESPACE_LENGTH} characters, not blank and not starting with ':', "
             f"got {namespace!r}"
@@ -156,7 +156,7 @@ def metrics_document(evaluation: Evaluation, *, namespace: str, timestamp_ms: in
     predicted_class = evaluation.predicted_class
     if (
         predicted_class is not None
-        and 0 < len(predicted_class) <= MAX_DIMENSION_VALUE_LENGTH
+        and len(predicted_class) <= MAX_DIMENSION_VALUE_LENGTH
         and predicted_class.isascii()
         and predicted_class.isprintable()
         and predicted_class.strip()

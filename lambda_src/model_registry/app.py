@@ -74,9 +74,12 @@ def respond_to_event(event: dict[str, Any], sagemaker: Any) -> dict[str, Any]:
         if request_type == "Delete":
             # History outlives the resource: a retrain replaces it, and the old version must stay registered.
             return {"PhysicalResourceId": event["PhysicalResourceId"]}
-        if properties.get("Mode") == "lookup":
+        mode = properties.get("Mode")
+        if mode == "lookup":
             return version_response(lookup_version(sagemaker, _required(properties, "ModelPackageArn")))
-        return version_response(register_version(sagemaker, properties))
+        if mode == "register":
+            return version_response(register_version(sagemaker, properties))
+        raise MalformedProperties(f"Mode must be 'register' or 'lookup', got {mode!r}")
     raise MalformedProperties(f"unknown ResourceType {resource_type!r}")
 
 
