@@ -145,6 +145,12 @@ def test_the_client_waits_as_long_as_aws_advises_for_a_model_that_takes_its_60_s
     assert app.CLIENT_CONFIG.read_timeout == 70
 
 
+@pytest.mark.parametrize("config", ["CLIENT_CONFIG", "S3_CLIENT_CONFIG", "LOOKUP_CLIENT_CONFIG"])
+def test_every_client_makes_one_attempt_so_the_state_machine_owns_the_retries(config):
+    # SDK retries on top of the state machine's would outlast the function's timeout (and capture an image twice).
+    assert getattr(app, config).retries == {"total_max_attempts": 1}
+
+
 @pytest.mark.parametrize(
     ("make_client", "config"),
     [
