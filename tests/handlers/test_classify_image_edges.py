@@ -148,7 +148,8 @@ def test_the_client_waits_as_long_as_aws_advises_for_a_model_that_takes_its_60_s
 @pytest.mark.parametrize("config", ["CLIENT_CONFIG", "S3_CLIENT_CONFIG", "LOOKUP_CLIENT_CONFIG"])
 def test_every_client_makes_one_attempt_so_the_state_machine_owns_the_retries(config):
     # SDK retries on top of the state machine's would outlast the function's timeout (and capture an image twice).
-    assert getattr(app, config).retries == {"total_max_attempts": 1}
+    # botocore adds its retry mode to the dict once a client is made from it.
+    assert getattr(app, config).retries["total_max_attempts"] == 1
 
 
 @pytest.mark.parametrize(
