@@ -27,6 +27,7 @@ from stacks.names import (
 )
 from tests.journey.conftest import REGION
 from tests.ops.builders import PNG_BYTES, WORKFLOW_DEFINITION, capture_line
+from tests.processes import default_sigint
 
 PROJECT = "Journey"
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +192,7 @@ def test_ctrl_c_is_one_line_and_exit_130(deployed, aws, moto_server, home):
     s3.put_object(Bucket=BUCKET, Key="dataset/slow/bike_s_9.png", Body=PNG_BYTES)
     args = ["run", "--state-machine-arn", deployed["slow"], "--prefix", "dataset/slow/", "--no-progress"]
 
-    process = ops(*args, env=env, cwd=home)
+    process = ops(*args, env=env, cwd=home, preexec_fn=default_sigint)
     # Interrupt once the command is waiting on its execution, as a user would.
     sfn, deadline = aws("stepfunctions"), time.monotonic() + 30
     while (

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local_run.cli import emf_summary, main
+from tests.processes import default_sigint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,6 +100,7 @@ def test_ctrl_c_during_the_executions_is_one_line_and_status_130(synthesized_app
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         for line in demo.stdout:
