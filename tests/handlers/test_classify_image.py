@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from tests.handlers.conftest import SERVED_MODEL_NAME
 from tests.handlers.images import jpeg_bytes, noisy_jpeg_bytes, png_bytes
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 app = load_handler_module("classify_image")
 
@@ -33,11 +34,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def sagemaker_runtime(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A real client behind a Stubber, installed as the handler's client; every queued answer must be used."""
-    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    monkeypatch.setattr(app, "_sagemaker_runtime_client", lambda: client)
-    with Stubber(client) as stubber:
+    with stubbed_client("sagemaker-runtime") as (client, stubber):
+        monkeypatch.setattr(app, "_sagemaker_runtime_client", lambda: client)
         yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def endpoint_answer(body: bytes) -> dict[str, Any]:

@@ -8,13 +8,12 @@ import base64
 import io
 from typing import Any
 
-import boto3
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from tests.handlers.images import png_bytes
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 app = load_handler_module("classify_image")
 
@@ -38,11 +37,9 @@ REFERENCE_EVENT = {"image_ref": {"s3_bucket": "scones-vision-test-bucket", "s3_k
 
 
 @pytest.fixture
-def stubbed(aws_credentials: None) -> Any:
-    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed() -> Any:
+    with stubbed_client("sagemaker-runtime") as pair:
+        yield pair
 
 
 def event_with(image_data: str) -> dict[str, Any]:
@@ -173,11 +170,9 @@ def test_one_client_serves_every_invocation_of_an_execution_environment(aws_cred
 
 
 @pytest.fixture
-def stubbed_s3(aws_credentials: None) -> Any:
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed_s3() -> Any:
+    with stubbed_client("s3") as pair:
+        yield pair
 
 
 def classify_reading_error(stubbed_s3, code: str, status: int) -> None:

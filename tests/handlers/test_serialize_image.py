@@ -13,7 +13,6 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from tests.handlers.images import (
     heic_bytes,
@@ -25,6 +24,7 @@ from tests.handlers.images import (
     webp_bytes,
 )
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 app = load_handler_module("serialize_image")
 
@@ -42,11 +42,9 @@ def s3(moto_s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def stubbed_s3(aws_credentials: None) -> Any:
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed_s3() -> Any:
+    with stubbed_client("s3") as pair:
+        yield pair
 
 
 def event_for(key: str, **extra: Any) -> dict[str, Any]:

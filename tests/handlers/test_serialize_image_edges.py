@@ -7,13 +7,12 @@ import io
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from tests.handlers.images import png_bytes_of_length
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 app = load_handler_module("serialize_image")
 
@@ -27,11 +26,9 @@ DOCUMENTED_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "403"
 
 
 @pytest.fixture
-def stubbed(aws_credentials: None) -> Any:
-    client = boto3.client("s3", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def stubbed() -> Any:
+    with stubbed_client("s3") as pair:
+        yield pair
 
 
 def serialize_answering_error(stubbed, code: str, status: int) -> None:

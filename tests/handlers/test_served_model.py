@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from tests.handlers.conftest import SERVED_MODEL_NAME, served_model_responses
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 served_model = load_handler_module("classify_image").served_model
 ENDPOINT = "scones-vision-endpoint"
@@ -15,12 +14,8 @@ ENDPOINT = "scones-vision-endpoint"
 
 @pytest.fixture
 def sagemaker():
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_client("sagemaker") as pair:
+        yield pair
 
 
 def test_the_lookup_follows_endpoint_config_and_model_to_the_package_version(sagemaker):

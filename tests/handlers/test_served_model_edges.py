@@ -7,22 +7,18 @@ import boto3
 import botocore.exceptions
 import pytest
 from botocore.config import Config
-from botocore.stub import Stubber
 
 from tests.handlers.conftest import served_model_responses
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 served_model = load_handler_module("classify_image").served_model
 
 
 @pytest.fixture
 def sagemaker():
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+    with stubbed_client("sagemaker") as pair:
+        yield pair
 
 
 def queue_lookup(stubber, endpoint: str, model: str) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from tests.lambda_handlers import load_handler_module
 from tests.model.dataset_factory import write_dataset
+from tests.stubs import stubbed_client
 
 
 @pytest.fixture(scope="session")
@@ -22,13 +21,9 @@ def handler():
 @pytest.fixture
 def sagemaker(handler, monkeypatch):
     """A real client behind a Stubber, installed as the handler's client; every queued answer must be used."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.client("sagemaker", region_name="us-east-1")
-    monkeypatch.setattr(handler, "_sagemaker_client", lambda: client)
-    with Stubber(client) as stubber:
+    with stubbed_client("sagemaker") as (client, stubber):
+        monkeypatch.setattr(handler, "_sagemaker_client", lambda: client)
         yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 
 from tests.lambda_handlers import load_handler_module
 from tests.model.test_model_registry_handler import (
@@ -25,19 +23,16 @@ from tests.model.test_model_registry_handler import (
     summary,
     version_arn,
 )
+from tests.stubs import stubbed_client
 
 app = load_handler_module("model_registry")
 
 
 @pytest.fixture
 def stubber(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.client("sagemaker", region_name="us-east-1")
-    monkeypatch.setattr(app, "_sagemaker_client", lambda: client)
-    with Stubber(client) as stubbed:
+    with stubbed_client("sagemaker") as (client, stubbed):
+        monkeypatch.setattr(app, "_sagemaker_client", lambda: client)
         yield stubbed
-        stubbed.assert_no_pending_responses()
 
 
 def arrived(value):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from tests.lambda_handlers import load_handler_module
+from tests.stubs import stubbed_client
 
 GROUP = "sconesvision-vehicles"
 GROUP_ARN = f"arn:aws:sagemaker:us-east-1:123456789012:model-package-group/{GROUP}"
@@ -29,13 +28,9 @@ def handler():
 
 @pytest.fixture
 def sagemaker(handler, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = boto3.client("sagemaker", region_name="us-east-1")
-    monkeypatch.setattr(handler, "_sagemaker_client", lambda: client)
-    with Stubber(client) as stubber:
+    with stubbed_client("sagemaker") as (client, stubber):
+        monkeypatch.setattr(handler, "_sagemaker_client", lambda: client)
         yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def register_properties(**changes):
